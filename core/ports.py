@@ -1,0 +1,199 @@
+"""Interfaces the core needs from the outside world; adapters implement them.
+
+Only plain data crosses a port (dataclasses below), so core never sees an SDK object. Every method
+that changes a live target takes the run's fencing `epoch`: a target remembers the highest epoch it
+has seen and refuses a lower one with `StaleEpoch`, so a runner that stalled past its lease cannot
+switch anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from core.errors import AdapterError
+
+Color = Literal["blue", "green"]
+
+
+def other_color(color: Color | None) -> Color:
+    return "green" if color == "blue" else "blue"
+
+
+class StaleEpoch(AdapterError):
+    """A target refused a call whose fencing epoch is older than one it has already seen."""
+
+    kind = "stale_epoch"
+
+
+# --- git -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author: str
+    date: datetime
+    subject: str
+
+
+class GitPort(Protocol):
+    def resolve(self, repo: Path, ref: str) -> str:
+        """Full 40-hex sha of `ref` in `repo`; AdapterError naming repo and ref if unknown."""
+
+    def commits_between(self, repo: Path, old: str | None, new: str) -> list[CommitInfo]:
+        """Commits reachable from `new` but not `old` (all of `new`'s history if old is None),
+        newest first."""
+
+    def count_between(self, repo: Path, old: str | None, new: str) -> int:
+        """len(commits_between(...)) without listing them."""
+
+
+# --- artifacts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    path: str
+    size: int
+    sha256: str | None = None  # LFS sha256 or content hash, when the source knows it
+
+
+@dataclass(frozen=True)
+class ResolvedArtifact:
+    """An artifact pinned to an exact version.
+
+    `resolved` is the exact URI (hf://org/model@<commit sha>, s3://bucket/key?versionId=...),
+    `digest` a stable content identifier (commit sha, ETag), `files` what it consists of.
+    """
+
+    name: str
+    uri: str
+    resolved: str
+    digest: str
+    files: tuple[ArtifactFile, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True)
+class ArtifactDiff:
+    name: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    size_delta: int
+
+    @property
+    def changed_count(self) -> int:
+        return len(self.added) + len(self.removed) + len(self.changed)
+
+
+class ArtifactSource(Protocol):
+    """Resolves URIs of one scheme (hf, s3) to exact versions and describes them."""
+
+    scheme: str
+
+    def resolve(self, name: str, uri: str) -> ResolvedArtifact: ...
+
+    def describe(self, artifact: ResolvedArtifact, lines: int = 10) -> list[str]:
+        """A few human lines (model card head, object metadata)."""
+
+    def promote(self, artifact: ResolvedArtifact, destination: str) -> ResolvedArtifact:
+        """Copy the artifact into `destination` (an environment's bucket); return the copy."""
+
+
+# --- blue/green targets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """What a target needs to stage a release: never secrets, only the manifest's facts."""
+
+    app: str
+    version: str
+    commit: str
+    digest: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: tuple[ResolvedArtifact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str
+    version: str | None = None
+
+
+class Target(Protocol):
+    """One app in one environment, deployed blue/green behind a traffic switch."""
+
+    def live_color(self) -> Color | None:
+        """The color traffic goes to now, read from the real world (not from shipdeck's DB)."""
+
+    def staged_version(self, color: Color) -> str | None: ...
+
+    def endpoint(self) -> str | None:
+        """Where users reach the live color (the front port / listener URL)."""
+
+    def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
+        """Start `release` on `color` without sending it traffic. Idempotent."""
+
+    def health(self, color: Color) -> Health: ...
+
+    def switch(self, color: Color, epoch: int) -> None:
+        """Send new traffic to `color` atomically; in-flight requests complete. Idempotent."""
+
+    def stop_idle(self, color: Color, epoch: int) -> None:
+        """Stop `color` once it no longer takes traffic. Idempotent; refuses the live color."""
+
+    def restart(self, epoch: int) -> None:
+        """Restart the live color in place (day-2)."""
+
+    def close(self) -> None:
+        """Release client resources (not the deployed processes)."""
+
+
+class TargetFactory(Protocol):
+    def __call__(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
+        ...
+
+
+# --- day-2 tasks -----------------------------------------------------------------------------
+
+
+class LogSource(Protocol):
+    def tail(self, lines: int | None = None, since: datetime | None = None) -> list[str]:
+        """Last `lines` lines (or those since `since`), raw: callers strip escapes."""
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        """New lines as they arrive until `stop` is set."""
+
+
+@dataclass(frozen=True)
+class TokenLimits:
+    tpm: int | None
+    rpm: int | None
+
+
+class TokenLimitStore(Protocol):
+    def read(self) -> TokenLimits: ...
+
+    def write(self, limits: TokenLimits) -> None:
+        """Apply new limits (None keeps a value), then run the reload hook if configured."""
+
+
+class Notifier(Protocol):
+    def send(self, event: str, payload: Mapping[str, Any]) -> None:
+        """Deliver one notification; raise AdapterError on failure (callers audit, never block)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
