@@ -1,0 +1,313 @@
+"""Deployment windows and freezes: may an environment change now, and when does that flip?
+
+Pure: every answer is a function of the specs and a clock passed in, so the policy check, the TUI
+and `plan show` agree and tests can pin any instant.
+
+Semantics
+- A window occurrence starts at each cron fire time and lasts `duration` of real elapsed time.
+  The cron is evaluated on the wall clock of the window's IANA time zone, so "0 9 * * 1-5" in
+  Europe/Berlin means 09:00 local before and after a DST change, while an 8h duration that spans
+  the change still lasts 8 real hours (its local closing time moves by the DST shift).
+- Local times a DST change makes special follow croniter 7 (forward iteration):
+  * a nonexistent time (inside the spring-forward gap) fires at the first existing minute after
+    it when the hour field names that hour ("30 2 * * *" fires 03:00 CEST on the spring-forward
+    day); an expression with "*" in the hour field simply has no fire inside the gap;
+  * an ambiguous time (inside the fall-back repeat) fires twice, once per UTC offset, so a
+    "30 2 * * *" window opens at 02:30 CEST and again at 02:30 CET that night.
+- With allow windows, the environment is open only inside at least one allow occurrence; with
+  none it is always allowed. Deny occurrences and freezes close it regardless of allow windows.
+- Intervals include their start and exclude their end: [start, start + duration).
+- `next_open` / `next_close` are the first instants after `now` at which the overall state
+  becomes open / closed, searched at most `HORIZON` ahead (None when there is no such instant in
+  that range). Both are filled when known: while closed, `next_close` is when the coming opening
+  ends. All returned instants are UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+HORIZON = timedelta(days=400)
+
+# A fixed reference instant for "does this expression ever fire?", so validation is reproducible.
+_CRON_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+BlockerKind = Literal["window_closed", "frozen"]
+_Interval = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    name: str
+    cron: str
+    duration: timedelta
+    timezone: str
+    kind: Literal["allow", "deny"]
+
+    def __post_init__(self) -> None:
+        # Rejected here so window_state never meets a spec it cannot evaluate.
+        problem = (
+            validate_cron(self.cron)
+            or validate_timezone(self.timezone)
+            or (None if self.duration > timedelta(0) else "duration must be positive")
+            or (None if self.kind in ("allow", "deny") else "kind must be 'allow' or 'deny'")
+        )
+        if problem:
+            raise ValueError(f"window {self.name!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class FreezeSpec:
+    name: str
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError(f"freeze {self.name!r}: start and end need a UTC offset")
+        if self.end <= self.start:
+            raise ValueError(f"freeze {self.name!r}: end must be after start")
+
+
+@dataclass(frozen=True)
+class WindowState:
+    open: bool
+    reason: str | None
+    next_open: datetime | None
+    next_close: datetime | None
+    blocker_kind: BlockerKind | None
+
+
+def validate_cron(expr: str) -> str | None:
+    """Return why `expr` is not a usable 5-field cron expression (or @alias), else None."""
+    fields = expr.split()
+    if not fields:
+        return "empty cron expression"
+    if not fields[0].startswith("@") and len(fields) != 5:
+        return (
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+            f" in '{expr}'"
+        )
+    try:
+        croniter(expr, _CRON_PROBE).get_next(datetime)
+    except CroniterBadDateError:
+        return f"'{expr}' never fires (no such date)"
+    except (CroniterBadCronError, ValueError, TypeError) as exc:
+        return f"invalid cron expression '{expr}': {exc}"
+    return None
+
+
+def validate_timezone(name: str) -> str | None:
+    """Return why `name` is not a known IANA time zone, else None."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return f"unknown time zone '{name}' (use an IANA name such as Europe/Berlin or UTC)"
+    return None
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse "90m", "8h", "1d12h", "45s" (units d, h, m, s, largest first) into a timedelta."""
+    cleaned = text.strip().lower()
+    match = _DURATION_RE.fullmatch(cleaned)
+    if not cleaned or match is None:
+        raise ValueError(
+            f"invalid duration '{text}': use whole numbers with units d, h, m, s, largest first,"
+            " e.g. 90m, 8h, 1d12h, 45s"
+        )
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    result = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if result <= timedelta(0):
+        raise ValueError(f"invalid duration '{text}': must be longer than zero")
+    return result
+
+
+def _runs(spec: WindowSpec, since: datetime, until: datetime) -> Iterator[_Interval]:
+    """Merged [start, end) UTC intervals of the window's occurrences that end after `since`.
+
+    Overlapping or touching occurrences merge, so the sweep sees only real state changes.
+    Occurrences starting after `until` are not generated, which bounds the work for
+    expressions that fire very often; intervals ending at or before `until` are exact.
+    """
+    zone = ZoneInfo(spec.timezone)
+    # Fires after since - duration are exactly the occurrences still lasting at `since`.
+    fires = croniter(spec.cron, (since - spec.duration).astimezone(zone))
+    run: _Interval | None = None
+    while True:
+        try:
+            # Convert before adding: arithmetic on zone-aware datetimes is wall-clock.
+            start = fires.get_next(datetime).astimezone(UTC)
+        except CroniterBadDateError:
+            break
+        if start > until:
+            break
+        end = start + spec.duration
+        if run is not None and start <= run[1]:
+            run = (run[0], max(run[1], end))
+            continue
+        if run is not None:
+            yield run
+        run = (start, end)
+    if run is not None:
+        yield run
+
+
+class _Track:
+    """One source of intervals (a window or a freeze), positioned at the sweep's instant."""
+
+    def __init__(
+        self,
+        kind: Literal["allow", "deny", "freeze"],
+        name: str,
+        tz: str,
+        runs: Iterator[_Interval],
+        note: str = "",
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.tz = tz
+        self.note = note
+        self._runs = runs
+        self.current: _Interval | None = next(runs, None)
+
+    def advance(self, t: datetime) -> None:
+        """Move to the first interval that ends after `t`."""
+        while self.current is not None and self.current[1] <= t:
+            self.current = next(self._runs, None)
+
+    def covers(self, t: datetime) -> bool:
+        return self.current is not None and self.current[0] <= t < self.current[1]
+
+    def next_boundary(self, t: datetime) -> datetime | None:
+        if self.current is None:
+            return None
+        return self.current[0] if self.current[0] > t else self.current[1]
+
+
+def _is_open(tracks: Sequence[_Track], t: datetime) -> bool:
+    allows = [tr for tr in tracks if tr.kind == "allow"]
+    if allows and not any(tr.covers(t) for tr in allows):
+        return False
+    return not any(tr.covers(t) for tr in tracks if tr.kind != "allow")
+
+
+def _closed_reason(tracks: Sequence[_Track], t: datetime) -> tuple[str, BlockerKind]:
+    """Every cause that keeps the environment closed at `t`, freezes first, as one sentence."""
+    parts: list[str] = []
+    frozen = False
+    for tr in tracks:
+        if tr.kind == "freeze" and tr.covers(t):
+            assert tr.current is not None
+            frozen = True
+            why = f" ({tr.note})" if tr.note else ""
+            parts.append(f"frozen by '{tr.name}'{why} until {_stamp(tr.current[1], tr.tz)}")
+    for tr in tracks:
+        if tr.kind == "deny" and tr.covers(t):
+            assert tr.current is not None
+            parts.append(f"deny window '{tr.name}' is active until {_stamp(tr.current[1], tr.tz)}")
+    allows = sorted(tr.name for tr in tracks if tr.kind == "allow")
+    if allows and not any(tr.covers(t) for tr in tracks if tr.kind == "allow"):
+        parts.append(f"outside every allow window ({', '.join(allows)})")
+    return "; ".join(parts), "frozen" if frozen else "window_closed"
+
+
+def window_state(
+    windows: Sequence[WindowSpec], freezes: Sequence[FreezeSpec], now: datetime
+) -> WindowState:
+    """Whether changes may start at `now`, why not, and when that next flips either way."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)
+    limit = now + HORIZON
+    tracks = [_Track(w.kind, w.name, w.timezone, _runs(w, now, limit)) for w in windows]
+    tracks += [
+        # UTC before comparing: aware datetimes sharing one zone compare by wall clock.
+        _Track(
+            "freeze",
+            f.name,
+            _zone_label(f.end),
+            iter([(f.start.astimezone(UTC), f.end.astimezone(UTC))]),
+            f.reason,
+        )
+        for f in freezes
+    ]
+    for tr in tracks:
+        tr.advance(now)
+    is_open = _is_open(tracks, now)
+    reason, kind = (None, None) if is_open else _closed_reason(tracks, now)
+    # Flips can only happen where some interval starts or ends; walk those in time order.
+    flips: dict[bool, datetime] = {}
+    state, t = is_open, now
+    while len(flips) < 2:
+        bounds = [b for tr in tracks if (b := tr.next_boundary(t)) is not None]
+        if not bounds or (t := min(bounds)) > limit:
+            break
+        for tr in tracks:
+            tr.advance(t)
+        if _is_open(tracks, t) != state:
+            state = not state
+            flips[state] = t
+    return WindowState(
+        open=is_open,
+        reason=reason,
+        next_open=flips.get(True),
+        next_close=flips.get(False),
+        blocker_kind=kind,
+    )
+
+
+def _zone_label(at: datetime) -> str:
+    """Name a freeze's own zone when it is an IANA zone, else fall back to UTC for display."""
+    return at.tzinfo.key if isinstance(at.tzinfo, ZoneInfo) else "UTC"
+
+
+def _stamp(at: datetime, tz: str) -> str:
+    local = at.astimezone(ZoneInfo(tz))
+    return f"{local:%a %Y-%m-%d %H:%M} {tz}"
+
+
+def _relative(delta: timedelta) -> str:
+    """Two most significant units, e.g. "3d 2h", "2h 5m", "14h", "45m", "30s"."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    days, rest = divmod(seconds // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m")]
+    first = next(i for i, (value, _) in enumerate(units) if value)
+    return " ".join(f"{value}{unit}" for value, unit in units[first : first + 2] if value)
+
+
+def _when(at: datetime, tz: str, now: datetime) -> str:
+    zone = ZoneInfo(tz)
+    local, today = at.astimezone(zone), now.astimezone(zone).date()
+    days_ahead = (local.date() - today).days
+    if days_ahead == 0:
+        clock = f"{local:%H:%M}"
+    elif 0 < days_ahead < 7:
+        clock = f"{local:%a %H:%M}"
+    else:
+        clock = f"{local:%a %Y-%m-%d %H:%M}"
+    return f"{clock} {tz}, in {_relative(at - now)}"
+
+
+def describe_next(state: WindowState, tz: str, now: datetime) -> str:
+    """One line for people: when the state changes next, shown in `tz`."""
+    if state.open:
+        if state.next_close is None:
+            return "window open, no close scheduled"
+        return f"window closes {_when(state.next_close, tz, now)}"
+    prefix = "frozen until" if state.blocker_kind == "frozen" else "window opens"
+    if state.next_open is None:
+        lead = "frozen" if state.blocker_kind == "frozen" else "window closed"
+        return f"{lead}, no opening within {HORIZON.days} days"
+    return f"{prefix} {_when(state.next_open, tz, now)}"
