@@ -1,0 +1,142 @@
+"""A tiny HTTP app that the local target deploys in demos and tests.
+
+It says which version and color it is (so a switch is observable from outside), can be told to be
+unhealthy (so failed health checks and rollbacks can be shown), and logs each request to stdout (so
+`shipdeck task logs` has something real to pull).
+
+    python -m adapters.local.demo_app --port 8601 --version 1.2.0 --color blue [--health ok]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _printable(text: str) -> str:
+    """One log line per request, whatever a client (or a hostile version string) sends."""
+    return text.encode("unicode_escape").decode("ascii")
+
+
+class HealthMode:
+    """`ok`, `fail`, or `fail-after:SECONDS` (healthy at first, then failing: a bad release that
+    passes the first check). An empty string means `ok`, so an unset config value is harmless."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec or "ok"
+        self.fail_after: float | None
+        if self.spec == "ok":
+            self.fail_after = None
+        elif self.spec == "fail":
+            self.fail_after = 0.0
+        elif self.spec.startswith("fail-after:"):
+            try:
+                self.fail_after = float(self.spec.removeprefix("fail-after:"))
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"bad seconds in {spec!r}") from None
+        else:
+            raise argparse.ArgumentTypeError(
+                f"expected ok, fail or fail-after:SECONDS, not {spec!r}"
+            )
+        self.started = time.monotonic()
+
+    def healthy(self) -> bool:
+        return self.fail_after is None or time.monotonic() - self.started < self.fail_after
+
+
+class DemoServer(ThreadingHTTPServer):
+    # A burst of new connections (one per request, HTTP/1.0) must queue, not be refused.
+    request_queue_size = 128
+    # On SIGTERM, finish the requests in flight before exiting: that is what makes a stop clean.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, port: int, app: str, version: str, color: str, health: HealthMode) -> None:
+        self.app = app
+        self.version = version
+        self.color = color
+        self.health = health
+        super().__init__(("127.0.0.1", port), DemoHandler)
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    server: DemoServer
+    server_version = "shipdeck-demo/1"
+    timeout = 10  # a client that stalls must not pin a thread (and a clean stop) forever
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        srv = self.server
+        if path == "/version":
+            self._send(200, "text/plain; charset=utf-8", srv.version)
+        elif path == "/health":
+            if srv.health.healthy():
+                self._send(200, "text/plain; charset=utf-8", "ok")
+            else:
+                self._send(503, "text/plain; charset=utf-8", "unhealthy")
+        elif path == "/":
+            body = {"app": srv.app, "version": srv.version, "color": srv.color}
+            self._send(200, "application/json", json.dumps(body))
+        else:
+            self._send(404, "text/plain; charset=utf-8", "not found")
+
+    def _send(self, status: int, content_type: str, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self._log(f'"{self.requestline}" {code}')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self._log(format % args)
+
+    def _log(self, message: str) -> None:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        srv = self.server
+        client = self.client_address[0]
+        print(f"{now} {_printable(srv.app)} {srv.color} {client} {_printable(message)}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m adapters.local.demo_app")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--color", required=True)
+    parser.add_argument("--name", default="demo-app")
+    parser.add_argument("--health", type=HealthMode, default=HealthMode("ok"))
+    args = parser.parse_args(argv)
+
+    server = DemoServer(args.port, args.name, args.version, args.color, args.health)
+
+    def stop(signum: int, frame: object) -> None:
+        # shutdown() waits for serve_forever to return, which runs in this very thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(
+        f"demo app {args.name!r} version {args.version!r} color {args.color} "
+        f"listening on 127.0.0.1:{args.port} health {args.health.spec}",
+        flush=True,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    print(f"demo app {args.name!r} stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

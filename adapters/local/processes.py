@@ -1,0 +1,244 @@
+"""Long-lived child processes that outlive the shipdeck invocation that started them.
+
+Each CLI call is a new process, and shipdeck itself may be SIGKILLed mid-run, so the supervisor
+keeps no memory of its own: everything it knows is in a JSON file in `state_dir`, guarded by a
+file lock. A process is identified by pid AND kernel start time (and boot id), because a pid alone
+may have been recycled by the time another invocation reads the file, and signalling a stranger is
+the one mistake a supervisor must never make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import AdapterError
+
+STATE_FILE = "processes.json"
+LOCK_FILE = "processes.lock"
+_POLL = 0.02
+
+# Children started by *this* process: holding their Popen lets us reap them (no zombie reported as
+# alive) and keeps Popen.__del__ from warning that a service is "still running" - which it should.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_children_guard = threading.Lock()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` so readers see either the old or the new content, never a torn file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Exclusive flock on `path`, shared by threads and processes alike (one open file each).
+
+    Bounded so a wedged peer turns into an error naming `what` instead of a silent hang.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AdapterError(
+                        f"{what}: lock {path} still held by another process after {timeout:g}s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) of `pid`, None if it does not exist."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces and parentheses: fields resume after the LAST ')'.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[19])
+
+
+@dataclass(frozen=True)
+class _Entry:
+    pid: int
+    start_time: int
+    boot_id: str
+    argv: list[str]
+    log_path: str
+
+
+class ProcessSupervisor:
+    """Starts, finds and stops named service processes recorded under `state_dir`.
+
+    `label` prefixes error messages so they name the adapter and target using this supervisor
+    (e.g. "nginx target chat-api/prod").
+    """
+
+    def __init__(self, state_dir: Path, *, label: str = "process supervisor") -> None:
+        self.state_dir = Path(state_dir)
+        self.label = label
+        self._state_path = self.state_dir / STATE_FILE
+        self._lock_path = self.state_dir / LOCK_FILE
+
+    # --- public API ------------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> int:
+        """Start `argv` as service `name` and return its pid.
+
+        Idempotent: if `name` already runs with the same argv its pid is returned; if it runs with
+        another argv it is stopped first. `env` is added to (not substituted for) our environment.
+        The child gets its own session, so it survives us and a terminal hang-up, and its
+        stdout/stderr are appended to `log_path`.
+        """
+        argv = [str(a) for a in argv]
+        with self._locked():
+            entries = self._load()
+            current = entries.get(name)
+            if current is not None and self._alive(current):
+                if current.argv == argv:
+                    return current.pid
+                self._terminate(name, current, 5.0)
+            entry = self._spawn(name, argv, Path(log_path), env)
+            entries[name] = entry
+            self._save(entries)
+            return entry.pid
+
+    def stop(self, name: str, timeout: float = 5.0) -> None:
+        """SIGTERM the service's process group, SIGKILL it after `timeout`. Idempotent."""
+        with self._locked():
+            entries = self._load()
+            entry = entries.pop(name, None)
+            if entry is None:
+                return
+            if self._alive(entry):
+                self._terminate(name, entry, timeout)
+            self._save(entries)
+
+    def is_running(self, name: str) -> bool:
+        return self.pid(name) is not None
+
+    def pid(self, name: str) -> int | None:
+        """The service's pid if that very process (same start time) is still alive."""
+        entry = self._load().get(name)
+        return entry.pid if entry is not None and self._alive(entry) else None
+
+    def names(self) -> list[str]:
+        """Names of the services that are running now."""
+        return sorted(name for name, e in self._load().items() if self._alive(e))
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self._lock_path, 60.0, self.label)
+
+    def _load(self) -> dict[str, _Entry]:
+        try:
+            raw: dict[str, Any] = json.loads(self._state_path.read_text(encoding="utf-8"))
+            return {name: _Entry(**fields) for name, fields in raw["processes"].items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AdapterError(
+                f"{self.label}: unreadable process state {self._state_path}: {exc}"
+            ) from None
+
+    def _save(self, entries: dict[str, _Entry]) -> None:
+        doc = {"version": 1, "processes": {n: asdict(e) for n, e in sorted(entries.items())}}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self._state_path, json.dumps(doc, indent=2) + "\n")
+
+    def _spawn(
+        self, name: str, argv: list[str], log_path: Path, env: Mapping[str, str] | None
+    ) -> _Entry:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        child_env = {**os.environ, **env} if env else None
+        try:
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=child_env,
+                    start_new_session=True,
+                    close_fds=True,
+                    shell=False,
+                )
+        except (OSError, ValueError) as exc:
+            raise AdapterError(f"{self.label}: cannot start {name}: {exc}") from None
+        with _children_guard:
+            _children[proc.pid] = proc
+        stat = _proc_stat(proc.pid)  # start time is set at fork and survives exec
+        if stat is None:
+            raise AdapterError(f"{self.label}: {name} vanished right after start")
+        return _Entry(proc.pid, stat[1], _boot_id(), argv, str(log_path))
+
+    def _alive(self, entry: _Entry) -> bool:
+        with _children_guard:
+            child = _children.get(entry.pid)
+        if child is not None and child.poll() is not None:
+            with _children_guard:
+                _children.pop(entry.pid, None)
+            return False
+        stat = _proc_stat(entry.pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            return False
+        return stat[1] == entry.start_time and entry.boot_id == _boot_id()
+
+    def _terminate(self, name: str, entry: _Entry, timeout: float) -> None:
+        # start_new_session made the service a group leader: signal the group so helpers it
+        # spawned go with it.
+        for sig, grace in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(entry.pid, sig)
+            except ProcessLookupError:
+                return
+            except PermissionError:
+                raise AdapterError(
+                    f"{self.label}: not permitted to signal {name} (pid {entry.pid})"
+                ) from None
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if not self._alive(entry):
+                    return
+                time.sleep(_POLL)
+        raise AdapterError(f"{self.label}: {name} (pid {entry.pid}) still alive 5s after SIGKILL")

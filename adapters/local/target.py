@@ -1,0 +1,400 @@
+"""The `local` blue/green target: two app processes on loopback behind a file-driven TCP proxy.
+
+Everything this target knows lives in `state_dir` (one folder per app/env), never in memory, so
+separate CLI invocations and a shipdeck restarted after a SIGKILL see the same world:
+
+    processes.json, processes.lock   the supervisor's record of blue, green and proxy processes
+    backend.json                     the proxy's live backend: THE switch, read by live_color
+    staged-{blue,green}.json         what release each color runs, with its exact argv
+    epoch                            the highest fencing epoch seen
+    target.lock                      held around every check-and-act
+    logs/{blue,green,proxy}.log      the processes' output, for log pulls
+
+Settings: port (front, required), blue_port / green_port (default port+1 / port+2), command (argv
+template), health_path (default /health), health_timeout (seconds, default 5). The app must answer
+GET /version with its version: a switch is confirmed by reading it back through the front port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import string
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from adapters.local.processes import ProcessSupervisor, atomic_write_text, file_lock
+from core.errors import AdapterError
+from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+
+COLORS: tuple[Color, Color] = ("blue", "green")
+PROXY = "proxy"
+START_TIMEOUT = 10.0
+LOCK_TIMEOUT = 60.0
+
+# `--opt=value` items keep a version or config value that starts with "-" from being read as an
+# option by the app's argument parser.
+DEFAULT_COMMAND: tuple[str, ...] = (
+    "-m", "adapters.local.demo_app", "--port", "{port}", "--version={version}",
+    "--color={color}", "--name={app}", "--health={config[demo_health]}",
+)  # fmt: skip
+_PLACEHOLDERS = ("port", "version", "color", "app", "commit")
+
+# The children run `-m adapters.local...`: make that importable whatever their working directory.
+_CODE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def render_argv(
+    template: list[str], values: Mapping[str, str], config: Mapping[str, Any]
+) -> list[str]:
+    """Substitute placeholders inside each argv item; values are inserted, never re-parsed.
+
+    Only {port} {version} {color} {app} {commit} and {config[KEY]} exist (no attribute access, no
+    conversions), so a template cannot reach into Python objects. A missing config key renders as
+    "" (the demo app reads an empty --health as "ok"). `{{` and `}}` are literal braces.
+    """
+    out = []
+    for item in template:
+        parts = []
+        try:
+            parsed = list(string.Formatter().parse(item))
+        except ValueError as exc:
+            raise ValueError(f"bad command item {item!r}: {exc}") from None
+        for literal, field, spec, conversion in parsed:
+            parts.append(literal)
+            if field is None:
+                continue
+            if spec or conversion:
+                raise ValueError(
+                    f"placeholder {{{field}}} in {item!r} takes no format or conversion"
+                )
+            if field in _PLACEHOLDERS:
+                parts.append(values[field])
+            elif field.startswith("config[") and field.endswith("]") and len(field) > 8:
+                value = config.get(field[7:-1])
+                parts.append("" if value is None else str(value))
+            else:
+                raise ValueError(f"unknown placeholder {{{field}}} in {item!r}")
+        out.append("".join(parts))
+    return out
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    flat = text.strip().encode("unicode_escape").decode("ascii")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _get(port: int, path: str, timeout: float) -> tuple[int, str]:
+    """GET over plain http.client: no proxy environment variables, loopback only."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        return resp.status, resp.read(64 * 1024).decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+class LocalTarget:
+    """One app in one environment on this machine; see the module docstring for the layout."""
+
+    def __init__(self, app: str, env: str, settings: Mapping[str, Any], state_dir: Path) -> None:
+        self.app = app
+        self.env = env
+        self.state_dir = Path(state_dir)
+        self._where = f"local target {app}/{env}"
+        self.port = self._port_setting(settings, "port", None)
+        self.ports: dict[Color, int] = {
+            "blue": self._port_setting(settings, "blue_port", self.port + 1),
+            "green": self._port_setting(settings, "green_port", self.port + 2),
+        }
+        if len({self.port, *self.ports.values()}) != 3:
+            self._fail(f"port, blue_port and green_port must differ, got {self.port}, {self.ports}")
+        command = settings.get("command")
+        if command is None:
+            self.command: list[str] = [sys.executable, *DEFAULT_COMMAND]
+        elif (
+            isinstance(command, list | tuple)
+            and command
+            and all(isinstance(a, str) for a in command)
+        ):
+            self.command = list(command)
+        else:
+            self._fail("setting 'command' must be a non-empty list of strings (an argv, no shell)")
+        self.health_path = str(settings.get("health_path", "/health"))
+        if not self.health_path.startswith("/"):
+            self._fail(f"setting 'health_path' must start with '/', got {self.health_path!r}")
+        try:
+            self.health_timeout = float(settings.get("health_timeout", 5))
+        except (TypeError, ValueError):
+            self._fail("setting 'health_timeout' must be a number of seconds")
+        self.supervisor = ProcessSupervisor(self.state_dir, label=self._where)
+        self._backend_path = self.state_dir / "backend.json"
+        self._epoch_path = self.state_dir / "epoch"
+        self._child_env = {
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (_CODE_ROOT, os.environ.get("PYTHONPATH")) if p
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # --- Target port -----------------------------------------------------------------------
+
+    def live_color(self) -> Color | None:
+        color = self._read_json(self._backend_path).get("color")
+        return color if color in COLORS else None
+
+    def staged_version(self, color: Color) -> str | None:
+        """The version `color` runs, None if nothing runs there."""
+        if not self.supervisor.is_running(color):
+            return None
+        version = self._read_json(self._staged_path(color)).get("version")
+        return str(version) if version is not None else None
+
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_path(self, color: Color | str) -> Path:
+        return self.state_dir / "logs" / f"{color}.log"
+
+    def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
+        color = self._color(color)
+        with self._fenced(epoch):
+            if self.live_color() == color:
+                self._fail(f"refusing to stage {release.version!r} on {color}: {color} is live")
+            values = {
+                "port": str(self.ports[color]),
+                "version": release.version,
+                "color": color,
+                "app": release.app,
+                "commit": release.commit,
+            }
+            try:
+                argv = [self.command[0], *render_argv(self.command[1:], values, release.config)]
+            except ValueError as exc:
+                self._fail(f"setting 'command': {exc}")
+            staged = self._read_json(self._staged_path(color))
+            if not (staged.get("argv") == argv and self.supervisor.is_running(color)):
+                with contextlib.suppress(FileNotFoundError):
+                    self._staged_path(color).unlink()  # never describe a process we stopped
+                self.supervisor.stop(color)
+                self._start(color, argv)
+                atomic_write_text(
+                    self._staged_path(color),
+                    json.dumps(
+                        {
+                            "version": release.version,
+                            "commit": release.commit,
+                            "digest": release.digest,
+                            "argv": argv,
+                            "staged_at": datetime.now(UTC).isoformat(),
+                        },
+                        indent=2,
+                    ),
+                )
+            self._ensure_proxy()
+
+    def health(self, color: Color) -> Health:
+        color = self._color(color)
+        if not self.supervisor.is_running(color):
+            return Health(False, f"{color} is not running")
+        port = self.ports[color]
+        try:
+            status, body = _get(port, self.health_path, self.health_timeout)
+            v_status, v_body = _get(port, "/version", self.health_timeout)
+        except (OSError, http.client.HTTPException) as exc:
+            return Health(False, f"{color} on port {port}: {exc or type(exc).__name__}")
+        version = v_body if v_status == 200 else None
+        detail = f"GET {self.health_path} -> {status} {_one_line(body)}"
+        ok = status == 200
+        staged = self._read_json(self._staged_path(color)).get("version")
+        if version is not None and staged is not None and version != staged:
+            ok = False
+            detail += f"; serves version {_one_line(version)!r}, staged {_one_line(staged)!r}"
+        return Health(ok, detail, version)
+
+    def switch(self, color: Color, epoch: int) -> None:
+        color = self._color(color)
+        with self._fenced(epoch):
+            staged = self._read_json(self._staged_path(color)).get("version")
+            if staged is None:
+                self._fail(f"cannot switch to {color}: nothing is staged there")
+            if not self.supervisor.is_running(color):
+                self._fail(f"cannot switch to {color}: its process is not running")
+            self._ensure_proxy()
+            previous = self._backend_path.read_text() if self._backend_path.exists() else None
+            doc = {
+                "backend": f"127.0.0.1:{self.ports[color]}",
+                "color": color,
+                "version": staged,
+                "epoch": epoch,
+                "switched_at": datetime.now(UTC).isoformat(),
+            }
+            atomic_write_text(self._backend_path, json.dumps(doc, indent=2))
+            try:
+                status, body = _get(self.port, "/version", self.health_timeout)
+                problem = (
+                    None if (status, body) == (200, staged) else f"{status} {_one_line(body)!r}"
+                )
+            except (OSError, http.client.HTTPException) as exc:
+                problem = str(exc) or type(exc).__name__
+            if problem is not None:
+                if previous is None:
+                    self._backend_path.unlink()
+                else:
+                    atomic_write_text(self._backend_path, previous)
+                self._fail(
+                    f"switch to {color} not confirmed (GET /version on the front port: {problem}); "
+                    "switched back"
+                )
+
+    def stop_idle(self, color: Color, epoch: int) -> None:
+        color = self._color(color)
+        with self._fenced(epoch):
+            if self.live_color() == color:
+                self._fail(f"refusing to stop {color}: it is live")
+            self.supervisor.stop(color)
+            with contextlib.suppress(FileNotFoundError):
+                self._staged_path(color).unlink()
+
+    def restart(self, epoch: int) -> None:
+        with self._fenced(epoch):
+            color = self.live_color()
+            if color is None:
+                self._fail("cannot restart: nothing is live")
+            argv = self._read_json(self._staged_path(color)).get("argv")
+            if not isinstance(argv, list):
+                self._fail(f"cannot restart {color}: no staged release recorded")
+            self.supervisor.stop(color)
+            self._start(color, argv)
+            deadline = time.monotonic() + START_TIMEOUT
+            while not (health := self.health(color)).ok:
+                if time.monotonic() >= deadline:
+                    self._fail(f"{color} restarted but not healthy: {health.detail}")
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        """Nothing to release: no connection outlives a call."""
+
+    def teardown(self) -> None:
+        """Stop the proxy and both colors and forget the switch: nothing is live afterwards."""
+        with file_lock(self.state_dir / "target.lock", LOCK_TIMEOUT, self._where):
+            for name in (PROXY, *COLORS):
+                self.supervisor.stop(name)
+            for path in (self._backend_path, *map(self._staged_path, COLORS)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _fail(self, cause: str) -> NoReturn:
+        raise AdapterError(f"{self._where}: {cause}")
+
+    def _port_setting(self, settings: Mapping[str, Any], key: str, default: int | None) -> int:
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            self._fail(f"setting {key!r} must be a TCP port number, got {value!r}")
+        return int(value)
+
+    def _color(self, color: str) -> Color:
+        if color not in COLORS:
+            self._fail(f"unknown color {color!r}")
+        return color
+
+    def _staged_path(self, color: str) -> Path:
+        return self.state_dir / f"staged-{color}.json"
+
+    def _read_json(self, path: Path) -> dict[str, Any]:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self._fail(f"unreadable state file {path}: {exc}")
+        if not isinstance(doc, dict):
+            self._fail(f"unreadable state file {path}: not a JSON object")
+        return doc
+
+    @contextlib.contextmanager
+    def _fenced(self, epoch: int) -> Iterator[None]:
+        """Hold the target lock, refuse a stale epoch, remember a newer one, then let callers act.
+
+        Check and act under one lock: otherwise a stalled runner could pass the check, lose the
+        race to a newer runner's switch, and then undo it.
+        """
+        with file_lock(self.state_dir / "target.lock", LOCK_TIMEOUT, self._where):
+            try:
+                stored = int(self._epoch_path.read_text().strip())
+            except FileNotFoundError:
+                stored = None
+            except (OSError, ValueError) as exc:
+                self._fail(f"unreadable epoch file {self._epoch_path}: {exc}")
+            if stored is not None and epoch < stored:
+                raise StaleEpoch(f"{self._where}: stale epoch {epoch} < {stored}, refusing")
+            if stored is None or epoch > stored:
+                atomic_write_text(self._epoch_path, f"{epoch}\n")
+            yield
+
+    def _start(self, color: Color, argv: list[str]) -> None:
+        port = self.ports[color]
+        self._require_free(port, color)
+        self.supervisor.start(color, argv, self.log_path(color), env=self._child_env)
+        self._wait_answering(color, port)
+
+    def _ensure_proxy(self) -> None:
+        argv = [
+            sys.executable, "-m", "adapters.local.front_proxy",
+            "--listen", str(self.port), "--state", str(self._backend_path),
+        ]  # fmt: skip
+        if self.supervisor.is_running(PROXY):
+            return
+        self._require_free(self.port, "the front proxy")
+        self.supervisor.start(PROXY, argv, self.log_path(PROXY), env=self._child_env)
+        self._wait_answering(PROXY, self.port)
+
+    def _require_free(self, port: int, what: str) -> None:
+        """A foreign listener would answer our readiness probe for a process that failed to bind."""
+        if not _port_free(port):
+            self._fail(f"cannot start {what}: port {port} on 127.0.0.1 is already in use")
+
+    def _wait_answering(self, name: str, port: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(port):
+            if not self.supervisor.is_running(name):
+                self._fail(f"{name} exited during start: {self._last_log_line(name)}")
+            if time.monotonic() >= deadline:
+                self.supervisor.stop(name)
+                self._fail(f"{name} did not answer on port {port} within {START_TIMEOUT:g}s")
+            time.sleep(0.05)
+
+    def _last_log_line(self, name: str) -> str:
+        try:
+            lines = self.log_path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        return _one_line(lines[-1]) if lines else "no output"
