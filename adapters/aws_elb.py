@@ -1,0 +1,276 @@
+"""Blue/green behind an AWS Application Load Balancer: the listener (or one listener rule)
+forwards to the blue or the green target group, and switching rewrites that forward action.
+
+Teams deploy to the target groups out of band (their own pipeline, ASG, ECS); shipdeck moves
+traffic, checks target health, and records what it staged as tags on the target group.
+
+Fencing lives in a tag (`shipdeck:epoch`) on the resource being switched (the rule when
+`rule_arn` is set, else the listener), not in a local file: runners on CI and on different
+bastions share one state database, and only a mark on the AWS resource itself is seen by all of
+them. ELB tags have no compare-and-swap, so two runners that read the tag in the same instant can
+both pass; the core's lease is the primary guard and the tag stops the runner that stalled past it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from core.errors import AdapterError, ConfigError
+from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+
+log = logging.getLogger(__name__)
+
+EPOCH_TAG = "shipdeck:epoch"
+VERSION_TAG = "shipdeck:version"
+DIGEST_TAG = "shipdeck:digest"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300] or "no detail"
+
+
+@contextmanager
+def aws_errors(label: str) -> Iterator[None]:
+    """Turn any botocore failure inside the block into a one-line AdapterError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "error")
+        raise AdapterError(f"{label}: {code}: {_one_line(error.get('Message', ''))}") from exc
+    except BotoCoreError as exc:
+        raise AdapterError(f"{label}: {_one_line(str(exc))}") from exc
+
+
+def aws_client(
+    service: str,
+    label: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    max_attempts: int = 3,
+) -> Any:
+    """A boto3 client with short timeouts and few retries: a console waiting a minute per call on
+    an unreachable endpoint is worse than a clear error."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+    )
+    with aws_errors(label):
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        make: Any = session.client  # service is a runtime string, not one of the stub literals
+        return make(service, endpoint_url=endpoint_url, config=config)
+
+
+def _forwarded_groups(actions: list[dict[str, Any]]) -> list[str]:
+    """Target groups that receive traffic from an action list (weight 0 receives none)."""
+    groups: list[str] = []
+    for action in actions:
+        if action.get("Type") != "forward":
+            continue
+        weighted = action.get("ForwardConfig", {}).get("TargetGroups")
+        if weighted:
+            groups += [g["TargetGroupArn"] for g in weighted if g.get("Weight", 1) > 0]
+        elif action.get("TargetGroupArn"):
+            groups.append(action["TargetGroupArn"])
+    return sorted(set(groups))
+
+
+class ElbTarget:
+    """One app in one environment behind an ALB listener or listener rule."""
+
+    def __init__(self, app: str, env: str, settings: Mapping[str, Any]) -> None:
+        self.app = app
+        self.env = env
+        self.label = f"aws-elb target {app}/{env}"
+
+        def required(key: str) -> str:
+            value = settings.get(key)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{self.label}: settings.{key} is required (an ARN)")
+            return value
+
+        self.listener_arn = required("listener_arn")
+        self.groups: dict[Color, str] = {
+            "blue": required("blue_target_group_arn"),
+            "green": required("green_target_group_arn"),
+        }
+        if self.groups["blue"] == self.groups["green"]:
+            raise ConfigError(f"{self.label}: blue and green must be different target groups")
+        self.rule_arn: str | None = settings.get("rule_arn") or None
+        self.region: str | None = settings.get("region")
+        self.endpoint_url: str | None = settings.get("endpoint_url")
+        self.profile: str | None = settings.get("profile")
+        self.url: str | None = settings.get("url")
+        self.max_attempts = int(settings.get("max_attempts", 3))
+        self._client: Any = None
+
+    # --- plumbing ---
+
+    def _elb(self) -> Any:
+        if self._client is None:
+            self._client = aws_client(
+                "elbv2",
+                self.label,
+                self.region,
+                self.endpoint_url,
+                self.profile,
+                max_attempts=self.max_attempts,
+            )
+        return self._client
+
+    @property
+    def _switched(self) -> str:
+        return self.rule_arn or self.listener_arn
+
+    def _actions(self) -> list[dict[str, Any]]:
+        with aws_errors(self.label):
+            if self.rule_arn:
+                rules = self._elb().describe_rules(RuleArns=[self.rule_arn])["Rules"]
+                return list(rules[0].get("Actions", []))
+            listeners = self._elb().describe_listeners(ListenerArns=[self.listener_arn])
+            return list(listeners["Listeners"][0].get("DefaultActions", []))
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        with aws_errors(self.label):
+            described = self._elb().describe_tags(ResourceArns=[arn])["TagDescriptions"]
+        return {t["Key"]: t["Value"] for d in described for t in d.get("Tags", [])}
+
+    def _fence(self, epoch: int) -> None:
+        """Refuse an epoch older than the one recorded on the switched resource; record newer."""
+        raw = self._tags(self._switched).get(EPOCH_TAG)
+        try:
+            seen = int(raw) if raw is not None else -1
+        except ValueError:
+            raise AdapterError(f"{self.label}: tag {EPOCH_TAG}={raw!r} is not a number") from None
+        if epoch < seen:
+            raise StaleEpoch(f"{self.label}: epoch {epoch} is older than {seen} already seen")
+        if epoch > seen:
+            with aws_errors(self.label):
+                self._elb().add_tags(
+                    ResourceArns=[self._switched], Tags=[{"Key": EPOCH_TAG, "Value": str(epoch)}]
+                )
+
+    def _color_of(self, arn: str) -> Color:
+        for color, group in self.groups.items():
+            if group == arn:
+                return color
+        raise AdapterError(f"{self.label}: traffic goes to {arn}, which is neither blue nor green")
+
+    def _existing_group(self, color: Color) -> str:
+        """The color's target group ARN, checked to exist before traffic or tags point at it."""
+        group = self.groups[color]
+        with aws_errors(f"{self.label}: {color} target group"):
+            self._elb().describe_target_groups(TargetGroupArns=[group])
+        return group
+
+    # --- Target ---
+
+    def live_color(self) -> Color | None:
+        groups = _forwarded_groups(self._actions())
+        if not groups:
+            return None
+        if len(groups) > 1:
+            split = ", ".join(groups)
+            raise AdapterError(f"{self.label}: traffic is split between {split}; expected one")
+        return self._color_of(groups[0])
+
+    def staged_version(self, color: Color) -> str | None:
+        return self._tags(self.groups[color]).get(VERSION_TAG)
+
+    def endpoint(self) -> str | None:
+        """The configured url, else the listener's own address on the load balancer's DNS name."""
+        if self.url is None:
+            with aws_errors(self.label):
+                listener = self._elb().describe_listeners(ListenerArns=[self.listener_arn])[
+                    "Listeners"
+                ][0]
+                balancer = self._elb().describe_load_balancers(
+                    LoadBalancerArns=[listener["LoadBalancerArn"]]
+                )["LoadBalancers"][0]
+            scheme = "https" if listener.get("Protocol") == "HTTPS" else "http"
+            self.url = f"{scheme}://{balancer['DNSName']}:{listener['Port']}"
+        return self.url
+
+    def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
+        """Nothing to start: the team deployed to the target group. Check it exists and record
+        which release it holds, so staged_version reads it back from AWS."""
+        self._fence(epoch)
+        group = self._existing_group(color)
+        with aws_errors(f"{self.label}: {color} target group"):
+            self._elb().add_tags(
+                ResourceArns=[group],
+                Tags=[
+                    {"Key": VERSION_TAG, "Value": release.version},
+                    {"Key": DIGEST_TAG, "Value": release.digest},
+                ],
+            )
+
+    def health(self, color: Color) -> Health:
+        with aws_errors(f"{self.label}: {color} target group"):
+            found = self._elb().describe_target_health(TargetGroupArn=self.groups[color])
+        targets = found.get("TargetHealthDescriptions", [])
+        if not targets:
+            return Health(ok=False, detail=f"no targets registered in the {color} target group")
+        bad = [t for t in targets if t.get("TargetHealth", {}).get("State") != "healthy"]
+        detail = f"{len(targets) - len(bad)}/{len(targets)} targets healthy"
+        if bad:
+            first = bad[0]
+            state = first.get("TargetHealth", {})
+            where = f"{first['Target']['Id']}:{first['Target'].get('Port', '')}".rstrip(":")
+            reason = state.get("Reason") or "no reason given"
+            detail += f"; {where} is {state.get('State', 'unknown')} ({reason})"
+        return Health(ok=not bad, detail=detail)
+
+    def switch(self, color: Color, epoch: int) -> None:
+        """Replace the terminal action with a forward to `color`'s group, keeping authenticate
+        actions in front of it; ELB applies the change atomically and lets requests finish."""
+        self._fence(epoch)
+        actions = self._actions()
+        group = self._existing_group(color)
+        if _forwarded_groups(actions) == [group]:
+            return
+        terminal = [a for a in actions if not str(a.get("Type", "")).startswith("authenticate")]
+        forward: dict[str, Any] = {"Type": "forward", "TargetGroupArn": group}
+        if terminal and "Order" in terminal[0]:
+            forward["Order"] = terminal[0]["Order"]
+        kept = [a for a in actions if a not in terminal]
+        with aws_errors(f"{self.label}: switch to {color}"):
+            if self.rule_arn:
+                self._elb().modify_rule(RuleArn=self.rule_arn, Actions=[*kept, forward])
+            else:
+                self._elb().modify_listener(
+                    ListenerArn=self.listener_arn, DefaultActions=[*kept, forward]
+                )
+        log.info("%s: traffic switched to %s (%s)", self.label, color, group)
+
+    def stop_idle(self, color: Color, epoch: int) -> None:
+        """The instances behind a target group belong to the team's own tooling: refuse the live
+        color, otherwise record that there was nothing to stop."""
+        self._fence(epoch)
+        if self.live_color() == color:
+            raise AdapterError(f"{self.label}: refusing to stop {color}: it is live")
+        log.info(
+            "%s: stop_idle %s is a no-op (targets are managed outside shipdeck)", self.label, color
+        )
+
+    def restart(self, epoch: int) -> None:
+        self._fence(epoch)
+        raise AdapterError(
+            f"{self.label}: cannot restart: targets are managed outside shipdeck; "
+            "restart them with the tooling that registered them"
+        )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,480 @@
+"""Log sources for `shipdeck task logs`: a file, a command's output, or CloudWatch Logs.
+
+Lines come back raw (the LogSource contract); `strip_controls` is what every front end must apply
+before a line reaches a terminal, because log content is written by whoever can reach the app.
+
+`since` semantics, the same for every source: logs are chronological, so reading from the end we
+stop at the first line whose leading ISO-8601 timestamp is older than `since`. Lines without a
+timestamp (stack-trace continuations, banners) after that point are kept. Naive timestamps, and a
+naive `since`, are taken as UTC.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
+from core.errors import AdapterError
+
+# --- escape sequences --------------------------------------------------------------------------
+
+_CONTROLS = re.compile(
+    r"""
+      (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?       # CSI (7- or 8-bit), maybe cut
+    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*    # OSC, DCS, SOS, PM, APC strings
+      (?:\x07|\x1b\\|\x9c)?                                     # ... and their terminator
+    | \x1b[\x20-\x2f]*[\x30-\x7e]?                              # any other ESC sequence
+    | [\x00-\x08\x0a-\x1f\x7f-\x9f]                             # C0 but tab, DEL, C1
+    """,
+    re.VERBOSE,
+)
+
+
+def strip_controls(text: str) -> str:
+    """Remove terminal escape sequences and control characters, keeping tabs.
+
+    A log line or command output can retitle the terminal, rewrite the screen or smuggle a
+    hyperlink; after this nothing but printable text (and tabs) is left. Markup such as `[bold]`
+    is left alone: escaping it is the renderer's job. Newlines are removed too, so split
+    multi-line text first (`strip_lines`).
+    """
+    return _CONTROLS.sub("", text)
+
+
+def strip_lines(text: str) -> list[str]:
+    """Split captured output into lines and strip each; drops the empty line after a final \\n."""
+    return [strip_controls(line) for line in _split_lines(text)]
+
+
+# --- timestamps and selection ------------------------------------------------------------------
+
+_LEADING_TS = re.compile(
+    r"\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)"
+)
+
+
+def line_timestamp(line: str) -> datetime | None:
+    """The ISO-8601 timestamp a line starts with (optionally in brackets), as aware UTC."""
+    found = _LEADING_TS.match(line)
+    if found is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(found.group(1))
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _check_count(lines: int | None) -> None:
+    if lines is not None and lines < 0:
+        raise ValueError(f"lines must be 0 or more, not {lines}")
+
+
+def select_lines(
+    newest_first: Iterable[str], lines: int | None, since: datetime | None
+) -> list[str]:
+    """Apply the `lines` and `since` rules to lines given newest first; returns oldest first.
+
+    Consumes the iterable only as far as needed, so a backwards file reader stops early.
+    """
+    _check_count(lines)
+    cutoff = _aware(since) if since is not None else None
+    picked: list[str] = []
+    if lines == 0:
+        return picked
+    for line in newest_first:
+        if cutoff is not None:
+            stamp = line_timestamp(line)
+            if stamp is not None and stamp < cutoff:
+                break
+        picked.append(line)
+        if lines is not None and len(picked) >= lines:
+            break
+    picked.reverse()
+    return picked
+
+
+def _decode_lines(data: bytes) -> list[str]:
+    return _split_lines(data.decode("utf-8", "replace"))
+
+
+def _split_lines(text: str) -> list[str]:
+    out = text.replace("\r\n", "\n").split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    return out
+
+
+def _decode_line(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").removesuffix("\r")
+
+
+# --- a file ------------------------------------------------------------------------------------
+
+
+class FileLogSource:
+    """A log file on this machine, read from the end so tailing a huge file costs only the tail."""
+
+    def __init__(
+        self, path: Path | str, *, poll_interval: float = 0.25, block_size: int = 1 << 16
+    ) -> None:
+        self.path = Path(path)
+        self.poll_interval = poll_interval
+        self.block_size = block_size
+
+    def _error(self, cause: str) -> AdapterError:
+        return AdapterError(f"file log {self.path}: {cause}")
+
+    def _open(self) -> BinaryIO:
+        try:
+            return self.path.open("rb")
+        except FileNotFoundError:
+            raise self._error("not found") from None
+        except OSError as exc:
+            raise self._error(exc.strerror or str(exc)) from None
+
+    def tail(self, lines: int | None = None, since: datetime | None = None) -> list[str]:
+        _check_count(lines)
+        if lines == 0:
+            return []
+        with self._open() as f:
+            end = os.fstat(f.fileno()).st_size
+            if since is None:
+                return self._last_lines(f, end, lines)
+            return select_lines(self._backwards(f, end), lines, since)
+
+    def _last_lines(self, f: BinaryIO, end: int, lines: int | None) -> list[str]:
+        """Read whole blocks backwards until they hold `lines` complete lines, then decode once:
+        counting newlines in C keeps this close to `tail -n`."""
+        if lines is None:
+            f.seek(0)
+            return _decode_lines(f.read(end))
+        blocks: list[bytes] = []
+        newlines = 0
+        pos = end
+        while pos > 0 and newlines <= lines:
+            size = min(self.block_size, pos)
+            pos -= size
+            f.seek(pos)
+            block = f.read(size)
+            blocks.append(block)
+            newlines += block.count(b"\n")
+        blocks.reverse()
+        data = b"".join(blocks)
+        if pos > 0:
+            data = data[data.index(b"\n") + 1 :]  # drop the partial first line
+        return _decode_lines(data)[-lines:]
+
+    def _backwards(self, f: BinaryIO, end: int) -> Iterator[str]:
+        """Lines newest first, one block at a time."""
+        if end:
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
+                end -= 1  # the final newline ends the last line; it does not start another
+        pos = end
+        carry = b""
+        while pos > 0:
+            size = min(self.block_size, pos)
+            pos -= size
+            f.seek(pos)
+            parts = (f.read(size) + carry).split(b"\n")
+            carry = parts.pop(0) if pos > 0 else b""
+            for raw in reversed(parts):
+                yield _decode_line(raw)
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        """Yield lines appended from now on; survives truncation and rotation (rename + new file,
+        whose lines are read from its start)."""
+        f: BinaryIO | None = None
+        partial = b""
+        try:
+            try:
+                f = self.path.open("rb")
+                f.seek(0, os.SEEK_END)
+            except FileNotFoundError:
+                f = None  # read it from its start once it appears
+            while not stop.is_set():
+                data = f.read(1 << 16) if f is not None else b""
+                if data:
+                    *complete, partial = (partial + data).split(b"\n")
+                    for raw in complete:
+                        yield _decode_line(raw)
+                    continue
+                try:
+                    current = os.stat(self.path)
+                except FileNotFoundError:
+                    current = None
+                if f is None:
+                    if current is not None:
+                        f = self._open()
+                        continue
+                else:
+                    mine = os.fstat(f.fileno())
+                    if current is not None and (current.st_ino, current.st_dev) != (
+                        mine.st_ino,
+                        mine.st_dev,
+                    ):
+                        if partial:  # the old file is drained: its last line ends here
+                            yield _decode_line(partial)
+                            partial = b""
+                        f.close()
+                        f = self._open()
+                        continue
+                    if mine.st_size < f.tell():
+                        f.seek(0)  # truncated in place: start again from the top
+                        partial = b""
+                        continue
+                stop.wait(self.poll_interval)
+        finally:
+            if f is not None:
+                f.close()
+
+
+# --- a command ---------------------------------------------------------------------------------
+
+
+class CommandLogSource:
+    """Logs printed by a configured command (`journalctl`, `kubectl logs`, a script).
+
+    The template may use `{lines}` and `{since}` (ISO-8601) to push the request down, plus any
+    `values` (app, env, config...). The `lines`/`since` rules are applied again to the output, so a
+    command that ignores them still gives the right answer. `follow_template` is a long-running
+    command (`journalctl -f`) whose output is streamed.
+    """
+
+    def __init__(
+        self,
+        template: Sequence[str],
+        values: Mapping[str, object] | None = None,
+        *,
+        follow_template: Sequence[str] | None = None,
+        timeout: float = 60.0,
+        label: str = "command log",
+    ) -> None:
+        self.template = list(template)
+        self.follow_template = list(follow_template) if follow_template is not None else None
+        self.values = dict(values or {})
+        self.timeout = timeout
+        self.label = label
+        known = {*self.values, "lines", "since"}
+        for tpl in (self.template, self.follow_template or []):
+            try:
+                used = {name.split("[", 1)[0] for name in placeholders(tpl)}
+            except ValueError as exc:
+                raise AdapterError(f"{label}: {exc}") from None
+            if unknown := sorted(used - known):
+                raise AdapterError(f"{label}: unknown placeholder {{{unknown[0]}}}")
+
+    def _render(self, template: Sequence[str], extra: Mapping[str, object]) -> list[str]:
+        try:
+            return render_argv(template, {**self.values, **extra})
+        except ValueError as exc:
+            raise AdapterError(f"{self.label}: {exc}") from None
+
+    def tail(self, lines: int | None = None, since: datetime | None = None) -> list[str]:
+        _check_count(lines)
+        argv = self._render(
+            self.template,
+            {"lines": lines, "since": _aware(since).isoformat() if since is not None else None},
+        )
+        run = run_argv(argv, self.timeout, label=self.label)
+        if run.returncode != 0:
+            raise AdapterError(
+                f"{self.label}: {argv[0]} exited {run.returncode}: {_last_line(run.stderr)}"
+            )
+        return select_lines(reversed(_split_lines(run.stdout)), lines, since)
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        if self.follow_template is None:
+            raise AdapterError(f"{self.label}: following is not configured (follow command)")
+        argv = self._render(self.follow_template, {})
+        with tempfile.TemporaryFile() as errors:
+            proc = spawn(argv, self.label, stderr=errors.fileno())
+            assert proc.stdout is not None
+            partial = b""
+            try:
+                with selectors.DefaultSelector() as sel:
+                    sel.register(proc.stdout, selectors.EVENT_READ)
+                    while not stop.is_set():
+                        if not sel.select(timeout=0.2):
+                            continue
+                        data = os.read(proc.stdout.fileno(), 1 << 16)
+                        if not data:
+                            break
+                        *complete, partial = (partial + data).split(b"\n")
+                        for raw in complete:
+                            yield _decode_line(raw)
+                if stop.is_set():
+                    return
+                if partial:
+                    yield _decode_line(partial)
+                code = proc.wait()
+                if code != 0:
+                    errors.seek(0)
+                    detail = _last_line(errors.read().decode("utf-8", "replace"))
+                    raise AdapterError(f"{self.label}: {argv[0]} exited {code}: {detail}")
+            finally:
+                if proc.poll() is None:
+                    kill_group(proc)
+                proc.stdout.close()
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of captured output, made safe for a one-line error message."""
+    for line in reversed(strip_lines(text)):
+        if line.strip():
+            return line.strip()[:300]
+    return "no output"
+
+
+# --- CloudWatch Logs ---------------------------------------------------------------------------
+
+
+class CloudWatchLogSource:
+    """A CloudWatch Logs group, or one stream of it, through boto3."""
+
+    def __init__(
+        self,
+        group: str,
+        stream: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        *,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.group = group
+        self.stream = stream
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.profile = profile
+        self.poll_interval = poll_interval
+        self.label = f"cloudwatch log {group}" + (f"/{stream}" if stream else "")
+        self._client: Any = None
+
+    def _logs(self) -> Any:
+        from adapters.aws_elb import aws_client
+
+        if self._client is None:
+            self._client = aws_client(
+                "logs", self.label, self.region, self.endpoint_url, self.profile
+            )
+        return self._client
+
+    def tail(self, lines: int | None = None, since: datetime | None = None) -> list[str]:
+        from adapters.aws_elb import aws_errors
+
+        _check_count(lines)
+        if lines == 0:
+            return []
+        start = _millis(since) if since is not None else None
+        with aws_errors(self.label):
+            events = (
+                self._stream_events(lines, start)
+                if self.stream is not None
+                else self._group_events(lines, start)
+            )
+        out: list[str] = []
+        for event in events:
+            out.extend(_event_lines(event))
+        return out[-lines:] if lines is not None else out
+
+    def _stream_events(self, lines: int | None, start: int | None) -> list[dict[str, Any]]:
+        """Newest pages first through the backward token until enough lines are in hand."""
+        kwargs: dict[str, Any] = {
+            "logGroupName": self.group,
+            "logStreamName": self.stream,
+            "startFromHead": False,
+        }
+        if start is not None:
+            kwargs["startTime"] = start
+        if lines is not None:
+            kwargs["limit"] = min(lines, 10_000)
+        pages: list[list[dict[str, Any]]] = []
+        count = 0
+        token: str | None = None
+        while True:
+            page = self._logs().get_log_events(**kwargs, **({"nextToken": token} if token else {}))
+            events = page.get("events", [])
+            if events:
+                pages.append(events)
+                count += sum(len(_event_lines(e)) for e in events)
+            nxt = page.get("nextBackwardToken")
+            if not events or nxt == token or (lines is not None and count >= lines):
+                break
+            token = nxt
+        pages.reverse()
+        return [event for page in pages for event in page]
+
+    def _group_events(self, lines: int | None, start: int | None) -> list[dict[str, Any]]:
+        """filter_log_events only pages forward, so keep a bounded window of the newest."""
+        window: deque[dict[str, Any]] = deque(maxlen=lines)
+        for event in self._filter(start):
+            window.append(event)
+        return sorted(window, key=lambda e: (e.get("timestamp", 0), e.get("ingestionTime", 0)))
+
+    def _filter(self, start: int | None) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"logGroupName": self.group}
+        if self.stream is not None:
+            kwargs["logStreamNames"] = [self.stream]
+        if start is not None:
+            kwargs["startTime"] = start
+        token: str | None = None
+        while True:
+            page = self._logs().filter_log_events(
+                **kwargs, **({"nextToken": token} if token else {})
+            )
+            yield from page.get("events", [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        """Poll for events from now on; events sharing the last timestamp are de-duplicated by
+        id, because the next poll starts at that same millisecond."""
+        from adapters.aws_elb import aws_errors
+
+        last = _millis(datetime.now(UTC))
+        seen: set[str] = set()
+        while not stop.is_set():
+            with aws_errors(self.label):
+                fresh = [e for e in self._filter(last) if e.get("eventId") not in seen]
+            fresh.sort(key=lambda e: e.get("timestamp", 0))
+            for event in fresh:
+                stamp = int(event.get("timestamp", last))
+                if stamp > last:
+                    last, seen = stamp, set()
+                seen.add(str(event.get("eventId")))
+                yield from _event_lines(event)
+            if not fresh:
+                stop.wait(self.poll_interval)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _millis(moment: datetime) -> int:
+    return int(_aware(moment).timestamp() * 1000)
+
+
+def _event_lines(event: Mapping[str, Any]) -> list[str]:
+    """One event as lines: the first carries the event's time, so `since` and humans see it."""
+    stamp = datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, UTC)
+    lines = _split_lines(str(event.get("message", ""))) or [""]
+    lines[0] = f"{stamp.isoformat(timespec='milliseconds')} {lines[0]}"
+    return lines
