@@ -197,3 +197,17 @@ class Notifier(Protocol):
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+
+
+# --- audit checkpoints -----------------------------------------------------------------------
+
+
+class CheckpointStore(Protocol):
+    """Somewhere outside the database that keeps chain heads (a file, an S3 object)."""
+
+    location: str
+
+    def read(self) -> str:
+        """All checkpoint lines written so far ('' if none)."""
+
+    def append(self, line: str) -> None: ...

@@ -229,7 +229,10 @@ class ProcessSupervisor:
         # spawned go with it.
         for sig, grace in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             try:
-                os.killpg(entry.pid, sig)
+                try:
+                    os.killpg(entry.pid, sig)
+                except ProcessLookupError:  # it left its group: signal the process alone
+                    os.kill(entry.pid, sig)
             except ProcessLookupError:
                 return
             except PermissionError:

@@ -1,0 +1,32 @@
+"""Audit checkpoints in a local file, one JSON line per checkpoint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from core.errors import UsageError
+
+
+class FileCheckpoints:
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.path = Path(location)
+
+    def read(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"checkpoints {self.location}: no such file") from None
+        except OSError as exc:
+            raise UsageError(f"checkpoints {self.location}: cannot read ({exc.strerror})") from exc
+
+    def append(self, line: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise UsageError(f"checkpoints {self.location}: cannot write ({exc.strerror})") from exc

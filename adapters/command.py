@@ -1,0 +1,270 @@
+"""Blue/green through the team's own commands: one argv template per step.
+
+For teams whose deploy already lives in scripts (systemd units, a Kubernetes CLI, a vendor tool):
+shipdeck keeps the plan, the policy and the record, and calls their commands at each step.
+
+Settings (argv lists; placeholders {app} {env} {color} {version} {commit} {digest} {epoch}
+{config[KEY]} are filled inside items, never through a shell):
+    stage, health, switch, live_color   required; live_color prints "blue", "green" or nothing
+    stop_idle, restart                  optional
+    timeout                             seconds per command, default 60
+    endpoint                            the URL users reach, shown in status
+    cwd                                 working directory for the commands
+
+State in `state_dir`: `epoch` (highest fencing epoch seen), `staged.json` (the release each
+color was given, so later steps can use its {version} and {config[KEY]}), `target.lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.argv import CommandTimedOut, CompletedRun, placeholders, render_argv, run_argv
+from adapters.local.processes import atomic_write_text, file_lock
+from adapters.logs import strip_lines
+from core.errors import AdapterError, ConfigError
+from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+
+log = logging.getLogger(__name__)
+
+STEPS = ("stage", "health", "switch", "live_color", "stop_idle", "restart")
+REQUIRED_STEPS = ("stage", "health", "switch", "live_color")
+PLACEHOLDERS = frozenset({"app", "env", "color", "version", "commit", "digest", "epoch"})
+LOCK_TIMEOUT = 60.0
+
+
+class EpochFence:
+    """The highest fencing epoch a target has seen, in a file every process on this machine shares.
+
+    The check and the action happen under one lock: otherwise a stalled runner could pass the
+    check, lose the race to a newer runner's switch, and then undo it.
+    """
+
+    def __init__(self, state_dir: Path, label: str) -> None:
+        self.path = Path(state_dir) / "epoch"
+        self.lock_path = Path(state_dir) / "target.lock"
+        self.label = label
+
+    def seen(self) -> int | None:
+        try:
+            return int(self.path.read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise AdapterError(f"{self.label}: unreadable epoch file {self.path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def hold(self, epoch: int) -> Iterator[None]:
+        """Refuse an epoch older than the highest seen, record a newer one, and keep the target
+        locked while the caller acts."""
+        with file_lock(self.lock_path, LOCK_TIMEOUT, self.label):
+            seen = self.seen()
+            if seen is not None and epoch < seen:
+                raise StaleEpoch(f"{self.label}: epoch {epoch} is older than {seen} already seen")
+            if seen is None or epoch > seen:
+                atomic_write_text(self.path, f"{epoch}\n")
+            yield
+
+
+def _last_line(run: CompletedRun) -> str:
+    for text in (run.stderr, run.stdout):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1][:300]
+    return "no output"
+
+
+class CommandTarget:
+    """One app in one environment whose steps are the team's own commands."""
+
+    def __init__(
+        self, app: str, env: str, settings: Mapping[str, Any], state_dir: Path | str
+    ) -> None:
+        self.app = app
+        self.env = env
+        self.label = f"command target {app}/{env}"
+        self.templates = {step: self._template(settings, step) for step in STEPS}
+        try:
+            self.timeout = float(settings.get("timeout", 60))
+        except (TypeError, ValueError):
+            self.timeout = 0.0
+        if self.timeout <= 0:
+            raise ConfigError(f"{self.label}: settings.timeout must be a positive number")
+        self.url: str | None = settings.get("endpoint")
+        self.cwd: str | None = settings.get("cwd")
+        self.state_dir = Path(state_dir)
+        self.fence = EpochFence(self.state_dir, self.label)
+        self._staged_path = self.state_dir / "staged.json"
+        # The last run of each step, control sequences stripped: what the caller shows or audits.
+        self.outputs: dict[str, CompletedRun] = {}
+
+    def _template(self, settings: Mapping[str, Any], step: str) -> list[str] | None:
+        template = settings.get(step)
+        if template is None:
+            if step in REQUIRED_STEPS:
+                raise ConfigError(f"{self.label}: settings.{step} is required (an argv list)")
+            return None
+        if (
+            not isinstance(template, list)
+            or not template
+            or not all(isinstance(item, str) for item in template)
+        ):
+            raise ConfigError(
+                f"{self.label}: settings.{step} must be a non-empty list of strings (an argv), "
+                'e.g. ["./deploy.sh", "{color}"]'
+            )
+        try:
+            used = placeholders(template)
+        except ValueError as exc:
+            raise ConfigError(f"{self.label}: settings.{step}: {exc}") from None
+        for name in sorted(used):
+            if name not in PLACEHOLDERS and not (name.startswith("config[") and name != "config"):
+                raise ConfigError(f"{self.label}: settings.{step}: unknown placeholder {{{name}}}")
+        return template
+
+    # --- state ---
+
+    def _staged(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self._staged_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise AdapterError(f"{self.label}: unreadable {self._staged_path}: {exc}") from None
+        return doc if isinstance(doc, dict) else {}
+
+    def _record(self, color: Color, release: ReleaseSpec | None) -> None:
+        staged = self._staged()
+        if release is None:
+            staged.pop(color, None)
+        else:
+            staged[color] = {
+                "version": release.version,
+                "commit": release.commit,
+                "digest": release.digest,
+                "config": dict(release.config),
+            }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self._staged_path, json.dumps(staged, indent=2, default=str) + "\n")
+
+    # --- running steps ---
+
+    def _values(
+        self, color: Color | None, epoch: int | None, release: Mapping[str, Any] | None = None
+    ) -> dict[str, object]:
+        if release is None and color is not None:
+            release = self._staged().get(color)
+        release = release or {}
+        return {
+            "app": self.app,
+            "env": self.env,
+            "color": color,
+            "epoch": epoch,
+            "version": release.get("version"),
+            "commit": release.get("commit"),
+            "digest": release.get("digest"),
+            "config": release.get("config") or {},
+        }
+
+    def _run(self, step: str, values: Mapping[str, object]) -> CompletedRun:
+        template = self.templates[step]
+        if template is None:
+            raise AdapterError(f"{self.label}: no {step} command configured")
+        try:
+            argv = render_argv(template, values)
+        except ValueError as exc:
+            raise AdapterError(f"{self.label}: {step}: {exc}") from None
+        raw = run_argv(argv, self.timeout, cwd=self.cwd, label=f"{self.label}: {step}")
+        run = CompletedRun(
+            raw.returncode,
+            "\n".join(strip_lines(raw.stdout)),
+            "\n".join(strip_lines(raw.stderr)),
+            raw.duration,
+        )
+        self.outputs[step] = run
+        log.info("%s: %s exited %d in %.2fs", self.label, step, run.returncode, run.duration)
+        for line in (run.stdout + "\n" + run.stderr).strip().splitlines():
+            log.debug("%s: %s: %s", self.label, step, line)
+        return run
+
+    def _must(self, step: str, values: Mapping[str, object]) -> CompletedRun:
+        run = self._run(step, values)
+        if run.returncode != 0:
+            raise AdapterError(
+                f"{self.label}: {step} failed (exit {run.returncode}): {_last_line(run)}"
+            )
+        return run
+
+    # --- Target ---
+
+    def live_color(self) -> Color | None:
+        run = self._must("live_color", self._values(None, None))
+        said = run.stdout.strip().lower()
+        if said in ("", "none"):
+            return None
+        if said == "blue" or said == "green":
+            return said  # type: ignore[return-value]  # narrowed by the comparison
+        raise AdapterError(
+            f"{self.label}: live_color printed {said[:60]!r}, expected blue, green or nothing"
+        )
+
+    def staged_version(self, color: Color) -> str | None:
+        version = self._staged().get(color, {}).get("version")
+        return str(version) if version is not None else None
+
+    def endpoint(self) -> str | None:
+        return self.url
+
+    def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
+        with self.fence.hold(epoch):
+            if self.live_color() == color:
+                raise AdapterError(f"{self.label}: refusing to stage on {color}: it is live")
+            facts = {
+                "version": release.version,
+                "commit": release.commit,
+                "digest": release.digest,
+                "config": dict(release.config),
+            }
+            self._must("stage", self._values(color, epoch, facts))
+            self._record(color, release)
+
+    def health(self, color: Color) -> Health:
+        try:
+            run = self._run("health", self._values(color, None))
+        except CommandTimedOut:
+            return Health(ok=False, detail=f"health check timed out after {self.timeout:g}s")
+        detail = _last_line(run) if run.stdout or run.stderr else f"exit {run.returncode}"
+        return Health(ok=run.returncode == 0, detail=detail)
+
+    def switch(self, color: Color, epoch: int) -> None:
+        """Run the switch command, then read live_color back: exit 0 alone proves nothing."""
+        with self.fence.hold(epoch):
+            self._must("switch", self._values(color, epoch))
+            now = self.live_color()
+            if now != color:
+                raise AdapterError(
+                    f"{self.label}: switch to {color} exited 0 but live_color says {now}"
+                )
+
+    def stop_idle(self, color: Color, epoch: int) -> None:
+        with self.fence.hold(epoch):
+            if self.live_color() == color:
+                raise AdapterError(f"{self.label}: refusing to stop {color}: it is live")
+            if self.templates["stop_idle"] is not None:
+                self._must("stop_idle", self._values(color, epoch))
+            self._record(color, None)
+
+    def restart(self, epoch: int) -> None:
+        with self.fence.hold(epoch):
+            color = self.live_color()
+            if color is None:
+                raise AdapterError(f"{self.label}: nothing is live to restart")
+            self._must("restart", self._values(color, epoch))
+
+    def close(self) -> None:
+        """Nothing held between calls: every step is its own process."""

@@ -1,0 +1,304 @@
+"""`shipdeck demo`: a self-contained workspace with real git history, built through the services.
+
+Everything here goes through the same services a person would use (with the demo users as actors
+and a clock walked through the past weeks), so the audit log it leaves verifies like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from core.services.context import Context, resolve_actor
+
+DEMO_USERS = {
+    "alice": "Alice Moreau",
+    "bob": "Bob Lindqvist",
+    "carol": "Carol Okafor",
+    "dave": "Dave Ng",
+    "erin": "Erin Walsh",
+    "frank": "Frank Osei",
+}
+
+
+@dataclass(frozen=True)
+class DemoApp:
+    name: str
+    depends_on: tuple[str, ...]
+    owner: str
+    subjects: tuple[str, ...]
+
+
+APPS = (
+    DemoApp(
+        "model-server",
+        (),
+        "ml-platform",
+        (
+            "Serve quantized weights by default",
+            "Add /health readiness probe",
+            "Batch requests up to 16 prompts",
+            "Pin tokenizer to model revision",
+            "Expose tokens-per-minute metric",
+            "Fix warm-up on cold start",
+            "Stream responses over SSE",
+            "Cap context window at 8k tokens",
+            "Retry Hub downloads with backoff",
+            "Log model revision at start",
+        ),
+    ),
+    DemoApp(
+        "chat-api",
+        ("model-server",),
+        "assistant",
+        (
+            "Add conversation history endpoint",
+            "Validate max_tokens per tenant",
+            "Switch to model-server streaming",
+            "Rate-limit by API key",
+            "Add moderation pre-check",
+            "Return usage in every response",
+            "Fix timeout on long prompts",
+            "Cache system prompts",
+            "Add /version endpoint",
+            "Tenant-level token limits",
+            "Structured error bodies",
+            "Drop legacy v0 routes",
+        ),
+    ),
+    DemoApp(
+        "web",
+        ("chat-api",),
+        "frontend",
+        (
+            "New chat layout",
+            "Show token usage per message",
+            "Dark mode",
+            "Keyboard shortcuts for send and stop",
+            "Render markdown safely",
+            "Retry failed sends",
+            "Accessibility: focus order",
+            "Copy code button",
+        ),
+    ),
+    DemoApp(
+        "embedder",
+        ("model-server",),
+        "ml-platform",
+        (
+            "Batch embeddings endpoint",
+            "Normalize vectors",
+            "Add dimension check",
+            "Warm cache on deploy",
+            "Expose queue depth",
+        ),
+    ),
+)
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (the demo's targets must not collide with anything)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _git(repo: Path, *args: str, when: datetime | None = None, author: str = "alice") -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": DEMO_USERS.get(author, author),
+        "GIT_AUTHOR_EMAIL": f"{author}@example.com",
+        "GIT_COMMITTER_NAME": DEMO_USERS.get(author, author),
+        "GIT_COMMITTER_EMAIL": f"{author}@example.com",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    if when is not None:
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S+0000")
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = stamp
+    done = subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def make_repo(path: Path, subjects: tuple[str, ...], start: datetime, step: timedelta) -> list[str]:
+    """A real repository whose commits carry `subjects`, dated from `start`; returns their shas."""
+    path.mkdir(parents=True, exist_ok=True)
+    _git(path, "init", "-q", "-b", "main")
+    authors = ["alice", "dave", "carol", "frank"]
+    shas = []
+    for i, subject in enumerate(subjects):
+        (path / "CHANGELOG.md").open("a").write(f"- {subject}\n")
+        (path / f"src_{i % 3}.txt").write_text(f"{subject}\n")
+        _git(path, "add", "-A")
+        _git(path, "commit", "-q", "-m", subject, when=start + step * i, author=authors[i % len(authors)])
+        shas.append(_git(path, "rev-parse", "HEAD"))
+    return shas
+
+
+def demo_toml(ports: list[int]) -> str:
+    lines = [
+        "# The shipdeck demo workspace (built by `shipdeck demo`).",
+        "[workspace]",
+        'name = "demo"',
+        "",
+        "[identity]",
+        "allow_env_actor = true",
+        "",
+        "[roles.release-managers]",
+        'users = ["alice"]',
+        'permissions = ["*"]',
+        "",
+        "[roles.developers]",
+        'users = ["dave"]',
+        'permissions = ["release.create", "plan.create", "plan.check", "deploy", "task.logs"]',
+        "",
+        "[roles.approvers]",
+        'users = ["bob", "carol"]',
+        'permissions = ["plan.approve", "plan.check"]',
+        "",
+        "[roles.auditors]",
+        'users = ["erin"]',
+        "permissions = []",
+        "",
+        "[roles.on-call]",
+        'users = ["frank"]',
+        'permissions = ["rollback", "reconcile", "task.logs", "task.restart", "task.token-limit"]',
+        "",
+        "# No deploys during the monthly database maintenance.",
+        "[windows.db-maintenance]",
+        'cron = "0 2 1 * *"',
+        'duration = "2h"',
+        'timezone = "Europe/Berlin"',
+        'kind = "deny"',
+        "",
+        "[freezes.new-year]",
+        "start = 2026-12-31T12:00:00+00:00",
+        "end = 2027-01-02T08:00:00+00:00",
+        'reason = "New year freeze"',
+        "",
+        "[environments.staging]",
+        'warm = "30s"',
+        "",
+        "[environments.prod]",
+        "requires_previous = true",
+        'approvals = { required = 2, roles = ["approvers"] }',
+        "checklist = [",
+        '  "Release notes reviewed",',
+        '  "On-call informed",',
+        "]",
+        'windows = ["db-maintenance"]',
+        'freezes = ["new-year"]',
+        'override_roles = ["release-managers"]',
+        'task_roles = ["on-call", "release-managers"]',
+        "protected = true",
+        'warm = "2m"',
+        "",
+    ]
+    port = iter(ports)
+    for app in APPS:
+        deps = ", ".join(f'"{d}"' for d in app.depends_on)
+        lines += [
+            f"[apps.{app.name}]",
+            f'repo = "repos/{app.name}"',
+            f'owner = "{app.owner}"',
+            f'oncall = "#{app.owner}-oncall"',
+            f"depends_on = [{deps}]",
+        ]
+        if app.name == "chat-api":
+            lines.append("config = { max_tokens = 4096, temperature = 0.2 }")
+        lines.append("")
+        for env in ("staging", "prod"):
+            front = next(port)
+            lines += [
+                f"[apps.{app.name}.targets.{env}]",
+                'adapter = "local"',
+                f"port = {front}",
+                f"blue_port = {next(port)}",
+                f"green_port = {next(port)}",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+class _Clock:
+    """The demo walks this clock through the past so its history has believable dates."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def as_user(ctx: Context, user: str, clock: _Clock) -> Context:
+    actor = resolve_actor(ctx.config, {**os.environ, "SHIPDECK_ACTOR": user})
+    return replace(ctx, actor=actor, clock=clock)
+
+
+def build_demo(
+    directory: Path | None = None,
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+    now: datetime | None = None,
+) -> Path:
+    from core.bootstrap import build_context
+    from core.services.releases import create_release
+    from core.storage.db import Database
+    from core.workspace import Workspace, load_config
+
+    root = (directory or Path(tempfile.mkdtemp(prefix="shipdeck-demo-"))).resolve()
+    if (root / "shipdeck.toml").exists():
+        from core.errors import UsageError
+
+        raise UsageError(f"--dir {root}: already holds a shipdeck.toml (pick an empty folder)")
+    root.mkdir(parents=True, exist_ok=True)
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=30)
+    progress(f"building demo workspace in {root}")
+
+    shas: dict[str, list[str]] = {}
+    for app in APPS:
+        shas[app.name] = make_repo(root / "repos" / app.name, app.subjects, start, timedelta(hours=61))
+    (root / "shipdeck.toml").write_text(demo_toml(free_ports(len(APPS) * 6)), encoding="utf-8")
+
+    ws = Workspace(root, load_config(root / "shipdeck.toml"))
+    db = Database(ws.database_url())
+    db.upgrade()
+    db.dispose()
+    base = build_context(ws)
+    clock = _Clock(start)
+
+    def user(name: str) -> Context:
+        return as_user(base, name, clock)
+
+    # Releases cut every few commits, by the release manager or a developer.
+    for app in APPS:
+        commits = shas[app.name]
+        for n, idx in enumerate(range(2, len(commits), 3), start=1):
+            clock.at = start + timedelta(hours=61) * idx + timedelta(hours=2)
+            create_release(
+                user("alice" if n % 2 else "dave"),
+                app.name,
+                f"1.{n}.0",
+                commit=commits[idx],
+                notes=f"{app.subjects[idx]} and more",
+            )
+        if (len(commits) - 1) % 3 != 2:
+            clock.at = start + timedelta(hours=61) * (len(commits) - 1) + timedelta(hours=3)
+            create_release(user("alice"), app.name, f"1.{n + 1}.0", commit=commits[-1], notes="latest")
+    progress(f"demo workspace ready: {root}")
+    base.db.dispose()
+    return root

@@ -1,0 +1,193 @@
+"""Reading, exporting, verifying and checkpointing the audit log (auditors' work)."""
+
+from __future__ import annotations
+
+import csv
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from sqlalchemy import Select, and_, func, select
+
+from core.errors import IntegrityError, UsageError
+from core.services.context import Context
+from core.storage import audit
+from core.storage.tables import AuditEvent
+
+_EV = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    app: str | None = None
+    env: str | None = None
+    kind: str | None = None  # exact, or a prefix ending in '.' / '*' (e.g. 'plan.')
+    since: datetime | None = None
+    until: datetime | None = None
+    plan: str | None = None
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        conds = []
+        if self.actor:
+            conds.append(_EV.c.actor == self.actor)
+        if self.app:
+            conds.append(_EV.c.app == self.app)
+        if self.env:
+            conds.append(_EV.c.env == self.env)
+        if self.plan:
+            conds.append(_EV.c.plan == self.plan)
+        if self.kind:
+            if self.kind.endswith(("*", ".")):
+                conds.append(_EV.c.kind.startswith(self.kind.rstrip("*"), autoescape=True))
+            else:
+                conds.append(_EV.c.kind == self.kind)
+        if self.since:
+            conds.append(_EV.c.at >= self.since)
+        if self.until:
+            conds.append(_EV.c.at < self.until)
+        return query.where(and_(*conds)) if conds else query
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    at: datetime
+    actor: str
+    os_user: str
+    ssh_client: str | None
+    kind: str
+    app: str | None
+    env: str | None
+    plan: str | None
+    payload: dict[str, Any]
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "os_user": self.os_user,
+            "ssh_client": self.ssh_client,
+            "kind": self.kind,
+            "app": self.app,
+            "env": self.env,
+            "plan": self.plan,
+            "payload": self.payload,
+            "hash": self.hash,
+        }
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        row.seq,
+        row.at,
+        row.actor,
+        row.os_user,
+        row.ssh_client,
+        row.kind,
+        row.app,
+        row.env,
+        row.plan,
+        json.loads(row.payload),
+        row.hash,
+    )
+
+
+def list_events(
+    ctx: Context,
+    flt: AuditFilter = AuditFilter(),
+    *,
+    limit: int = 100,
+    before: int | None = None,
+    after: int | None = None,
+    ascending: bool = False,
+) -> list[Event]:
+    """A page of events, newest first by default; keyset pagination by `seq` (before/after), so
+    the millionth page costs what the first does."""
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: must be 1 or more")
+    query = flt.apply(select(_EV))
+    if before is not None:
+        query = query.where(_EV.c.seq < before)
+    if after is not None:
+        query = query.where(_EV.c.seq > after)
+    query = query.order_by(_EV.c.seq.asc() if ascending else _EV.c.seq.desc()).limit(limit)
+    with ctx.db.read() as conn:
+        return [_event(r) for r in conn.execute(query)]
+
+
+def count_events(ctx: Context, flt: AuditFilter = AuditFilter()) -> int:
+    with ctx.db.read() as conn:
+        return int(conn.execute(flt.apply(select(func.count()).select_from(_EV))).scalar_one())
+
+
+def head(ctx: Context) -> tuple[int, str]:
+    """The chain head: a cheap change check for live refresh."""
+    with ctx.db.read() as conn:
+        return audit.head(conn)
+
+
+def iter_events(ctx: Context, flt: AuditFilter = AuditFilter(), batch: int = 5000) -> Iterator[Event]:
+    after = 0
+    while True:
+        page = list_events(ctx, flt, limit=batch, after=after, ascending=True)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].seq
+
+
+def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()) -> int:
+    if fmt not in ("jsonl", "csv"):
+        raise UsageError(f"--format {fmt}: expected jsonl or csv")
+    n = 0
+    columns = ["seq", "at", "actor", "os_user", "ssh_client", "kind", "app", "env", "plan", "payload", "hash"]
+    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    for ev in iter_events(ctx, flt):
+        d = ev.as_dict()
+        if writer:
+            d["payload"] = json.dumps(d["payload"], sort_keys=True, ensure_ascii=False)
+            writer.writerow(d)
+        else:
+            out.write(json.dumps(d, sort_keys=True, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:
+    try:
+        return audit.parse_checkpoints(ctx.checkpoints(location).read(), location)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def verify(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
+    cps = load_checkpoints(ctx, checkpoints) if checkpoints else []
+    with ctx.db.read() as conn:
+        return audit.verify(conn, cps)
+
+
+def verify_or_raise(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
+    result = verify(ctx, checkpoints)
+    if not result.ok:
+        raise IntegrityError(f"audit chain broken at event {result.first_bad_seq}: {result.reason}")
+    return result
+
+
+def checkpoint(ctx: Context, to: str) -> audit.Checkpoint:
+    """Record the checkpoint as an event, then write the head (which includes that event) outside
+    the database, where a rewrite of the log cannot reach it."""
+    ctx.require("audit.checkpoint")
+    with ctx.db.write() as conn:
+        ctx.audit(conn, "audit.checkpoint", {"to": to})
+        seq, digest = audit.head(conn)
+    cp = audit.Checkpoint(seq, digest, ctx.now().isoformat())
+    ctx.checkpoints(to).append(cp.to_json())
+    return cp

@@ -1,0 +1,205 @@
+"""Recording and reading releases: the immutable manifests every plan ships."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from core.domain.config import App
+from core.domain.release import (
+    ArtifactChange,
+    ArtifactEntry,
+    ConfigChange,
+    Manifest,
+    ReleaseRecord,
+    artifact_changes,
+    config_changes,
+)
+from core.errors import ConflictError, NotFoundError, UsageError
+from core.ports import CommitInfo
+from core.services.context import Context
+from core.storage.tables import Release
+
+_REL = Release.__table__  # type: ignore[attr-defined]
+
+
+def app_config(ctx: Context, app: str) -> App:
+    try:
+        return ctx.config.apps[app]
+    except KeyError:
+        known = ", ".join(sorted(ctx.config.apps)) or "none"
+        raise NotFoundError(f"unknown app '{app}' (known: {known})") from None
+
+
+def repo_path(ctx: Context, app: App) -> Path:
+    path = Path(app.repo)
+    return path if path.is_absolute() else ctx.workspace / path
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    """NAME=VALUE options; a malformed one names the option and the text."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise UsageError(f"--{what} '{pair}': expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _resolve_artifact(ctx: Context, name: str, uri: str) -> ArtifactEntry:
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    source = ctx.sources.get(scheme)
+    if source is None:
+        return ArtifactEntry(name, uri, None)
+    art = source.resolve(name, uri)
+    return ArtifactEntry(
+        name, uri, art.resolved, art.digest, tuple((f.path, f.size, f.sha256) for f in art.files)
+    )
+
+
+def _record(row: Any) -> ReleaseRecord:
+    return ReleaseRecord(
+        id=row.id,
+        manifest=Manifest.decode(row.manifest),
+        digest=row.digest,
+        notes=row.notes,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+@dataclass(frozen=True)
+class Created:
+    release: ReleaseRecord
+    created: bool  # False when an identical release already existed
+
+
+def create_release(
+    ctx: Context,
+    app: str,
+    version: str,
+    *,
+    commit: str | None = None,
+    artifacts: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
+    notes: str = "",
+) -> Created:
+    """Record an immutable release; identical content is idempotent, different content refused."""
+    spec = app_config(ctx, app)
+    ctx.require("release.create", app=app)
+    if not version or version.strip() != version or "@" in version:
+        raise UsageError(f"version '{version}': must be non-empty, without spaces or '@'")
+    sha = ctx.git.resolve(repo_path(ctx, spec), commit or "HEAD")
+    wanted = {a.name: a.uri for a in spec.artifacts}
+    wanted.update(artifacts or {})
+    manifest = Manifest(
+        app=app,
+        version=version,
+        commit=sha,
+        artifacts=tuple(_resolve_artifact(ctx, n, u) for n, u in sorted(wanted.items())),
+        config={**spec.config, **(config or {})},
+    )
+    digest = manifest.digest
+    with ctx.db.write() as conn:
+        existing = conn.execute(select(_REL).where(_REL.c.app == app, _REL.c.version == version)).first()
+        if existing is not None:
+            if existing.digest == digest:
+                return Created(_record(existing), created=False)
+            raise ConflictError(
+                f"release {app} {version} already exists with digest {existing.digest[:19]}; "
+                f"this content has {digest[:19]} (versions are immutable: pick a new version)"
+            )
+        now = ctx.now()
+        new_id = conn.execute(
+            insert(_REL).values(
+                app=app,
+                version=version,
+                commit=sha,
+                digest=digest,
+                manifest=manifest.encode(),
+                notes=notes,
+                created_at=now,
+                created_by=ctx.actor.name,
+            )
+        ).inserted_primary_key[0]
+        ctx.audit(
+            conn,
+            "release.created",
+            {"version": version, "commit": sha, "digest": digest, "artifacts": wanted, "notes": notes},
+            app=app,
+        )
+        row = conn.execute(select(_REL).where(_REL.c.id == new_id)).one()
+    return Created(_record(row), created=True)
+
+
+def list_releases(ctx: Context, app: str | None = None) -> list[ReleaseRecord]:
+    if app is not None:
+        app_config(ctx, app)
+    query = select(_REL).order_by(_REL.c.app, _REL.c.id.desc())
+    if app is not None:
+        query = query.where(_REL.c.app == app)
+    with ctx.db.read() as conn:
+        return [_record(r) for r in conn.execute(query)]
+
+
+def find_release(conn: Connection, app: str, version: str) -> ReleaseRecord | None:
+    row = conn.execute(select(_REL).where(_REL.c.app == app, _REL.c.version == version)).first()
+    return _record(row) if row else None
+
+
+def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
+    app_config(ctx, app)
+    with ctx.db.read() as conn:
+        rec = find_release(conn, app, version)
+    if rec is None:
+        raise NotFoundError(f"no release {app} {version} (see 'shipdeck release list {app}')")
+    return rec
+
+
+def latest_release(conn: Connection, app: str) -> ReleaseRecord | None:
+    row = conn.execute(select(_REL).where(_REL.c.app == app).order_by(_REL.c.id.desc()).limit(1)).first()
+    return _record(row) if row else None
+
+
+@dataclass(frozen=True)
+class ReleaseDiff:
+    app: str
+    old: ReleaseRecord | None
+    new: ReleaseRecord
+    commits: list[CommitInfo]
+    artifacts: list[ArtifactChange]
+    config: list[ConfigChange]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "from": self.old.version if self.old else None,
+            "to": self.new.version,
+            "commits": [
+                {"sha": c.sha, "author": c.author, "date": c.date.isoformat(), "subject": c.subject}
+                for c in self.commits
+            ],
+            "artifacts": [a.as_dict() for a in self.artifacts],
+            "config": [c.as_dict() for c in self.config],
+        }
+
+
+def diff_records(ctx: Context, old: ReleaseRecord | None, new: ReleaseRecord) -> ReleaseDiff:
+    spec = app_config(ctx, new.app)
+    commits = ctx.git.commits_between(repo_path(ctx, spec), old.commit if old else None, new.commit)
+    return ReleaseDiff(
+        app=new.app,
+        old=old,
+        new=new,
+        commits=commits,
+        artifacts=artifact_changes(old.manifest.artifacts if old else (), new.manifest.artifacts),
+        config=config_changes(old.manifest.config if old else {}, new.manifest.config),
+    )
+
+
+def diff_releases(ctx: Context, app: str, old_version: str, new_version: str) -> ReleaseDiff:
+    return diff_records(ctx, get_release(ctx, app, old_version), get_release(ctx, app, new_version))

@@ -1,0 +1,301 @@
+"""What is in each environment versus the latest release: the headline view.
+
+Reads everything it needs in four queries (latest releases, live deployments, cached commit
+distances, leases) and asks git only for pairs of commits it has never counted, so status stays
+fast with hundreds of apps (bench/status_json.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, tuple_
+
+from core.domain.release import ArtifactChange, ConfigChange, Manifest, artifact_changes, config_changes
+from core.domain.windows import WindowState, window_state
+from core.errors import AdapterError, NotFoundError
+from core.ports import CommitInfo
+from core.services.context import Context
+from core.services.releases import repo_path
+from core.storage.tables import CommitDistance, Deployment, Lease, Release
+
+_REL = Release.__table__  # type: ignore[attr-defined]
+_DEP = Deployment.__table__  # type: ignore[attr-defined]
+_DIST = CommitDistance.__table__  # type: ignore[attr-defined]
+_LEASE = Lease.__table__  # type: ignore[attr-defined]
+
+# Adapters whose live color is a local file read: cheap enough to check on every status call.
+_CHEAP_PROBES = frozenset({"local", "nginx"})
+
+
+@dataclass(frozen=True)
+class Deployed:
+    version: str
+    commit: str
+    digest: str
+    color: str | None
+    at: datetime
+    by: str
+    manifest: Manifest
+    plan_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Latest:
+    version: str
+    commit: str
+    digest: str
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    holder: str
+    since: datetime | None
+    plan_id: str | None
+
+
+@dataclass
+class Cell:
+    app: str
+    env: str
+    deployed: Deployed | None
+    latest: Latest | None
+    commits_behind: int | None
+    endpoint: str | None
+    window: WindowState
+    lock: LockInfo | None
+    drift: bool = False
+    live_color: str | None = None
+    artifacts: list[ArtifactChange] = field(default_factory=list)
+    config: list[ConfigChange] = field(default_factory=list)
+    commits: list[CommitInfo] = field(default_factory=list)
+    last_outcome: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.deployed
+        latest = self.latest
+        return {
+            "env": self.env,
+            "deployed": None
+            if d is None
+            else {
+                "version": d.version,
+                "commit": d.commit,
+                "digest": d.digest,
+                "color": d.color,
+                "at": d.at.isoformat(),
+                "by": d.by,
+            },
+            "latest": None
+            if latest is None
+            else {"version": latest.version, "commit": latest.commit, "digest": latest.digest},
+            "commits_behind": self.commits_behind,
+            "commits": [
+                {"sha": c.sha, "author": c.author, "date": c.date.isoformat(), "subject": c.subject}
+                for c in self.commits
+            ],
+            "artifact_changes": [a.as_dict() for a in self.artifacts],
+            "config_changes": [c.as_dict() for c in self.config],
+            "drift": self.drift,
+            "live_color": self.live_color,
+            "last_outcome": self.last_outcome,
+            "endpoint": self.endpoint,
+            "window": {
+                "open": self.window.open,
+                "reason": self.window.reason,
+                "next_open": self.window.next_open.isoformat() if self.window.next_open else None,
+                "next_close": self.window.next_close.isoformat() if self.window.next_close else None,
+            },
+            "lock": None
+            if self.lock is None
+            else {
+                "holder": self.lock.holder,
+                "since": self.lock.since.isoformat() if self.lock.since else None,
+                "plan": self.lock.plan_id,
+            },
+        }
+
+
+@dataclass
+class AppStatus:
+    app: str
+    owner: str
+    oncall: str
+    cells: list[Cell]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "owner": self.owner,
+            "oncall": self.oncall,
+            "environments": [c.as_dict() for c in self.cells],
+        }
+
+
+def live_deployments(conn: Connection, apps: Sequence[str] | None = None) -> dict[tuple[str, str], Any]:
+    """The deployment row that is live now per (app, env): the newest succeeded one."""
+    newest = (
+        select(func.max(_DEP.c.id))
+        .where(_DEP.c.outcome == "succeeded")
+        .group_by(_DEP.c.app, _DEP.c.env)
+        .scalar_subquery()
+    )
+    query = select(_DEP, _REL.c.manifest).join(_REL, _REL.c.id == _DEP.c.release_id).where(_DEP.c.id.in_(newest))
+    if apps is not None:
+        query = query.where(_DEP.c.app.in_(apps))
+    return {(r.app, r.env): r for r in conn.execute(query)}
+
+
+def latest_releases(conn: Connection, apps: Sequence[str] | None = None) -> dict[str, Any]:
+    newest = select(func.max(_REL.c.id)).group_by(_REL.c.app).scalar_subquery()
+    query = select(_REL).where(_REL.c.id.in_(newest))
+    if apps is not None:
+        query = query.where(_REL.c.app.in_(apps))
+    return {r.app: r for r in conn.execute(query)}
+
+
+def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:
+    newest = select(func.max(_DEP.c.id)).group_by(_DEP.c.app, _DEP.c.env).scalar_subquery()
+    return {(r.app, r.env): r.outcome for r in conn.execute(select(_DEP.c.app, _DEP.c.env, _DEP.c.outcome).where(_DEP.c.id.in_(newest)))}
+
+
+def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
+    rows = conn.execute(select(_LEASE).where(_LEASE.c.holder.is_not(None)))
+    return {
+        r.env: LockInfo(r.holder, r.since, r.plan_id)
+        for r in rows
+        if r.expires_at is None or r.expires_at > now
+    }
+
+
+def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """Commit counts for (repo, old, new), from the cache or git (then cached)."""
+    if not pairs:
+        return {}
+    with ctx.db.read() as conn:
+        cached = {
+            (r.repo, r.old, r.new): r.count
+            for r in conn.execute(
+                select(_DIST).where(tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs)))
+            )
+        }
+    missing = pairs - cached.keys()
+    fresh: dict[tuple[str, str, str], int] = {}
+    for repo, old, new in sorted(missing):
+        try:
+            fresh[(repo, old, new)] = ctx.git.count_between(ctx.workspace / repo, old, new)
+        except AdapterError:
+            continue  # history rewritten or repo gone: shown as unknown, not cached
+    if fresh:
+        with ctx.db.write() as conn:
+            existing = {
+                (r.repo, r.old, r.new)
+                for r in conn.execute(
+                    select(_DIST.c.repo, _DIST.c.old, _DIST.c.new).where(
+                        tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(fresh))
+                    )
+                )
+            }
+            rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in fresh.items() if k not in existing]
+            if rows:
+                conn.execute(insert(_DIST), rows)
+    return {**cached, **fresh}
+
+
+def status(
+    ctx: Context,
+    *,
+    env: str | None = None,
+    app: str | None = None,
+    with_commits: bool = False,
+) -> list[AppStatus]:
+    cfg = ctx.config
+    if env is not None and env not in cfg.environments:
+        raise NotFoundError(f"--env: unknown environment '{env}' (known: {', '.join(cfg.env_order())})")
+    if app is not None and app not in cfg.apps:
+        raise NotFoundError(f"--app: unknown app '{app}' (known: {', '.join(sorted(cfg.apps))})")
+    envs = [env] if env else cfg.env_order()
+    apps = [app] if app else list(cfg.apps)
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        deployed = live_deployments(conn, apps if app else None)
+        latest = latest_releases(conn, apps if app else None)
+        outcomes = last_outcomes(conn)
+        locks = active_locks(conn, now)
+    windows = {e: window_state(*cfg.window_specs(e), now) for e in envs}
+
+    pairs: set[tuple[str, str, str]] = set()
+    for a in apps:
+        rel = latest.get(a)
+        for e in envs:
+            dep = deployed.get((a, e))
+            if rel is not None and dep is not None and dep.commit != rel.commit:
+                pairs.add((cfg.apps[a].repo, dep.commit, rel.commit))
+    distances = _distances(ctx, pairs)
+
+    out: list[AppStatus] = []
+    for a in apps:
+        spec = cfg.apps[a]
+        rel = latest.get(a)
+        latest_view = Latest(rel.version, rel.commit, rel.digest, Manifest.decode(rel.manifest)) if rel else None
+        cells = []
+        for e in envs:
+            dep = deployed.get((a, e))
+            dep_view = None
+            if dep is not None:
+                dep_view = Deployed(
+                    dep.version, dep.commit, dep.digest, dep.color, dep.at, dep.by, Manifest.decode(dep.manifest), dep.plan_id
+                )
+            behind: int | None = None
+            if dep_view and latest_view:
+                behind = 0 if dep_view.commit == latest_view.commit else distances.get((spec.repo, dep_view.commit, latest_view.commit))
+            cell = Cell(
+                app=a,
+                env=e,
+                deployed=dep_view,
+                latest=latest_view,
+                commits_behind=behind,
+                endpoint=_endpoint(ctx, a, e),
+                window=windows[e],
+                lock=locks.get(e),
+                last_outcome=outcomes.get((a, e)),
+            )
+            if dep_view and latest_view and dep_view.digest != latest_view.digest:
+                cell.artifacts = artifact_changes(dep_view.manifest.artifacts, latest_view.manifest.artifacts)
+                cell.config = config_changes(dep_view.manifest.config, latest_view.manifest.config)
+                if with_commits:
+                    cell.commits = ctx.git.commits_between(repo_path(ctx, spec), dep_view.commit, latest_view.commit)
+            _probe(ctx, cell)
+            cells.append(cell)
+        out.append(AppStatus(a, spec.owner, spec.oncall, cells))
+    return out
+
+
+def _endpoint(ctx: Context, app: str, env: str) -> str | None:
+    target = ctx.config.apps[app].targets.get(env)
+    if target is None:
+        return None
+    s = target.settings
+    if target.adapter == "local":
+        return f"http://127.0.0.1:{s['port']}"
+    url = s.get("url") or s.get("endpoint")
+    return str(url) if url else None
+
+
+def _probe(ctx: Context, cell: Cell) -> None:
+    """Drift: the live color the target reports differs from the one recorded."""
+    target_cfg = ctx.config.apps[cell.app].targets.get(cell.env)
+    if target_cfg is None or target_cfg.adapter not in _CHEAP_PROBES or cell.deployed is None:
+        return
+    try:
+        target = ctx.targets(cell.app, cell.env, target_cfg.adapter, target_cfg.settings)
+        cell.live_color = target.live_color()
+        target.close()
+    except AdapterError:
+        cell.drift = True
+        return
+    cell.drift = cell.live_color != cell.deployed.color

@@ -1,0 +1,64 @@
+"""Finding and loading a workspace: the folder whose shipdeck.toml is the release policy."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.domain.config import WorkspaceConfig, parse_config
+from core.errors import ConfigError, UsageError
+
+CONFIG_NAME = "shipdeck.toml"
+
+
+def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
+    """--workspace, else SHIPDECK_WORKSPACE, else the nearest folder upward with shipdeck.toml."""
+    given = explicit or os.environ.get("SHIPDECK_WORKSPACE")
+    if given:
+        path = Path(given).expanduser().resolve()
+        if not (path / CONFIG_NAME).is_file():
+            source = "--workspace" if explicit else "SHIPDECK_WORKSPACE"
+            raise UsageError(f"{source} {given}: no {CONFIG_NAME} there (run 'shipdeck init {given}')")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise UsageError(f"no {CONFIG_NAME} in {here} or any folder above it (run 'shipdeck init')")
+
+
+def load_config(path: Path) -> WorkspaceConfig:
+    name = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: TOML syntax error: {exc}") from None
+    return parse_config(raw, name)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    config: WorkspaceConfig
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    def database_url(self) -> str:
+        """SHIPDECK_DATABASE_URL, else [workspace] database, else SQLite in .shipdeck/."""
+        url = os.environ.get("SHIPDECK_DATABASE_URL") or self.config.database
+        if url:
+            return url
+        return f"sqlite:///{self.root / '.shipdeck' / 'state.db'}"
+
+
+def open_workspace(explicit: str | Path | None = None) -> Workspace:
+    root = find_workspace(explicit)
+    return Workspace(root, load_config(root / CONFIG_NAME))

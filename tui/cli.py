@@ -1,0 +1,93 @@
+"""The `shipdeck` entry point: global options, command registration, exit codes.
+
+Commands live in tui/commands/ (one module per noun). Textual is imported only by the commands that
+open the TUI, so scripts never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+import typer
+
+from core.errors import ExitCode, ShipdeckError
+from tui import output
+from tui.commands import audit, releases, status, workspace
+
+app = typer.Typer(
+    name="shipdeck",
+    help="Release console for AI-enabled apps: see what is live, ship plans, prove who did what.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    workspace_dir: str | None = typer.Option(
+        None, "--workspace", "-w", help="Workspace folder (default: SHIPDECK_WORKSPACE or nearest shipdeck.toml)."
+    ),
+    out: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to confirmations."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt; fail instead."),
+    read_only: bool = typer.Option(False, "--read-only", help="Refuse every change (auditors)."),
+) -> None:
+    if out not in ("table", "json", "yaml"):
+        raise typer.BadParameter(f"'{out}': expected table, json or yaml", param_hint="--output")
+    output.OPTIONS.workspace = workspace_dir
+    output.OPTIONS.output = out
+    output.OPTIONS.yes = yes
+    output.OPTIONS.no_input = no_input
+    output.OPTIONS.read_only = read_only
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from tui.commands.tui import open_tui
+
+            open_tui(workspace_dir, read_only=read_only)
+        else:
+            click.echo(ctx.get_help())
+
+
+workspace.register(app)
+status.register(app)
+releases.register(app)
+audit.register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code instead of raising (tests call this in-process)."""
+    command = typer.main.get_command(app)
+    try:
+        result: Any = command.main(args=argv, prog_name="shipdeck", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except ShipdeckError as exc:
+        return output.fail(exc.exit_code, exc.kind, exc.message, exc.blockers)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        return output.fail(ExitCode.INTERRUPTED, "interrupted", "aborted")
+    except click.UsageError as exc:
+        where = f" (try 'shipdeck {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
+        return output.fail(ExitCode.USAGE, "usage", exc.format_message() + where)
+    except click.ClickException as exc:
+        return output.fail(ExitCode.USAGE, "usage", exc.format_message())
+    except KeyboardInterrupt:
+        return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line, no traceback unless asked for
+        if os.environ.get("SHIPDECK_DEBUG"):
+            raise
+        return output.fail(
+            ExitCode.BUG, "bug", f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+        )
+
+
+def main() -> None:
+    sys.exit(run())

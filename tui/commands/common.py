@@ -1,0 +1,46 @@
+"""Helpers every command module shares: opening the context, confirmations, time options."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from core.errors import ConfirmationNeeded, UsageError
+from core.services.context import Context
+from tui import output
+
+
+def context(**kwargs: Any) -> Context:
+    from core.bootstrap import open_context
+
+    return open_context(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only, **kwargs)
+
+
+def confirm(question: str) -> None:
+    """Ask on a TTY; without one (or with --no-input) exit 3 unless --yes was given."""
+    if output.OPTIONS.yes:
+        return
+    if output.OPTIONS.no_input or not sys.stdin.isatty():
+        raise ConfirmationNeeded(f"{question} needs confirmation: pass --yes")
+    import click
+
+    if not click.confirm(question, default=False, err=True):
+        raise ConfirmationNeeded(f"{question}: not confirmed")
+
+
+def parse_instant(text: str | None, option: str) -> datetime | None:
+    """ISO dates/times (UTC when no offset) or a duration back from now ('2h', '7d')."""
+    if text is None:
+        return None
+    from core.domain.windows import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} '{text}': expected an ISO date/time or a duration like 2h") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,107 @@
+"""Everything the headless CLI writes, and its exit codes (like Harlequin's hsql/diagnostics).
+
+stdout carries only results: one JSON/YAML document or a table. Human text, progress and warnings
+go to stderr. Remote text is stripped of escape sequences before it is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.domain.redact import redact, strip_controls
+from core.errors import Blocker, ExitCode
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Options:
+    workspace: str | None = None
+    output: str = "table"
+    yes: bool = False
+    no_input: bool = False
+    read_only: bool = False
+
+    @property
+    def machine(self) -> bool:
+        return self.output in ("json", "yaml")
+
+
+OPTIONS = Options()
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    if OPTIONS.output == "yaml":
+        import yaml
+
+        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def emit(doc: dict[str, Any]) -> None:
+    """Write the one result document (json/yaml modes)."""
+    sys.stdout.write(_dump({"schema_version": SCHEMA_VERSION, **redact(doc)}))
+    sys.stdout.flush()
+
+
+def say(text: str) -> None:
+    """Human text for table mode on stdout."""
+    sys.stdout.write(strip_controls(text) + "\n")
+
+
+def info(text: str) -> None:
+    """Progress and warnings: stderr, whatever the output mode."""
+    sys.stderr.write(strip_controls(text) + "\n")
+    sys.stderr.flush()
+
+
+def fail(code: ExitCode | int, kind: str, message: str, blockers: Sequence[Blocker] = ()) -> int:
+    message = strip_controls(message).replace("\n", " ")
+    if OPTIONS.machine:
+        emit(
+            {
+                "error": {
+                    "exit_code": int(code),
+                    "kind": kind,
+                    "message": message,
+                    "blockers": [b.as_dict() for b in blockers],
+                }
+            }
+        )
+    prefix = "blocked" if code == ExitCode.BLOCKED else "error"
+    info(f"shipdeck: {prefix}: {message}")
+    for b in blockers:
+        info(f"  - [{b.kind}] {b.message}")
+    return int(code)
+
+
+def color_enabled() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80) -> None:
+    """A plain aligned table that fits `width` columns: the last column is cut, not wrapped."""
+    cells = [[strip_controls("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], len(v))
+    fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
+
+    def line(values: Sequence[str]) -> str:
+        parts = []
+        for i, v in enumerate(values):
+            w = widths[i]
+            v = v if len(v) <= w else v[: max(w - 1, 0)] + "…"
+            parts.append(v.ljust(w))
+        return "  ".join(parts).rstrip()[:width]
+
+    say(line(list(headers)))
+    for row in cells:
+        say(line(row))
