@@ -207,8 +207,10 @@ class CommandTarget:
         said = run.stdout.strip().lower()
         if said in ("", "none"):
             return None
-        if said == "blue" or said == "green":
-            return said  # type: ignore[return-value]  # narrowed by the comparison
+        if said == "blue":
+            return "blue"
+        if said == "green":
+            return "green"
         raise AdapterError(
             f"{self.label}: live_color printed {said[:60]!r}, expected blue, green or nothing"
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.moto_server import moto_server
+from tests.support.workspace import PG_ENV, PG_SKIP, BASIC_TOML, FixedClock, WorkspaceFixture, postgres_schema
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +20,36 @@ def moto_endpoint() -> Iterator[str]:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with moto_server() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every storage test runs on SQLite and on PostgreSQL (a private schema per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(PG_SKIP)
+    with postgres_schema(base) as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def ws(tmp_path: Path, db_url: str, clock: FixedClock) -> Iterator[WorkspaceFixture]:
+    """The basic three-app workspace with real repositories (5, 8 and 3 commits), migrated."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    w = WorkspaceFixture(root, db_url, clock)
+    w.repo("model-server", 5)
+    w.repo("chat-api", 8)
+    w.repo("web", 3)
+    w.write_config(BASIC_TOML)
+    w.upgrade()
+    yield w
+    w.close()

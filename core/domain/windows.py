@@ -11,7 +11,8 @@ Semantics
 - Local times a DST change makes special follow croniter 7 (forward iteration):
   * a nonexistent time (inside the spring-forward gap) fires at the first existing minute after
     it when the hour field names that hour ("30 2 * * *" fires 03:00 CEST on the spring-forward
-    day); an expression with "*" in the hour field simply has no fire inside the gap;
+    day; several such fires collapse into one); with "*" in the hour field there is simply no
+    fire inside the gap ("30 * * * *" goes from 01:30 CET to 03:30 CEST);
   * an ambiguous time (inside the fall-back repeat) fires twice, once per UTC offset, so a
     "30 2 * * *" window opens at 02:30 CEST and again at 02:30 CET that night.
 - With allow windows, the environment is open only inside at least one allow occurrence; with
