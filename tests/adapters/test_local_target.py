@@ -328,22 +328,20 @@ def test_supervised_services_outlive_the_process_that_started_them(tmp_path: Pat
 
 def test_demo_app_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, "-m", "adapters.local.demo_app", "--port", str(port), "--version", "9",
-         "--color", "green"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": CODE_ROOT},
-    )  # fmt: skip
-    try:
-        assert app.stdout is not None
-        assert "listening" in app.stdout.readline()
-        assert get(port, "/health") == (200, "ok")
-        assert get(port, "/nope")[0] == 404
-        app.send_signal(signal.SIGTERM)
-        assert app.wait(timeout=10) == 0
-        assert '"GET /health HTTP/1.1" 200' in app.stdout.read()
-    finally:
-        app.kill()
-        app.wait()
+    argv = [sys.executable, "-m", "adapters.local.demo_app", "--port", str(port), "--version", "9",
+            "--color", "green"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": CODE_ROOT}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as app:
+        try:
+            assert app.stdout is not None
+            assert "listening" in app.stdout.readline()
+            assert get(port, "/health") == (200, "ok")
+            assert get(port, "/nope")[0] == 404
+            app.send_signal(signal.SIGTERM)
+            assert app.wait(timeout=10) == 0
+            assert '"GET /health HTTP/1.1" 200' in app.stdout.read()
+        finally:
+            app.kill()
 
 
 def test_zero_failed_requests_during_20_switches(make_target: MakeTarget) -> None:
