@@ -129,7 +129,9 @@ def _git(repo: Path, *args: str, when: datetime | None = None, author: str = "al
     if when is not None:
         stamp = when.strftime("%Y-%m-%dT%H:%M:%S+0000")
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = stamp
-    done = subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
     return done.stdout.strip()
 
 
@@ -143,7 +145,15 @@ def make_repo(path: Path, subjects: tuple[str, ...], start: datetime, step: time
         (path / "CHANGELOG.md").open("a").write(f"- {subject}\n")
         (path / f"src_{i % 3}.txt").write_text(f"{subject}\n")
         _git(path, "add", "-A")
-        _git(path, "commit", "-q", "-m", subject, when=start + step * i, author=authors[i % len(authors)])
+        _git(
+            path,
+            "commit",
+            "-q",
+            "-m",
+            subject,
+            when=start + step * i,
+            author=authors[i % len(authors)],
+        )
         shas.append(_git(path, "rev-parse", "HEAD"))
     return shas
 
@@ -271,7 +281,9 @@ def build_demo(
 
     shas: dict[str, list[str]] = {}
     for app in APPS:
-        shas[app.name] = make_repo(root / "repos" / app.name, app.subjects, start, timedelta(hours=61))
+        shas[app.name] = make_repo(
+            root / "repos" / app.name, app.subjects, start, timedelta(hours=61)
+        )
     (root / "shipdeck.toml").write_text(demo_toml(free_ports(len(APPS) * 6)), encoding="utf-8")
 
     ws = Workspace(root, load_config(root / "shipdeck.toml"))
@@ -298,7 +310,9 @@ def build_demo(
             )
         if (len(commits) - 1) % 3 != 2:
             clock.at = start + timedelta(hours=61) * (len(commits) - 1) + timedelta(hours=3)
-            create_release(user("alice"), app.name, f"1.{n + 1}.0", commit=commits[-1], notes="latest")
+            create_release(
+                user("alice"), app.name, f"1.{n + 1}.0", commit=commits[-1], notes="latest"
+            )
     progress(f"demo workspace ready: {root}")
     base.db.dispose()
     return root

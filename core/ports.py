@@ -161,8 +161,7 @@ class Target(Protocol):
 
 
 class TargetFactory(Protocol):
-    def __call__(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
-        ...
+    def __call__(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target: ...
 
 
 # --- day-2 tasks -----------------------------------------------------------------------------

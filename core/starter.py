@@ -1,6 +1,6 @@
 """The commented starter workspace written by `shipdeck init`."""
 
-STARTER_TOML = '''\
+STARTER_TOML = """\
 # shipdeck.toml: the release policy of this workspace. Keep it in version control.
 # Validate with `shipdeck config check`; every error names this file and the key path.
 
@@ -72,4 +72,4 @@ port = 8601
 [apps.api.targets.prod]
 adapter = "local"
 port = 8611
-'''
+"""

@@ -20,7 +20,9 @@ def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) 
         path = Path(given).expanduser().resolve()
         if not (path / CONFIG_NAME).is_file():
             source = "--workspace" if explicit else "SHIPDECK_WORKSPACE"
-            raise UsageError(f"{source} {given}: no {CONFIG_NAME} there (run 'shipdeck init {given}')")
+            raise UsageError(
+                f"{source} {given}: no {CONFIG_NAME} there (run 'shipdeck init {given}')"
+            )
         return path
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):

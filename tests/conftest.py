@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.moto_server import moto_server
-from tests.support.workspace import PG_ENV, PG_SKIP, BASIC_TOML, FixedClock, WorkspaceFixture, postgres_schema
+from tests.support.workspace import (
+    BASIC_TOML,
+    PG_ENV,
+    PG_SKIP,
+    FixedClock,
+    WorkspaceFixture,
+    postgres_schema,
+)
 
 
 @pytest.fixture(scope="session")

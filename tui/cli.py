@@ -31,7 +31,10 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     workspace_dir: str | None = typer.Option(
-        None, "--workspace", "-w", help="Workspace folder (default: SHIPDECK_WORKSPACE or nearest shipdeck.toml)."
+        None,
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: SHIPDECK_WORKSPACE or nearest shipdeck.toml).",
     ),
     out: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to confirmations."),
@@ -73,7 +76,11 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "aborted")
     except click.UsageError as exc:
-        where = f" (try 'shipdeck {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
+        where = (
+            f" (try 'shipdeck {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ")
+            if exc.ctx
+            else ""
+        )
         return output.fail(ExitCode.USAGE, "usage", exc.format_message() + where)
     except click.ClickException as exc:
         return output.fail(ExitCode.USAGE, "usage", exc.format_message())

@@ -257,11 +257,15 @@ class _Collector:
             return {}
         return raw
 
-    def keys(self, raw: Mapping[str, Any], path: str, allowed: set[str] | Mapping[str, Any]) -> None:
+    def keys(
+        self, raw: Mapping[str, Any], path: str, allowed: set[str] | Mapping[str, Any]
+    ) -> None:
         for key in raw:
             if key not in allowed:
                 hint = _closest(key, list(allowed))
-                self.err(_join(path, key), "unknown key" + (f" (did you mean '{hint}'?)" if hint else ""))
+                self.err(
+                    _join(path, key), "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
+                )
 
     def get(
         self,
@@ -277,7 +281,7 @@ class _Collector:
                 self.err(_join(path, key), "required key is missing")
             return default
         value = raw[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             self.err(_join(path, key), f"must be {_kindname(kind)}, not {_typename(value)}")
             return default
         return value
@@ -310,7 +314,9 @@ def _typename(value: Any) -> str:
 
 def _kindname(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(_typename(k()) if k in (bool, int, float, str, list, dict) else k.__name__ for k in kinds)
+    return " or ".join(
+        _typename(k()) if k in (bool, int, float, str, list, dict) else k.__name__ for k in kinds
+    )
 
 
 def _closest(word: str, options: list[str]) -> str | None:
@@ -350,7 +356,9 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     roles = _parse_roles(c, c.table(raw.get("roles"), "roles"))
     windows = _parse_windows(c, c.table(raw.get("windows"), "windows"))
     freezes = _parse_freezes(c, c.table(raw.get("freezes"), "freezes"))
-    envs = _parse_environments(c, c.table(raw.get("environments"), "environments"), roles, windows, freezes)
+    envs = _parse_environments(
+        c, c.table(raw.get("environments"), "environments"), roles, windows, freezes
+    )
     sources = _parse_sources(c, c.table(raw.get("sources"), "sources"))
     apps = _parse_apps(c, c.table(raw.get("apps"), "apps"), envs, sources)
     notifications = _parse_notifications(c, c.table(raw.get("notifications"), "notifications"))
@@ -417,7 +425,9 @@ def _parse_windows(c: _Collector, raw: dict[str, Any]) -> dict[str, WindowSpec]:
     return out
 
 
-def _duration(c: _Collector, raw: Mapping[str, Any], path: str, key: str, required: bool) -> timedelta | None:
+def _duration(
+    c: _Collector, raw: Mapping[str, Any], path: str, key: str, required: bool
+) -> timedelta | None:
     text = c.get(raw, path, key, str, required=required)
     if text is None:
         return None
@@ -615,14 +625,23 @@ def _parse_sources(c: _Collector, raw: dict[str, Any]) -> dict[str, Source]:
         if kind not in SOURCE_KINDS:
             _unknown(c, f"{path}.kind", "source kind", kind, list(SOURCE_KINDS))
             continue
-        cfg = _settings(c, {"adapter": kind, **{k: v for k, v in s.items() if k != "kind"}}, path, SOURCE_KINDS, "source kind")
+        cfg = _settings(
+            c,
+            {"adapter": kind, **{k: v for k, v in s.items() if k != "kind"}},
+            path,
+            SOURCE_KINDS,
+            "source kind",
+        )
         if cfg:
             out[sname] = Source(sname, kind, cfg.settings)
     return out
 
 
 def _parse_apps(
-    c: _Collector, raw: dict[str, Any], envs: Mapping[str, Environment], sources: Mapping[str, Source]
+    c: _Collector,
+    raw: dict[str, Any],
+    envs: Mapping[str, Environment],
+    sources: Mapping[str, Source],
 ) -> dict[str, App]:
     allowed = {"repo", "owner", "oncall", "depends_on", "artifacts", "config", "targets"}
     apps: dict[str, App] = {}
@@ -649,8 +668,13 @@ def _parse_apps(
             if src is not None and src not in sources:
                 _unknown(c, f"{apath}.source", "source", src, list(sources))
             if uri is not None and "://" not in uri:
-                c.err(f"{apath}.uri", f"must be a URI like hf://org/model@rev or s3://bucket/key, not '{uri}'")
-            artifacts.append(ArtifactConfig(art, uri or "", src, c.get(t, apath, "promote_to", str)))
+                c.err(
+                    f"{apath}.uri",
+                    f"must be a URI like hf://org/model@rev or s3://bucket/key, not '{uri}'",
+                )
+            artifacts.append(
+                ArtifactConfig(art, uri or "", src, c.get(t, apath, "promote_to", str))
+            )
         config = c.table(a.get("config"), f"{path}.config")
         targets: dict[str, TargetConfig] = {}
         for ename, traw in c.table(a.get("targets"), f"{path}.targets").items():
@@ -659,9 +683,17 @@ def _parse_apps(
                 _unknown(c, tpath, "environment", ename, list(envs))
                 continue
             t = c.table(traw, tpath)
-            target = _settings(c, t, tpath, TARGET_ADAPTERS, "target adapter", {"logs", "token_limits"})
+            target = _settings(
+                c, t, tpath, TARGET_ADAPTERS, "target adapter", {"logs", "token_limits"}
+            )
             logs = (
-                _settings(c, c.table(t["logs"], f"{tpath}.logs"), f"{tpath}.logs", LOG_ADAPTERS, "log adapter")
+                _settings(
+                    c,
+                    c.table(t["logs"], f"{tpath}.logs"),
+                    f"{tpath}.logs",
+                    LOG_ADAPTERS,
+                    "log adapter",
+                )
                 if "logs" in t
                 else None
             )
@@ -710,6 +742,7 @@ def _parse_notifications(c: _Collector, raw: dict[str, Any]) -> dict[str, Notifi
                 _unknown(c, f"{path}.events[{i}]", "event", ev, list(NOTIFY_EVENTS))
         headers = c.table(n.get("headers_env"), f"{path}.headers_env")
         if url:
-            out[nname] = Notification(nname, url, fmt if fmt == "slack" else "json", events or NOTIFY_EVENTS, headers)
+            out[nname] = Notification(
+                nname, url, fmt if fmt == "slack" else "json", events or NOTIFY_EVENTS, headers
+            )
     return out
-

@@ -42,7 +42,11 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
     """A copy of `value` (JSON-like data) with secret-named keys and secret-looking strings masked."""
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if is_secret_key(str(k)) and v not in (None, "") else redact(v, extra_secrets))
+            k: (
+                REDACTED
+                if is_secret_key(str(k)) and v not in (None, "")
+                else redact(v, extra_secrets)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -159,7 +159,9 @@ def human_size(n: int, signed: bool = False) -> str:
     raise AssertionError("unreachable")
 
 
-def artifact_changes(old: Sequence[ArtifactEntry], new: Sequence[ArtifactEntry]) -> list[ArtifactChange]:
+def artifact_changes(
+    old: Sequence[ArtifactEntry], new: Sequence[ArtifactEntry]
+) -> list[ArtifactChange]:
     """What changed between two releases' artifacts, file by file where the sources listed files."""
     before = {a.name: a for a in old}
     after = {a.name: a for a in new}
@@ -167,9 +169,21 @@ def artifact_changes(old: Sequence[ArtifactEntry], new: Sequence[ArtifactEntry])
     for name in sorted(before.keys() | after.keys()):
         a, b = before.get(name), after.get(name)
         if a is None and b is not None:
-            out.append(ArtifactChange(name, "added", None, b.resolved or b.uri, size_delta=sum(f[1] for f in b.files)))
+            out.append(
+                ArtifactChange(
+                    name, "added", None, b.resolved or b.uri, size_delta=sum(f[1] for f in b.files)
+                )
+            )
         elif b is None and a is not None:
-            out.append(ArtifactChange(name, "removed", a.resolved or a.uri, None, size_delta=-sum(f[1] for f in a.files)))
+            out.append(
+                ArtifactChange(
+                    name,
+                    "removed",
+                    a.resolved or a.uri,
+                    None,
+                    size_delta=-sum(f[1] for f in a.files),
+                )
+            )
         elif a is not None and b is not None and (a.resolved or a.uri) != (b.resolved or b.uri):
             fa = {p: (s, h) for p, s, h in a.files}
             fb = {p: (s, h) for p, s, h in b.files}

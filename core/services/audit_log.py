@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -132,7 +131,9 @@ def head(ctx: Context) -> tuple[int, str]:
         return audit.head(conn)
 
 
-def iter_events(ctx: Context, flt: AuditFilter = AuditFilter(), batch: int = 5000) -> Iterator[Event]:
+def iter_events(
+    ctx: Context, flt: AuditFilter = AuditFilter(), batch: int = 5000
+) -> Iterator[Event]:
     after = 0
     while True:
         page = list_events(ctx, flt, limit=batch, after=after, ascending=True)
@@ -146,7 +147,19 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
     n = 0
-    columns = ["seq", "at", "actor", "os_user", "ssh_client", "kind", "app", "env", "plan", "payload", "hash"]
+    columns = [
+        "seq",
+        "at",
+        "actor",
+        "os_user",
+        "ssh_client",
+        "kind",
+        "app",
+        "env",
+        "plan",
+        "payload",
+        "hash",
+    ]
     writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
     if writer:
         writer.writeheader()

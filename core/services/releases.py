@@ -105,7 +105,9 @@ def create_release(
     )
     digest = manifest.digest
     with ctx.db.write() as conn:
-        existing = conn.execute(select(_REL).where(_REL.c.app == app, _REL.c.version == version)).first()
+        existing = conn.execute(
+            select(_REL).where(_REL.c.app == app, _REL.c.version == version)
+        ).first()
         if existing is not None:
             if existing.digest == digest:
                 return Created(_record(existing), created=False)
@@ -114,7 +116,7 @@ def create_release(
                 f"this content has {digest[:19]} (versions are immutable: pick a new version)"
             )
         now = ctx.now()
-        new_id = conn.execute(
+        inserted = conn.execute(
             insert(_REL).values(
                 app=app,
                 version=version,
@@ -125,11 +127,19 @@ def create_release(
                 created_at=now,
                 created_by=ctx.actor.name,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        new_id = inserted[0]
         ctx.audit(
             conn,
             "release.created",
-            {"version": version, "commit": sha, "digest": digest, "artifacts": wanted, "notes": notes},
+            {
+                "version": version,
+                "commit": sha,
+                "digest": digest,
+                "artifacts": wanted,
+                "notes": notes,
+            },
             app=app,
         )
         row = conn.execute(select(_REL).where(_REL.c.id == new_id)).one()
@@ -161,7 +171,9 @@ def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
 
 
 def latest_release(conn: Connection, app: str) -> ReleaseRecord | None:
-    row = conn.execute(select(_REL).where(_REL.c.app == app).order_by(_REL.c.id.desc()).limit(1)).first()
+    row = conn.execute(
+        select(_REL).where(_REL.c.app == app).order_by(_REL.c.id.desc()).limit(1)
+    ).first()
     return _record(row) if row else None
 
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, tuple_
 
-from core.domain.release import ArtifactChange, ConfigChange, Manifest, artifact_changes, config_changes
+from core.domain.release import (
+    ArtifactChange,
+    ConfigChange,
+    Manifest,
+    artifact_changes,
+    config_changes,
+)
 from core.domain.windows import WindowState, window_state
 from core.errors import AdapterError, NotFoundError
 from core.ports import CommitInfo
@@ -108,7 +114,9 @@ class Cell:
                 "open": self.window.open,
                 "reason": self.window.reason,
                 "next_open": self.window.next_open.isoformat() if self.window.next_open else None,
-                "next_close": self.window.next_close.isoformat() if self.window.next_close else None,
+                "next_close": self.window.next_close.isoformat()
+                if self.window.next_close
+                else None,
             },
             "lock": None
             if self.lock is None
@@ -136,7 +144,9 @@ class AppStatus:
         }
 
 
-def live_deployments(conn: Connection, apps: Sequence[str] | None = None) -> dict[tuple[str, str], Any]:
+def live_deployments(
+    conn: Connection, apps: Sequence[str] | None = None
+) -> dict[tuple[str, str], Any]:
     """The deployment row that is live now per (app, env): the newest succeeded one."""
     newest = (
         select(func.max(_DEP.c.id))
@@ -144,7 +154,11 @@ def live_deployments(conn: Connection, apps: Sequence[str] | None = None) -> dic
         .group_by(_DEP.c.app, _DEP.c.env)
         .scalar_subquery()
     )
-    query = select(_DEP, _REL.c.manifest).join(_REL, _REL.c.id == _DEP.c.release_id).where(_DEP.c.id.in_(newest))
+    query = (
+        select(_DEP, _REL.c.manifest)
+        .join(_REL, _REL.c.id == _DEP.c.release_id)
+        .where(_DEP.c.id.in_(newest))
+    )
     if apps is not None:
         query = query.where(_DEP.c.app.in_(apps))
     return {(r.app, r.env): r for r in conn.execute(query)}
@@ -160,7 +174,12 @@ def latest_releases(conn: Connection, apps: Sequence[str] | None = None) -> dict
 
 def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:
     newest = select(func.max(_DEP.c.id)).group_by(_DEP.c.app, _DEP.c.env).scalar_subquery()
-    return {(r.app, r.env): r.outcome for r in conn.execute(select(_DEP.c.app, _DEP.c.env, _DEP.c.outcome).where(_DEP.c.id.in_(newest)))}
+    return {
+        (r.app, r.env): r.outcome
+        for r in conn.execute(
+            select(_DEP.c.app, _DEP.c.env, _DEP.c.outcome).where(_DEP.c.id.in_(newest))
+        )
+    }
 
 
 def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
@@ -178,9 +197,9 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
         return {}
     with ctx.db.read() as conn:
         cached = {
-            (r.repo, r.old, r.new): r.count
+            (r.repo, r.old, r.new): r.n
             for r in conn.execute(
-                select(_DIST).where(tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs)))
+                select(_DIST.c.repo, _DIST.c.old, _DIST.c.new, _DIST.c["count"].label("n")).where(tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs)))
             )
         }
     missing = pairs - cached.keys()
@@ -200,7 +219,11 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
                     )
                 )
             }
-            rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in fresh.items() if k not in existing]
+            rows = [
+                {"repo": k[0], "old": k[1], "new": k[2], "count": v}
+                for k, v in fresh.items()
+                if k not in existing
+            ]
             if rows:
                 conn.execute(insert(_DIST), rows)
     return {**cached, **fresh}
@@ -215,7 +238,9 @@ def status(
 ) -> list[AppStatus]:
     cfg = ctx.config
     if env is not None and env not in cfg.environments:
-        raise NotFoundError(f"--env: unknown environment '{env}' (known: {', '.join(cfg.env_order())})")
+        raise NotFoundError(
+            f"--env: unknown environment '{env}' (known: {', '.join(cfg.env_order())})"
+        )
     if app is not None and app not in cfg.apps:
         raise NotFoundError(f"--app: unknown app '{app}' (known: {', '.join(sorted(cfg.apps))})")
     envs = [env] if env else cfg.env_order()
@@ -241,18 +266,33 @@ def status(
     for a in apps:
         spec = cfg.apps[a]
         rel = latest.get(a)
-        latest_view = Latest(rel.version, rel.commit, rel.digest, Manifest.decode(rel.manifest)) if rel else None
+        latest_view = (
+            Latest(rel.version, rel.commit, rel.digest, Manifest.decode(rel.manifest))
+            if rel
+            else None
+        )
         cells = []
         for e in envs:
             dep = deployed.get((a, e))
             dep_view = None
             if dep is not None:
                 dep_view = Deployed(
-                    dep.version, dep.commit, dep.digest, dep.color, dep.at, dep.by, Manifest.decode(dep.manifest), dep.plan_id
+                    dep.version,
+                    dep.commit,
+                    dep.digest,
+                    dep.color,
+                    dep.at,
+                    dep.by,
+                    Manifest.decode(dep.manifest),
+                    dep.plan_id,
                 )
             behind: int | None = None
             if dep_view and latest_view:
-                behind = 0 if dep_view.commit == latest_view.commit else distances.get((spec.repo, dep_view.commit, latest_view.commit))
+                behind = (
+                    0
+                    if dep_view.commit == latest_view.commit
+                    else distances.get((spec.repo, dep_view.commit, latest_view.commit))
+                )
             cell = Cell(
                 app=a,
                 env=e,
@@ -265,10 +305,14 @@ def status(
                 last_outcome=outcomes.get((a, e)),
             )
             if dep_view and latest_view and dep_view.digest != latest_view.digest:
-                cell.artifacts = artifact_changes(dep_view.manifest.artifacts, latest_view.manifest.artifacts)
+                cell.artifacts = artifact_changes(
+                    dep_view.manifest.artifacts, latest_view.manifest.artifacts
+                )
                 cell.config = config_changes(dep_view.manifest.config, latest_view.manifest.config)
                 if with_commits:
-                    cell.commits = ctx.git.commits_between(repo_path(ctx, spec), dep_view.commit, latest_view.commit)
+                    cell.commits = ctx.git.commits_between(
+                        repo_path(ctx, spec), dep_view.commit, latest_view.commit
+                    )
             _probe(ctx, cell)
             cells.append(cell)
         out.append(AppStatus(a, spec.owner, spec.oncall, cells))

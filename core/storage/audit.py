@@ -94,11 +94,25 @@ def append(
     The head row is read FOR UPDATE (PostgreSQL) or under BEGIN IMMEDIATE (SQLite), so concurrent
     writers queue and the sequence stays gapless.
     """
-    head = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()).one()
+    head = conn.execute(
+        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one()
     seq = head.seq + 1
     body = canonical_bytes(redact(dict(payload)))
     at = at.astimezone(UTC)
-    digest = event_hash(head.hash, seq, at_text(at), who.actor, who.os_user, who.ssh_client, kind, app, env, plan, body)
+    digest = event_hash(
+        head.hash,
+        seq,
+        at_text(at),
+        who.actor,
+        who.os_user,
+        who.ssh_client,
+        kind,
+        app,
+        env,
+        plan,
+        body,
+    )
     conn.execute(
         insert(_EVENT).values(
             seq=seq,
@@ -187,16 +201,23 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
     prev = GENESIS
     first_bad: int | None = None
     reason: str | None = None
-    for seq, at, actor, os_user, ssh, kind, app, env, plan, payload, prev_hash, stored in _rows(conn):
+    for seq, at, actor, os_user, ssh, kind, app, env, plan, payload, prev_hash, stored in _rows(
+        conn
+    ):
         if seq != expected:
             first_bad, reason = expected, f"event {expected} is missing (next is {seq})"
             break
         if prev_hash != prev:
             first_bad, reason = seq, f"event {seq} does not link to event {seq - 1}"
             break
-        digest = event_hash(prev, seq, at_text(at), actor, os_user, ssh, kind, app, env, plan, bytes(payload))
+        digest = event_hash(
+            prev, seq, at_text(at), actor, os_user, ssh, kind, app, env, plan, bytes(payload)
+        )
         if digest != stored:
-            first_bad, reason = seq, f"event {seq} was altered (its hash does not match its content)"
+            first_bad, reason = (
+                seq,
+                f"event {seq} was altered (its hash does not match its content)",
+            )
             break
         if seq in wanted:
             seen_at[seq] = stored

@@ -44,7 +44,8 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                self.url, connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}
+                self.url,
+                connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
             )
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)

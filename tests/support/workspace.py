@@ -126,7 +126,9 @@ class WorkspaceFixture:
         return self._base
 
     def as_user(self, name: str, read_only: bool = False) -> Context:
-        actor = resolve_actor(self.base.config, {**os.environ, "USER": "tester", "SHIPDECK_ACTOR": name})
+        actor = resolve_actor(
+            self.base.config, {**os.environ, "USER": "tester", "SHIPDECK_ACTOR": name}
+        )
         return replace(self.base, actor=actor, read_only=read_only)
 
     def env(self, actor: str = "alice") -> dict[str, str]:

@@ -21,16 +21,29 @@ def register(app: typer.Typer) -> None:
         actor: str | None = typer.Option(None, "--actor"),
         app_name: str | None = typer.Option(None, "--app"),
         env: str | None = typer.Option(None, "--env"),
-        kind: str | None = typer.Option(None, "--kind", help="Exact kind, or a prefix like 'plan.*'."),
-        since: str | None = typer.Option(None, "--since", help="ISO time or duration back (2h, 7d)."),
+        kind: str | None = typer.Option(
+            None, "--kind", help="Exact kind, or a prefix like 'plan.*'."
+        ),
+        since: str | None = typer.Option(
+            None, "--since", help="ISO time or duration back (2h, 7d)."
+        ),
         until: str | None = typer.Option(None, "--until"),
         limit: int = typer.Option(50, "--limit"),
-        before: int | None = typer.Option(None, "--before", help="Page: events older than this seq."),
+        before: int | None = typer.Option(
+            None, "--before", help="Page: events older than this seq."
+        ),
     ) -> None:
         """Newest events first, filtered."""
         from core.services.audit_log import AuditFilter, list_events
 
-        flt = AuditFilter(actor, app_name, env, kind, parse_instant(since, "--since"), parse_instant(until, "--until"))
+        flt = AuditFilter(
+            actor,
+            app_name,
+            env,
+            kind,
+            parse_instant(since, "--since"),
+            parse_instant(until, "--until"),
+        )
         events = list_events(context(), flt, limit=limit, before=before)
         if output.OPTIONS.machine:
             output.emit({"events": [e.as_dict() for e in events]})
@@ -52,7 +65,11 @@ def register(app: typer.Typer) -> None:
         )
 
     @aud.command("verify")
-    def verify(checkpoints: str | None = typer.Option(None, "--checkpoints", help="Checkpoint file or s3:// URI.")) -> None:
+    def verify(
+        checkpoints: str | None = typer.Option(
+            None, "--checkpoints", help="Checkpoint file or s3:// URI."
+        ),
+    ) -> None:
         """Verify the hash chain (exit 7 naming the first bad sequence number)."""
         from core.services.audit_log import verify as run_verify
 
@@ -68,7 +85,9 @@ def register(app: typer.Typer) -> None:
         if output.OPTIONS.machine:
             output.emit(doc)
         elif r.ok:
-            output.say(f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, {r.checkpoints} checkpoint(s) match")
+            output.say(
+                f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, {r.checkpoints} checkpoint(s) match"
+            )
         if not r.ok:
             output.info(f"shipdeck: integrity failure at event {r.first_bad_seq}: {r.reason}")
             raise typer.Exit(int(ExitCode.INTEGRITY))
@@ -95,7 +114,9 @@ def register(app: typer.Typer) -> None:
         output.info(f"exported {n} events")
 
     @aud.command("checkpoint")
-    def checkpoint(to: str = typer.Option(..., "--to", help="File or s3://bucket/key to append the head to.")) -> None:
+    def checkpoint(
+        to: str = typer.Option(..., "--to", help="File or s3://bucket/key to append the head to."),
+    ) -> None:
         """Write the chain head outside the database (catches truncation and rewrites)."""
         from core.services.audit_log import checkpoint as run_checkpoint
 

@@ -42,5 +42,7 @@ def parse_instant(text: str | None, option: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{option} '{text}': expected an ISO date/time or a duration like 2h") from None
+        raise UsageError(
+            f"{option} '{text}': expected an ISO date/time or a duration like 2h"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)

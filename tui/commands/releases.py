@@ -29,8 +29,12 @@ def register(app: typer.Typer) -> None:
     def create(
         app_name: str = typer.Argument(..., metavar="APP"),
         version: str = typer.Argument(...),
-        commit: str | None = typer.Option(None, "--commit", help="Git ref (default: HEAD of the app's repo)."),
-        artifact: list[str] = typer.Option([], "--artifact", help="NAME=URI (hf://org/model@rev, s3://bucket/key)."),
+        commit: str | None = typer.Option(
+            None, "--commit", help="Git ref (default: HEAD of the app's repo)."
+        ),
+        artifact: list[str] = typer.Option(
+            [], "--artifact", help="NAME=URI (hf://org/model@rev, s3://bucket/key)."
+        ),
         config: list[str] = typer.Option([], "--config", help="KEY=VALUE config for this release."),
         notes: str = typer.Option("", "--notes"),
     ) -> None:
@@ -65,11 +69,23 @@ def register(app: typer.Typer) -> None:
             return
         output.table(
             ["APP", "VERSION", "COMMIT", "CREATED", "BY", "DIGEST"],
-            [[r.app, r.version, r.commit[:10], f"{r.created_at:%Y-%m-%d %H:%M}", r.created_by, r.digest[7:19]] for r in recs],
+            [
+                [
+                    r.app,
+                    r.version,
+                    r.commit[:10],
+                    f"{r.created_at:%Y-%m-%d %H:%M}",
+                    r.created_by,
+                    r.digest[7:19],
+                ]
+                for r in recs
+            ],
         )
 
     @rel.command("show")
-    def show(app_name: str = typer.Argument(..., metavar="APP"), version: str = typer.Argument(...)) -> None:
+    def show(
+        app_name: str = typer.Argument(..., metavar="APP"), version: str = typer.Argument(...)
+    ) -> None:
         """Show one release's manifest."""
         from core.services.releases import get_release
 

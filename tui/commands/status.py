@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
     def status(
         env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
         app_name: str | None = typer.Option(None, "--app", "-a", help="Only this app."),
-        commits: bool = typer.Option(False, "--commits", help="List the commits each env is behind."),
+        commits: bool = typer.Option(
+            False, "--commits", help="List the commits each env is behind."
+        ),
     ) -> None:
         """Per app and environment: deployed vs latest release, commits behind, drift, window, lock."""
         from core.services.status import status as compute
@@ -60,4 +62,6 @@ def register(app: typer.Typer) -> None:
             for a in apps:
                 for c in a.cells:
                     for commit in c.commits:
-                        output.say(f"{a.app}/{c.env}  {commit.sha[:10]}  {commit.date:%Y-%m-%d}  {commit.author}: {commit.subject}")
+                        output.say(
+                            f"{a.app}/{c.env}  {commit.sha[:10]}  {commit.date:%Y-%m-%d}  {commit.author}: {commit.subject}"
+                        )

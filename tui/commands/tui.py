@@ -9,5 +9,7 @@ def open_tui(workspace: str | None, *, read_only: bool = False) -> None:
     try:
         from tui.app import run_app
     except ImportError as exc:
-        raise UsageError(f"the TUI is not available yet ({exc.name}); use the headless commands") from exc
+        raise UsageError(
+            f"the TUI is not available yet ({exc.name}); use the headless commands"
+        ) from exc
     run_app(workspace, read_only=read_only)

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
     @app.command("init")
-    def init(directory: str = typer.Argument(".", help="Folder to create shipdeck.toml in.")) -> None:
+    def init(
+        directory: str = typer.Argument(".", help="Folder to create shipdeck.toml in."),
+    ) -> None:
         """Write a commented starter shipdeck.toml."""
         from core.starter import STARTER_TOML
 
@@ -42,7 +44,18 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             problems: list[str] = getattr(exc, "all_errors", [exc.message])
             if output.OPTIONS.machine:
-                output.emit({"ok": False, "errors": problems, "error": {"exit_code": 4, "kind": exc.kind, "message": exc.message, "blockers": []}})
+                output.emit(
+                    {
+                        "ok": False,
+                        "errors": problems,
+                        "error": {
+                            "exit_code": 4,
+                            "kind": exc.kind,
+                            "message": exc.message,
+                            "blockers": [],
+                        },
+                    }
+                )
             else:
                 for p in problems:
                     output.info(p)
@@ -57,7 +70,9 @@ def register(app: typer.Typer) -> None:
         if output.OPTIONS.machine:
             output.emit(summary)
         else:
-            output.say(f"{root / 'shipdeck.toml'}: ok ({len(cfg.apps)} apps, environments {' → '.join(cfg.env_order())})")
+            output.say(
+                f"{root / 'shipdeck.toml'}: ok ({len(cfg.apps)} apps, environments {' → '.join(cfg.env_order())})"
+            )
 
     @db_app.command("upgrade")
     def upgrade() -> None:
@@ -77,8 +92,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        directory: str | None = typer.Option(None, "--dir", help="Where to build it (default: a new temp folder)."),
-        no_tui: bool = typer.Option(False, "--no-tui", help="Build it and print the path; do not open the TUI."),
+        directory: str | None = typer.Option(
+            None, "--dir", help="Where to build it (default: a new temp folder)."
+        ),
+        no_tui: bool = typer.Option(
+            False, "--no-tui", help="Build it and print the path; do not open the TUI."
+        ),
     ) -> None:
         """Build a self-contained demo workspace and open the TUI on it."""
         from core.demo import build_demo
