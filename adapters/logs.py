@@ -3,10 +3,11 @@
 Lines come back raw (the LogSource contract); `strip_controls` is what every front end must apply
 before a line reaches a terminal, because log content is written by whoever can reach the app.
 
-`since` semantics, the same for every source: logs are chronological, so reading from the end we
-stop at the first line whose leading ISO-8601 timestamp is older than `since`. Lines without a
-timestamp (stack-trace continuations, banners) after that point are kept. Naive timestamps, and a
-naive `since`, are taken as UTC.
+`since` semantics, the same for file and command sources: logs are chronological, so reading from
+the end we stop at the first line whose leading ISO-8601 timestamp is older than `since`. A line
+without a timestamp (a stack trace, a wrapped message) belongs to the entry above it and is kept
+or dropped with it; lines above the first timestamp of the output have no entry and are kept.
+Naive timestamps, and a naive `since`, are taken as UTC. CloudWatch filters by event time itself.
 """
 
 from __future__ import annotations
@@ -91,18 +92,34 @@ def select_lines(
     Consumes the iterable only as far as needed, so a backwards file reader stops early.
     """
     _check_count(lines)
-    cutoff = _aware(since) if since is not None else None
     picked: list[str] = []
     if lines == 0:
         return picked
-    for line in newest_first:
-        if cutoff is not None:
-            stamp = line_timestamp(line)
-            if stamp is not None and stamp < cutoff:
+    if since is None:
+        for line in newest_first:
+            picked.append(line)
+            if lines is not None and len(picked) >= lines:
                 break
+        picked.reverse()
+        return picked
+    cutoff = _aware(since)
+    pending: list[str] = []  # lines without a timestamp, waiting for the entry line above them
+    for line in newest_first:
+        stamp = line_timestamp(line)
+        if stamp is None:
+            if lines is None or len(picked) + len(pending) < lines:
+                pending.append(line)
+            continue
+        if stamp < cutoff:
+            break  # the entry is older, and so is everything above it; its pending lines go too
+        picked += pending
         picked.append(line)
+        pending = []
         if lines is not None and len(picked) >= lines:
             break
+    else:
+        picked += pending  # above the first timestamp: nothing to judge them by, kept
+    del picked[lines if lines is not None else len(picked) :]
     picked.reverse()
     return picked
 
@@ -180,13 +197,14 @@ class FileLogSource:
 
     def _backwards(self, f: BinaryIO, end: int) -> Iterator[str]:
         """Lines newest first, one block at a time."""
-        if end:
-            f.seek(end - 1)
-            if f.read(1) == b"\n":
-                end -= 1  # the final newline ends the last line; it does not start another
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            end -= 1  # the final newline ends the last line; it does not start another
         pos = end
         carry = b""
-        while pos > 0:
+        while True:
             size = min(self.block_size, pos)
             pos -= size
             f.seek(pos)
@@ -194,6 +212,8 @@ class FileLogSource:
             carry = parts.pop(0) if pos > 0 else b""
             for raw in reversed(parts):
                 yield _decode_line(raw)
+            if pos == 0:
+                return
 
     def follow(self, stop: threading.Event) -> Iterator[str]:
         """Yield lines appended from now on; survives truncation and rotation (rename + new file,
