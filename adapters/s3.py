@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from adapters.artifact_diff import format_size
+from core.domain.artifact_diff import format_size
 from core.errors import AdapterError
 from core.ports import ArtifactFile, ResolvedArtifact
 

@@ -1,43 +1,173 @@
 """The composition root: the one place that wires adapters to core's ports.
 
 Adapters are imported inside the factories, only when a command needs them, so `shipdeck --help`
-and `shipdeck status -o json` never pay for boto3 or huggingface_hub.
+and `shipdeck status -o json` never pay for boto3 (~200 ms) or huggingface_hub.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.domain.config import WorkspaceConfig
+from core.domain.config import AdapterConfig, WorkspaceConfig
 from core.errors import UsageError
-from core.ports import ArtifactSource, CheckpointStore, Clock, Target
+from core.ports import (
+    ArtifactSource,
+    CheckpointStore,
+    Clock,
+    LogSource,
+    Notifier,
+    Target,
+    TokenLimitStore,
+)
 from core.services.context import Context, SystemClock, resolve_actor
 from core.storage.db import Database
 from core.workspace import Workspace, open_workspace
 
 
-def make_target_factory(workspace: Path) -> Any:
+def _resolve_path(workspace: Path, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else workspace / path
+
+
+def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:
     def factory(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
         state_dir = workspace / ".shipdeck" / "targets" / app / env
         if adapter == "local":
             from adapters.local.target import LocalTarget
 
             return LocalTarget(app, env, settings, state_dir)
-        raise UsageError(f"target adapter '{adapter}' for {app}/{env} is not available")
+        if adapter == "command":
+            from adapters.command import CommandTarget
+
+            return CommandTarget(app, env, settings, state_dir)
+        if adapter == "nginx":
+            from adapters.nginx import NginxTarget
+
+            paths = {
+                k: str(_resolve_path(workspace, v))
+                for k, v in settings.items()
+                if k in ("include_file", "nginx_conf")
+            }
+            return NginxTarget(app, env, {**settings, **paths}, state_dir)
+        if adapter == "aws-elb":
+            from adapters.aws_elb import ElbTarget
+
+            return ElbTarget(app, env, settings)
+        raise UsageError(f"target {app}/{env}: unknown adapter '{adapter}'")
 
     return factory
 
 
 def make_checkpoint_store(location: str) -> CheckpointStore:
+    if location.startswith("s3://"):
+        from adapters.s3_checkpoints import S3Checkpoints
+
+        return S3Checkpoints(location)
     from adapters.checkpoint_file import FileCheckpoints
 
     return FileCheckpoints(location)
 
 
-def make_sources(config: WorkspaceConfig) -> dict[str, ArtifactSource]:
-    return {}
+def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | None]:
+    """Artifact sources by [sources] name or by URI scheme, built on first use and kept."""
+    cache: dict[str, ArtifactSource | None] = {}
+
+    def get(key: str) -> ArtifactSource | None:
+        if key not in cache:
+            named = config.sources.get(key) or next(
+                (s for s in config.sources.values() if s.kind == key), None
+            )
+            kind = named.kind if named else key
+            settings = named.settings if named else {}
+            source: ArtifactSource | None = None
+            if kind == "hf":
+                from adapters.huggingface import HuggingFaceSource
+
+                source = HuggingFaceSource.from_settings(settings)
+            elif kind == "s3":
+                from adapters.s3 import S3Source
+
+                source = S3Source.from_settings(settings)
+            cache[key] = source
+        return cache[key]
+
+    return get
+
+
+def make_log_sources(workspace: Path, config: WorkspaceConfig) -> Callable[[str, str], LogSource]:
+    def get(app: str, env: str) -> LogSource:
+        target = config.apps[app].targets.get(env)
+        if target is None:
+            raise UsageError(f"{app}/{env}: no target configured, so no logs")
+        logs: AdapterConfig | None = target.logs
+        if logs is None:
+            if target.adapter in ("local", "nginx"):
+                from adapters.logs import FileLogSource
+
+                live = make_target_factory(workspace)(app, env, target.adapter, target.settings)
+                color = live.live_color()
+                if color is None:
+                    raise UsageError(f"{app}/{env}: nothing is live yet, so no logs")
+                return FileLogSource(live.log_path(color))  # type: ignore[attr-defined]
+            raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.logs] configured")
+        s = logs.settings
+        if logs.adapter == "file":
+            from adapters.logs import FileLogSource
+
+            return FileLogSource(_resolve_path(workspace, s["path"]))
+        if logs.adapter == "command":
+            from adapters.logs import CommandLogSource
+
+            return CommandLogSource(
+                s["argv"], {"app": app, "env": env}, label=f"command log {app}/{env}"
+            )
+        from adapters.logs import CloudWatchLogSource
+
+        return CloudWatchLogSource(
+            s["group"], s.get("stream"), s.get("region"), s.get("endpoint_url"), s.get("profile")
+        )
+
+    return get
+
+
+def make_token_limits(
+    workspace: Path, config: WorkspaceConfig
+) -> Callable[[str, str], TokenLimitStore]:
+    def get(app: str, env: str) -> TokenLimitStore:
+        target = config.apps[app].targets.get(env)
+        limits = target.token_limits if target else None
+        if limits is None:
+            raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.token_limits] configured")
+        s = limits.settings
+        if limits.adapter == "litellm-file":
+            from adapters.token_limits import LiteLLMFileLimits
+
+            return LiteLLMFileLimits(
+                _resolve_path(workspace, s["path"]), s["model"], s.get("reload")
+            )
+        from adapters.token_limits import HttpGatewayLimits
+
+        return HttpGatewayLimits(s["url"], s["model"], s.get("token_env"))
+
+    return get
+
+
+def make_notifiers(
+    config: WorkspaceConfig,
+) -> Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]:
+    def get() -> list[tuple[str, Notifier, tuple[str, ...]]]:
+        if not config.notifications:
+            return []
+        from adapters.webhook import WebhookNotifier
+
+        return [
+            (n.name, WebhookNotifier(n.url, n.format, headers_env=dict(n.headers_env)), n.events)
+            for n in config.notifications.values()
+        ]
+
+    return get
 
 
 def build_context(
@@ -53,15 +183,19 @@ def build_context(
     db = Database(database_url or workspace.database_url())
     if check_schema:
         db.check_schema()
+    cfg = workspace.config
     return Context(
         workspace=workspace.root,
-        config=workspace.config,
+        config=cfg,
         db=db,
-        actor=resolve_actor(workspace.config),
+        actor=resolve_actor(cfg),
         git=GitRepositories(),
         targets=make_target_factory(workspace.root),
         checkpoints=make_checkpoint_store,
-        sources=make_sources(workspace.config),
+        sources=make_sources(cfg),
+        log_sources=make_log_sources(workspace.root, cfg),
+        token_limits=make_token_limits(workspace.root, cfg),
+        notifiers=make_notifiers(cfg),
         clock=clock or SystemClock(),
         read_only=read_only,
     )

@@ -9,7 +9,7 @@ switch anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,8 +160,8 @@ class Target(Protocol):
         """Release client resources (not the deployed processes)."""
 
 
-class TargetFactory(Protocol):
-    def __call__(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target: ...
+# (app, env, adapter name, adapter settings) -> a Target for that app in that environment.
+TargetFactory = Callable[[str, str, str, Mapping[str, Any]], Target]
 
 
 # --- day-2 tasks -----------------------------------------------------------------------------

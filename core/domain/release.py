@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from core.domain.artifact_diff import diff_artifacts, summarize
 from core.domain.canonical import canonical_bytes, digest_of
 from core.domain.redact import redact
+from core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,16 @@ class ArtifactEntry:
     resolved: str | None
     digest: str | None = None
     files: tuple[tuple[str, int, str | None], ...] = ()  # (path, size, sha256)
+
+    def pinned(self) -> ResolvedArtifact:
+        """This entry as the port's ResolvedArtifact, so one diff serves every source."""
+        return ResolvedArtifact(
+            self.name,
+            self.uri,
+            self.resolved or self.uri,
+            self.digest or "",
+            tuple(ArtifactFile(p, s, h) for p, s, h in self.files),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,19 +132,14 @@ class ArtifactChange:
     change: str  # added | removed | changed
     old: str | None
     new: str | None
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    size_delta: int = 0
+    diff: ArtifactDiff
 
     @property
     def summary(self) -> str:
-        if self.change != "changed":
-            return f"{self.name} {self.change}"
-        files = len(self.added) + len(self.removed) + len(self.changed)
-        if not files:
-            return f"{self.name} changed"
-        return f"{self.name} changed: {files} file{'s' if files != 1 else ''}, {human_size(self.size_delta, signed=True)}"
+        d = self.diff
+        if d.changed_count == 0 and d.size_delta == 0:
+            return f"{self.name} {self.change}: {self.old or '-'} → {self.new or '-'}"
+        return summarize(d)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,23 +147,12 @@ class ArtifactChange:
             "change": self.change,
             "old": self.old,
             "new": self.new,
-            "files_added": list(self.added),
-            "files_removed": list(self.removed),
-            "files_changed": list(self.changed),
-            "size_delta": self.size_delta,
+            "files_added": list(self.diff.added),
+            "files_removed": list(self.diff.removed),
+            "files_changed": list(self.diff.changed),
+            "size_delta": self.diff.size_delta,
             "summary": self.summary,
         }
-
-
-def human_size(n: int, signed: bool = False) -> str:
-    sign = ("+" if n >= 0 else "-") if signed else ("-" if n < 0 else "")
-    value = float(abs(n))
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return sign + text
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def artifact_changes(
@@ -168,37 +164,13 @@ def artifact_changes(
     out: list[ArtifactChange] = []
     for name in sorted(before.keys() | after.keys()):
         a, b = before.get(name), after.get(name)
-        if a is None and b is not None:
-            out.append(
-                ArtifactChange(
-                    name, "added", None, b.resolved or b.uri, size_delta=sum(f[1] for f in b.files)
-                )
-            )
-        elif b is None and a is not None:
-            out.append(
-                ArtifactChange(
-                    name,
-                    "removed",
-                    a.resolved or a.uri,
-                    None,
-                    size_delta=-sum(f[1] for f in a.files),
-                )
-            )
-        elif a is not None and b is not None and (a.resolved or a.uri) != (b.resolved or b.uri):
-            fa = {p: (s, h) for p, s, h in a.files}
-            fb = {p: (s, h) for p, s, h in b.files}
-            out.append(
-                ArtifactChange(
-                    name,
-                    "changed",
-                    a.resolved or a.uri,
-                    b.resolved or b.uri,
-                    added=tuple(sorted(fb.keys() - fa.keys())),
-                    removed=tuple(sorted(fa.keys() - fb.keys())),
-                    changed=tuple(sorted(p for p in fa.keys() & fb.keys() if fa[p] != fb[p])),
-                    size_delta=sum(s for s, _ in fb.values()) - sum(s for s, _ in fa.values()),
-                )
-            )
+        pin_a = (a.resolved or a.uri) if a else None
+        pin_b = (b.resolved or b.uri) if b else None
+        if pin_a == pin_b:
+            continue
+        change = "added" if a is None else "removed" if b is None else "changed"
+        diff = diff_artifacts(a.pinned() if a else None, b.pinned() if b else None)
+        out.append(ArtifactChange(name, change, pin_a, pin_b, diff))
     return out
 
 

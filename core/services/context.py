@@ -18,7 +18,16 @@ from sqlalchemy import Connection
 
 from core.domain.config import WorkspaceConfig
 from core.errors import PermissionDenied
-from core.ports import ArtifactSource, CheckpointStore, Clock, GitPort, Notifier, TargetFactory
+from core.ports import (
+    ArtifactSource,
+    CheckpointStore,
+    Clock,
+    GitPort,
+    LogSource,
+    Notifier,
+    TargetFactory,
+    TokenLimitStore,
+)
 from core.storage import audit
 from core.storage.db import Database
 
@@ -76,8 +85,10 @@ class Context:
     git: GitPort
     targets: TargetFactory
     checkpoints: Callable[[str], CheckpointStore]
-    sources: Mapping[str, ArtifactSource] = field(default_factory=dict)
-    notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]] = list
+    sources: Callable[[str], ArtifactSource | None]
+    log_sources: Callable[[str, str], LogSource]
+    token_limits: Callable[[str, str], TokenLimitStore]
+    notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
     clock: Clock = field(default_factory=SystemClock)
     read_only: bool = False
 

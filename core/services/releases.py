@@ -50,9 +50,12 @@ def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _resolve_artifact(ctx: Context, name: str, uri: str) -> ArtifactEntry:
+def _resolve_artifact(ctx: Context, spec: App, name: str, uri: str) -> ArtifactEntry:
+    """Pin an artifact through its source: the one named in the app's config, else by scheme.
+    URIs no source knows (image references, plain URLs) are recorded as given."""
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    source = ctx.sources.get(scheme)
+    configured = next((a.source for a in spec.artifacts if a.name == name and a.source), None)
+    source = ctx.sources(configured or scheme) if (configured or scheme) else None
     if source is None:
         return ArtifactEntry(name, uri, None)
     art = source.resolve(name, uri)
@@ -100,7 +103,7 @@ def create_release(
         app=app,
         version=version,
         commit=sha,
-        artifacts=tuple(_resolve_artifact(ctx, n, u) for n, u in sorted(wanted.items())),
+        artifacts=tuple(_resolve_artifact(ctx, spec, n, u) for n, u in sorted(wanted.items())),
         config={**spec.config, **(config or {})},
     )
     digest = manifest.digest

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.artifact_diff import diff_artifacts, summarize
+from core.domain.artifact_diff import diff_artifacts, summarize
 from adapters.s3 import S3Source
 from core.errors import AdapterError
 from tests.support.moto_server import free_port

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.artifact_diff import diff_artifacts, format_size, signed_size, summarize
+from core.domain.artifact_diff import diff_artifacts, format_size, signed_size, summarize
 from core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
 
