@@ -10,12 +10,11 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 
 from core.errors import ExitCode, ShipdeckError
 from tui import output
-from tui.commands import audit, releases, status, workspace
+from tui.commands import audit, releases, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -54,36 +53,41 @@ def _root(
 
             open_tui(workspace_dir, read_only=read_only)
         else:
-            click.echo(ctx.get_help())
+            typer.echo(ctx.get_help())
 
 
 workspace.register(app)
 status.register(app)
 releases.register(app)
+tasks.register(app)
 audit.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code instead of raising (tests call this in-process)."""
+    # Reset in place (modules may hold the object): nothing leaks from a previous in-process run.
+    vars(output.OPTIONS).update(vars(output.Options()))
     command = typer.main.get_command(app)
     try:
         result: Any = command.main(args=argv, prog_name="shipdeck", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except ShipdeckError as exc:
         return output.fail(exc.exit_code, exc.kind, exc.message, exc.blockers)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "aborted")
-    except click.UsageError as exc:
-        where = (
-            f" (try 'shipdeck {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ")
-            if exc.ctx
-            else ""
-        )
+    except typer.TyperException as exc:
+        # Typer vendors click: its UsageError/ClickException derive from TyperException, not from
+        # the `click` package's classes. An unknown command fails before the root callback has
+        # stored -o, so take it from the parsed root context for the JSON error document.
+        ctx = getattr(exc, "ctx", None)
+        where = ""
+        if ctx is not None:
+            out = ctx.find_root().params.get("out")
+            if out in ("table", "json", "yaml"):
+                output.OPTIONS.output = out
+            sub = ctx.command_path.partition(" ")[2]
+            where = f" (try 'shipdeck {sub} --help')" if sub else " (try 'shipdeck --help')"
         return output.fail(ExitCode.USAGE, "usage", exc.format_message() + where)
-    except click.ClickException as exc:
-        return output.fail(ExitCode.USAGE, "usage", exc.format_message())
     except KeyboardInterrupt:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
     except BrokenPipeError:

@@ -1,0 +1,182 @@
+"""Day-2 operations on live targets: pull logs, restart, change token limits.
+
+Each one is audited with its parameters, its result and who ran it; in a protected environment it
+needs one of the environment's task roles, and the changing ones need a reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from core.domain.redact import strip_controls
+from core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
+from core.ports import Health, TokenLimits
+from core.services.context import Context
+from core.services.releases import app_config
+from core.services.status import active_locks
+from core.storage.tables import Lease
+
+_LEASE = Lease.__table__  # type: ignore[attr-defined]
+
+
+def _guard(
+    ctx: Context, permission: str, app: str, env: str, reason: str | None, changes: bool
+) -> None:
+    app_config(ctx, app)
+    if env not in ctx.config.environments:
+        raise UsageError(
+            f"--env: unknown environment '{env}' (known: {', '.join(ctx.config.env_order())})"
+        )
+    policy = ctx.config.environments[env]
+    roles = policy.task_roles if policy.protected else ()
+    ctx.require(permission, app=app, env=env, roles=roles)
+    if changes and policy.protected and not (reason or "").strip():
+        raise UsageError(f"--reason: required for changes in protected environment '{env}'")
+
+
+def _failed(
+    ctx: Context, kind: str, app: str, env: str, params: dict[str, Any], exc: Exception
+) -> None:
+    with ctx.db.write() as conn:
+        ctx.audit(conn, f"{kind}.failed", {**params, "error": str(exc)}, app=app, env=env)
+
+
+def pull_logs(
+    ctx: Context, app: str, env: str, *, lines: int | None = 100, since: datetime | None = None
+) -> list[str]:
+    """The last lines from the live target, with escape sequences and controls removed."""
+    if lines is not None and lines < 1:
+        raise UsageError(f"--lines {lines}: must be 1 or more")
+    _guard(ctx, "task.logs", app, env, None, changes=False)
+    params = {"lines": lines, "since": since.isoformat() if since else None}
+    try:
+        raw = ctx.log_sources(app, env).tail(lines, since)
+    except AdapterError as exc:
+        _failed(ctx, "task.logs", app, env, params, exc)
+        raise
+    with ctx.db.write() as conn:
+        ctx.audit(conn, "task.logs", {**params, "returned": len(raw)}, app=app, env=env)
+    return [strip_controls(line) for line in raw]
+
+
+def follow_logs(ctx: Context, app: str, env: str, stop: threading.Event) -> Iterator[str]:
+    """New lines until `stop` is set (Ctrl-C in the CLI, leaving the screen in the TUI)."""
+    _guard(ctx, "task.logs", app, env, None, changes=False)
+    source = ctx.log_sources(app, env)
+    with ctx.db.write() as conn:
+        ctx.audit(conn, "task.logs", {"follow": True}, app=app, env=env)
+    for line in source.follow(stop):
+        yield strip_controls(line)
+
+
+def _epoch_unless_running(ctx: Context, env: str) -> int:
+    """Day-2 changes wait for a running plan to finish, and carry the environment's current
+    fencing epoch so targets accept them without taking the lease."""
+    with ctx.db.read() as conn:
+        lock = active_locks(conn, ctx.now()).get(env)
+        epoch = conn.execute(select(_LEASE.c.epoch).where(_LEASE.c.env == env)).scalar()
+    if lock is not None:
+        raise BlockedError(
+            f"{env} is locked by {lock.holder} (plan {lock.plan_id})",
+            blockers=[
+                Blocker("locked", f"{env} is locked by {lock.holder} running plan {lock.plan_id}")
+            ],
+        )
+    return int(epoch or 0)
+
+
+def restart(ctx: Context, app: str, env: str, *, reason: str | None = None) -> Health:
+    """Restart the live color in place and check it is healthy afterwards."""
+    _guard(ctx, "task.restart", app, env, reason, changes=True)
+    target_cfg = ctx.config.apps[app].targets.get(env)
+    if target_cfg is None:
+        raise UsageError(f"{app}/{env}: no target configured")
+    epoch = _epoch_unless_running(ctx, env)
+    params: dict[str, Any] = {"reason": reason}
+    target = ctx.targets(app, env, target_cfg.adapter, target_cfg.settings)
+    try:
+        color = target.live_color()
+        if color is None:
+            raise UsageError(f"{app}/{env}: nothing is live, nothing to restart")
+        params["color"] = color
+        target.restart(epoch)
+        health = target.health(color)
+    except AdapterError as exc:
+        _failed(ctx, "task.restart", app, env, params, exc)
+        raise
+    finally:
+        target.close()
+    with ctx.db.write() as conn:
+        ctx.audit(
+            conn,
+            "task.restart",
+            {**params, "healthy": health.ok, "detail": health.detail},
+            app=app,
+            env=env,
+        )
+    if not health.ok:
+        raise OperationFailed(
+            f"{app}/{env}: restarted {color}, but it is not healthy: {health.detail}"
+        )
+    return health
+
+
+def read_limits(ctx: Context, app: str, env: str) -> TokenLimits:
+    _guard(ctx, "task.logs", app, env, None, changes=False)
+    return ctx.token_limits(app, env).read()
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    old: TokenLimits
+    new: TokenLimits
+
+
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise UsageError(f"{option} {value}: must be a positive integer")
+
+
+def set_limits(
+    ctx: Context,
+    app: str,
+    env: str,
+    *,
+    tpm: int | None = None,
+    rpm: int | None = None,
+    reason: str | None = None,
+) -> LimitChange:
+    """Apply new tokens/requests per minute (None keeps a value); records old and new."""
+    _positive(tpm, "--tpm")
+    _positive(rpm, "--rpm")
+    if tpm is None and rpm is None:
+        raise UsageError("--tpm or --rpm: give at least one new value")
+    _guard(ctx, "task.token-limit", app, env, reason, changes=True)
+    store = ctx.token_limits(app, env)
+    params: dict[str, Any] = {"reason": reason, "tpm": tpm, "rpm": rpm}
+    try:
+        old = store.read()
+        new = TokenLimits(tpm if tpm is not None else old.tpm, rpm if rpm is not None else old.rpm)
+        store.write(new)
+    except AdapterError as exc:
+        _failed(ctx, "task.token-limit", app, env, params, exc)
+        raise
+    with ctx.db.write() as conn:
+        ctx.audit(
+            conn,
+            "task.token-limit",
+            {
+                "reason": reason,
+                "old": {"tpm": old.tpm, "rpm": old.rpm},
+                "new": {"tpm": new.tpm, "rpm": new.rpm},
+            },
+            app=app,
+            env=env,
+        )
+    return LimitChange(old, new)
