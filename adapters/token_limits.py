@@ -21,6 +21,7 @@ import yaml
 from adapters.argv import run_argv
 from adapters.local.processes import file_lock
 from adapters.logs import strip_lines
+from adapters.webhook import no_redirect_opener
 from core.errors import AdapterError
 from core.ports import TokenLimits
 
@@ -253,13 +254,6 @@ def _last(text: str) -> str:
 # --- HTTP gateway ------------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the bearer token to wherever the server points: never follow."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 class HttpGatewayLimits:
     """GET/PUT {"tpm": N, "rpm": N} at {url}/models/{model}/limits with a bearer token read from
     the environment variable named `token_env` at call time (never stored, logged or shown)."""
@@ -273,7 +267,7 @@ class HttpGatewayLimits:
         host = parts.hostname or "?"
         where = f"{host}:{parts.port}" if parts.port else host
         self.label = f"gateway limits {model} at {where}"
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener = no_redirect_opener()
 
     def _request(self, method: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         token = os.environ.get(self.token_env)
