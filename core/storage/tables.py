@@ -107,6 +107,8 @@ class Deployment(SQLModel, table=True):
     plan_id: str | None = None
     kind: str = "deploy"  # deploy | rollback
     outcome: str = "succeeded"  # succeeded | failed | rolled_back
+    # When the outcome stopped changing: a rolled-back row's restore time (DORA time to restore).
+    ended_at: datetime | None = _utc(nullable=True)
 
 
 class CommitDistance(SQLModel, table=True):
@@ -133,6 +135,12 @@ class Plan(SQLModel, table=True):
     created_at: datetime = _utc()
     created_by: str
     updated_at: datetime = _utc()
+    kind: str = "plan"  # plan | deploy | rollback
+    started_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)
+    run_epoch: int | None = None
+    abort_requested_by: str | None = None
+    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Approval(SQLModel, table=True):
@@ -169,6 +177,9 @@ class Lease(SQLModel, table=True):
     plan_id: str | None = None
     since: datetime | None = _utc(nullable=True)
     expires_at: datetime | None = _utc(nullable=True)
+    # host|boot id|pid|start time of the process running the plan: a dead runner on this host
+    # frees the lease at once instead of after its expiry.
+    runner: str | None = None
 
 
 class RunStep(SQLModel, table=True):

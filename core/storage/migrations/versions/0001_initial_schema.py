@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.String(), nullable=True),
         sa.Column("since", sa.DateTime(), nullable=True),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("runner", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("env"),
     )
     op.create_table(
@@ -78,6 +79,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", sa.String(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=True),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("run_epoch", sa.Integer(), nullable=True),
+        sa.Column("abort_requested_by", sa.String(), nullable=True),
+        sa.Column("result", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("plan", schema=None) as batch_op:
@@ -147,6 +154,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.String(), nullable=True),
         sa.Column("kind", sa.String(), nullable=False),
         sa.Column("outcome", sa.String(), nullable=False),
+        sa.Column("ended_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["release_id"],
             ["release.id"],
