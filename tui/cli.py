@@ -87,7 +87,11 @@ def run(argv: list[str] | None = None) -> int:
                 output.OPTIONS.output = out
             sub = ctx.command_path.partition(" ")[2]
             where = f" (try 'shipdeck {sub} --help')" if sub else " (try 'shipdeck --help')"
-        return output.fail(ExitCode.USAGE, "usage", exc.format_message() + where)
+        message = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `shipdeck audit`: its message is the help
+            sys.stderr.write(message.rstrip("\n") + "\n\n")
+            message = "missing command"
+        return output.fail(ExitCode.USAGE, "usage", message + where)
     except KeyboardInterrupt:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
     except BrokenPipeError:
@@ -102,3 +106,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.domain.redact import redact, strip_controls
+from core.domain.redact import redact, redact_text, strip_controls
 from core.errors import Blocker, ExitCode
 
 SCHEMA_VERSION = 1
@@ -50,13 +50,14 @@ def emit(doc: dict[str, Any]) -> None:
 
 
 def say(text: str) -> None:
-    """Human text for table mode on stdout."""
-    sys.stdout.write(strip_controls(text) + "\n")
+    """Human text for table mode on stdout (credential-looking text masked, like JSON output)."""
+    sys.stdout.write(redact_text(strip_controls(text)) + "\n")
 
 
 def info(text: str) -> None:
-    """Progress and warnings: stderr, whatever the output mode."""
-    sys.stderr.write(strip_controls(text) + "\n")
+    """Progress and warnings: stderr, whatever the output mode. Error messages may quote what a
+    user typed (`--artifact 'hf_...'`), so credential-looking text is masked here too."""
+    sys.stderr.write(redact_text(strip_controls(text)) + "\n")
     sys.stderr.flush()
 
 

@@ -7,6 +7,7 @@ one `shipdeck config check` run shows all there is to fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,8 @@ from core.domain.windows import (
     validate_timezone,
 )
 from core.errors import ConfigError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 PERMISSIONS = (
     "release.create",
@@ -247,7 +250,10 @@ class _Collector:
         self.errors: list[str] = []
 
     def err(self, path: str, message: str) -> None:
-        self.errors.append(f"{self.filename}: {path}: {message}")
+        # Keys and values are quoted into the message: escape their control characters so each
+        # problem stays one line (a quoted TOML key may hold a newline).
+        line = f"{self.filename}: {path}: {message}"
+        self.errors.append(_CONTROL.sub(lambda m: repr(m.group())[1:-1], line))
 
     def table(self, raw: Any, path: str) -> dict[str, Any]:
         if raw is None:
@@ -583,8 +589,6 @@ def _parse_checklist(c: _Collector, raw: Any, path: str) -> tuple[ChecklistItem,
 
 
 def _slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "item"
 
 

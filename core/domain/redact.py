@@ -13,11 +13,16 @@ from typing import Any
 REDACTED = "***"
 
 _SECRET_KEY = re.compile(
-    r"(^|[_\-.])(token|tokens|password|passwd|secret|secrets|key|api[_-]?key|credential|credentials"
-    r"|authorization|auth)$",
+    r"(^|[_\-.])(token|password|passwd|secret|secrets|api[_-]?key|credential|credentials"
+    r"|authorization|auth)$"
+    # api_key, private-key, ... but not a bare "key" (our own documents use it to name a config
+    # key) nor "tokens" (max_tokens is a model setting whose value must stay visible and hashed).
+    r"|[_\-.]key$",
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
+    # Not inside a word: "risk-scoring-service" is an app name, not an "sk-" key.
+    r"(?<![A-Za-z0-9])"
     r"(hf_[A-Za-z0-9]{16,}"
     r"|AKIA[0-9A-Z]{16}"
     r"|ghp_[A-Za-z0-9]{20,}"

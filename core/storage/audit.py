@@ -2,8 +2,10 @@
 
 Each event's hash covers the previous hash, its own sequence number and every column, so an edit,
 a deletion, an insertion or a reordering breaks the chain at a sequence number `verify` can name.
-Truncating the tail (and fixing the head row) keeps the chain consistent; only a checkpoint written
-outside the database catches that, which is why `verify` takes checkpoints.
+The header columns are joined with unit separators and NULL hashes as NUL; `append` refuses text
+holding either, so each row has one encoding and no edit can shift text between columns or turn
+NULL into ''. Truncating the tail (and fixing the head row) keeps the chain consistent; only a
+checkpoint written outside the database catches that, which is why `verify` takes checkpoints.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ GENESIS = "0" * 64
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _NULL = "\x00"
+_RESERVED = ("\x00", "\x1e", "\x1f")
 
 
 def at_text(value: datetime | str) -> str:
@@ -58,11 +61,11 @@ def event_hash(
             at,
             actor,
             os_user,
-            ssh_client or _NULL,
+            _NULL if ssh_client is None else ssh_client,
             kind,
-            app or _NULL,
-            env or _NULL,
-            plan or _NULL,
+            _NULL if app is None else app,
+            _NULL if env is None else env,
+            _NULL if plan is None else plan,
         )
     )
     h = hashlib.sha256(header.encode())
@@ -94,6 +97,9 @@ def append(
     The head row is read FOR UPDATE (PostgreSQL) or under BEGIN IMMEDIATE (SQLite), so concurrent
     writers queue and the sequence stays gapless.
     """
+    for text in (who.actor, who.os_user, who.ssh_client, kind, app, env, plan):
+        if text is not None and any(c in text for c in _RESERVED):
+            raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
     head = conn.execute(
         select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
     ).one()

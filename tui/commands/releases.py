@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from core.domain.release import ReleaseRecord
@@ -21,6 +23,21 @@ def _show(rec: ReleaseRecord) -> None:
         output.say(f"  notes    {rec.notes}")
 
 
+def _config_value(text: str) -> Any:
+    """`--config max_tokens=4096` must mean the integer shipdeck.toml would give, or the same
+    setting gets another digest and shows up as a config change; anything else stays a string."""
+    import math
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value if isinstance(value, str | bool | int | float) else text
+
+
 def register(app: typer.Typer) -> None:
     rel = typer.Typer(help="Record and read immutable releases.", no_args_is_help=True)
     app.add_typer(rel, name="release")
@@ -35,7 +52,9 @@ def register(app: typer.Typer) -> None:
         artifact: list[str] = typer.Option(
             [], "--artifact", help="NAME=URI (hf://org/model@rev, s3://bucket/key)."
         ),
-        config: list[str] = typer.Option([], "--config", help="KEY=VALUE config for this release."),
+        config: list[str] = typer.Option(
+            [], "--config", help="KEY=VALUE config for this release (VALUE as in TOML: 4096, true)."
+        ),
         notes: str = typer.Option("", "--notes"),
     ) -> None:
         """Record an immutable release; prints its digest."""
@@ -48,7 +67,7 @@ def register(app: typer.Typer) -> None:
             version,
             commit=commit,
             artifacts=parse_pairs(artifact, "artifact"),
-            config=dict(parse_pairs(config, "config")),
+            config={k: _config_value(v) for k, v in parse_pairs(config, "config").items()},
             notes=notes,
         )
         if output.OPTIONS.machine:
