@@ -1,0 +1,113 @@
+"""A deterministic workspace for TUI tests and snapshots: fixed clock, fixed names, real git and a
+real SQLite database inside the workspace (so the header shows the same path everywhere).
+
+Deployments are recorded the way a finished run records them (a deployment row plus its audit
+event in one transaction) until the run service lands; everything else goes through services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from core.services.context import Context, resolve_actor
+from core.services.releases import create_release
+from core.storage.tables import Deployment, Release
+from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+SCENARIO_TOML = BASIC_TOML.replace(
+    "[environments.staging]",
+    """[windows.business-hours]
+cron = "0 9 * * 1-5"
+duration = "9h"
+timezone = "Europe/Berlin"
+
+[environments.staging]""",
+).replace(
+    'checklist = ["Release notes reviewed"]',
+    'checklist = ["Release notes reviewed"]\nwindows = ["business-hours"]',
+)
+
+
+def actor_ctx(ws: WorkspaceFixture, name: str, read_only: bool = False) -> Context:
+    """A context for `name` whose recorded facts do not depend on the machine (no SSH_CLIENT)."""
+    actor = resolve_actor(ws.base.config, {"USER": "tester", "SHIPDECK_ACTOR": name})
+    return replace(ws.base, actor=actor, read_only=read_only)
+
+
+def record_deployment(
+    ctx: Context, app: str, env: str, version: str, color: str, outcome: str = "succeeded"
+) -> None:
+    """What a finished run writes: the deployment row and its audit event, in one transaction."""
+    rel = Release.__table__  # type: ignore[attr-defined]
+    with ctx.change(
+        "deployment.recorded",
+        {"version": version, "color": color, "outcome": outcome},
+        app=app,
+        env=env,
+    ) as (conn, _):
+        row = conn.execute(select(rel).where(rel.c.app == app, rel.c.version == version)).one()
+        conn.execute(
+            insert(Deployment.__table__).values(  # type: ignore[attr-defined]
+                app=app,
+                env=env,
+                release_id=row.id,
+                version=version,
+                commit=row.commit,
+                digest=row.digest,
+                color=color,
+                at=ctx.now(),
+                by=ctx.actor.name,
+                outcome=outcome,
+            )
+        )
+
+
+def build_scenario(
+    root: Path, clock: FixedClock | None = None, db_url: str | None = None
+) -> WorkspaceFixture:
+    """Three apps with history: releases, deployments a few days old, one failed attempt."""
+    root.mkdir(parents=True, exist_ok=True)
+    clock = clock or FixedClock(NOW)
+    url = db_url or f"sqlite:///{root / '.shipdeck' / 'state.db'}"
+    ws = WorkspaceFixture(root, url, clock)
+    ws.repo("model-server", 5)
+    ws.repo("chat-api", 8)
+    ws.repo("web", 3)
+    ws.write_config(SCENARIO_TOML)
+    ws.upgrade()
+    end = clock.at
+    clock.at = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+    alice = actor_ctx(ws, "alice")
+    sha = ws.shas
+    for app, version, idx, config in (
+        ("model-server", "1.0.0", 1, None),
+        ("chat-api", "2.0.0", 2, None),
+        ("web", "0.9.0", 2, None),
+        ("model-server", "1.1.0", 4, None),
+        ("chat-api", "2.1.0", 5, {"max_tokens": 8192}),
+        ("chat-api", "2.2.0", 7, {"max_tokens": 8192}),
+    ):
+        create_release(
+            alice, app, version, commit=sha[app][idx], config=config, notes=f"{app} {version}"
+        )
+        clock.advance(hours=5)
+    for app, env, version, color, outcome in (
+        ("model-server", "staging", "1.0.0", "blue", "succeeded"),
+        ("model-server", "prod", "1.0.0", "green", "succeeded"),
+        ("chat-api", "staging", "2.0.0", "blue", "succeeded"),
+        ("chat-api", "prod", "2.0.0", "blue", "succeeded"),
+        ("web", "staging", "0.9.0", "blue", "succeeded"),
+        ("model-server", "staging", "1.1.0", "green", "succeeded"),
+        ("chat-api", "staging", "2.2.0", "green", "succeeded"),
+        ("web", "prod", "0.9.0", "green", "failed"),
+    ):
+        record_deployment(alice, app, env, version, color, outcome)
+        clock.advance(hours=9)
+    clock.at = end
+    return ws

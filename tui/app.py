@@ -1,0 +1,211 @@
+"""The shipdeck Textual app: a shell of sections (dashboard, audit, ...) over one Context.
+
+The app owns no business rules. It receives its services (a core Context, which carries the clock)
+in the constructor, so tests build it on a real database with a fixed clock. Each section is a
+Textual mode with its own screen stack; adding one (plans, runs, ops) is one `Section` entry and
+one screen module. Live refresh is a single cheap poll of the audit head in a thread worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+from core.services.context import Context
+from tui.messages import HeadChanged
+
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Section:
+    """A top-level part of the console: a mode with its own screen stack and a key to reach it."""
+
+    mode: str
+    key: str
+    title: str
+    screen: str  # "module:Class", imported on first visit so startup pays only for the dashboard
+    available: Callable[[], bool] = lambda: True
+
+
+def _module_exists(name: str) -> Callable[[], bool]:
+    def check() -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    return check
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("dashboard", "d", "Dashboard", "tui.screens.dashboard:DashboardScreen"),
+    Section("audit", "a", "Audit log", "tui.screens.audit:AuditScreen"),
+    Section(
+        "metrics",
+        "m",
+        "Metrics",
+        "tui.screens.metrics:MetricsScreen",
+        available=_module_exists("core.services.metrics"),
+    ),
+)
+
+
+def _load_screen(path: str) -> Callable[[], Screen[Any]]:
+    def build() -> Screen[Any]:
+        module, _, name = path.partition(":")
+        cls: type[Screen[Any]] = getattr(importlib.import_module(module), name)
+        return cls()
+
+    return build
+
+
+class ActionsProvider(Provider):
+    """The command palette lists every action the current screen allows, every section and every
+    app, so anything reachable by a key is reachable by name too."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, ShipdeckApp)
+        seen: set[str] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.action in seen:
+                continue
+            if binding.action == "command_palette":
+                continue
+            seen.add(binding.action)
+            shown = binding.key_display or app.get_key_display(binding) or key
+            yield (
+                binding.description,
+                partial(app.run_action, binding.action, active.node),
+                f"key: {shown}",
+            )
+        for name in app.ctx.config.apps:
+            yield f"Open app {name}", partial(app.open_app, name), "releases and diffs"
+
+    async def discover(self) -> Hits:
+        for name, command, help_text in self._commands():
+            yield DiscoveryHit(name, command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, command, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), command, help=help_text)
+
+
+class ShipdeckApp(App[None]):
+    TITLE = "shipdeck"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "go_back", "Back/Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        *(
+            Binding(s.key, f"section('{s.mode}')", s.title, show=s.mode != "dashboard")
+            for s in SECTIONS
+        ),
+    ]
+
+    def __init__(self, ctx: Context, *, poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.poll_seconds = poll_seconds
+        self.head_seq: int | None = None
+        self.sections = {s.mode: s for s in SECTIONS if s.available()}
+        for s in self.sections.values():
+            self.add_mode(s.mode, _load_screen(s.screen))
+
+    # --- permissions ---------------------------------------------------------------------------
+
+    def may(self, permission: str) -> bool:
+        """Whether mutating actions needing `permission` are offered at all in this session."""
+        return not self.ctx.read_only and permission in self.ctx.actor.permissions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "section":
+            mode = parameters[0] if parameters else None
+            return mode in self.sections and mode != self.current_mode
+        return True
+
+    # --- navigation ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.switch_mode("dashboard")
+        self.set_interval(self.poll_seconds, self.poll_head)
+        self.poll_head()
+
+    def action_section(self, mode: str) -> None:
+        if mode in self.sections and mode != self.current_mode:
+            self.switch_mode(mode)
+
+    def action_go_back(self) -> None:
+        """q pops a pushed screen, leaves a section for the dashboard, and quits from there."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "dashboard":
+            self.switch_mode("dashboard")
+        else:
+            self.exit()
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def open_app(self, name: str, env: str | None = None) -> None:
+        from tui.screens.app_detail import AppScreen
+
+        if self.current_mode != "dashboard":
+            self.switch_mode("dashboard")
+        self.push_screen(AppScreen(name, env))
+
+    # --- live refresh --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def poll_head(self) -> None:
+        from core.services.audit_log import head
+
+        seq, digest = head(self.ctx)
+        if seq != self.head_seq:
+            self.post_message(HeadChanged(seq, digest))
+
+    @on(HeadChanged)
+    def _head_changed(self, message: HeadChanged) -> None:
+        from tui.screens.base import ShipdeckScreen
+
+        self.head_seq = message.seq
+        screen = self.screen  # screens underneath catch up when they are shown again
+        if isinstance(screen, ShipdeckScreen) and screen.loaded and screen.seen_head != message.seq:
+            screen.reload()
+
+
+def run_app(workspace: str | None, read_only: bool = False) -> None:
+    """Open the TUI on a workspace; the TUI may bring the schema up to date itself."""
+    from core.bootstrap import open_context
+    from core.storage.migrations import HEAD_REVISION
+
+    ctx = open_context(workspace, read_only=read_only, check_schema=False)
+    if ctx.db.schema_revision() != HEAD_REVISION:
+        if read_only:
+            ctx.db.check_schema()
+        ctx.db.upgrade()
+    try:
+        ShipdeckApp(ctx).run()
+    finally:
+        ctx.db.dispose()
+
+
+__all__ = ["SECTIONS", "Section", "ShipdeckApp", "run_app"]

@@ -1,0 +1,71 @@
+"""What every shipdeck screen shares: its services, live refresh, permission-gated actions, errors.
+
+A screen subclass declares `MUTATING = {"action_name": "permission"}`; those actions disappear
+(footer, help, palette) and refuse to run when the session is read-only or the actor lacks the
+permission. The core refuses them anyway; hiding them keeps auditors from meeting dead ends.
+
+Live refresh: the app polls the audit head and calls `reload()` on the visible screen when it
+moved; a screen that was hidden meanwhile reloads when it becomes visible again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from core.errors import ShipdeckError
+from core.services.context import Context
+
+if TYPE_CHECKING:
+    from tui.app import ShipdeckApp
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for people: a shipdeck error's own message, anything else named as a bug."""
+    if isinstance(exc, ShipdeckError):
+        return exc.message
+    return f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+
+
+class ShipdeckScreen(Screen[None]):
+    MUTATING: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = False  # first data shown; tests and benches wait for it
+        self.seen_head: int | None = None
+
+    @property
+    def shipdeck(self) -> ShipdeckApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def ctx(self) -> Context:
+        return self.shipdeck.ctx
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        permission = self.MUTATING.get(action)
+        return permission is None or self.shipdeck.may(permission)
+
+    def reload(self) -> None:
+        """Fetch this screen's data again (in a worker); called on live changes."""
+
+    def mark_loaded(self, head_seq: int) -> None:
+        self.loaded = True
+        self.seen_head = head_seq
+
+    def on_screen_resume(self) -> None:
+        head = self.shipdeck.head_seq
+        if self.loaded and head is not None and head != self.seen_head:
+            self.reload()
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.show_error(error_line(event.worker.error))
+
+    def show_error(self, message: str) -> None:
+        self.notify(message, title="error", severity="error", timeout=8, markup=False)

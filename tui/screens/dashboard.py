@@ -1,0 +1,108 @@
+"""Home: every app in every environment at a glance, with the windows that govern shipping."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Input, Static
+
+from core.services.status import AppStatus
+from tui.messages import StatusLoaded
+from tui.screens.base import ShipdeckScreen
+from tui.widgets.header import HeaderBar, WindowsBar
+from tui.widgets.matrix import StatusMatrix
+
+LEGEND = "↓n commits behind  ✓ latest  Δ artifacts/config changed"
+
+
+class DashboardScreen(ShipdeckScreen):
+    TITLE = "Dashboard"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.apps: list[AppStatus] = []
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(self.ctx, self.TITLE)
+        yield WindowsBar(self.ctx, id="windows")
+        yield Input(placeholder="filter apps (Enter to keep, Esc to clear)", id="filter")
+        yield StatusMatrix(self.ctx.config.env_order(), id="matrix")
+        yield Static("loading…", id="note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(StatusMatrix).focus()
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="status")
+    def _load(self) -> None:
+        from core.services.audit_log import head
+        from core.services.status import status
+
+        seq, _ = head(self.ctx)
+        self.post_message(StatusLoaded(status(self.ctx), seq))
+
+    @on(StatusLoaded)
+    def _loaded(self, message: StatusLoaded) -> None:
+        self.apps = message.apps
+        self._show()
+        self.mark_loaded(message.head_seq)
+
+    def _show(self) -> None:
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        shown = [a for a in self.apps if needle in a.app.lower()] if needle else self.apps
+        self.query_one(StatusMatrix).show(shown, self.ctx.now())
+        note = self.query_one("#note", Static)
+        if not self.apps:
+            note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
+        elif needle:
+            note.update(Text(f"{len(shown)} of {len(self.apps)} apps match '{needle}'   {LEGEND}"))
+        else:
+            note.update(Text(f"{len(self.apps)} apps   {LEGEND}"))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(StatusMatrix).focus()
+
+    def action_refresh(self) -> None:
+        self.reload()
+
+    def action_open(self) -> None:
+        matrix = self.query_one(StatusMatrix)
+        app = matrix.current_app()
+        if app is not None:
+            self.shipdeck.open_app(app, matrix.current_env())
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._show()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_kept(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = bool(box.value)
+        self.query_one(StatusMatrix).focus()
+
+    @on(DataTable.CellSelected)
+    def _cell_selected(self) -> None:
+        self.action_open()

@@ -1,0 +1,121 @@
+"""The dashboard matrix: apps down, environments across, one compact cell per deployment.
+
+A cell reads left to right: deployed version, live colour, age, commits behind the latest release
+(✓ when current), Δ when artifacts or config differ from the latest, and the state word
+(live, running, locked, failed, drift). A couple of hundred rows is well inside what DataTable
+draws quickly; the audit log, which is not, has its own Line-API view.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from core.domain.redact import strip_controls
+from core.services.status import AppStatus, Cell
+
+COLOR_STYLE = {"blue": "bold dodger_blue1", "green": "bold green3"}
+
+
+def age(delta: timedelta) -> str:
+    """Largest unit only: 45s, 12m, 5h, 3d, 7w."""
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def cell_state(cell: Cell) -> tuple[str, str]:
+    """The one word that matters most for this cell, and its style."""
+    if cell.drift:
+        return "drift", "bold white on red"
+    if cell.last_outcome in ("failed", "rolled_back"):
+        return ("failed" if cell.last_outcome == "failed" else "rolled back"), "bold red"
+    if cell.lock is not None:
+        return ("running", "bold cyan") if cell.lock.plan_id else ("locked", "bold yellow")
+    if cell.deployed is None:
+        return "", ""
+    return "live", "dim"
+
+
+def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    d = cell.deployed
+    word, style = cell_state(cell)
+    if d is None:
+        text.append("—", style="dim")
+        if cell.latest is not None:
+            text.append(f" latest {strip_controls(cell.latest.version)}", style="dim")
+        if word:
+            text.append(f" {word}", style=style)
+        return text
+    text.append(f"{strip_controls(d.version):<{version_width}}", style="bold")
+    text.append(f" {d.color or '-':<5}", style=COLOR_STYLE.get(d.color or "", "dim"))
+    text.append(f" {age(now - d.at):>3} ", style="dim")
+    behind = cell.commits_behind
+    if cell.latest is not None and cell.latest.digest == d.digest:
+        text.append("✓  ", style="green")
+    elif behind is None:
+        text.append("?  ", style="dim")
+    else:
+        text.append(f"↓{behind:<2}", style="yellow")
+    text.append("Δ" if cell.artifacts or cell.config else " ", style="bold magenta")
+    text.append(f" {word}", style=style)
+    return text
+
+
+class StatusMatrix(DataTable[Text]):
+    """Cursor over cells; arrows and hjkl move it, Enter opens the app under it."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open app"),
+        Binding("h", "cursor_left", "Left", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("l", "cursor_right", "Right", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self, envs: list[str], **kwargs: object) -> None:
+        super().__init__(cursor_type="cell", fixed_columns=1, zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.envs = envs
+
+    def on_mount(self) -> None:
+        self.add_column("app", key="app")
+        for env in self.envs:
+            self.add_column(env, key=env)
+
+    def show(self, apps: list[AppStatus], now: datetime) -> None:
+        """Replace the rows, keeping the cursor on the same app and env when it is still shown."""
+        keep = self.current_app()
+        column = self.cursor_coordinate.column
+        self.clear()
+        width = max(
+            (len(c.deployed.version) for a in apps for c in a.cells if c.deployed), default=5
+        )
+        for a in apps:
+            by_env = {c.env: c for c in a.cells}
+            row = [Text(strip_controls(a.app), style="bold", no_wrap=True, overflow="ellipsis")]
+            row += [
+                cell_text(by_env[e], now, width) if e in by_env else Text("") for e in self.envs
+            ]
+            self.add_row(*row, key=a.app)
+        names = [a.app for a in apps]
+        if names:
+            line = names.index(keep) if keep in names else 0
+            self.move_cursor(row=line, column=column, animate=False)
+
+    def current_app(self) -> str | None:
+        if not self.row_count:
+            return None
+        row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return None if row_key.value is None else str(row_key.value)
+
+    def current_env(self) -> str | None:
+        column = self.cursor_coordinate.column
+        return self.envs[column - 1] if 0 < column <= len(self.envs) else None
