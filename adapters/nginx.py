@@ -1,0 +1,499 @@
+"""nginx as the traffic switch in front of two backend processes (blue and green) on loopback.
+
+nginx includes a file holding the one upstream it proxies to:
+
+    upstream NAME {
+        server 127.0.0.1:PORT;
+    }
+
+A switch rewrites that file atomically, asks `nginx -t` whether the whole configuration still
+holds, and reloads gracefully: old workers finish their requests while new ones already use the
+new upstream, so no request fails. If the test or the reload fails the previous file is put back.
+The include file is also what live_color reads: it is what nginx serves from.
+
+Settings:
+    include_file   path of the file nginx includes (written by shipdeck)        required
+    upstream       the upstream name the nginx config proxies to               required
+    blue_port, green_port   loopback ports the two colors listen on            required
+    nginx_conf     main config, for `nginx -c CONF -t` and `-s reload`         required unless
+    test, reload   argv lists replacing those two commands                      both are given
+    nginx          nginx binary (default "nginx"); nginx_args: extra argv items for both, e.g.
+                   ["-p", "/srv/nginx", "-e", "stderr"]
+    command        argv template starting a color (default: the demo app); placeholders
+                   {app} {env} {color} {port} {version} {commit} {digest} {config[KEY]}
+    url            front URL users reach; when set, a switch is confirmed by reading
+                   `version_path` (default /version, "" to skip) through it
+    pid_file       nginx's master pid file (default: an absolute `pid` in nginx_conf); with it
+                   a switch returns only once old workers have stopped taking connections
+    health_path    default /health; timeout (nginx commands), health_timeout, start_timeout,
+                   switch_timeout in seconds
+
+State in `state_dir`: epoch and target.lock (the fence), processes.json (the supervisor),
+staged-{color}.json (release and exact argv), logs/{color}.log (the backends' output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from adapters.argv import placeholders, render_argv, run_argv
+from adapters.command import EpochFence
+from adapters.local.processes import ProcessSupervisor, atomic_write_text, file_lock
+from adapters.logs import strip_controls, strip_lines
+from core.errors import AdapterError, ConfigError
+from core.ports import Color, Health, ReleaseSpec
+
+COLORS: tuple[Color, Color] = ("blue", "green")
+# `--opt=value` items keep a version that starts with "-" from being read as an option.
+DEMO_COMMAND = (
+    sys.executable, "-m", "adapters.local.demo_app", "--port", "{port}",
+    "--version={version}", "--color={color}", "--name={app}", "--health={config[demo_health]}",
+)  # fmt: skip
+COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})
+# Upstream names go into nginx's config text: only what nginx itself calls a name.
+_UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_SERVER = re.compile(r"\bserver\s+(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)")
+# "2026/01/02 03:04:05 [emerg] 123#123: " as in an error log (nginx -e): keep only the level
+_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
+_CODE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _http_get(url: str, timeout: float) -> tuple[int, str]:
+    """GET through http.client: proxy variables must not reroute a loopback check."""
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+        response = conn.getresponse()
+        return response.status, response.read(64 * 1024).decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def _accepting_workers(master: int) -> set[int]:
+    """Worker processes of `master` that still take new connections. A worker told to quit
+    closes its listening sockets and retitles itself "worker process is shutting down" in the
+    same step, so the title says whether it can still be handed a new request."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_bytes()
+            if int(stat[stat.rindex(b")") + 2 :].split()[1]) != master:
+                continue
+            title = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if b"worker process" in title and b"shutting down" not in title:
+            found.add(int(entry.name))
+    return found
+
+
+def _short(text: str) -> str:
+    return " ".join(strip_controls(line) for line in text.splitlines()).strip()[:120]
+
+
+def _nginx_complaint(stderr: str) -> str:
+    """nginx says why in its [emerg]/[alert]/[error] line; the last line is only 'test failed'."""
+    lines = [_LOG_PREFIX.sub(r"\1 ", line.strip()) for line in strip_lines(stderr) if line.strip()]
+    for line in lines:
+        if any(level in line for level in ("[emerg]", "[alert]", "[crit]", "[error]")):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def render_include(upstream: str, port: int, color: Color) -> str:
+    return (
+        f"# written by shipdeck: live color {color}; edits here are overwritten\n"
+        f"upstream {upstream} {{\n    server 127.0.0.1:{port};\n}}\n"
+    )
+
+
+class NginxTarget:
+    """One app in one environment behind nginx on this machine; see the module docstring."""
+
+    def __init__(
+        self, app: str, env: str, settings: Mapping[str, Any], state_dir: Path | str
+    ) -> None:
+        self.app = app
+        self.env = env
+        self.label = f"nginx target {app}/{env}"
+        self.state_dir = Path(state_dir)
+        include = settings.get("include_file")
+        if not isinstance(include, str) or not include:
+            self._config("settings.include_file is required (the file nginx includes)")
+        self.include_file = Path(include)
+        upstream = settings.get("upstream")
+        if not isinstance(upstream, str) or not _UPSTREAM_NAME.fullmatch(upstream):
+            self._config("settings.upstream must be an nginx upstream name (letters, digits, _.-)")
+        self.upstream = upstream
+        self.ports: dict[Color, int] = {c: self._port(settings, f"{c}_port") for c in COLORS}
+        if self.ports["blue"] == self.ports["green"]:
+            self._config("blue_port and green_port must differ")
+        self.command, self._demo = self._command(settings.get("command"))
+        self.test_argv, self.reload_argv = self._nginx_commands(settings)
+        self.pid_file = self._pid_file(settings)
+        self.url: str | None = settings.get("url")
+        self.health_path = str(settings.get("health_path", "/health"))
+        self.version_path = str(settings.get("version_path", "/version"))
+        self.timeout = self._seconds(settings, "timeout", 30)
+        self.health_timeout = self._seconds(settings, "health_timeout", 5)
+        self.start_timeout = self._seconds(settings, "start_timeout", 10)
+        self.switch_timeout = self._seconds(settings, "switch_timeout", 10)
+        self.supervisor = ProcessSupervisor(self.state_dir, label=self.label)
+        self.fence = EpochFence(self.state_dir, self.label)
+
+    # --- settings ---
+
+    def _config(self, cause: str) -> NoReturn:
+        raise ConfigError(f"{self.label}: {cause}")
+
+    def _fail(self, cause: str) -> NoReturn:
+        raise AdapterError(f"{self.label}: {cause}")
+
+    def _port(self, settings: Mapping[str, Any], key: str) -> int:
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            self._config(f"settings.{key} must be a TCP port number, got {value!r}")
+        return value
+
+    def _seconds(self, settings: Mapping[str, Any], key: str, default: float) -> float:
+        value = settings.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            self._config(f"settings.{key} must be a positive number of seconds")
+        return float(value)
+
+    def _argv_setting(self, value: object, key: str) -> list[str]:
+        if not (isinstance(value, list) and value and all(isinstance(a, str) for a in value)):
+            self._config(f"settings.{key} must be a non-empty list of strings (an argv, no shell)")
+        return list(value)
+
+    def _command(self, value: object) -> tuple[list[str], bool]:
+        if value is None:
+            return list(DEMO_COMMAND), True
+        command = self._argv_setting(value, "command")
+        try:
+            used = placeholders(command)
+        except ValueError as exc:
+            self._config(f"settings.command: {exc}")
+        for name in sorted(used):
+            if name not in COMMAND_PLACEHOLDERS and not name.startswith("config["):
+                self._config(f"settings.command: unknown placeholder {{{name}}}")
+        return command, False
+
+    def _nginx_commands(self, settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        test, reload = settings.get("test"), settings.get("reload")
+        if test is not None and reload is not None:
+            return self._argv_setting(test, "test"), self._argv_setting(reload, "reload")
+        conf = settings.get("nginx_conf")
+        if not isinstance(conf, str) or not conf:
+            self._config("settings.nginx_conf is required (or both test and reload commands)")
+        extra = settings.get("nginx_args", [])
+        if not (isinstance(extra, list) and all(isinstance(a, str) for a in extra)):
+            self._config("settings.nginx_args must be a list of strings")
+        base = [str(settings.get("nginx", "nginx")), *extra, "-c", conf]
+        return (
+            self._argv_setting(test, "test") if test is not None else [*base, "-t"],
+            self._argv_setting(reload, "reload") if reload is not None else [*base, "-s", "reload"],
+        )
+
+    def _pid_file(self, settings: Mapping[str, Any]) -> Path | None:
+        """Where nginx keeps its master pid: the setting, else an absolute `pid` directive in
+        nginx_conf. Without it a switch cannot wait for the old workers to stop accepting."""
+        if settings.get("pid_file"):
+            return Path(str(settings["pid_file"]))
+        conf = settings.get("nginx_conf")
+        if not isinstance(conf, str):
+            return None
+        try:
+            text = Path(conf).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        found = re.search(r"^\s*pid\s+(/[^;\s]+)\s*;", text, re.MULTILINE)
+        return Path(found.group(1)) if found else None
+
+    def _master(self) -> int | None:
+        if self.pid_file is None:
+            return None
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    # --- state ---
+
+    def log_path(self, color: Color) -> Path:
+        return self.state_dir / "logs" / f"{color}.log"
+
+    def _staged_path(self, color: Color) -> Path:
+        return self.state_dir / f"staged-{color}.json"
+
+    def _staged(self, color: Color) -> dict[str, Any]:
+        path = self._staged_path(color)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self._fail(f"unreadable state file {path}: {exc}")
+        return doc if isinstance(doc, dict) else {}
+
+    def _forget(self, color: Color) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._staged_path(color).unlink()
+
+    # --- Target ---
+
+    def live_color(self) -> Color | None:
+        try:
+            text = self.include_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._fail(f"cannot read {self.include_file}: {exc.strerror or exc}")
+        code = re.sub(r"#[^\n]*", "", text)
+        block = re.search(rf"\bupstream\s+{re.escape(self.upstream)}\s*\{{([^}}]*)\}}", code)
+        if block is None:
+            self._fail(f"{self.include_file} has no 'upstream {self.upstream}' block")
+        ports = {int(p) for p in _SERVER.findall(block.group(1))}
+        if len(ports) != 1:
+            self._fail(f"upstream {self.upstream} should name one loopback server, found {ports}")
+        port = ports.pop()
+        for color in COLORS:
+            if self.ports[color] == port:
+                return color
+        self._fail(f"upstream {self.upstream} points at port {port}, neither blue nor green")
+
+    def staged_version(self, color: Color) -> str | None:
+        if not self.supervisor.is_running(color):
+            return None
+        version = self._staged(color).get("version")
+        return str(version) if version is not None else None
+
+    def endpoint(self) -> str | None:
+        return self.url
+
+    def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
+        """Start the release on `color`'s port (nginx sends it nothing yet). Idempotent: the
+        same argv already running is left alone. The live color is refused while it runs; when
+        nothing runs there (first deploy: the include nginx started with names blue) it is the
+        place to start."""
+        with self.fence.hold(epoch):
+            if self.live_color() == color and self.supervisor.is_running(color):
+                self._fail(f"refusing to stage {release.version!r} on {color}: it is live")
+            config = dict(release.config)
+            if self._demo:
+                config.setdefault("demo_health", "ok")
+            values = {
+                "app": self.app,
+                "env": self.env,
+                "color": color,
+                "port": self.ports[color],
+                "version": release.version,
+                "commit": release.commit,
+                "digest": release.digest,
+                "config": config,
+            }
+            try:
+                argv = render_argv(self.command, values)
+            except ValueError as exc:
+                self._fail(f"settings.command: {exc}")
+            if self._staged(color).get("argv") == argv and self.supervisor.is_running(color):
+                return
+            self._forget(color)  # never describe a process we are about to stop
+            self.supervisor.stop(color)
+            self._start(color, argv)
+            record = {
+                "version": release.version,
+                "commit": release.commit,
+                "digest": release.digest,
+                "argv": argv,
+            }
+            atomic_write_text(self._staged_path(color), json.dumps(record, indent=2) + "\n")
+
+    def health(self, color: Color) -> Health:
+        if not self.supervisor.is_running(color):
+            return Health(False, f"{color} is not running")
+        base = f"http://127.0.0.1:{self.ports[color]}"
+        try:
+            status, body = _http_get(base + self.health_path, self.health_timeout)
+            version = None
+            if self.version_path:
+                v_status, v_body = _http_get(base + self.version_path, self.health_timeout)
+                version = v_body.strip() if v_status == 200 else None
+        except (OSError, http.client.HTTPException) as exc:
+            return Health(False, f"{color} on port {self.ports[color]}: {exc or type(exc)}")
+        ok = status == 200
+        detail = f"GET {self.health_path} on {color} -> {status} {_short(body)}".strip()
+        staged = self._staged(color).get("version")
+        if version is not None and staged is not None and version != staged:
+            ok = False
+            detail += f"; serves {_short(version)!r}, staged {_short(str(staged))!r}"
+        return Health(ok, detail, version)
+
+    def switch(self, color: Color, epoch: int) -> None:
+        with self.fence.hold(epoch):
+            port = self.ports[color]
+            if not _answers(port):
+                self._fail(f"refusing to switch to {color}: nothing answers on 127.0.0.1:{port}")
+            try:
+                previous: str | None = self.include_file.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                previous = None
+            wanted = render_include(self.upstream, port, color)
+            if previous != wanted:
+                atomic_write_text(self.include_file, wanted)
+                try:
+                    self._nginx("test", self.test_argv)
+                except AdapterError as exc:
+                    self._restore(previous)  # nginx never saw it
+                    self._fail(f"switch to {color} failed, previous upstream restored: {exc}")
+                try:
+                    self._reload()
+                except AdapterError as exc:
+                    self._restore(previous)
+                    with contextlib.suppress(AdapterError):
+                        self._reload()  # the failed reload may have half-applied
+                    self._fail(f"switch to {color} failed, previous upstream restored: {exc}")
+            self._confirm(color, previous)
+
+    def _nginx(self, step: str, argv: list[str]) -> None:
+        run = run_argv(argv, self.timeout, label=f"nginx {step}")
+        if run.returncode != 0:
+            raise AdapterError(f"nginx {step} failed: {_nginx_complaint(run.stderr + run.stdout)}")
+
+    def _reload(self) -> None:
+        """Reload gracefully and return once no old worker takes new connections: only then
+        does all new traffic go to the new upstream (the old ones finish what they have)."""
+        master = self._master()
+        old = _accepting_workers(master) if master is not None else set()
+        self._nginx("reload", self.reload_argv)
+        deadline = time.monotonic() + self.switch_timeout
+        while master is not None and old & _accepting_workers(master):
+            if time.monotonic() >= deadline:
+                raise AdapterError(
+                    f"nginx reload: old workers still accepting after {self.switch_timeout:g}s"
+                )
+            time.sleep(0.01)
+
+    def _restore(self, previous: str | None) -> None:
+        if previous is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.include_file.unlink()
+        else:
+            atomic_write_text(self.include_file, previous)
+
+    def _confirm(self, color: Color, previous: str | None) -> None:
+        """nginx reloads asynchronously: read the version through the front URL until the new
+        workers serve it. Without a url (or version_path) there is nothing to read it from."""
+        version = self._staged(color).get("version")
+        if not (self.url and self.version_path and version is not None):
+            return
+        deadline = time.monotonic() + self.switch_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                status, body = _http_get(self.url.rstrip("/") + self.version_path, 2.0)
+                if status == 200 and body.strip() == version:
+                    return
+                last = f"{status} {_short(body)!r}"
+            except (OSError, http.client.HTTPException) as exc:
+                last = str(exc) or type(exc).__name__
+            time.sleep(0.05)
+        if previous is not None:
+            self._restore(previous)
+            with contextlib.suppress(AdapterError):
+                self._reload()
+        self._fail(
+            f"switch to {color} not confirmed within {self.switch_timeout:g}s "
+            f"(GET {self.version_path} through {self.url}: {last}); switched back"
+        )
+
+    def stop_idle(self, color: Color, epoch: int) -> None:
+        with self.fence.hold(epoch):
+            if self.live_color() == color:
+                self._fail(f"refusing to stop {color}: it is live")
+            self._forget(color)
+            self.supervisor.stop(color)
+
+    def restart(self, epoch: int) -> None:
+        """Restart the live color's process in place. nginx answers 502 while it is down: a
+        restart without downtime is a deploy of the same release to the idle color."""
+        with self.fence.hold(epoch):
+            color = self.live_color()
+            if color is None:
+                self._fail("cannot restart: nothing is live")
+            argv = self._staged(color).get("argv")
+            if not isinstance(argv, list):
+                self._fail(f"cannot restart {color}: no staged release recorded")
+            self.supervisor.stop(color)
+            self._start(color, argv)
+
+    def close(self) -> None:
+        """Nothing held between calls."""
+
+    def teardown(self) -> None:
+        """Stop both colors (for tests and demos); nginx itself is not ours to stop."""
+        with file_lock(self.state_dir / "target.lock", 60.0, self.label):
+            for color in COLORS:
+                self._forget(color)
+                self.supervisor.stop(color)
+
+    # --- processes ---
+
+    def _start(self, color: Color, argv: list[str]) -> None:
+        port = self.ports[color]
+        if not _port_free(port):
+            self._fail(f"cannot start {color}: port {port} on 127.0.0.1 is already in use")
+        env = {"PYTHONUNBUFFERED": "1"}
+        if self._demo:
+            paths = (_CODE_ROOT, os.environ.get("PYTHONPATH"))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        self.supervisor.start(color, argv, self.log_path(color), env=env)
+        deadline = time.monotonic() + self.start_timeout
+        while not _answers(port):
+            if not self.supervisor.is_running(color):
+                self._fail(f"{color} exited during start: {self._last_log_line(color)}")
+            if time.monotonic() >= deadline:
+                self.supervisor.stop(color)
+                self._fail(f"{color} did not answer on port {port} within {self.start_timeout:g}s")
+            time.sleep(0.05)
+
+    def _last_log_line(self, color: Color) -> str:
+        try:
+            text = self.log_path(color).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "no log"
+        lines = [line for line in strip_lines(text) if line.strip()]
+        return lines[-1].strip()[:200] if lines else "no output"
