@@ -129,7 +129,9 @@ def _decode_lines(data: bytes) -> list[str]:
 
 
 def _split_lines(text: str) -> list[str]:
-    out = text.replace("\r\n", "\n").split("\n")
+    if "\r" in text:  # a scan is far cheaper than a copy of a large tail
+        text = text.replace("\r\n", "\n")
+    out = text.split("\n")
     if out and out[-1] == "":
         out.pop()
     return out
@@ -157,7 +159,7 @@ class FileLogSource:
 
     def _open(self) -> BinaryIO:
         try:
-            return self.path.open("rb")
+            return self.path.open("rb", buffering=0)  # whole blocks: no buffer to copy through
         except FileNotFoundError:
             raise self._error("not found") from None
         except OSError as exc:
@@ -182,13 +184,15 @@ class FileLogSource:
         blocks: list[bytes] = []
         newlines = 0
         pos = end
+        size = self.block_size
         while pos > 0 and newlines <= lines:
-            size = min(self.block_size, pos)
+            size = min(size, pos)
             pos -= size
             f.seek(pos)
             block = f.read(size)
             blocks.append(block)
             newlines += block.count(b"\n")
+            size = min(size * 2, 1 << 24)  # a long tail is read in few, large reads
         blocks.reverse()
         data = b"".join(blocks)
         if pos > 0:
