@@ -1,0 +1,220 @@
+"""Plans: a coordinated change to one environment, its state machine and its digest.
+
+Pure. A plan's body (items, waves, extra checklist items, failure policy) is stored as canonical
+JSON; its digest also covers the environment's current policy and checklist, so approvals (which
+bind to the digest) are voided by any change to the plan *or* to the policy it was approved under.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.domain.canonical import canonical_bytes, digest_of
+from core.domain.config import ChecklistItem, Environment
+from core.errors import ConflictError
+
+PlanState = Literal[
+    "draft",
+    "awaiting_approval",
+    "approved",
+    "running",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "aborted",
+]
+PlanKind = Literal["plan", "deploy", "rollback"]
+FailurePolicy = Literal["rollback", "halt"]
+
+STATES: tuple[PlanState, ...] = (
+    "draft",
+    "awaiting_approval",
+    "approved",
+    "running",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "aborted",
+)
+PRE_RUN: frozenset[str] = frozenset({"draft", "awaiting_approval", "approved"})
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "rolled_back", "aborted"})
+
+# Every legal move. "awaiting_approval -> awaiting_approval" is a change that voids approvals.
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "draft": frozenset({"awaiting_approval", "approved", "aborted"}),
+    "awaiting_approval": frozenset({"awaiting_approval", "approved", "running", "aborted"}),
+    "approved": frozenset({"awaiting_approval", "approved", "running", "aborted"}),
+    "running": frozenset({"succeeded", "failed", "rolled_back", "aborted"}),
+    "succeeded": frozenset(),
+    "failed": frozenset(),
+    "rolled_back": frozenset(),
+    "aborted": frozenset(),
+}
+
+_HINTS = {
+    "running": "wait for it, or 'shipdeck plan abort'",
+    "draft": "submit it first ('shipdeck plan submit')",
+}
+
+
+def check_transition(plan_id: str, old: str, new: str) -> None:
+    """Refuse an illegal move with a sentence naming both states (ConflictError, exit 4)."""
+    if new in TRANSITIONS.get(old, frozenset()):
+        return
+    if old in TERMINAL:
+        why = f"plan {plan_id} is {label(old)}: it is finished and cannot become {label(new)}"
+        raise ConflictError(why + " (create a new plan)")
+    hint = _HINTS.get(old)
+    raise ConflictError(
+        f"plan {plan_id} is {label(old)} and cannot become {label(new)}"
+        + (f" ({hint})" if hint else "")
+    )
+
+
+def label(state: str) -> str:
+    return state.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One release in the plan, pinned by id and digest (a release is immutable)."""
+
+    app: str
+    version: str
+    release_id: int
+    digest: str
+    commit: str
+    author: str  # who recorded the release: may not approve the plan
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "version": self.version,
+            "release_id": self.release_id,
+            "digest": self.digest,
+            "commit": self.commit,
+            "author": self.author,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PlanItem:
+        return cls(
+            str(d["app"]),
+            str(d["version"]),
+            int(d["release_id"]),
+            str(d["digest"]),
+            str(d["commit"]),
+            str(d["author"]),
+        )
+
+
+@dataclass(frozen=True)
+class PlanBody:
+    env: str
+    kind: PlanKind
+    items: tuple[PlanItem, ...]
+    waves: tuple[tuple[str, ...], ...]
+    extra_checklist: tuple[ChecklistItem, ...] = ()
+    failure_policy: FailurePolicy = "rollback"
+    # Rollback plans name the deployment they undo, so the engine can mark it rolled back.
+    replaces: Mapping[str, int] = field(default_factory=dict)
+
+    def item(self, app: str) -> PlanItem:
+        for it in self.items:
+            if it.app == app:
+                return it
+        raise KeyError(app)
+
+    @property
+    def apps(self) -> list[str]:
+        return [a for wave in self.waves for a in wave]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "kind": self.kind,
+            "items": [i.as_dict() for i in sorted(self.items, key=lambda i: i.app)],
+            "waves": [list(w) for w in self.waves],
+            "extra_checklist": [_checklist_dict(c) for c in self.extra_checklist],
+            "failure_policy": self.failure_policy,
+            "replaces": dict(sorted(self.replaces.items())),
+        }
+
+    def encode(self) -> bytes:
+        return canonical_bytes(self.as_dict())
+
+    @classmethod
+    def decode(cls, raw: bytes) -> PlanBody:
+        d = json.loads(raw)
+        return cls(
+            env=d["env"],
+            kind=d.get("kind", "plan"),
+            items=tuple(PlanItem.from_dict(i) for i in d["items"]),
+            waves=tuple(tuple(w) for w in d["waves"]),
+            extra_checklist=tuple(
+                ChecklistItem(c["id"], c["text"], tuple(c["command"]) if c.get("command") else None)
+                for c in d.get("extra_checklist", [])
+            ),
+            failure_policy=d.get("failure_policy", "rollback"),
+            replaces={k: int(v) for k, v in d.get("replaces", {}).items()},
+        )
+
+
+def _checklist_dict(c: ChecklistItem) -> dict[str, Any]:
+    return {"id": c.id, "text": c.text, "command": list(c.command) if c.command else None}
+
+
+def checklist(env: Environment, body: PlanBody) -> tuple[ChecklistItem, ...]:
+    """The environment's items first, then the plan's own extras (ids stay unique)."""
+    own = {c.id for c in env.checklist}
+    return env.checklist + tuple(c for c in body.extra_checklist if c.id not in own)
+
+
+def policy_snapshot(env: Environment) -> dict[str, Any]:
+    """The parts of an environment's policy an approver signs off on."""
+    return {
+        "approvals": {"required": env.approvals.required, "roles": sorted(env.approvals.roles)},
+        "requires_previous": env.requires_previous,
+        "windows": sorted(env.windows),
+        "freezes": sorted(env.freezes),
+        "warm_seconds": env.warm_seconds,
+    }
+
+
+def plan_digest(env: Environment, body: PlanBody) -> str:
+    """Digest over environment, releases, waves, checklist and policy: what approvals bind to."""
+    return digest_of(
+        {
+            "env": env.name,
+            "kind": body.kind,
+            "items": [
+                {"app": i.app, "version": i.version, "digest": i.digest}
+                for i in sorted(body.items, key=lambda i: i.app)
+            ],
+            "waves": [list(w) for w in body.waves],
+            "checklist": [_checklist_dict(c) for c in checklist(env, body)],
+            "failure_policy": body.failure_policy,
+            "policy": policy_snapshot(env),
+        }
+    )
+
+
+def parse_item_spec(spec: str) -> tuple[str, str | None]:
+    """'chat-api@1.2.0' -> ('chat-api', '1.2.0'); 'chat-api' -> ('chat-api', None) = latest."""
+    app, sep, version = spec.partition("@")
+    if not app or (sep and not version):
+        raise ValueError(f"'{spec}': expected APP@VERSION (or APP for its latest release)")
+    return app, version or None
+
+
+def slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "item"
+
+
+def extra_items(texts: Sequence[str]) -> tuple[ChecklistItem, ...]:
+    return tuple(ChecklistItem(slug(t), t) for t in texts)

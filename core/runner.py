@@ -1,0 +1,60 @@
+"""The detached run process: `python -m core.runner --workspace W --actor NAME PLAN EPOCH`.
+
+`plan run` without `--wait` starts the run (policy and lease) itself, then hands the execution to
+this process so the command can return. It continues the run under the same person's name; the
+engine refuses unless that person holds the lease at exactly EPOCH, so this entry point cannot be
+used to start anything or to act for someone else. Lives outside core.services because it wires
+adapters (through core.bootstrap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+
+from core.errors import ShipdeckError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.runner")
+    parser.add_argument("--workspace", required=True)
+    parser.add_argument("--actor", required=True)
+    parser.add_argument("plan")
+    parser.add_argument("epoch", type=int)
+    args = parser.parse_args(argv)
+
+    from core.bootstrap import open_context
+    from core.services.context import resolve_actor
+    from core.services.runs import RunTicket, execute_run
+
+    try:
+        ctx = open_context(args.workspace)
+        acting = resolve_actor(ctx.config)
+        ctx = replace(
+            ctx,
+            actor=replace(
+                acting,
+                name=args.actor,
+                roles=tuple(ctx.config.roles_of(args.actor)),
+                permissions=ctx.config.permissions_of(args.actor),
+            ),
+        )
+        print(f"runner pid {os.getpid()}: plan {args.plan} epoch {args.epoch}", flush=True)
+        result = execute_run(
+            ctx,
+            RunTicket(args.plan, args.epoch),
+            lambda s: print(
+                f"{s.at:%H:%M:%S} wave {s.wave} {s.app} {s.step} {s.state} {s.detail}", flush=True
+            ),
+        )
+    except ShipdeckError as exc:
+        print(f"runner: {exc.kind}: {exc.message}", flush=True)
+        return int(exc.exit_code)
+    print(f"runner: plan {result.plan_id} {result.state}: {result.result}", flush=True)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1155 @@
+"""Plans before they run: drafting, approvals, checklist, overrides, and the policy verdict.
+
+Every function here takes a Context, is safe to call from a worker thread, writes its audit event
+in the same transaction as its change, and returns plain dataclasses (PlanView, PlanSummary,
+ChecklistView, OverrideView), never table rows. Running plans is core.services.runs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.engine import CursorResult, Row
+
+from core.domain import policy
+from core.domain.config import ChecklistItem, Environment
+from core.domain.plan import (
+    PRE_RUN,
+    FailurePolicy,
+    PlanBody,
+    PlanItem,
+    PlanKind,
+    check_transition,
+    checklist,
+    extra_items,
+    label,
+    parse_item_spec,
+    plan_digest,
+)
+from core.domain.release import ReleaseRecord
+from core.domain.waves import compute_waves
+from core.domain.windows import WindowState, window_state
+from core.errors import (
+    BlockedError,
+    Blocker,
+    ConflictError,
+    NotFoundError,
+    OperationFailed,
+    PermissionDenied,
+    UsageError,
+)
+from core.services.context import Context
+from core.services.notify import notify
+from core.services.releases import app_config, find_release, latest_release
+from core.storage.tables import (
+    Approval,
+    ChecklistTick,
+    Deployment,
+    Lease,
+    Override,
+    Plan,
+    RunStep,
+)
+
+_PLAN = Plan.__table__  # type: ignore[attr-defined]
+_APPROVAL = Approval.__table__  # type: ignore[attr-defined]
+_TICK = ChecklistTick.__table__  # type: ignore[attr-defined]
+_LEASE = Lease.__table__  # type: ignore[attr-defined]
+_OVERRIDE = Override.__table__  # type: ignore[attr-defined]
+_STEP = RunStep.__table__  # type: ignore[attr-defined]
+_DEP = Deployment.__table__  # type: ignore[attr-defined]
+
+MAX_OVERRIDE = timedelta(hours=24)
+DEFAULT_OVERRIDE = timedelta(hours=1)
+CHECK_TIMEOUT = 600.0
+OUTPUT_LIMIT = 64 * 1024
+_APPROVAL_KINDS = frozenset({"approvals_missing", "stale_approval", "self_approval"})
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemView:
+    app: str
+    version: str
+    commit: str
+    digest: str
+    release_author: str
+    wave: int
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    by: str
+    at: datetime
+    digest: str
+    decision: str  # approve | reject
+    comment: str
+    current: bool  # bound to the plan's current digest
+
+
+@dataclass(frozen=True)
+class ChecklistView:
+    item: str
+    text: str
+    command: tuple[str, ...] | None
+    done: bool
+    by: str | None
+    at: datetime | None
+    ok: bool | None
+    output: str
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    id: int
+    plan_id: str
+    env: str
+    by: str
+    reason: str
+    at: datetime
+    until: datetime
+    active: bool
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plan": self.plan_id,
+            "env": self.env,
+            "by": self.by,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "until": self.until.isoformat(),
+            "active": self.active,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class StepView:
+    id: int
+    epoch: int
+    wave: int
+    app: str
+    step: str
+    state: str  # started | done | failed
+    detail: str
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "epoch": self.epoch,
+            "wave": self.wave,
+            "app": self.app,
+            "step": self.step,
+            "state": self.state,
+            "detail": self.detail,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class LockView:
+    holder: str
+    plan_id: str | None
+    since: datetime | None
+    expires_at: datetime | None
+    epoch: int
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    id: str
+    env: str
+    name: str
+    kind: str
+    state: str
+    digest: str
+    apps: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    result: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "env": self.env,
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "digest": self.digest,
+            "apps": list(self.apps),
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True)
+class PlanView:
+    id: str
+    env: str
+    name: str
+    kind: str
+    state: str
+    digest: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    failure_policy: str
+    items: tuple[ItemView, ...]
+    waves: tuple[tuple[str, ...], ...]
+    approvals: tuple[ApprovalView, ...]
+    approvals_required: int
+    approval_roles: tuple[str, ...]
+    checklist: tuple[ChecklistView, ...]
+    blockers: tuple[Blocker, ...]
+    overrides: tuple[OverrideView, ...]
+    steps: tuple[StepView, ...]
+    window: WindowState
+    window_text: str
+    lock: LockView | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    run_epoch: int | None
+    abort_requested_by: str | None
+    result: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runnable(self) -> bool:
+        return self.state in ("awaiting_approval", "approved") and not self.blockers
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "env": self.env,
+            "name": self.name,
+            "kind": self.kind,
+            "state": self.state,
+            "digest": self.digest,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "failure_policy": self.failure_policy,
+            "items": [
+                {
+                    "app": i.app,
+                    "version": i.version,
+                    "commit": i.commit,
+                    "digest": i.digest,
+                    "wave": i.wave,
+                    "release_author": i.release_author,
+                }
+                for i in self.items
+            ],
+            "waves": [list(w) for w in self.waves],
+            "approvals": [
+                {
+                    "by": a.by,
+                    "at": a.at.isoformat(),
+                    "digest": a.digest,
+                    "decision": a.decision,
+                    "comment": a.comment,
+                    "current": a.current,
+                }
+                for a in self.approvals
+            ],
+            "approvals_required": self.approvals_required,
+            "checklist": [
+                {
+                    "item": c.item,
+                    "text": c.text,
+                    "done": c.done,
+                    "by": c.by,
+                    "at": c.at.isoformat() if c.at else None,
+                    "ok": c.ok,
+                    "command": list(c.command) if c.command else None,
+                    "output": c.output,
+                }
+                for c in self.checklist
+            ],
+            "blockers": [b.as_dict() for b in self.blockers],
+            "overrides": [o.as_dict() for o in self.overrides],
+            "window": {
+                "open": self.window.open,
+                "reason": self.window.reason,
+                "next_open": self.window.next_open.isoformat() if self.window.next_open else None,
+                "next_close": self.window.next_close.isoformat()
+                if self.window.next_close
+                else None,
+                "text": self.window_text,
+            },
+            "lock": None
+            if self.lock is None
+            else {
+                "holder": self.lock.holder,
+                "plan": self.lock.plan_id,
+                "since": self.lock.since.isoformat() if self.lock.since else None,
+            },
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "abort_requested_by": self.abort_requested_by,
+            "result": self.result,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+# --- shared lookups --------------------------------------------------------------------------
+
+
+def new_row_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def env_config(ctx: Context, env: str) -> Environment:
+    try:
+        return ctx.config.environments[env]
+    except KeyError:
+        known = ", ".join(ctx.config.env_order())
+        raise NotFoundError(f"unknown environment '{env}' (known: {known})") from None
+
+
+def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -> Row[Any]:
+    query = select(_PLAN).where(_PLAN.c.id == plan_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"no plan '{plan_id}' (see 'shipdeck plan list')")
+    return row
+
+
+def window_tz(ctx: Context, env: str) -> str:
+    specs, _ = ctx.config.window_specs(env)
+    return specs[0].timezone if specs else "UTC"
+
+
+def env_window(ctx: Context, env: str, now: datetime) -> WindowState:
+    return window_state(*ctx.config.window_specs(env), now)
+
+
+_HOST = socket.gethostname()
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return fields[19].decode()
+
+
+def runner_id(pid: int | None = None) -> str:
+    """host|boot id|pid|start time: identifies one process for the lifetime of the machine."""
+    pid = os.getpid() if pid is None else pid
+    return f"{_HOST}|{_boot_id()}|{pid}|{_start_time(pid) or '?'}"
+
+
+def runner_dead(runner: str | None) -> bool:
+    """True only when the runner provably is gone: same host and boot, and its process is not."""
+    if not runner:
+        return False
+    parts = runner.split("|")
+    if len(parts) != 4 or parts[0] != _HOST or parts[1] != _boot_id():
+        return False
+    try:
+        pid = int(parts[2])
+    except ValueError:
+        return False
+    return _start_time(pid) != parts[3]
+
+
+def lease_live(row: Row[Any] | None, now: datetime) -> bool:
+    """A lease protects its plan while it has not expired and its runner is not known dead."""
+    if row is None or row.holder is None:
+        return False
+    if row.expires_at is not None and row.expires_at <= now:
+        return False
+    return not runner_dead(row.runner)
+
+
+def read_lock(conn: Connection, env: str, now: datetime) -> LockView | None:
+    row = conn.execute(select(_LEASE).where(_LEASE.c.env == env)).first()
+    if not lease_live(row, now):
+        return None
+    assert row is not None
+    return LockView(row.holder, row.plan_id, row.since, row.expires_at, row.epoch)
+
+
+# --- the policy verdict ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything evaluate() looked at, so views and the run engine share one reading."""
+
+    body: PlanBody
+    env: Environment
+    digest: str
+    facts: policy.PlanFacts
+    approvals: tuple[policy.ApprovalFact, ...]
+    ticks: dict[str, policy.TickFact]
+    window: WindowState
+    lock: LockView | None
+    overrides: tuple[policy.OverrideFact, ...]
+    blockers: tuple[Blocker, ...]
+
+
+def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
+    body = PlanBody.decode(row.body)
+    env = env_config(ctx, row.env)
+    digest = plan_digest(env, body)
+    now = ctx.now()
+    items = tuple(checklist(env, body))
+    facts = policy.PlanFacts(
+        id=row.id,
+        env=row.env,
+        digest=digest,
+        author=row.created_by,
+        items=tuple((i.app, i.version, i.author) for i in body.items),
+        checklist=items,
+    )
+    approvals = tuple(
+        policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
+        for a in conn.execute(
+            select(_APPROVAL).where(_APPROVAL.c.plan_id == row.id).order_by(_APPROVAL.c.id)
+        )
+    )
+    ticks = {
+        t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok))
+        for t in conn.execute(select(_TICK).where(_TICK.c.plan_id == row.id))
+    }
+    overrides = tuple(
+        policy.OverrideFact(o.id, o.by, o.reason, o.until)
+        for o in conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.plan_id == row.id))
+    )
+    window = env_window(ctx, row.env, now)
+    lock = read_lock(conn, row.env, now)
+    promotion: list[policy.PromotionFact] = []
+    previous = ctx.config.previous_env(row.env)
+    if env.requires_previous and previous is not None and body.kind != "rollback":
+        done = {
+            r.release_id
+            for r in conn.execute(
+                select(_DEP.c.release_id).where(
+                    _DEP.c.env == previous,
+                    _DEP.c.outcome == "succeeded",
+                    _DEP.c.kind == "deploy",
+                    _DEP.c.release_id.in_([i.release_id for i in body.items]),
+                )
+            )
+        }
+        promotion = [
+            policy.PromotionFact(i.app, i.version, previous, i.release_id in done)
+            for i in body.items
+        ]
+    role_members = {name: role.users for name, role in ctx.config.roles.items()}
+    blockers: tuple[Blocker, ...] = ()
+    if row.state in PRE_RUN:
+        blockers = tuple(
+            policy.evaluate(
+                facts,
+                env,
+                approvals=approvals,
+                ticks=ticks,
+                window=window,
+                window_tz=window_tz(ctx, row.env),
+                promotion=promotion,
+                lock=None
+                if lock is None
+                else policy.LockFact(lock.holder, lock.plan_id, lock.since),
+                overrides=overrides,
+                role_members=role_members,
+                now=now,
+            )
+        )
+    return Verdict(body, env, digest, facts, approvals, ticks, window, lock, overrides, blockers)
+
+
+def effective_state(stored: str, blockers: Sequence[Blocker]) -> str:
+    """Approval state follows the facts: a policy change can void approvals without a write."""
+    if stored not in ("awaiting_approval", "approved"):
+        return stored
+    return "awaiting_approval" if any(b.kind in _APPROVAL_KINDS for b in blockers) else "approved"
+
+
+def _approved_now(v: Verdict) -> bool:
+    need = v.env.approvals.required
+    return len(policy.valid_approvers(v.facts, v.env, v.approvals)) >= need
+
+
+def _waiting_state(env: Environment) -> str:
+    return "awaiting_approval" if env.approvals.required > 0 else "approved"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _summary(row: Row[Any]) -> PlanSummary:
+    body = PlanBody.decode(row.body)
+    return PlanSummary(
+        id=row.id,
+        env=row.env,
+        name=row.name,
+        kind=row.kind,
+        state=row.state,
+        digest=row.digest,
+        apps=tuple(body.apps),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        result=row.result,
+    )
+
+
+def list_plans(
+    ctx: Context, *, env: str | None = None, state: str | None = None, limit: int = 200
+) -> list[PlanSummary]:
+    """Plans newest first. `state` filters on the stored state."""
+    query = select(_PLAN).order_by(_PLAN.c.created_at.desc(), _PLAN.c.id).limit(limit)
+    if env is not None:
+        env_config(ctx, env)
+        query = query.where(_PLAN.c.env == env)
+    if state is not None:
+        query = query.where(_PLAN.c.state == state)
+    with ctx.db.read() as conn:
+        return [_summary(r) for r in conn.execute(query)]
+
+
+def _override_view(o: Row[Any], env: str, now: datetime) -> OverrideView:
+    return OverrideView(
+        o.id, o.plan_id, env, o.by, o.reason, o.at, o.until, o.until > now,
+        o.acknowledged_by, o.acknowledged_at,
+    )  # fmt: skip
+
+
+def steps_of(conn: Connection, plan_id: str, after_id: int = 0) -> list[StepView]:
+    rows = conn.execute(
+        select(_STEP).where(_STEP.c.plan_id == plan_id, _STEP.c.id > after_id).order_by(_STEP.c.id)
+    )
+    return [StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at) for r in rows]
+
+
+def get_plan(ctx: Context, plan_id: str) -> PlanView:
+    """The whole plan: items, waves, approvals, checklist, blockers, overrides and run journal."""
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+        return _view(ctx, conn, row)
+
+
+def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
+    v = verdict(ctx, conn, row)
+    now = ctx.now()
+    wave_of = {app: n for n, wave in enumerate(v.body.waves) for app in wave}
+    ticks = {t.item: t for t in conn.execute(select(_TICK).where(_TICK.c.plan_id == row.id))}
+    checklist_views = []
+    for item in v.facts.checklist:
+        t = ticks.get(item.id)
+        checklist_views.append(
+            ChecklistView(
+                item.id,
+                item.text,
+                item.command,
+                bool(t is not None and t.ok),
+                t.by if t else None,
+                t.at if t else None,
+                bool(t.ok) if t else None,
+                t.output if t else "",
+            )
+        )
+    approvals = tuple(
+        ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
+        for a in conn.execute(
+            select(_APPROVAL).where(_APPROVAL.c.plan_id == row.id).order_by(_APPROVAL.c.id)
+        )
+    )
+    overrides = tuple(
+        _override_view(o, row.env, now)
+        for o in conn.execute(
+            select(_OVERRIDE).where(_OVERRIDE.c.plan_id == row.id).order_by(_OVERRIDE.c.id)
+        )
+    )
+    return PlanView(
+        id=row.id,
+        env=row.env,
+        name=row.name,
+        kind=row.kind,
+        state=effective_state(row.state, v.blockers),
+        digest=v.digest,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        failure_policy=v.body.failure_policy,
+        items=tuple(
+            ItemView(i.app, i.version, i.commit, i.digest, i.author, wave_of.get(i.app, 0))
+            for i in sorted(v.body.items, key=lambda i: (wave_of.get(i.app, 0), i.app))
+        ),
+        waves=v.body.waves,
+        approvals=approvals,
+        approvals_required=v.env.approvals.required,
+        approval_roles=v.env.approvals.roles,
+        checklist=tuple(checklist_views),
+        blockers=v.blockers,
+        overrides=overrides,
+        steps=tuple(steps_of(conn, row.id)),
+        window=v.window,
+        window_text=_window_text(ctx, row.env, v.window, now),
+        lock=v.lock,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        run_epoch=row.run_epoch,
+        abort_requested_by=row.abort_requested_by,
+        result=row.result,
+    )
+
+
+def _window_text(ctx: Context, env: str, window: WindowState, now: datetime) -> str:
+    from core.domain.windows import describe_next
+
+    return describe_next(window, window_tz(ctx, env), now)
+
+
+# --- drafting ----------------------------------------------------------------------------------
+
+
+def _release_for(
+    conn: Connection, ctx: Context, env: str, app: str, version: str | None
+) -> ReleaseRecord:
+    spec = app_config(ctx, app)
+    if env not in spec.targets:
+        raise UsageError(f"{app} has no target in {env} (add [apps.{app}.targets.{env}])")
+    rec = find_release(conn, app, version) if version else latest_release(conn, app)
+    if rec is None:
+        what = f"release {app} {version}" if version else f"release of {app}"
+        raise NotFoundError(f"no {what} (see 'shipdeck release list {app}')")
+    return rec
+
+
+def _live_digests(conn: Connection, env: str) -> dict[str, str]:
+    from core.services.status import live_deployments
+
+    return {app: r.digest for (app, e), r in live_deployments(conn).items() if e == env}
+
+
+def _items(ctx: Context, conn: Connection, env: str, specs: Sequence[str]) -> list[PlanItem]:
+    chosen: list[ReleaseRecord] = []
+    if specs:
+        seen: set[str] = set()
+        for spec in specs:
+            try:
+                app, version = parse_item_spec(spec)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            if app in seen:
+                raise UsageError(f"{app} is listed more than once")
+            seen.add(app)
+            chosen.append(_release_for(conn, ctx, env, app, version))
+    else:
+        live = _live_digests(conn, env)
+        for app, app_cfg in ctx.config.apps.items():
+            if env not in app_cfg.targets:
+                continue
+            rec = latest_release(conn, app)
+            if rec is not None and live.get(app) != rec.digest:
+                chosen.append(rec)
+        if not chosen:
+            raise UsageError(f"nothing to ship: every app in {env} runs its latest release")
+    return [PlanItem(r.app, r.version, r.id, r.digest, r.commit, r.created_by) for r in chosen]
+
+
+def build_body(
+    ctx: Context,
+    env: str,
+    items: Sequence[PlanItem],
+    *,
+    kind: PlanKind = "plan",
+    extra_checklist: tuple[ChecklistItem, ...] = (),
+    failure_policy: FailurePolicy | None = None,
+    replaces: dict[str, int] | None = None,
+) -> PlanBody:
+    deps = {n: a.depends_on for n, a in ctx.config.apps.items()}
+    try:
+        waves = compute_waves([i.app for i in items], deps)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    policy_default = env_config(ctx, env).failure_policy
+    return PlanBody(
+        env=env,
+        kind=kind,
+        items=tuple(sorted(items, key=lambda i: i.app)),
+        waves=tuple(tuple(w) for w in waves),
+        extra_checklist=extra_checklist,
+        failure_policy=failure_policy or policy_default,
+        replaces=replaces or {},
+    )
+
+
+def new_plan_id() -> str:
+    return "p-" + secrets.token_hex(4)
+
+
+def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state: str) -> str:
+    plan_id = new_plan_id()
+    now = ctx.now()
+    env = env_config(ctx, body.env)
+    digest = plan_digest(env, body)
+    conn.execute(
+        insert(_PLAN).values(
+            id=plan_id,
+            env=body.env,
+            name=name,
+            state=state,
+            digest=digest,
+            body=body.encode(),
+            failure_policy=body.failure_policy,
+            created_at=now,
+            created_by=ctx.actor.name,
+            updated_at=now,
+            kind=body.kind,
+            result="",
+        )
+    )
+    ctx.audit(
+        conn,
+        "plan.created",
+        {
+            "name": name,
+            "kind": body.kind,
+            "state": state,
+            "digest": digest,
+            "items": [f"{i.app}@{i.version}" for i in body.items],
+            "waves": [list(w) for w in body.waves],
+            "failure_policy": body.failure_policy,
+        },
+        env=body.env,
+        plan=plan_id,
+    )
+    return plan_id
+
+
+def create_plan(
+    ctx: Context,
+    env: str,
+    items: Sequence[str] = (),
+    *,
+    name: str = "",
+    extra_checklist: Sequence[str] = (),
+    failure_policy: FailurePolicy | None = None,
+    draft: bool = False,
+    kind: PlanKind = "plan",
+) -> PlanView:
+    """Draft a plan shipping `items` ("APP@VERSION" or "APP" for its latest release; none means
+    every app whose latest release is not live in `env`). It awaits approval when the
+    environment requires any, else it is approved at once; `draft=True` keeps it a draft."""
+    environment = env_config(ctx, env)
+    ctx.require("deploy" if kind == "deploy" else "plan.create", env=env)
+    if failure_policy not in (None, "rollback", "halt"):
+        raise UsageError(f"failure policy '{failure_policy}': expected rollback or halt")
+    state = "draft" if draft else _waiting_state(environment)
+    with ctx.db.write() as conn:
+        chosen = _items(ctx, conn, env, items)
+        body = build_body(
+            ctx, env, chosen, kind=kind, extra_checklist=extra_items(extra_checklist),
+            failure_policy=failure_policy,
+        )  # fmt: skip
+        plan_id = insert_plan(ctx, conn, body, name or _default_name(body), state)
+    if state == "awaiting_approval":
+        notify(ctx, "plan.awaiting_approval", {"plan": plan_id, "env": env}, env=env, plan=plan_id)
+    return get_plan(ctx, plan_id)
+
+
+def _default_name(body: PlanBody) -> str:
+    items = ", ".join(f"{i.app} {i.version}" for i in body.items)
+    return f"{body.kind} {items}" if body.kind != "plan" else items
+
+
+def update_plan(
+    ctx: Context,
+    plan_id: str,
+    *,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    extra_checklist: Sequence[str] | None = None,
+    failure_policy: FailurePolicy | None = None,
+) -> PlanView:
+    """Change a plan before it runs. Its digest changes, so earlier approvals stop counting."""
+    with ctx.db.read() as conn:
+        env = load_plan_row(conn, plan_id).env
+    ctx.require("plan.create", env=env, plan=plan_id)
+    with ctx.db.write() as conn:
+        row = load_plan_row(conn, plan_id, for_update=True)
+        if row.state not in PRE_RUN:
+            check_transition(plan_id, row.state, "awaiting_approval")
+        body = PlanBody.decode(row.body)
+        items = {i.app: i for i in body.items}
+        for app in remove:
+            if app not in items:
+                raise UsageError(f"--remove {app}: not in plan {plan_id}")
+            del items[app]
+        for it in _items(ctx, conn, row.env, add) if add else []:
+            items[it.app] = it
+        if not items:
+            raise UsageError(f"plan {plan_id} would ship nothing (abort it instead)")
+        new_body = build_body(
+            ctx,
+            row.env,
+            list(items.values()),
+            kind=body.kind,
+            extra_checklist=body.extra_checklist
+            if extra_checklist is None
+            else extra_items(extra_checklist),
+            failure_policy=failure_policy or body.failure_policy,
+            replaces=dict(body.replaces),
+        )
+        environment = env_config(ctx, row.env)
+        digest = plan_digest(environment, new_body)
+        new_state = "draft" if row.state == "draft" else _waiting_state(environment)
+        if new_state != row.state:
+            check_transition(plan_id, row.state, new_state)
+        conn.execute(
+            update(_PLAN)
+            .where(_PLAN.c.id == plan_id)
+            .values(body=new_body.encode(), digest=digest, state=new_state,
+                    failure_policy=new_body.failure_policy, updated_at=ctx.now())
+        )  # fmt: skip
+        ctx.audit(
+            conn,
+            "plan.changed",
+            {
+                "old_digest": row.digest,
+                "digest": digest,
+                "items": [f"{i.app}@{i.version}" for i in new_body.items],
+                "state": new_state,
+            },
+            env=row.env,
+            plan=plan_id,
+        )
+    return get_plan(ctx, plan_id)
+
+
+def submit_plan(ctx: Context, plan_id: str) -> PlanView:
+    """A draft goes up for approval (or straight to approved where none is required)."""
+    with ctx.db.read() as conn:
+        env = load_plan_row(conn, plan_id).env
+    ctx.require("plan.create", env=env, plan=plan_id)
+    with ctx.db.write() as conn:
+        row = load_plan_row(conn, plan_id, for_update=True)
+        if row.state != "draft":
+            raise ConflictError(f"plan {plan_id} is {label(row.state)}, not a draft")
+        new_state = _waiting_state(env_config(ctx, env))
+        _set_state(ctx, conn, row, new_state, "plan.submitted", {})
+    if new_state == "awaiting_approval":
+        notify(ctx, "plan.awaiting_approval", {"plan": plan_id, "env": env}, env=env, plan=plan_id)
+    return get_plan(ctx, plan_id)
+
+
+def _set_state(
+    ctx: Context, conn: Connection, row: Row[Any], new: str, kind: str, payload: dict[str, Any]
+) -> None:
+    if new != row.state:
+        check_transition(row.id, row.state, new)
+    conn.execute(update(_PLAN).where(_PLAN.c.id == row.id).values(state=new, updated_at=ctx.now()))
+    ctx.audit(conn, kind, {**payload, "from": row.state, "state": new}, env=row.env, plan=row.id)
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def _pre_run_row(conn: Connection, plan_id: str, what: str) -> Row[Any]:
+    row = load_plan_row(conn, plan_id, for_update=True)
+    if row.state == "draft":
+        raise ConflictError(f"plan {plan_id} is a draft: submit it before it can be {what}")
+    if row.state not in PRE_RUN:
+        raise ConflictError(f"plan {plan_id} is {label(row.state)}: it can no longer be {what}")
+    return row
+
+
+def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
+    """Approve the plan as it is now (its current digest). The plan's author and the authors of
+    its releases are refused with a self_approval blocker (exit 3), and the attempt is audited."""
+    with ctx.db.read() as conn:
+        env = env_config(ctx, load_plan_row(conn, plan_id).env)
+    ctx.require("plan.approve", env=env.name, plan=plan_id, roles=env.approvals.roles)
+    refused: Blocker | None = None
+    approved_now = False
+    with ctx.db.write() as conn:
+        row = _pre_run_row(conn, plan_id, "approved")
+        v = verdict(ctx, conn, row)
+        if ctx.actor.name in policy.authors(v.facts):
+            what = (
+                "drafted this plan"
+                if ctx.actor.name == row.created_by
+                else "authored a release in it"
+            )
+            refused = Blocker(
+                "self_approval",
+                f"{ctx.actor.name} {what} and cannot approve it: approvals must come from someone else",
+                {"by": ctx.actor.name},
+            )
+            ctx.audit(
+                conn, "plan.approval_refused", {"reason": refused.message, "digest": v.digest},
+                env=row.env, plan=plan_id,
+            )  # fmt: skip
+        elif not any(
+            a.by == ctx.actor.name and a.digest == v.digest and a.decision == "approve"
+            for a in v.approvals
+        ):
+            now = ctx.now()
+            conn.execute(
+                insert(_APPROVAL).values(
+                    plan_id=plan_id, by=ctx.actor.name, at=now, digest=v.digest,
+                    decision="approve", comment=comment,
+                )
+            )  # fmt: skip
+            after = verdict(ctx, conn, row)
+            approved_now = _approved_now(after)
+            new_state = "approved" if approved_now else "awaiting_approval"
+            conn.execute(
+                update(_PLAN)
+                .where(_PLAN.c.id == plan_id)
+                .values(state=new_state, digest=v.digest, updated_at=now)
+            )
+            ctx.audit(
+                conn,
+                "plan.approved",
+                {"digest": v.digest, "comment": comment, "state": new_state},
+                env=row.env,
+                plan=plan_id,
+            )
+    if refused is not None:
+        raise BlockedError(refused.message, blockers=[refused])
+    return get_plan(ctx, plan_id)
+
+
+def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
+    """A rejection stops the plan for good (aborted, with the reason kept)."""
+    if not reason.strip():
+        raise UsageError("--reason is required: say why the plan is rejected")
+    with ctx.db.read() as conn:
+        env = env_config(ctx, load_plan_row(conn, plan_id).env)
+    ctx.require("plan.approve", env=env.name, plan=plan_id, roles=env.approvals.roles)
+    with ctx.db.write() as conn:
+        row = _pre_run_row(conn, plan_id, "rejected")
+        digest = plan_digest(env, PlanBody.decode(row.body))
+        conn.execute(
+            insert(_APPROVAL).values(
+                plan_id=plan_id, by=ctx.actor.name, at=ctx.now(), digest=digest,
+                decision="reject", comment=reason,
+            )
+        )  # fmt: skip
+        conn.execute(
+            update(_PLAN)
+            .where(_PLAN.c.id == plan_id)
+            .values(result=f"rejected by {ctx.actor.name}: {reason}")
+        )
+        _set_state(ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest})
+    return get_plan(ctx, plan_id)
+
+
+# --- checklist ---------------------------------------------------------------------------------
+
+
+def _run_check(
+    ctx: Context, plan_id: str, env: str, apps: list[str], argv: tuple[str, ...]
+) -> tuple[bool, str, int | None]:
+    child_env = {
+        **os.environ,
+        "SHIPDECK_PLAN": plan_id,
+        "SHIPDECK_ENV": env,
+        "SHIPDECK_APPS": ",".join(apps),
+        "SHIPDECK_WORKSPACE": str(ctx.workspace),
+    }
+    try:
+        done = subprocess.run(
+            list(argv), cwd=ctx.workspace, env=child_env, capture_output=True,
+            timeout=CHECK_TIMEOUT, shell=False, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    except FileNotFoundError:
+        return False, f"command not found: {argv[0]}", None
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"") + (exc.stderr or b"")
+        return False, _tail(out) + f"\n(timed out after {CHECK_TIMEOUT:g}s)", None
+    except OSError as exc:
+        return False, f"cannot run {argv[0]}: {exc.strerror or exc}", None
+    return done.returncode == 0, _tail(done.stdout + done.stderr), done.returncode
+
+
+def _tail(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
+
+
+def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> ChecklistView:
+    """Tick a checklist item as the acting person, or, for an item that names a command, run
+    that command (argv, no shell) and tick it only if it succeeds. The output is kept with the
+    plan either way; a failed command raises OperationFailed (exit 5) after recording it."""
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+        v = verdict(ctx, conn, row)
+    ctx.require("plan.check", env=row.env, plan=plan_id)
+    entry = next((c for c in v.facts.checklist if c.id == item or c.text == item), None)
+    if entry is None:
+        known = ", ".join(f"'{c.id}'" for c in v.facts.checklist) or "none"
+        raise NotFoundError(f"plan {plan_id} has no checklist item '{item}' (items: {known})")
+    if row.state not in PRE_RUN:
+        raise ConflictError(f"plan {plan_id} is {label(row.state)}: its checklist is closed")
+    ok, output, code = True, note, None
+    if entry.command:
+        ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        conn.execute(delete(_TICK).where(_TICK.c.plan_id == plan_id, _TICK.c.item == entry.id))
+        conn.execute(
+            insert(_TICK).values(
+                plan_id=plan_id, item=entry.id, by=ctx.actor.name, at=now, output=output, ok=ok
+            )
+        )
+        ctx.audit(
+            conn,
+            "plan.checked",
+            {"item": entry.id, "ok": ok, "command": list(entry.command) if entry.command else None,
+             "exit_code": code},
+            env=row.env,
+            plan=plan_id,
+        )  # fmt: skip
+    if not ok:
+        last = next((ln for ln in reversed(output.splitlines()) if ln.strip()), "no output")
+        raise OperationFailed(
+            f"checklist item '{entry.id}': command {entry.command[0] if entry.command else ''} "
+            f"failed ({'exit ' + str(code) if code is not None else 'did not finish'}): {last[:200]}"
+        )
+    return ChecklistView(
+        entry.id, entry.text, entry.command, True, ctx.actor.name, now, True, output
+    )
+
+
+# --- overrides -----------------------------------------------------------------------------------
+
+
+def override(
+    ctx: Context, plan_id: str, reason: str, until: timedelta | datetime | None = None
+) -> OverrideView:
+    """Break-glass past a window or freeze: only the environment's override roles, for at most
+    MAX_OVERRIDE, recorded as its own audit event, and open for review until someone else
+    acknowledges it."""
+    if not reason.strip():
+        raise UsageError("--reason is required for an override")
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+    env = env_config(ctx, row.env)
+    if not env.override_roles:
+        why = f"environment {env.name} allows no overrides (no override_roles)"
+        with ctx.db.write() as conn:
+            ctx.audit(conn, "access.denied", {"permission": "override", "reason": why},
+                      env=env.name, plan=plan_id)  # fmt: skip
+        raise PermissionDenied(f"not permitted: {why}")
+    ctx.require("override", env=env.name, plan=plan_id, roles=env.override_roles)
+    now = ctx.now()
+    end = until if isinstance(until, datetime) else now + (until or DEFAULT_OVERRIDE)
+    if end <= now:
+        raise UsageError("--until must be in the future")
+    if end - now > MAX_OVERRIDE:
+        raise UsageError(
+            f"--until: an override lasts at most {MAX_OVERRIDE.total_seconds() / 3600:g}h"
+        )
+    with ctx.db.write() as conn:
+        row = load_plan_row(conn, plan_id, for_update=True)
+        if row.state not in (*PRE_RUN, "running"):
+            raise ConflictError(f"plan {plan_id} is {label(row.state)}: nothing to override")
+        window = env_window(ctx, row.env, now)
+        new_id = new_row_id(
+            conn.execute(
+                insert(_OVERRIDE).values(
+                    plan_id=plan_id, by=ctx.actor.name, reason=reason, at=now, until=end
+                )
+            )
+        )
+        ctx.audit(
+            conn,
+            "override.used",
+            {"override": new_id, "reason": reason, "until": end.isoformat(),
+             "window_open": window.open, "window_reason": window.reason},
+            env=row.env,
+            plan=plan_id,
+        )  # fmt: skip
+        o = conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.id == new_id)).one()
+    notify(ctx, "override.used", {"plan": plan_id, "reason": reason, "until": end.isoformat()},
+           env=row.env, plan=plan_id)  # fmt: skip
+    return _override_view(o, row.env, now)
+
+
+def open_reviews(ctx: Context) -> list[OverrideView]:
+    """Overrides nobody else has acknowledged yet, oldest first."""
+    now = ctx.now()
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(_OVERRIDE, _PLAN.c.env)
+            .join(_PLAN, _PLAN.c.id == _OVERRIDE.c.plan_id)
+            .where(_OVERRIDE.c.acknowledged_by.is_(None))
+            .order_by(_OVERRIDE.c.id)
+        ).all()
+    return [_override_view(r, r.env, now) for r in rows]
+
+
+def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> OverrideView:
+    """Close an override's review. Its own author cannot: review means a second person."""
+    with ctx.db.read() as conn:
+        found = conn.execute(
+            select(_OVERRIDE, _PLAN.c.env)
+            .join(_PLAN, _PLAN.c.id == _OVERRIDE.c.plan_id)
+            .where(_OVERRIDE.c.id == override_id)
+        ).first()
+    if found is None:
+        raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
+    perms = ctx.actor.permissions
+    if "plan.approve" not in perms and "override" not in perms:
+        ctx.require("plan.approve", env=found.env, plan=found.plan_id)
+    if found.by == ctx.actor.name:
+        raise ConflictError(
+            f"override {override_id} was used by {ctx.actor.name}: someone else must acknowledge it"
+        )
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        current = conn.execute(
+            select(_OVERRIDE).where(_OVERRIDE.c.id == override_id).with_for_update()
+        ).one()
+        if current.acknowledged_by is None:
+            conn.execute(
+                update(_OVERRIDE)
+                .where(_OVERRIDE.c.id == override_id)
+                .values(acknowledged_by=ctx.actor.name, acknowledged_at=now)
+            )
+            ctx.audit(
+                conn, "override.acknowledged", {"override": override_id, "by_user": found.by, "note": note},
+                env=found.env, plan=found.plan_id,
+            )  # fmt: skip
+        o = conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.id == override_id)).one()
+    return _override_view(o, found.env, now)

@@ -1,0 +1,1194 @@
+"""Running plans: the environment lease, the blue/green engine, its journal, and recovery.
+
+The shape of a run
+- `start_run` checks policy and takes the environment's lease in ONE transaction: the lease row
+  carries a fencing epoch that only ever increases, and every target call carries it, so a runner
+  that stalled past its lease is refused by the targets themselves (StaleEpoch).
+- The engine then ships wave after wave; apps of one wave run in parallel threads. Per app:
+  stage the release on the idle color, pre-switch health check (a failure never switches),
+  switch, post-switch verify. After the last wave the old colors stay warm for the environment's
+  `warm` delay while the new ones keep being health-checked (a release that goes bad now is still
+  rolled back instantly), then finalize stops the old colors.
+- Every step is journaled (run_step rows) before and after it runs, in transactions that first
+  check the lease epoch, so a fenced runner cannot write either. Viewers in other processes follow
+  a run by polling those rows. Replaying a journal skips steps already done; every target call is
+  idempotent, so a step that was in flight is simply done again.
+- A failure rolls back (switch back every app this run switched, in reverse order) or halts,
+  per the plan's failure policy. `abort` asks the runner to stop at the next step boundary and
+  roll back.
+- `reconcile` takes over runs whose lease expired (or whose runner process is provably dead),
+  asks each target what is really live, records any switch the journal missed, and then finishes
+  the run if every app already serves its new release and is healthy, or rolls it back.
+
+Failpoints for crash tests: SHIPDECK_FAILPOINT="before:switch:chat-api" (phase:step:app[:action],
+comma-separated, app may be "*") SIGKILLs this process at that point; action "stop" SIGSTOPs it
+once instead (a stalled runner).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+
+from core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transition, label
+from core.domain.policy import LockFact as _LockFact
+from core.domain.policy import OverrideFact as _OverrideFact
+from core.domain.policy import active_override, lock_blockers
+from core.domain.release import Manifest
+from core.domain.windows import describe_next
+from core.errors import (
+    AdapterError,
+    BlockedError,
+    ConflictError,
+    ExitCode,
+    NotFoundError,
+    OperationFailed,
+    TimedOut,
+    UsageError,
+)
+from core.ports import Color, ReleaseSpec, ResolvedArtifact, StaleEpoch, Target, other_color
+from core.services.context import Context
+from core.services.notify import notify
+from core.services.plans import (
+    StepView,
+    build_body,
+    create_plan,
+    env_config,
+    env_window,
+    insert_plan,
+    lease_live,
+    load_plan_row,
+    new_row_id,
+    runner_id,
+    steps_of,
+    verdict,
+    window_tz,
+)
+from core.storage.tables import Deployment, Lease, Override, Plan, Release, RunStep
+
+_PLAN = Plan.__table__  # type: ignore[attr-defined]
+_LEASE = Lease.__table__  # type: ignore[attr-defined]
+_STEP = RunStep.__table__  # type: ignore[attr-defined]
+_DEP = Deployment.__table__  # type: ignore[attr-defined]
+_REL = Release.__table__  # type: ignore[attr-defined]
+_OVERRIDE = Override.__table__  # type: ignore[attr-defined]
+
+PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
+HEALTH_ATTEMPTS = 3
+HEALTH_PAUSE = 0.5
+HOLD_POLL = 1.0
+MAX_PARALLEL = 16
+
+
+def lease_seconds() -> float:
+    """How long a lease lasts without renewal (SHIPDECK_LEASE_SECONDS, default 15)."""
+    try:
+        return max(float(os.environ.get("SHIPDECK_LEASE_SECONDS", "15")), 0.5)
+    except ValueError:
+        return 15.0
+
+
+class Fenced(OperationFailed):
+    """This runner lost its lease (it stalled, and another took over): it must stop touching
+    anything. Not a failure of the plan: the new lease holder decides how the plan ends."""
+
+    kind = "fenced"
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    plan_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan_id: str
+    env: str
+    state: str
+    result: str
+    epoch: int | None
+    steps: tuple[StepView, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "succeeded"
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.OK if self.ok else ExitCode.FAILED)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "env": self.env,
+            "state": self.state,
+            "result": self.result,
+            "epoch": self.epoch,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    plan_id: str
+    env: str
+    decision: str  # finished | rolled_back | aborted | failed | skipped
+    state: str
+    result: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "env": self.env,
+            "decision": self.decision,
+            "state": self.state,
+            "result": self.result,
+        }
+
+
+# --- failpoints ------------------------------------------------------------------------------
+
+_stopped_once: set[str] = set()
+
+
+def failpoint(phase: str, step: str, app: str) -> None:
+    spec = os.environ.get("SHIPDECK_FAILPOINT")
+    if not spec:
+        return
+    for part in spec.split(","):
+        bits = part.strip().split(":")
+        if len(bits) < 2:
+            continue
+        want_app = bits[2] if len(bits) > 2 else "*"
+        action = bits[3] if len(bits) > 3 else "kill"
+        if bits[0] != phase or bits[1] != step or want_app not in ("*", app):
+            continue
+        if action == "stop":
+            if part in _stopped_once:
+                continue
+            _stopped_once.add(part)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+# --- the lease -------------------------------------------------------------------------------
+
+
+def _lock_lease(conn: Connection, env: str) -> Row[Any]:
+    """The env's lease row, created if missing, locked until the transaction ends."""
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        ins(_LEASE).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
+    )
+    return conn.execute(select(_LEASE).where(_LEASE.c.env == env).with_for_update()).one()
+
+
+def _take_lease(ctx: Context, conn: Connection, lease: Row[Any], plan_id: str) -> int:
+    epoch = int(lease.epoch) + 1
+    now = ctx.now()
+    conn.execute(
+        update(_LEASE)
+        .where(_LEASE.c.env == lease.env)
+        .values(
+            epoch=epoch,
+            holder=ctx.actor.name,
+            plan_id=plan_id,
+            since=now,
+            expires_at=now + timedelta(seconds=lease_seconds()),
+            runner=runner_id(),
+        )
+    )
+    return epoch
+
+
+def _locked(env: str, lease: Row[Any]) -> BlockedError:
+    blockers = lock_blockers("", env, _LockFact(lease.holder, lease.plan_id, lease.since))
+    return BlockedError(blockers[0].message, blockers=blockers)
+
+
+def claim_runner(ctx: Context, ticket: RunTicket, pid: int) -> None:
+    """Hand the lease to the detached runner process `pid` (dead-runner detection follows it)."""
+    with ctx.db.write() as conn:
+        conn.execute(
+            update(_LEASE)
+            .where(_LEASE.c.epoch == ticket.epoch, _LEASE.c.plan_id == ticket.plan_id)
+            .values(runner=runner_id(pid))
+        )
+
+
+# --- starting --------------------------------------------------------------------------------
+
+
+def start_run(ctx: Context, plan_id: str) -> RunTicket:
+    """Check policy and take the environment's lease, atomically; the plan becomes running.
+
+    Raises BlockedError (exit 3) with every blocker, including `locked` naming the holder when
+    another run holds the environment. Interrupted runs found on the way are reconciled first.
+    """
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+    ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
+    reconcile(ctx, env=row.env, auto=True)
+    with ctx.db.write() as conn:
+        lease = _lock_lease(conn, row.env)
+        row = load_plan_row(conn, plan_id, for_update=True)
+        if lease_live(lease, ctx.now()):
+            raise _locked(row.env, lease)
+        if row.state not in ("awaiting_approval", "approved"):
+            check_transition(plan_id, row.state, "running")
+        v = verdict(ctx, conn, row)
+        if v.blockers:
+            first = v.blockers[0].message
+            more = f" (and {len(v.blockers) - 1} more)" if len(v.blockers) > 1 else ""
+            raise BlockedError(
+                f"plan {plan_id} may not run: {first}{more}", blockers=list(v.blockers)
+            )
+        epoch = _take_lease(ctx, conn, lease, plan_id)
+        now = ctx.now()
+        conn.execute(
+            update(_PLAN)
+            .where(_PLAN.c.id == plan_id)
+            .values(
+                state="running",
+                started_at=now,
+                finished_at=None,
+                run_epoch=epoch,
+                digest=v.digest,
+                abort_requested_by=None,
+                result="",
+                updated_at=now,
+            )
+        )
+        used = active_override(v.overrides, now)
+        ctx.audit(
+            conn,
+            "run.started",
+            {
+                "epoch": epoch,
+                "digest": v.digest,
+                "from": row.state,
+                "state": "running",
+                "waves": [list(w) for w in v.body.waves],
+                "override": used.id if used else None,
+                "window_open": v.window.open,
+            },
+            env=row.env,
+            plan=plan_id,
+        )
+    notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
+    return RunTicket(plan_id, epoch)
+
+
+def run_plan(
+    ctx: Context, plan_id: str, progress: Callable[[StepView], None] | None = None
+) -> RunResult:
+    """Start and execute the plan in the calling thread (a TUI worker, a test, the runner)."""
+    return execute_run(ctx, start_run(ctx, plan_id), progress)
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+class _StepFailed(Exception):
+    def __init__(self, app: str, step: str, message: str) -> None:
+        super().__init__(message)
+        self.app = app
+        self.step = step
+        self.message = message
+
+
+class _Stop(Exception):
+    """Another app of the wave failed, or an abort was requested: stop at this boundary."""
+
+
+@dataclass
+class _App:
+    name: str
+    wave: int
+    item: PlanItem
+    target: Target
+    from_color: Color | None = None
+    from_version: str | None = None
+    from_release_id: int | None = None
+    to_color: Color = "blue"
+    prepared: bool = False
+
+
+@dataclass
+class _Journal:
+    done: set[tuple[str, str]] = field(default_factory=set)
+    prepared: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _Engine:
+    def __init__(
+        self,
+        ctx: Context,
+        ticket: RunTicket,
+        progress: Callable[[StepView], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.plan_id = ticket.plan_id
+        self.epoch = ticket.epoch
+        self.progress = progress
+        with ctx.db.read() as conn:
+            row = load_plan_row(conn, self.plan_id)
+            journal = self._read_journal(conn)
+        self.env = row.env
+        self.author = row.created_by
+        self.body = PlanBody.decode(row.body)
+        self.envcfg = env_config(ctx, row.env)
+        self.journal = journal
+        self.lost = threading.Event()
+        self.stopping = threading.Event()
+        self.abort_seen: str | None = None
+        self._heartbeat_stop = threading.Event()
+        self.apps: dict[str, _App] = {}
+        for wave_no, wave in enumerate(self.body.waves):
+            for app in wave:
+                tcfg = ctx.config.apps[app].targets[self.env]
+                target = ctx.targets(app, self.env, tcfg.adapter, tcfg.settings)
+                self.apps[app] = _App(app, wave_no, self.body.item(app), target)
+
+    # --- journal ---------------------------------------------------------------------------
+
+    def _read_journal(self, conn: Connection) -> _Journal:
+        j = _Journal()
+        for r in conn.execute(
+            select(_STEP).where(_STEP.c.plan_id == self.plan_id).order_by(_STEP.c.id)
+        ):
+            if r.state == "done":
+                j.done.add((r.app, r.step))
+                if r.step == "prepare":
+                    j.prepared[r.app] = json.loads(r.detail)
+        return j
+
+    def _fence(self, conn: Connection) -> None:
+        lease = conn.execute(
+            select(_LEASE).where(_LEASE.c.env == self.env).with_for_update()
+        ).first()
+        if lease is None or lease.epoch != self.epoch or lease.plan_id != self.plan_id:
+            self.lost.set()
+            raise Fenced(
+                f"plan {self.plan_id}: lost the {self.env} lease (epoch {self.epoch} is stale); "
+                "another runner took over"
+            )
+
+    def _write(
+        self,
+        wave: int,
+        app: str,
+        step: str,
+        state: str,
+        detail: str = "",
+        extra: Callable[[Connection], None] | None = None,
+    ) -> None:
+        now = self.ctx.now()
+        with self.ctx.db.write() as conn:
+            self._fence(conn)
+            new_id = new_row_id(conn.execute(
+                insert(_STEP).values(
+                    plan_id=self.plan_id, epoch=self.epoch, wave=wave, app=app, step=step,
+                    state=state, detail=detail, at=now,
+                )
+            ))  # fmt: skip
+            if extra is not None:
+                extra(conn)
+        if state == "done":
+            self.journal.done.add((app, step))
+        if self.progress is not None:
+            self.progress(StepView(int(new_id), self.epoch, wave, app, step, state, detail, now))
+
+    def _check_boundary(self) -> None:
+        if self.lost.is_set():
+            raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
+        if self.stopping.is_set():
+            raise _Stop()
+        with self.ctx.db.read() as conn:
+            by = conn.execute(
+                select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+            ).scalar()
+        if by:
+            self.abort_seen = by
+            self.stopping.set()
+            raise _Stop()
+
+    def _step(
+        self,
+        a: _App,
+        step: str,
+        action: Callable[[], str | None],
+        *,
+        detail: str = "",
+        on_done: Callable[[Connection], None] | None = None,
+        on_fail: Callable[[Connection], None] | None = None,
+        boundary: bool = True,
+    ) -> None:
+        if (a.name, step) in self.journal.done:
+            return
+        if boundary:
+            self._check_boundary()
+        self._write(a.wave, a.name, step, "started", detail)
+        failpoint("before", step, a.name)
+        try:
+            note = action()
+        except StaleEpoch as exc:
+            self.lost.set()
+            raise Fenced(f"plan {self.plan_id}: {exc.message}") from None
+        except AdapterError as exc:
+            self._write(a.wave, a.name, step, "failed", exc.message, on_fail)
+            raise _StepFailed(a.name, step, exc.message) from None
+        failpoint("after", step, a.name)
+        self._write(a.wave, a.name, step, "done", note or detail, on_done)
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        ttl = lease_seconds()
+        while not self._heartbeat_stop.wait(ttl / 3):
+            try:
+                with self.ctx.db.write() as conn:
+                    done = conn.execute(
+                        update(_LEASE)
+                        .where(
+                            _LEASE.c.env == self.env,
+                            _LEASE.c.epoch == self.epoch,
+                            _LEASE.c.plan_id == self.plan_id,
+                        )
+                        .values(expires_at=self.ctx.now() + timedelta(seconds=ttl))
+                    )
+                if done.rowcount == 0:
+                    self.lost.set()
+                    return
+            except Exception:  # a database hiccup: try again next beat, the lease has slack
+                continue
+
+    # --- release specs ---------------------------------------------------------------------
+
+    def _spec(self, release_id: int) -> ReleaseSpec:
+        with self.ctx.db.read() as conn:
+            row = conn.execute(select(_REL).where(_REL.c.id == release_id)).one()
+        m = Manifest.decode(row.manifest)
+        arts = tuple(
+            ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
+            for e in m.artifacts
+        )
+        return ReleaseSpec(m.app, m.version, m.commit, row.digest, dict(m.config), arts)
+
+    # --- phases ----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Record where each app starts (live color and release) before anything changes."""
+        fresh: list[dict[str, Any]] = []
+        with self.ctx.db.read() as conn:
+            from core.services.status import live_deployments
+
+            live = live_deployments(conn, list(self.apps))
+        for a in self.apps.values():
+            if a.name in self.journal.prepared:
+                p = self.journal.prepared[a.name]
+            else:
+                color = a.target.live_color()
+                dep = live.get((a.name, self.env))
+                p = {
+                    "from_color": color,
+                    "from_version": a.target.staged_version(color) if color else None,
+                    "from_release_id": dep.release_id if dep is not None else None,
+                    "to_color": other_color(color),
+                    "version": a.item.version,
+                }
+                fresh.append({"app": a.name, "wave": a.wave, **p})
+            a.from_color = p["from_color"]
+            a.from_version = p["from_version"]
+            a.from_release_id = p["from_release_id"]
+            a.to_color = p["to_color"]
+            a.prepared = True
+        if fresh:
+            now = self.ctx.now()
+            with self.ctx.db.write() as conn:
+                self._fence(conn)
+                conn.execute(
+                    insert(_STEP),
+                    [
+                        {
+                            "plan_id": self.plan_id, "epoch": self.epoch, "wave": f["wave"],
+                            "app": f["app"], "step": "prepare", "state": "done",
+                            "detail": json.dumps({k: v for k, v in f.items() if k not in ("app", "wave")}),
+                            "at": now,
+                        }
+                        for f in fresh
+                    ],
+                )  # fmt: skip
+            for f in fresh:
+                self.journal.done.add((f["app"], "prepare"))
+                self.journal.prepared[f["app"]] = f
+
+    def _healthy(self, a: _App, attempts: int) -> str:
+        detail = ""
+        for n in range(attempts):
+            h = a.target.health(a.to_color)
+            if h.ok and (h.version is None or h.version == a.item.version):
+                return f"{a.to_color} healthy: {h.detail}"
+            detail = h.detail
+            if h.ok:
+                detail = f"serves {h.version!r}, expected {a.item.version!r}"
+            if n + 1 < attempts:
+                time.sleep(HEALTH_PAUSE)
+        raise AdapterError(f"{a.name} {a.item.version} on {a.to_color} is unhealthy: {detail}")
+
+    def _checker(self, a: _App) -> Callable[[], str]:
+        return lambda: self._healthy(a, 1)
+
+    def _record_switch(self, a: _App) -> Callable[[Connection], None]:
+        def extra(conn: Connection) -> None:
+            exists = conn.execute(
+                select(_DEP.c.id).where(
+                    _DEP.c.plan_id == self.plan_id, _DEP.c.app == a.name, _DEP.c.env == self.env
+                )
+            ).first()
+            if exists is not None:
+                return
+            now = self.ctx.now()
+            kind = "rollback" if self.body.kind == "rollback" else "deploy"
+            conn.execute(
+                insert(_DEP).values(
+                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
+                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
+                    by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
+                )
+            )  # fmt: skip
+            replaced = self.body.replaces.get(a.name)
+            if replaced is not None:
+                conn.execute(
+                    update(_DEP)
+                    .where(_DEP.c.id == replaced, _DEP.c.outcome == "succeeded")
+                    .values(outcome="rolled_back", ended_at=now)
+                )
+            self.ctx.audit(
+                conn,
+                "app.switched",
+                {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
+                 "version": a.item.version, "epoch": self.epoch, "kind": kind},
+                app=a.name, env=self.env, plan=self.plan_id,
+            )  # fmt: skip
+
+        return extra
+
+    def _record_failed(self, a: _App) -> Callable[[Connection], None]:
+        def extra(conn: Connection) -> None:
+            now = self.ctx.now()
+            conn.execute(
+                insert(_DEP).values(
+                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
+                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
+                    by=self.ctx.actor.name, plan_id=self.plan_id,
+                    kind="rollback" if self.body.kind == "rollback" else "deploy",
+                    outcome="failed", ended_at=now,
+                )
+            )  # fmt: skip
+            self.ctx.audit(
+                conn, "app.failed", {"version": a.item.version, "color": a.to_color},
+                app=a.name, env=self.env, plan=self.plan_id,
+            )  # fmt: skip
+
+        return extra
+
+    def _ship(self, a: _App) -> None:
+        spec = self._spec(a.item.release_id)
+        where = f"{a.item.version} on {a.to_color}"
+        self._step(
+            a, "stage", lambda: a.target.stage(a.to_color, spec, self.epoch), detail=where,
+            on_fail=self._record_failed(a),
+        )  # fmt: skip
+        self._step(
+            a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
+            on_fail=self._record_failed(a),
+        )  # fmt: skip
+        self._step(
+            a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
+            detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),
+        )  # fmt: skip
+        self._step(a, "verify", self._checker(a), detail=where)
+
+    def _hold(self, wave: int) -> None:
+        """Between waves: a window that closed mid-run holds the next wave until it reopens."""
+        held = False
+        while True:
+            now = self.ctx.now()
+            window = env_window(self.ctx, self.env, now)
+            with self.ctx.db.read() as conn:
+                overrides = [
+                    _OverrideFact(o.id, o.by, o.reason, o.until)
+                    for o in conn.execute(
+                        select(_OVERRIDE).where(_OVERRIDE.c.plan_id == self.plan_id)
+                    )
+                ]
+            if window.open or active_override(overrides, now) is not None:
+                if held:
+                    self._write(wave, PLAN_LEVEL, "hold", "done", "window open again")
+                return
+            if not held:
+                why = (
+                    f"{window.reason}; {describe_next(window, window_tz(self.ctx, self.env), now)}"
+                )
+
+                def audit_hold(conn: Connection, why: str = why) -> None:
+                    self.ctx.audit(
+                        conn, "run.held", {"wave": wave, "reason": why},
+                        env=self.env, plan=self.plan_id,
+                    )  # fmt: skip
+
+                self._write(wave, PLAN_LEVEL, "hold", "started", why, audit_hold)
+                held = True
+            self._check_boundary()
+            time.sleep(HOLD_POLL)
+
+    def _wave(self, wave: int, names: Sequence[str]) -> None:
+        apps = [self.apps[n] for n in names]
+        failures: list[BaseException] = []
+
+        def one(a: _App) -> None:
+            try:
+                self._ship(a)
+            except BaseException as exc:
+                self.stopping.set()
+                failures.append(exc)
+
+        if len(apps) == 1:
+            one(apps[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(apps), MAX_PARALLEL)) as pool:
+                list(pool.map(one, apps))
+        for exc in failures:  # fenced first, then real failures, then stops
+            if isinstance(exc, Fenced):
+                raise exc
+        for exc in failures:
+            if not isinstance(exc, _Stop):
+                raise exc
+        if failures:
+            raise failures[0]
+
+    def _warm(self) -> None:
+        seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
+        if seconds <= 0 or (PLAN_LEVEL, "warm") in self.journal.done:
+            return
+        wave = len(self.body.waves)
+        self._check_boundary()
+        self._write(wave, PLAN_LEVEL, "warm", "started", f"old colors stay warm for {seconds:g}s")
+        failpoint("before", "warm", PLAN_LEVEL)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 1.0))
+            self._check_boundary()
+            for a in self.apps.values():
+                h = a.target.health(a.to_color)
+                if not h.ok:
+                    msg = f"{a.name} {a.item.version} went unhealthy while warm: {h.detail}"
+                    self._write(wave, a.name, "warm", "failed", msg)
+                    raise _StepFailed(a.name, "warm", msg)
+        failpoint("after", "warm", PLAN_LEVEL)
+        self._write(wave, PLAN_LEVEL, "warm", "done", f"{seconds:g}s without a failed check")
+
+    def _finalize(self) -> None:
+        wave = len(self.body.waves)
+
+        def one(a: _App) -> None:
+            def stop_old() -> str:
+                if a.from_color is None or a.from_color == a.to_color:
+                    return "nothing to stop"
+                if a.target.live_color() == a.from_color:
+                    raise AdapterError(f"{a.name}: {a.from_color} is live again, not stopping it")
+                a.target.stop_idle(a.from_color, self.epoch)
+                return f"stopped {a.from_color}"
+
+            a_final = _App(a.name, wave, a.item, a.target, a.from_color, a.from_version,
+                           a.from_release_id, a.to_color, True)  # fmt: skip
+            self._step(a_final, "finalize", stop_old, boundary=False)
+
+        apps = list(self.apps.values())
+        with ThreadPoolExecutor(max_workers=min(max(len(apps), 1), MAX_PARALLEL)) as pool:
+            for f in [pool.submit(one, a) for a in apps]:
+                f.result()
+
+    def _undo(self, a: _App) -> None:
+        """Put the app back on what was live before this run; stop what this run staged."""
+
+        def act() -> str:
+            notes = []
+            if a.target.live_color() == a.to_color and a.from_color != a.to_color:
+                if a.from_color is None or a.from_release_id is None:
+                    notes.append(f"nothing to roll back to: {a.item.version} stays live")
+                else:
+                    if a.target.staged_version(a.from_color) != a.from_version:
+                        spec = self._spec(a.from_release_id)
+                        a.target.stage(a.from_color, spec, self.epoch)
+                        notes.append(f"redeployed {spec.version} on {a.from_color}")
+                    a.target.switch(a.from_color, self.epoch)
+                    notes.append(f"switched back to {a.from_color}")
+            if a.target.live_color() != a.to_color and a.target.staged_version(a.to_color):
+                a.target.stop_idle(a.to_color, self.epoch)
+                notes.append(f"stopped {a.to_color}")
+            return "; ".join(notes) or "nothing had changed"
+
+        def mark(conn: Connection) -> None:
+            if a.target.live_color() == a.to_color:
+                return  # stayed live (first deployment): the record stays true
+            now = self.ctx.now()
+            changed = conn.execute(
+                update(_DEP)
+                .where(
+                    _DEP.c.plan_id == self.plan_id,
+                    _DEP.c.app == a.name,
+                    _DEP.c.outcome == "succeeded",
+                )
+                .values(outcome="rolled_back", ended_at=now)
+            ).rowcount
+            if changed:
+                self.ctx.audit(
+                    conn, "app.rolled_back",
+                    {"to_color": a.from_color, "version": a.from_version, "epoch": self.epoch},
+                    app=a.name, env=self.env, plan=self.plan_id,
+                )  # fmt: skip
+
+        self._step(a, "rollback", act, on_done=mark, boundary=False)
+
+    def _roll_back(self) -> list[str]:
+        order = sorted(self.apps.values(), key=lambda a: (a.wave, a.name), reverse=True)
+        problems: list[str] = []
+        for a in order:
+            if not a.prepared:
+                continue
+            try:
+                self._undo(a)
+            except _StepFailed as exc:
+                problems.append(exc.message)
+        return problems
+
+    # --- finishing -------------------------------------------------------------------------
+
+    def _finish(self, state: str, result: str, event: str) -> None:
+        now = self.ctx.now()
+
+        def extra(conn: Connection) -> None:
+            row = load_plan_row(conn, self.plan_id, for_update=True)
+            if row.state != state:
+                check_transition(self.plan_id, row.state, state)
+            conn.execute(
+                update(_PLAN)
+                .where(_PLAN.c.id == self.plan_id)
+                .values(state=state, finished_at=now, updated_at=now, result=result)
+            )
+            conn.execute(
+                update(_LEASE)
+                .where(_LEASE.c.env == self.env, _LEASE.c.epoch == self.epoch)
+                .values(holder=None, plan_id=None, expires_at=None, runner=None)
+            )
+            self.ctx.audit(
+                conn, event, {"from": row.state, "state": state, "result": result, "epoch": self.epoch},
+                env=self.env, plan=self.plan_id,
+            )  # fmt: skip
+
+        self._write(len(self.body.waves), PLAN_LEVEL, "run", state, result, extra)
+        notify(
+            self.ctx,
+            {"succeeded": "run.succeeded", "rolled_back": "run.rolled_back"}.get(
+                state, "run.failed"
+            ),
+            {"plan": self.plan_id, "env": self.env, "state": state, "result": result},
+            env=self.env,
+            plan=self.plan_id,
+        )
+
+    def _after_failure(self, failure: _StepFailed | None) -> tuple[str, str]:
+        if failure is None or self.abort_seen:
+            problems = self._roll_back()
+            who = self.abort_seen or "someone"
+            result = f"aborted by {who}; rolled back what this run had switched"
+            if problems:
+                result += f"; rollback problems: {'; '.join(problems)}"
+            return "aborted", result
+        what = f"{failure.app} failed at {failure.step}: {failure.message}"
+        if self.body.failure_policy == "halt":
+            return "failed", f"{what}; halted (failure policy halt), the rest is left as it is"
+        problems = self._roll_back()
+        if problems:
+            return "failed", f"{what}; rollback failed: {'; '.join(problems)}"
+        return "rolled_back", f"{what}; rolled back every app this run had switched"
+
+    def _close_targets(self) -> None:
+        for a in self.apps.values():
+            try:
+                a.target.close()
+            except AdapterError:
+                continue
+
+    def run(self) -> RunResult:
+        beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
+        beat.start()
+        try:
+            self._prepare()
+            try:
+                for n, wave in enumerate(self.body.waves):
+                    if n > 0:
+                        self._hold(n)
+                    self._wave(n, wave)
+                self._warm()
+                self._finalize()
+            except _StepFailed as failure:
+                self.stopping.set()
+                state, result = self._after_failure(failure)
+            except _Stop:
+                state, result = self._after_failure(None)
+            else:
+                done = ", ".join(f"{a.name} {a.item.version}" for a in self.apps.values())
+                state, result = "succeeded", f"{done} live in {self.env}"
+            event = {"succeeded": "run.succeeded", "aborted": "run.aborted",
+                     "rolled_back": "run.rolled_back"}.get(state, "run.failed")  # fmt: skip
+            self._finish(state, result, event)
+            return self.result(state, result)
+        finally:
+            self._heartbeat_stop.set()
+            self._close_targets()
+
+    def recover(self) -> tuple[str, RunResult]:
+        """Make recorded state equal real state, then finish the run or roll it back."""
+        beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
+        beat.start()
+        try:
+            with self.ctx.db.read() as conn:
+                self.abort_seen = conn.execute(
+                    select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+                ).scalar()
+            self._prepare()
+            live_new: dict[str, bool] = {}
+            for a in self.apps.values():
+                on_new = (
+                    a.target.live_color() == a.to_color
+                    and a.target.staged_version(a.to_color) == a.item.version
+                )
+                live_new[a.name] = on_new
+                if on_new and (a.name, "switch") not in self.journal.done:
+                    # The switch happened but its journal entry did not: record what is real.
+                    self._write(a.wave, a.name, "switch", "done", "found live by reconcile",
+                                self._record_switch(a))  # fmt: skip
+            decision: str
+            if not self.abort_seen and all(live_new.values()):
+                try:
+                    for a in self.apps.values():
+                        self._step(a, "verify", self._checker(a), boundary=False)
+                    self._finalize()
+                    decision, state = "finished", "succeeded"
+                    result = "reconciled: every app already served its new release; finished"
+                except _StepFailed as failure:
+                    state, result = self._after_failure(failure)
+                    decision = "rolled_back" if state == "rolled_back" else "failed"
+            else:
+                problems = self._roll_back()
+                if self.abort_seen:
+                    decision, state = "aborted", "aborted"
+                    result = (
+                        f"aborted by {self.abort_seen}; reconcile rolled back the interrupted run"
+                    )
+                else:
+                    decision, state = "rolled_back", "rolled_back"
+                    result = (
+                        "reconciled: the run was interrupted before every app switched; rolled back"
+                    )
+                if problems:
+                    decision, state = "failed", "failed"
+                    result += f"; rollback problems: {'; '.join(problems)}"
+            event = {"succeeded": "run.succeeded", "aborted": "run.aborted",
+                     "rolled_back": "run.rolled_back"}.get(state, "run.failed")  # fmt: skip
+            self._finish(state, result, event)
+            return decision, self.result(state, result)
+        finally:
+            self._heartbeat_stop.set()
+            self._close_targets()
+
+    def result(self, state: str, result: str) -> RunResult:
+        with self.ctx.db.read() as conn:
+            steps = tuple(steps_of(conn, self.plan_id))
+        return RunResult(self.plan_id, self.env, state, result, self.epoch, steps)
+
+
+def execute_run(
+    ctx: Context, ticket: RunTicket, progress: Callable[[StepView], None] | None = None
+) -> RunResult:
+    """Run a started plan to its end in the calling thread; safe in a worker thread.
+
+    Raises Fenced if the lease was lost mid-run (the plan's fate is then the new holder's).
+    """
+    with ctx.db.read() as conn:
+        lease = conn.execute(select(_LEASE).where(_LEASE.c.plan_id == ticket.plan_id)).first()
+        row = load_plan_row(conn, ticket.plan_id)
+    if lease is None or lease.epoch != ticket.epoch or row.state != "running":
+        raise Fenced(f"plan {ticket.plan_id}: epoch {ticket.epoch} no longer holds the lease")
+    if lease.holder != ctx.actor.name:
+        raise ConflictError(f"plan {ticket.plan_id} is run by {lease.holder}, not {ctx.actor.name}")
+    return _Engine(ctx, ticket, progress).run()
+
+
+# --- detached runs ---------------------------------------------------------------------------
+
+
+@dataclass
+class LaunchedRun:
+    plan_id: str
+    epoch: int
+    pid: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+
+def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
+    """Start the run (policy + lease, here and now), then execute it in a detached
+    `python -m core.runner` process so the caller can return. The runner inherits the database
+    URL through the environment (never argv) and acts as the same person."""
+    ticket = start_run(ctx, plan_id)
+    log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    code_root = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "SHIPDECK_DATABASE_URL": ctx.db.url,
+        "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
+    }
+    argv = [
+        sys.executable, "-m", "core.runner", "--workspace", str(ctx.workspace),
+        "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
+    ]  # fmt: skip
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
+        )  # fmt: skip
+    claim_runner(ctx, ticket, proc.pid)
+    threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
+    return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
+
+
+def wait_run(
+    ctx: Context,
+    plan_id: str,
+    *,
+    timeout: float | None = None,
+    on_step: Callable[[StepView], None] | None = None,
+    launched: LaunchedRun | None = None,
+    poll: float = 0.2,
+) -> RunResult:
+    """Follow a run through its journal until it ends (any process may do this).
+
+    Raises TimedOut (exit 6) after `timeout` seconds (the run goes on), and OperationFailed if
+    the runner process we launched died while the plan is still running.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = 0
+    while True:
+        with ctx.db.read() as conn:
+            row = load_plan_row(conn, plan_id)
+            fresh = steps_of(conn, plan_id, after_id=last)
+        for s in fresh:
+            last = s.id
+            if on_step is not None:
+                on_step(s)
+        if row.state != "running":
+            with ctx.db.read() as conn:
+                steps = tuple(steps_of(conn, plan_id))
+            return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
+        if launched is not None and not launched.alive():
+            time.sleep(poll)  # its last journal write may have just committed
+            with ctx.db.read() as conn:
+                if load_plan_row(conn, plan_id).state == "running":
+                    raise OperationFailed(
+                        f"plan {plan_id}: the runner (pid {launched.pid}) exited while the plan "
+                        f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
+                    )
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimedOut(
+                f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
+                f"(follow it with 'shipdeck plan show {plan_id}')"
+            )
+        time.sleep(poll)
+
+
+# --- abort, reconcile ------------------------------------------------------------------------
+
+
+def abort(ctx: Context, plan_id: str) -> RunResult:
+    """Stop a plan. Before it runs: aborted at once. Running: the runner stops at its next step
+    boundary and rolls back (this returns at once; follow with wait_run). A run whose runner
+    is gone is rolled back here and now."""
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+    ctx.require("plan.abort", env=row.env, plan=plan_id)
+    orphaned = False
+    with ctx.db.write() as conn:
+        lease = _lock_lease(conn, row.env)
+        row = load_plan_row(conn, plan_id, for_update=True)
+        now = ctx.now()
+        if row.state in PRE_RUN:
+            conn.execute(
+                update(_PLAN).where(_PLAN.c.id == plan_id)
+                .values(state="aborted", finished_at=now, updated_at=now,
+                        result=f"aborted by {ctx.actor.name} before it ran")
+            )  # fmt: skip
+            ctx.audit(conn, "plan.aborted", {"from": row.state, "state": "aborted"},
+                      env=row.env, plan=plan_id)  # fmt: skip
+        elif row.state == "running":
+            conn.execute(
+                update(_PLAN).where(_PLAN.c.id == plan_id)
+                .values(abort_requested_by=ctx.actor.name, updated_at=now)
+            )  # fmt: skip
+            ctx.audit(conn, "run.abort_requested", {"epoch": row.run_epoch},
+                      env=row.env, plan=plan_id)  # fmt: skip
+            orphaned = not (lease_live(lease, now) and lease.plan_id == plan_id)
+        else:
+            raise ConflictError(f"plan {plan_id} is {label(row.state)}: nothing to abort")
+    if orphaned:
+        reconcile(ctx, env=row.env, auto=True)
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+        steps = tuple(steps_of(conn, plan_id))
+    return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
+
+
+def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> list[ReconcileResult]:
+    """Take over every running plan whose lease expired or whose runner died, and finish or roll
+    it back so recorded state equals real state. `auto` is for commands that reconcile on the
+    way (no reconcile permission needed: they recover, they do not start anything new)."""
+    if not auto:
+        ctx.require("reconcile", env=env)
+    if env is not None:
+        env_config(ctx, env)
+    out: list[ReconcileResult] = []
+    with ctx.db.read() as conn:
+        query = select(_PLAN.c.id, _PLAN.c.env).where(_PLAN.c.state == "running")
+        if env is not None:
+            query = query.where(_PLAN.c.env == env)
+        running = conn.execute(query.order_by(_PLAN.c.started_at)).all()
+    for plan_id, plan_env in running:
+        with ctx.db.write() as conn:
+            lease = _lock_lease(conn, plan_env)
+            row = load_plan_row(conn, plan_id, for_update=True)
+            if row.state != "running" or (
+                lease_live(lease, ctx.now()) and lease.plan_id == plan_id
+            ):
+                continue  # finished meanwhile, or its runner is alive and well
+            if lease_live(lease, ctx.now()):
+                continue  # another live run holds the env; it will not touch this plan's apps
+            old_epoch = lease.epoch
+            epoch = _take_lease(ctx, conn, lease, plan_id)
+            conn.execute(update(_PLAN).where(_PLAN.c.id == plan_id).values(run_epoch=epoch))
+            ctx.audit(
+                conn, "run.reconciling", {"old_epoch": old_epoch, "epoch": epoch, "holder": lease.holder},
+                env=plan_env, plan=plan_id,
+            )  # fmt: skip
+        try:
+            decision, res = _Engine(ctx, RunTicket(plan_id, epoch)).recover()
+        except Fenced:
+            continue  # yet another reconciler took over: its result stands
+        out.append(ReconcileResult(plan_id, plan_env, decision, res.state, res.result))
+    return out
+
+
+# --- rollback and deploy ---------------------------------------------------------------------
+
+
+def rollback(
+    ctx: Context,
+    app: str,
+    env: str,
+    reason: str = "",
+    progress: Callable[[StepView], None] | None = None,
+) -> RunResult:
+    """Switch `app` in `env` back to the release live before the current one: instant while the
+    old color is still warm (staging it again is a no-op), a redeploy otherwise. Runs as a
+    one-app rollback plan under the environment lease; needs the 'rollback' permission, not
+    approvals or an open window (it is how incidents end)."""
+    env_config(ctx, env)
+    if app not in ctx.config.apps:
+        raise NotFoundError(f"unknown app '{app}'")
+    if env not in ctx.config.apps[app].targets:
+        raise UsageError(f"{app} has no target in {env}")
+    ctx.require("rollback", app=app, env=env)
+    reconcile(ctx, env=env, auto=True)
+    with ctx.db.write() as conn:
+        lease = _lock_lease(conn, env)
+        if lease_live(lease, ctx.now()):
+            raise _locked(env, lease)
+        rows = conn.execute(
+            select(_DEP)
+            .where(_DEP.c.app == app, _DEP.c.env == env, _DEP.c.outcome == "succeeded")
+            .order_by(_DEP.c.id.desc())
+        ).all()
+        if not rows:
+            raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
+        current = rows[0]
+        previous = next((r for r in rows[1:] if r.release_id != current.release_id), None)
+        if previous is None:
+            raise UsageError(
+                f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
+            )
+        rel = conn.execute(select(_REL).where(_REL.c.id == previous.release_id)).one()
+        item = PlanItem(app, rel.version, rel.id, rel.digest, rel.commit, rel.created_by)
+        body = build_body(ctx, env, [item], kind="rollback", failure_policy="halt",
+                          replaces={app: current.id})  # fmt: skip
+        plan_id = insert_plan(
+            ctx, conn, body, f"rollback {app} {current.version} -> {rel.version}", "running"
+        )
+        epoch = _take_lease(ctx, conn, lease, plan_id)
+        now = ctx.now()
+        conn.execute(
+            update(_PLAN).where(_PLAN.c.id == plan_id)
+            .values(started_at=now, run_epoch=epoch, result=reason)
+        )  # fmt: skip
+        ctx.audit(
+            conn, "run.started",
+            {"epoch": epoch, "kind": "rollback", "from_version": current.version,
+             "version": rel.version, "reason": reason},
+            app=app, env=env, plan=plan_id,
+        )  # fmt: skip
+    return _Engine(ctx, RunTicket(plan_id, epoch), progress).run()
+
+
+def deploy_plan(ctx: Context, app: str, version: str, env: str) -> str:
+    """Draft the one-app plan `deploy` runs (same policy as any plan); returns its id."""
+    return create_plan(ctx, env, [f"{app}@{version}"], kind="deploy").id
+
+
+def deploy(
+    ctx: Context,
+    app: str,
+    version: str,
+    env: str,
+    progress: Callable[[StepView], None] | None = None,
+) -> RunResult:
+    """A one-app plan under the same policy, run in the calling thread. If policy blocks it,
+    BlockedError names the plan (it stays, awaiting approval) and every blocker."""
+    plan_id = deploy_plan(ctx, app, version, env)
+    try:
+        return run_plan(ctx, plan_id, progress)
+    except BlockedError as exc:
+        raise BlockedError(f"deploy plan {plan_id}: {exc.message}", blockers=exc.blockers) from None

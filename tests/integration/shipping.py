@@ -1,0 +1,151 @@
+"""Workspaces whose apps have real `local` blue/green targets, for the plan and run tests.
+
+Not a test module: tests/integration and tests/reliability import it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from core.services.context import Context, SystemClock
+from tests.support.moto_server import free_port
+from tests.support.workspace import BASIC_TOML, WorkspaceFixture
+
+APPS = ("model-server", "chat-api", "web")
+ENVS = ("staging", "prod")
+
+
+def local_toml(
+    base: str = BASIC_TOML,
+    *,
+    warm: dict[str, str] | None = None,
+    env_extra: dict[str, str] | None = None,
+    top: str = "",
+) -> str:
+    """`base` plus a local target (three free loopback ports) for every app in every env.
+
+    `warm` / `env_extra` add lines to [environments.E]; `top` adds whole tables (windows, freezes).
+    """
+    text = base
+    for env in ENVS:
+        lines = []
+        if warm and env in warm:
+            lines.append(f'warm = "{warm[env]}"')
+        if env_extra and env in env_extra:
+            lines.append(env_extra[env])
+        if lines:
+            text = text.replace(
+                f"[environments.{env}]\n", f"[environments.{env}]\n" + "\n".join(lines) + "\n"
+            )
+    parts = [top, text]
+    for app in re.findall(r"^\[apps\.([a-z0-9-]+)\]$", base, flags=re.M):
+        for env in ENVS:
+            parts.append(
+                f'[apps.{app}.targets.{env}]\nadapter = "local"\nport = {free_port()}\n'
+                f"blue_port = {free_port()}\ngreen_port = {free_port()}\n"
+            )
+    return "\n".join(parts)
+
+
+def live(ws: WorkspaceFixture, user: str = "alice") -> Context:
+    """A context on the real clock: leases, holds and warm delays are real-time things."""
+    return replace(ws.as_user(user), clock=SystemClock())
+
+
+def teardown_targets(ws: WorkspaceFixture) -> None:
+    """Stop every process the workspace's local targets started (tests must leave none)."""
+    from adapters.local.target import LocalTarget
+
+    cfg = ws.base.config
+    for app, spec in cfg.apps.items():
+        for env, t in spec.targets.items():
+            state = ws.root / ".shipdeck" / "targets" / app / env
+            if t.adapter == "local" and state.exists():
+                LocalTarget(app, env, t.settings, state).teardown()
+
+
+@contextmanager
+def shipping(ws: WorkspaceFixture, **kw: Any) -> Iterator[WorkspaceFixture]:
+    ws.write_config(local_toml(**kw))
+    try:
+        yield ws
+    finally:
+        teardown_targets(ws)
+
+
+def cli(
+    ws: WorkspaceFixture,
+    *args: str,
+    actor: str = "alice",
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """The real `shipdeck` CLI in a subprocess against this workspace."""
+    env = {**ws.env(actor), **(extra_env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        env=env,
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def get_version(port: int) -> str:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/version")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def front_port(ws: WorkspaceFixture, app: str, env: str) -> int:
+    return int(ws.base.config.apps[app].targets[env].settings["port"])
+
+
+def release_all(ctx: Context, version: str, apps: Sequence[str] = APPS, **config: Any) -> None:
+    from core.services.releases import create_release
+
+    for app in apps:
+        create_release(ctx, app, version, config=dict(config) or None)
+
+
+def untracked_app_processes(ws: WorkspaceFixture) -> list[int]:
+    """Processes running our demo app or proxy for this workspace that no supervisor tracks."""
+    from adapters.local.processes import ProcessSupervisor
+
+    tracked: set[int] = set()
+    ports: set[str] = set()
+    for app, spec in ws.base.config.apps.items():
+        for env, t in spec.targets.items():
+            state = ws.root / ".shipdeck" / "targets" / app / env
+            sup = ProcessSupervisor(state)
+            tracked |= {p for n in sup.names() if (p := sup.pid(n)) is not None}
+            ports |= {str(t.settings[k]) for k in ("port", "blue_port", "green_port")}
+    stray = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not any(a.startswith("adapters.local.") for a in argv):
+            continue
+        mentions = {a.removeprefix("--port=") for a in argv} | set(argv)
+        if mentions & ports and int(proc.name) not in tracked:
+            stray.append(int(proc.name))
+    return stray
