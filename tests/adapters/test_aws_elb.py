@@ -51,9 +51,8 @@ class Alb:
 @pytest.fixture()
 def alb(moto_endpoint: str) -> Iterator[Alb]:
     """A VPC, two subnets, an ALB, blue and green target groups and a listener on blue."""
-    kw = {"endpoint_url": moto_endpoint, "region_name": REGION}
-    ec2 = boto3.client("ec2", **kw)
-    elb = boto3.client("elbv2", **kw)
+    ec2 = boto3.client("ec2", endpoint_url=moto_endpoint, region_name=REGION)
+    elb = boto3.client("elbv2", endpoint_url=moto_endpoint, region_name=REGION)
     name = uuid.uuid4().hex[:12]
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [

@@ -346,7 +346,7 @@ HOSTILE = [
 # NUL cannot be passed in argv by any OS; lone surrogates are not text.
 argv_text = st.one_of(
     st.sampled_from(HOSTILE),
-    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40),
 )
 
 

@@ -66,7 +66,7 @@ FRAGMENTS = [
 ]  # fmt: skip
 hostile = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.characters()), max_size=40).map("".join)
 clean_text = st.text(
-    st.characters(blacklist_categories=("Cs",)).filter(lambda c: not _forbidden(c))
+    st.characters(exclude_categories=["Cs"]).filter(lambda c: not _forbidden(c))
 )
 
 
@@ -134,7 +134,7 @@ def test_tail_handles_missing_final_newline_crlf_and_bad_utf8(tmp_path: Path) ->
 
 @settings(max_examples=200)
 @given(
-    lines=st.lists(st.text(st.characters(blacklist_characters="\n\r"), max_size=12), max_size=60),
+    lines=st.lists(st.text(st.characters(exclude_characters="\n\r"), max_size=12), max_size=60),
     count=st.integers(min_value=0, max_value=80),
     block=st.integers(min_value=1, max_value=50),
     final_newline=st.booleans(),
