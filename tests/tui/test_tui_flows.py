@@ -1,0 +1,198 @@
+"""The TUI driven by Pilot on a real workspace: real git, a real SQLite database, real services."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from sqlalchemy import text
+from textual.widgets import Input, Static
+
+from core.errors import PermissionDenied
+from core.services.releases import create_release
+from tests.support.workspace import WorkspaceFixture
+from tests.tui.pilot import screen_text, settle, until
+from tests.tui.scenario import actor_ctx, record_deployment
+from tui.app import ActionsProvider, ShipdeckApp
+from tui.screens.app_detail import AppScreen
+from tui.screens.audit import AuditScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.audit_view import AuditView
+from tui.widgets.header import HeaderBar
+from tui.widgets.matrix import StatusMatrix
+
+
+def plain(widget: Static) -> str:
+    content: Any = widget.content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+def cell(app: ShipdeckApp, name: str, env: str) -> str:
+    matrix = app.screen.query_one(StatusMatrix)
+    value: Text = matrix.get_cell(name, env)
+    return value.plain
+
+
+def audit_lines(view: AuditView) -> list[str]:
+    return [view.render_line(y).text for y in range(1, view.size.height)]
+
+
+async def open_audit(pilot: Any) -> AuditScreen:
+    await settle(pilot)
+    await pilot.press("a")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, AuditScreen)
+    return screen
+
+
+async def test_dashboard_shows_a_deployment_once_it_is_recorded(scenario: WorkspaceFixture) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert cell(app, "web", "prod").startswith("— latest 0.9.0 failed")
+        assert cell(app, "chat-api", "prod").split()[:2] == ["2.0.0", "blue"]
+        record_deployment(actor_ctx(scenario, "bob"), "web", "prod", "0.9.0", "blue")
+        await pilot.press("r")
+        await settle(pilot)
+        shown = cell(app, "web", "prod")
+        assert shown.split()[:2] == ["0.9.0", "blue"], shown
+        assert "live" in shown
+
+
+async def test_dashboard_filter_and_enter_opens_the_app_with_its_diff(
+    scenario: WorkspaceFixture,
+) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"chat", "enter")
+        matrix = app.screen.query_one(StatusMatrix)
+        assert matrix.row_count == 1
+        await pilot.press("l", "l", "enter")  # the prod cell of chat-api
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AppScreen)
+        diff = plain(screen.query_one("#diff-text", Static))
+        assert diff.startswith("prod  2.0.0  blue")
+        assert "→ latest 2.2.0: 5 commits behind" in diff
+        assert "chat-api change 7" in diff and "chat-api change 2" not in diff
+        assert "config max_tokens: 4096 → 8192" in diff
+        assert "staging  2.2.0  green" in diff and "= latest release" in diff
+        await pilot.press("q")
+        await settle(pilot)
+        assert app.screen.query_one(StatusMatrix)
+
+
+async def test_audit_filter_by_actor_shows_only_their_rows(scenario: WorkspaceFixture) -> None:
+    with pytest.raises(PermissionDenied):
+        create_release(actor_ctx(scenario, "bob"), "web", "1.0.0")
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_audit(pilot)
+        view = screen.query_one(AuditView)
+        assert view.shape.total == 15
+        await pilot.press("slash", *"actor:bob", "enter")
+        await settle(pilot)
+        assert view.shape.total == 1
+        rows = [line for line in audit_lines(view) if line.strip()]
+        assert len(rows) == 1 and " bob " in rows[0] and "access.denied" in rows[0]
+        assert "1 events  filter actor=bob" in plain(screen.query_one("#audit-status", Static))
+        assert "lacks permission 'release.create'" in plain(
+            screen.query_one("#audit-payload", Static)
+        )
+        await pilot.press("escape")
+        await settle(pilot)
+        assert view.shape.total == 15
+
+
+async def test_audit_filter_errors_are_shown_not_raised(scenario: WorkspaceFixture) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await open_audit(pilot)
+        await pilot.press("slash", *"who:bob", "enter")
+        await pilot.pause()
+        assert any("filter 'who:bob'" in n.message for n in app._notifications)
+        assert screen.query_one(AuditView).shape.total == 14
+
+
+async def test_verify_ok_then_names_the_first_tampered_event(scenario: WorkspaceFixture) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_audit(pilot)
+        status = screen.query_one("#audit-status", Static)
+        await pilot.press("v")
+        await until(pilot, lambda: "chain" in plain(status))
+        assert "✓ chain verified: 14 events" in plain(status)
+        with scenario.base.db.write() as conn:
+            conn.execute(text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 5"))
+        await pilot.press("v")
+        await until(pilot, lambda: "broken" in plain(status))
+        assert "✗ chain broken at event 5:" in plain(status)
+        view = screen.query_one(AuditView)
+        await settle(pilot)
+        assert view.current is not None and view.current.seq == 5
+
+
+@pytest.mark.parametrize("who,read_only", [("erin", False), ("alice", True)])
+async def test_auditors_and_read_only_sessions_see_no_mutating_action(
+    scenario: WorkspaceFixture, who: str, read_only: bool
+) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, who, read_only=read_only))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_audit(pilot)
+        assert "READ-ONLY" in app.screen.query_one(HeaderBar).render().plain
+        actions = {b.binding.action for b in screen.active_bindings.values()}
+        assert "verify" in actions and "checkpoint" not in actions
+        names = [name for name, _, _ in ActionsProvider(screen)._commands()]
+        assert "Verify" in names and "Checkpoint" not in names
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.screen is screen  # no checkpoint prompt opened
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = screen_text(app)
+        assert "Verify" in help_text and "Checkpoint" not in help_text
+
+
+async def test_release_manager_can_checkpoint_and_export(
+    scenario: WorkspaceFixture, tmp_path: Path
+) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_audit(pilot)
+        assert "checkpoint" in {b.binding.action for b in screen.active_bindings.values()}
+        target = tmp_path / "cp.jsonl"
+        await pilot.press("c")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await until(pilot, target.exists)
+        assert json.loads(target.read_text().splitlines()[0])["seq"] == 15
+        await settle(pilot)
+        out = tmp_path / "audit.csv"
+        await pilot.press("x")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(out)
+        await pilot.press("enter")
+        await until(pilot, lambda: out.exists() and out.stat().st_size > 0)
+        await settle(pilot)
+        assert out.read_text().splitlines()[0].startswith("seq,at,actor")
+        assert len(out.read_text().splitlines()) == 1 + 15
+
+
+async def test_help_lists_the_keys_of_the_screen_below(scenario: WorkspaceFixture) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = screen_text(app)
+        for phrase in ("Filter", "Open app", "Audit log", "Back/Quit", "↓ / j"):
+            assert phrase in help_text
+        await pilot.press("q")
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.is_running
