@@ -353,7 +353,9 @@ class NginxTarget:
                 v_status, v_body = _http_get(base + self.version_path, self.health_timeout)
                 version = v_body.strip() if v_status == 200 else None
         except (OSError, http.client.HTTPException) as exc:
-            return Health(False, f"{color} on port {self.ports[color]}: {exc or type(exc)}")
+            return Health(
+                False, f"{color} on port {self.ports[color]}: {exc or type(exc).__name__}"
+            )
         ok = status == 200
         detail = f"GET {self.health_path} on {color} -> {status} {_short(body)}".strip()
         staged = self._staged(color).get("version")
