@@ -21,12 +21,11 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(
-    # Not inside a word: "risk-scoring-service" is an app name, not an "sk-" key.
-    r"(?<![A-Za-z0-9])"
     r"(hf_[A-Za-z0-9]{16,}"
     r"|AKIA[0-9A-Z]{16}"
     r"|ghp_[A-Za-z0-9]{20,}"
-    r"|sk-[A-Za-z0-9_\-]{16,}"
+    # Not inside a word: "risk-scoring-service" is an app name, not an "sk-" key.
+    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"
     r"|xox[abpr]-[A-Za-z0-9\-]{10,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,})"
 )

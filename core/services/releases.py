@@ -21,6 +21,7 @@ from core.domain.release import (
 from core.errors import ConflictError, NotFoundError, UsageError
 from core.ports import CommitInfo
 from core.services.context import Context
+from core.storage import audit
 from core.storage.tables import Release
 
 _REL = Release.__table__  # type: ignore[attr-defined]
@@ -94,7 +95,7 @@ def create_release(
     """Record an immutable release; identical content is idempotent, different content refused."""
     spec = app_config(ctx, app)
     ctx.require("release.create", app=app)
-    if not version or version.strip() != version or "@" in version:
+    if not version or "@" in version or any(c.isspace() or not c.isprintable() for c in version):
         raise UsageError(f"version '{version}': must be non-empty, without spaces or '@'")
     sha = ctx.git.resolve(repo_path(ctx, spec), commit or "HEAD")
     wanted = {a.name: a.uri for a in spec.artifacts}
@@ -108,6 +109,7 @@ def create_release(
     )
     digest = manifest.digest
     with ctx.db.write() as conn:
+        audit.lock(conn)  # a racing creator of this version waits here, then sees its row
         existing = conn.execute(
             select(_REL).where(_REL.c.app == app, _REL.c.version == version)
         ).first()

@@ -139,6 +139,16 @@ def append(
     return seq
 
 
+def lock(conn: Connection) -> None:
+    """Take the audit writer lock now instead of at the first append.
+
+    A service that checks before it writes (does this version exist yet?) must hold the lock
+    while it checks: on PostgreSQL, where nothing like SQLite's BEGIN IMMEDIATE queues writers,
+    a racing writer would otherwise miss the other's uncommitted row and fail on a unique key.
+    """
+    conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update())
+
+
 def head(conn: Connection) -> tuple[int, str]:
     row = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).one()
     return int(row.seq), str(row.hash)
