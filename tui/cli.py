@@ -14,7 +14,7 @@ import typer
 
 from core.errors import ExitCode, ShipdeckError
 from tui import output
-from tui.commands import audit, releases, status, tasks, workspace
+from tui.commands import audit, plans, releases, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -59,6 +59,7 @@ def _root(
 workspace.register(app)
 status.register(app)
 releases.register(app)
+plans.register(app)
 tasks.register(app)
 audit.register(app)
 

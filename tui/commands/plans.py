@@ -1,0 +1,454 @@
+"""`shipdeck plan ...`, `override`, `review`, `deploy`, `rollback`, `reconcile`, `metrics`.
+
+Thin: each command calls one service and renders its dataclass. Runs execute in a detached
+runner process (`python -m core.runner`), so `plan run` returns at once and `--wait` follows the
+run's journal like any other viewer would.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import typer
+
+from core.errors import OperationFailed, UsageError
+from tui import output
+from tui.commands.common import context
+
+if TYPE_CHECKING:
+    from core.domain.plan import FailurePolicy
+    from core.services.context import Context
+    from core.services.plans import PlanView, StepView
+    from core.services.runs import LaunchedRun, RunResult
+
+
+def _duration(text: str | None, option: str) -> timedelta | None:
+    if text is None:
+        return None
+    from core.domain.windows import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _policy(text: str | None) -> FailurePolicy | None:
+    if text is None:
+        return None
+    if text not in ("rollback", "halt"):
+        raise UsageError(f"--failure-policy '{text}': expected rollback or halt")
+    return "rollback" if text == "rollback" else "halt"
+
+
+def _when(at: object) -> str:
+    from datetime import datetime
+
+    return f"{at:%Y-%m-%d %H:%M} UTC" if isinstance(at, datetime) else "-"
+
+
+def _show(view: PlanView) -> None:
+    output.say(f"plan {view.id}  {view.env}  {view.state.replace('_', ' ')}  {view.name}")
+    output.say(f"  digest   {view.digest}")
+    output.say(f"  drafted  {_when(view.created_at)} by {view.created_by}")
+    output.say(f"  failure  {view.failure_policy}")
+    output.say(f"  window   {view.window_text}")
+    for n, wave in enumerate(view.waves, 1):
+        items = {i.app: i for i in view.items}
+        output.say(f"  wave {n}   " + ", ".join(f"{a} {items[a].version}" for a in wave))
+    need = view.approvals_required
+    roles = " or ".join(view.approval_roles) or "-"
+    output.say(f"  approvals ({need} needed from {roles}):" if need else "  approvals: none needed")
+    for a in view.approvals:
+        tag = "" if a.current else "  [stale: given for an earlier digest]"
+        note = f" - {a.comment}" if a.comment else ""
+        output.say(f"    {a.decision:<8} {a.by:<10} {_when(a.at)}{note}{tag}")
+    if view.checklist:
+        output.say("  checklist:")
+    for c in view.checklist:
+        mark = "x" if c.done else ("!" if c.ok is False else " ")
+        who = f"  ({c.by}, {_when(c.at)})" if c.by else ""
+        run = f"  runs: {' '.join(c.command)}" if c.command else ""
+        output.say(f"    [{mark}] {c.item}: {c.text}{who}{run}")
+    for o in view.overrides:
+        state = "active" if o.active else "expired"
+        ack = f", acknowledged by {o.acknowledged_by}" if o.acknowledged_by else ", review open"
+        output.say(
+            f"  override #{o.id} by {o.by} until {_when(o.until)} ({state}{ack}): {o.reason}"
+        )
+    if view.blockers:
+        output.say("  blocked:")
+        for b in view.blockers:
+            output.say(f"    - [{b.kind}] {b.message}")
+    if view.lock is not None:
+        output.say(f"  lock     {view.lock.holder} (plan {view.lock.plan_id})")
+    if view.steps:
+        output.say("  journal:")
+        for s in view.steps:
+            output.say(
+                f"    {s.at:%H:%M:%S} e{s.epoch} w{s.wave} {s.app:<14} {s.step:<9} {s.state:<8} {s.detail}"
+            )
+    if view.result:
+        output.say(f"  result   {view.result}")
+
+
+def _emit_plan(view: PlanView, **extra: object) -> None:
+    if output.OPTIONS.machine:
+        output.emit({"plan": view.as_dict(), **extra})
+    else:
+        _show(view)
+
+
+def _step_line(s: StepView) -> None:
+    where = "plan" if s.app == "*" else s.app
+    output.info(
+        f"  {s.at:%H:%M:%S} wave {s.wave + 1} {where}: {s.step} {s.state} {s.detail}".rstrip()
+    )
+
+
+def _run(ctx: Context, plan_id: str, wait: bool, timeout: str | None) -> None:
+    """Launch the plan in a detached runner; with --wait follow it to the end."""
+    from core.services.plans import get_plan
+    from core.services.runs import launch_run
+
+    limit = _duration(timeout, "--timeout")
+    launched = launch_run(ctx, plan_id)
+    if not wait:
+        if output.OPTIONS.machine:
+            output.emit({"plan": get_plan(ctx, plan_id).as_dict(), "run": _launched(launched)})
+        else:
+            output.say(f"plan {plan_id} is running in the background (runner pid {launched.pid})")
+            output.info(f"follow it: shipdeck plan show {plan_id}   log: {launched.log_path}")
+        return
+    _follow(ctx, plan_id, limit, launched)
+
+
+def _launched(launched: LaunchedRun) -> dict[str, object]:
+    return {"pid": launched.pid, "epoch": launched.epoch, "log": str(launched.log_path)}
+
+
+def _follow(
+    ctx: Context, plan_id: str, limit: timedelta | None, launched: LaunchedRun | None
+) -> None:
+    from core.services.plans import get_plan
+    from core.services.runs import wait_run
+
+    result = wait_run(
+        ctx,
+        plan_id,
+        timeout=limit.total_seconds() if limit else None,
+        on_step=None if output.OPTIONS.machine else _step_line,
+        launched=launched,
+    )
+    _finished(ctx, result, get_plan(ctx, plan_id))
+
+
+def _finished(ctx: Context, result: RunResult, view: PlanView) -> None:
+    if not result.ok:
+        raise OperationFailed(
+            f"plan {result.plan_id} {result.state.replace('_', ' ')}: {result.result}"
+        )
+    if output.OPTIONS.machine:
+        output.emit({"plan": view.as_dict(), "run": result.as_dict()})
+    else:
+        output.say(f"plan {result.plan_id} succeeded: {result.result}")
+
+
+def register(app: typer.Typer) -> None:
+    plan = typer.Typer(
+        help="Coordinated plans: draft, approve, check, run, abort.", no_args_is_help=True
+    )
+    app.add_typer(plan, name="plan")
+
+    @plan.command("create")
+    def create(
+        items: list[str] = typer.Argument(
+            None,
+            metavar="APP@VERSION...",
+            help="Default: every app whose latest release is not live.",
+        ),
+        env: str = typer.Option(..., "--env", "-e"),
+        name: str = typer.Option("", "--name"),
+        check: list[str] = typer.Option(
+            [], "--check", help="An extra checklist item for this plan."
+        ),
+        failure_policy: str | None = typer.Option(
+            None, "--failure-policy", help="rollback or halt (default: the env's)."
+        ),
+        draft: bool = typer.Option(False, "--draft", help="Keep it a draft (submit it later)."),
+    ) -> None:
+        """Draft a coordinated plan; waves follow depends_on."""
+        from core.services.plans import create_plan
+
+        view = create_plan(
+            context(), env, items or [], name=name, extra_checklist=check,
+            failure_policy=_policy(failure_policy), draft=draft,
+        )  # fmt: skip
+        _emit_plan(view)
+
+    @plan.command("edit")
+    def edit(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        add: list[str] = typer.Option([], "--add", help="APP@VERSION to add or replace."),
+        remove: list[str] = typer.Option([], "--remove", help="APP to take out."),
+        failure_policy: str | None = typer.Option(None, "--failure-policy"),
+    ) -> None:
+        """Change a plan before it runs (earlier approvals stop counting)."""
+        from core.services.plans import update_plan
+
+        _emit_plan(
+            update_plan(
+                context(), plan_id, add=add, remove=remove, failure_policy=_policy(failure_policy)
+            )
+        )
+
+    @plan.command("submit")
+    def submit(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
+        """Send a draft for approval."""
+        from core.services.plans import submit_plan
+
+        _emit_plan(submit_plan(context(), plan_id))
+
+    @plan.command("list")
+    def list_(
+        env: str | None = typer.Option(None, "--env", "-e"),
+        state: str | None = typer.Option(None, "--state"),
+        limit: int = typer.Option(50, "--limit"),
+    ) -> None:
+        """Plans, newest first."""
+        from core.services.plans import list_plans
+
+        plans = list_plans(context(), env=env, state=state, limit=limit)
+        if output.OPTIONS.machine:
+            output.emit({"plans": [p.as_dict() for p in plans]})
+            return
+        output.table(
+            ["PLAN", "ENV", "STATE", "BY", "CREATED", "NAME"],
+            [
+                [p.id, p.env, p.state.replace("_", " "), p.created_by, _when(p.created_at), p.name]
+                for p in plans
+            ],
+        )
+
+    @plan.command("show")
+    def show(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
+        """Items, waves, approvals, checklist, blockers and the run journal."""
+        from core.services.plans import get_plan
+
+        _emit_plan(get_plan(context(), plan_id))
+
+    @plan.command("check")
+    def check_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        item: str = typer.Argument(..., metavar="ITEM"),
+        note: str = typer.Option("", "--note"),
+    ) -> None:
+        """Tick a checklist item (or run its command)."""
+        from core.services.plans import check_item
+
+        tick = check_item(context(), plan_id, item, note)
+        if output.OPTIONS.machine:
+            output.emit(
+                {"item": tick.item, "done": tick.done, "by": tick.by, "output": tick.output}
+            )
+        else:
+            output.say(f"[x] {tick.item}: {tick.text} (by {tick.by})")
+            if tick.command and tick.output.strip():
+                output.info(tick.output.rstrip())
+
+    @plan.command("approve")
+    def approve_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        comment: str = typer.Option("", "--comment"),
+    ) -> None:
+        """Approve the plan as it is now (bound to its digest)."""
+        from core.services.plans import approve
+
+        _emit_plan(approve(context(), plan_id, comment))
+
+    @plan.command("reject")
+    def reject_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        reason: str = typer.Option(..., "--reason"),
+    ) -> None:
+        """Reject the plan: it stops for good."""
+        from core.services.plans import reject
+
+        _emit_plan(reject(context(), plan_id, reason))
+
+    @plan.command("run")
+    def run_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        wait: bool = typer.Option(
+            False, "--wait", help="Follow the run to its end (exit 5 if it fails)."
+        ),
+        timeout: str | None = typer.Option(
+            None, "--timeout", help="With --wait: give up waiting after this long (exit 6)."
+        ),
+    ) -> None:
+        """Run the plan (exit 3 with blockers if it may not run now)."""
+        _run(context(), plan_id, wait, timeout)
+
+    @plan.command("abort")
+    def abort_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        wait: bool = typer.Option(False, "--wait"),
+        timeout: str | None = typer.Option(None, "--timeout"),
+    ) -> None:
+        """Stop the plan at its next step boundary and roll back what it switched."""
+        from core.services.plans import get_plan
+        from core.services.runs import abort
+
+        ctx = context()
+        result = abort(ctx, plan_id)
+        if wait and result.state == "running":
+            limit = _duration(timeout, "--timeout")
+            from core.services.runs import wait_run
+
+            result = wait_run(ctx, plan_id, timeout=limit.total_seconds() if limit else None)
+        view = get_plan(ctx, plan_id)
+        if output.OPTIONS.machine:
+            output.emit({"plan": view.as_dict()})
+        elif result.state == "running":
+            output.say(f"plan {plan_id}: abort requested; the runner stops at its next step")
+        else:
+            output.say(f"plan {plan_id} {result.state.replace('_', ' ')}: {result.result}")
+
+    @app.command("override")
+    def override_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        reason: str = typer.Option(..., "--reason"),
+        until: str = typer.Option("1h", "--until", help="How long it lasts (at most 24h)."),
+    ) -> None:
+        """Break-glass past a window or freeze (role-gated, audited, opens a review)."""
+        from core.services.plans import override
+
+        o = override(context(), plan_id, reason, _duration(until, "--until"))
+        if output.OPTIONS.machine:
+            output.emit({"override": o.as_dict()})
+        else:
+            output.say(f"override #{o.id} on plan {plan_id} until {_when(o.until)}: {reason}")
+            output.info(
+                "a review is open until someone else runs: shipdeck review ack " + str(o.id)
+            )
+
+    review = typer.Typer(
+        help="Overrides waiting for a second person's acknowledgement.", no_args_is_help=True
+    )
+    app.add_typer(review, name="review")
+
+    @review.command("list")
+    def review_list() -> None:
+        """Open reviews (overrides nobody else has acknowledged)."""
+        from core.services.plans import open_reviews
+
+        items = open_reviews(context())
+        if output.OPTIONS.machine:
+            output.emit({"reviews": [o.as_dict() for o in items]})
+            return
+        output.table(
+            ["ID", "PLAN", "ENV", "BY", "AT", "REASON"],
+            [[o.id, o.plan_id, o.env, o.by, _when(o.at), o.reason] for o in items],
+        )
+
+    @review.command("ack")
+    def review_ack(
+        override_id: int = typer.Argument(..., metavar="ID"),
+        note: str = typer.Option("", "--note"),
+    ) -> None:
+        """Acknowledge someone else's override."""
+        from core.services.plans import acknowledge_override
+
+        o = acknowledge_override(context(), override_id, note)
+        if output.OPTIONS.machine:
+            output.emit({"override": o.as_dict()})
+        else:
+            output.say(f"override #{o.id} acknowledged by {o.acknowledged_by}")
+
+    @app.command("deploy")
+    def deploy_(
+        app_name: str = typer.Argument(..., metavar="APP"),
+        version: str = typer.Argument(...),
+        env: str = typer.Option(..., "--env", "-e"),
+        wait: bool = typer.Option(False, "--wait"),
+        timeout: str | None = typer.Option(None, "--timeout"),
+    ) -> None:
+        """A one-app plan under the same policy."""
+        from core.errors import BlockedError
+        from core.services.runs import deploy_plan
+
+        ctx = context()
+        plan_id = deploy_plan(ctx, app_name, version, env)
+        try:
+            _run(ctx, plan_id, wait, timeout)
+        except BlockedError as exc:
+            raise BlockedError(
+                f"deploy plan {plan_id}: {exc.message}", blockers=exc.blockers
+            ) from None
+
+    @app.command("rollback")
+    def rollback_(
+        app_name: str = typer.Argument(..., metavar="APP"),
+        env: str = typer.Option(..., "--env", "-e"),
+        reason: str = typer.Option("", "--reason"),
+    ) -> None:
+        """Switch APP back to the release live before the current one."""
+        from core.services.plans import get_plan
+        from core.services.runs import rollback
+
+        ctx = context()
+        result = rollback(
+            ctx, app_name, env, reason, None if output.OPTIONS.machine else _step_line
+        )
+        _finished(ctx, result, get_plan(ctx, result.plan_id))
+
+    @app.command("reconcile")
+    def reconcile_(env: str | None = typer.Option(None, "--env", "-e")) -> None:
+        """Finish or roll back runs that were interrupted."""
+        from core.services.runs import reconcile
+
+        results = reconcile(context(), env=env)
+        if output.OPTIONS.machine:
+            output.emit({"reconciled": [r.as_dict() for r in results]})
+            return
+        if not results:
+            output.say("nothing to reconcile")
+        for r in results:
+            output.say(
+                f"plan {r.plan_id} ({r.env}): {r.decision} -> {r.state.replace('_', ' ')}: {r.result}"
+            )
+
+    @app.command("metrics")
+    def metrics_(
+        env: str | None = typer.Option(None, "--env", "-e"),
+        days: int = typer.Option(30, "--days"),
+    ) -> None:
+        """DORA: deployment frequency, lead time, change failure rate, time to restore."""
+        from core.services.metrics import metrics
+
+        rows = metrics(context(), env=env, days=days)
+        if output.OPTIONS.machine:
+            output.emit({"days": days, "environments": [m.as_dict() for m in rows]})
+            return
+
+        def hours(d: timedelta | None) -> str:
+            return "-" if d is None else f"{d.total_seconds() / 3600:.1f}h"
+
+        output.table(
+            ["ENV", "DEPLOYS", "PER DAY", "LEAD TIME p50", "p90", "CHANGE FAIL", "RESTORE p50"],
+            [
+                [
+                    m.env,
+                    m.deployments,
+                    f"{m.per_day:.2f}",
+                    hours(m.lead_time_median),
+                    hours(m.lead_time_p90),
+                    "-"
+                    if m.change_failure_rate is None
+                    else f"{m.change_failure_rate:.0%} ({m.failures}/{m.attempts})",
+                    hours(m.time_to_restore_median),
+                ]
+                for m in rows
+            ],
+        )
