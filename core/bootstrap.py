@@ -48,7 +48,7 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
             paths = {
                 k: str(_resolve_path(workspace, v))
                 for k, v in settings.items()
-                if k in ("include_file", "nginx_conf")
+                if k in ("include_file", "nginx_conf", "pid_file")
             }
             return NginxTarget(app, env, {**settings, **paths}, state_dir)
         if adapter == "aws-elb":

@@ -60,10 +60,19 @@ TARGET_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "blue_port": (int, True),
         "green_port": (int, True),
         "nginx_conf": (str, False),
+        "nginx": (str, False),
+        "nginx_args": (_ANY_LIST, False),
+        "test": (_ANY_LIST, False),
         "reload": (_ANY_LIST, False),
+        "pid_file": (str, False),
         "command": (_ANY_LIST, False),
         "url": (str, False),
         "health_path": (str, False),
+        "version_path": (str, False),
+        "timeout": ((int, float), False),
+        "health_timeout": ((int, float), False),
+        "start_timeout": ((int, float), False),
+        "switch_timeout": ((int, float), False),
     },
     "aws-elb": {
         "listener_arn": (str, True),
@@ -74,6 +83,7 @@ TARGET_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "endpoint_url": (str, False),
         "profile": (str, False),
         "url": (str, False),
+        "max_attempts": (int, False),
     },
     "command": {
         "stage": (_ANY_LIST, True),
@@ -84,6 +94,7 @@ TARGET_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "restart": (_ANY_LIST, False),
         "timeout": ((int, float), False),
         "endpoint": (str, False),
+        "cwd": (str, False),
     },
 }
 LOG_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
