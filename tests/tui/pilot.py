@@ -47,7 +47,7 @@ async def settle(pilot: Pilot[Any], deadline: float = DEADLINE) -> None:
 
 _SVG_TEXT = re.compile(
     r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
-    r'clip-path="url\(#terminal-\d+-line-(\d+)\)">([^<]*)</text>'
+    r'clip-path="url\(#terminal(?:-\d+)?-line-(\d+)\)">([^<]*)</text>'
 )
 
 

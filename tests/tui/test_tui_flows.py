@@ -196,3 +196,18 @@ async def test_help_lists_the_keys_of_the_screen_below(scenario: WorkspaceFixtur
         await pilot.press("q")
         assert not isinstance(app.screen, HelpScreen)
         assert app.is_running
+
+
+async def test_metrics_per_environment(scenario: WorkspaceFixture) -> None:
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "prod  last 30 days" in shown
+        assert "change failures  33%  (1 of 3)" in shown
+        assert "deploys          5  (0.17/day)" in shown
+        await pilot.press("w")
+        await settle(pilot)
+        assert "prod  last 90 days" in screen_text(app)

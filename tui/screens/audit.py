@@ -222,7 +222,7 @@ class AuditScreen(ShipdeckScreen):
     # --- verify --------------------------------------------------------------------------------
 
     def action_verify(self) -> None:
-        self.notify("verifying the chain…", timeout=2)
+        self.query_one("#audit-status", Static).update(Text("verifying the chain…", style="bold"))
         self._verify()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")

@@ -1,0 +1,150 @@
+"""DORA metrics per environment, with a sparkline of deploys per day over the window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Footer, Sparkline, Static
+
+from core.domain.metrics import DeploymentFact, EnvMetrics
+from tui.messages import MetricsLoaded
+from tui.screens.base import ShipdeckScreen
+from tui.widgets.header import HeaderBar
+from tui.widgets.scroll import VimScroll
+
+WINDOWS = (7, 30, 90)
+
+
+@dataclass(frozen=True)
+class EnvReport:
+    metrics: EnvMetrics
+    per_day: list[float]  # deploys that took traffic, oldest day first
+    failed_per_day: list[float]
+
+
+@dataclass(frozen=True)
+class Report:
+    days: int
+    envs: list[EnvReport]
+
+
+def daily(facts: list[DeploymentFact], m: EnvMetrics, days: int) -> tuple[list[float], list[float]]:
+    """Deploys and failed deploys per day in [since, until), for the sparklines."""
+    ok, bad = [0.0] * days, [0.0] * days
+    for f in facts:
+        if f.env != m.env or f.kind != "deploy" or not m.since <= f.at < m.until:
+            continue
+        day = min(int((f.at - m.since) / timedelta(days=1)), days - 1)
+        if f.outcome in ("succeeded", "rolled_back"):
+            ok[day] += 1
+        if f.outcome in ("failed", "rolled_back"):
+            bad[day] += 1
+    return ok, bad
+
+
+def duration(d: timedelta | None) -> str:
+    if d is None:
+        return "-"
+    minutes = int(d.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
+
+
+def summary(m: EnvMetrics, days: int) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{m.env}", style="bold underline")
+    text.append(f"  last {days} days\n", style="dim")
+    text.append("deploys          ", style="dim")
+    text.append(f"{m.deployments}", style="bold")
+    text.append(f"  ({m.per_day:.2f}/day)\n")
+    text.append("lead time        ", style="dim")
+    text.append(f"median {duration(m.lead_time_median)}", style="bold")
+    text.append(f"  p90 {duration(m.lead_time_p90)}\n")
+    text.append("change failures  ", style="dim")
+    if m.change_failure_rate is None:
+        text.append("-\n")
+    else:
+        style = "bold red" if m.change_failure_rate > 0.15 else "bold green"
+        text.append(f"{m.change_failure_rate:.0%}", style=style)
+        text.append(f"  ({m.failures} of {m.attempts})\n")
+    text.append("time to restore  ", style="dim")
+    text.append(f"median {duration(m.time_to_restore_median)}", style="bold")
+    text.append(f"  ({m.restores} restores)")
+    return text
+
+
+class MetricsScreen(ShipdeckScreen):
+    TITLE = "Metrics"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "window", "Window 7/30/90d"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.days = 30
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(self.ctx, self.TITLE)
+        with VimScroll(id="metrics-body", can_focus=True):
+            yield Static("computing…", id="metrics-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#metrics-body").focus()
+        self.reload()
+
+    def reload(self) -> None:
+        self._load(self.days)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="metrics")
+    def _load(self, days: int) -> None:
+        from core.services.audit_log import head
+        from core.services.metrics import deployment_facts, metrics
+
+        seq, _ = head(self.ctx)
+        facts = deployment_facts(self.ctx)
+        envs = [EnvReport(m, *daily(facts, m, days)) for m in metrics(self.ctx, days=days)]
+        self.post_message(MetricsLoaded(Report(days, envs), seq))
+
+    @on(MetricsLoaded)
+    async def _loaded(self, message: MetricsLoaded) -> None:
+        report: Report = message.report
+        body = self.query_one("#metrics-body", VimScroll)
+        await body.remove_children()
+        widgets: list[Widget] = []
+        for env in report.envs:
+            widgets.append(Static(summary(env.metrics, report.days), classes="metrics-env"))
+            for label, data, cls in (
+                ("deploys/day ", env.per_day, "spark-ok"),
+                ("failures/day", env.failed_per_day, "spark-bad"),
+            ):
+                widgets.append(
+                    Horizontal(
+                        Static(Text(label, style="dim"), classes="spark-label"),
+                        Sparkline(data, classes=f"spark {cls}"),
+                        classes="spark-row",
+                    )
+                )
+        if not report.envs:
+            widgets.append(Static("no environments in shipdeck.toml"))
+        await body.mount_all(widgets)
+        self.mark_loaded(message.head_seq)
+
+    def action_window(self) -> None:
+        self.days = WINDOWS[(WINDOWS.index(self.days) + 1) % len(WINDOWS)]
+        self.reload()
+
+    def action_refresh(self) -> None:
+        self.reload()
