@@ -6,11 +6,13 @@ and `shipdeck status -o json` never pay for boto3 (~200 ms) or huggingface_hub.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.domain.config import AdapterConfig, WorkspaceConfig
+from core.domain.secrets import environment_secrets
 from core.errors import UsageError
 from core.ports import (
     ArtifactSource,
@@ -149,7 +151,7 @@ def make_token_limits(
             )
         from adapters.token_limits import HttpGatewayLimits
 
-        return HttpGatewayLimits(s["url"], s["model"], s.get("token_env"))
+        return HttpGatewayLimits(s["url"], s["model"], s["token_env"])
 
     return get
 
@@ -163,7 +165,15 @@ def make_notifiers(
         from adapters.webhook import WebhookNotifier
 
         return [
-            (n.name, WebhookNotifier(n.url, n.format, headers_env=dict(n.headers_env)), n.events)
+            (
+                n.name,
+                WebhookNotifier(
+                    n.url,
+                    n.format,
+                    headers={h: os.environ[v] for h, v in n.headers_env.items() if v in os.environ},
+                ),
+                n.events,
+            )
             for n in config.notifications.values()
         ]
 
@@ -198,6 +208,7 @@ def build_context(
         notifiers=make_notifiers(cfg),
         clock=clock or SystemClock(),
         read_only=read_only,
+        secrets=environment_secrets(os.environ, cfg.secret_env_names()),
     )
 
 

@@ -110,7 +110,7 @@ LOG_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
 }
 TOKEN_LIMIT_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "litellm-file": {"path": (str, True), "model": (str, True), "reload": (_ANY_LIST, False)},
-    "http": {"url": (str, True), "model": (str, True), "token_env": (str, False)},
+    "http": {"url": (str, True), "model": (str, True), "token_env": (str, True)},
 }
 SOURCE_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "hf": {"endpoint": (str, False), "token_env": (str, False), "token_file": (str, False)},
@@ -247,6 +247,19 @@ class WorkspaceConfig:
             if user in role.users:
                 perms |= set(PERMISSIONS) if "*" in role.permissions else role.permissions
         return frozenset(perms)
+
+    def secret_env_names(self) -> set[str]:
+        """Environment variables this workspace reads credentials from."""
+        names = {
+            str(s.settings["token_env"]) for s in self.sources.values() if "token_env" in s.settings
+        }
+        for app in self.apps.values():
+            for target in app.targets.values():
+                if target.token_limits and "token_env" in target.token_limits.settings:
+                    names.add(str(target.token_limits.settings["token_env"]))
+        for n in self.notifications.values():
+            names.update(n.headers_env.values())
+        return names
 
     def window_specs(self, env: str) -> tuple[list[WindowSpec], list[FreezeSpec]]:
         e = self.environments[env]

@@ -90,6 +90,7 @@ class Context:
     token_limits: Callable[[str, str], TokenLimitStore]
     notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
     clock: Clock = field(default_factory=SystemClock)
+    secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
     read_only: bool = False
 
     def now(self) -> datetime:
@@ -110,7 +111,15 @@ class Context:
         plan: str | None = None,
     ) -> int:
         return audit.append(
-            conn, self.actor.who, kind, payload or {}, at=self.now(), app=app, env=env, plan=plan
+            conn,
+            self.actor.who,
+            kind,
+            payload or {},
+            at=self.now(),
+            app=app,
+            env=env,
+            plan=plan,
+            secrets=self.secrets,
         )
 
     @contextmanager

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.domain.redact import strip_controls
+from core.domain.redact import redact_text, strip_controls
 from core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
 from core.ports import Health, TokenLimits
 from core.services.context import Context
@@ -62,7 +62,7 @@ def pull_logs(
         raise
     with ctx.db.write() as conn:
         ctx.audit(conn, "task.logs", {**params, "returned": len(raw)}, app=app, env=env)
-    return [strip_controls(line) for line in raw]
+    return [redact_text(strip_controls(line), ctx.secrets) for line in raw]
 
 
 def follow_logs(ctx: Context, app: str, env: str, stop: threading.Event) -> Iterator[str]:
@@ -72,7 +72,7 @@ def follow_logs(ctx: Context, app: str, env: str, stop: threading.Event) -> Iter
     with ctx.db.write() as conn:
         ctx.audit(conn, "task.logs", {"follow": True}, app=app, env=env)
     for line in source.follow(stop):
-        yield strip_controls(line)
+        yield redact_text(strip_controls(line), ctx.secrets)
 
 
 def _epoch_unless_running(ctx: Context, env: str) -> int:

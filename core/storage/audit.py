@@ -91,6 +91,7 @@ def append(
     app: str | None = None,
     env: str | None = None,
     plan: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> int:
     """Append one event inside the caller's write transaction; returns its sequence number.
 
@@ -104,7 +105,7 @@ def append(
         select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
     ).one()
     seq = head.seq + 1
-    body = canonical_bytes(redact(dict(payload)))
+    body = canonical_bytes(redact(dict(payload), secrets))
     at = at.astimezone(UTC)
     digest = event_hash(
         head.hash,
