@@ -85,13 +85,27 @@ def color_enabled() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
+def clip(text: str, width: int = 80) -> str:
+    """One line of at most `width` characters, cut with an ellipsis."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80) -> None:
-    """A plain aligned table that fits `width` columns: the last column is cut, not wrapped."""
+    """A plain aligned table that fits `width` columns: long cells are cut, not wrapped.
+
+    The last column (notes) keeps some room: when one long value (a version string) would push
+    it off the line, the widest other columns give way first."""
     cells = [[strip_controls("" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, v in enumerate(row):
             widths[i] = max(widths[i], len(v))
+    keep = min(widths[-1], max(len(headers[-1]), 20))
+    while sum(widths[:-1]) + 2 * (len(widths) - 1) + keep > width:
+        i = max(range(len(widths) - 1), key=lambda k: widths[k] - len(headers[k]))
+        if widths[i] <= len(headers[i]):
+            break
+        widths[i] -= 1
     fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
     widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
 
@@ -99,8 +113,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80
         parts = []
         for i, v in enumerate(values):
             w = widths[i]
-            v = v if len(v) <= w else v[: max(w - 1, 0)] + "…"
-            parts.append(v.ljust(w))
+            parts.append(clip(v, w).ljust(w))
         return "  ".join(parts).rstrip()[:width]
 
     say(line(list(headers)))

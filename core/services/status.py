@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_
+from sqlalchemy import Connection, func, select, tuple_
 
 from core.domain.release import (
     ArtifactChange,
@@ -199,7 +199,9 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
         cached = {
             (r.repo, r.old, r.new): r.n
             for r in conn.execute(
-                select(_DIST.c.repo, _DIST.c.old, _DIST.c.new, _DIST.c["count"].label("n")).where(tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs)))
+                select(_DIST.c.repo, _DIST.c.old, _DIST.c.new, _DIST.c["count"].label("n")).where(
+                    tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs))
+                )
             )
         }
     missing = pairs - cached.keys()
@@ -210,22 +212,17 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
         except AdapterError:
             continue  # history rewritten or repo gone: shown as unknown, not cached
     if fresh:
+        rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in fresh.items()]
         with ctx.db.write() as conn:
-            existing = {
-                (r.repo, r.old, r.new)
-                for r in conn.execute(
-                    select(_DIST.c.repo, _DIST.c.old, _DIST.c.new).where(
-                        tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(fresh))
-                    )
-                )
-            }
-            rows = [
-                {"repo": k[0], "old": k[1], "new": k[2], "count": v}
-                for k, v in fresh.items()
-                if k not in existing
-            ]
-            if rows:
-                conn.execute(insert(_DIST), rows)
+            # A concurrent status run may cache the same pairs first; the counts never change.
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(pg_insert(_DIST).on_conflict_do_nothing(), rows)
+            else:
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                conn.execute(sqlite_insert(_DIST).on_conflict_do_nothing(), rows)
     return {**cached, **fresh}
 
 

@@ -63,5 +63,8 @@ def register(app: typer.Typer) -> None:
                 for c in a.cells:
                     for commit in c.commits:
                         output.say(
-                            f"{a.app}/{c.env}  {commit.sha[:10]}  {commit.date:%Y-%m-%d}  {commit.author}: {commit.subject}"
+                            output.clip(
+                                f"{a.app}/{c.env}  {commit.sha[:10]}  {commit.date:%Y-%m-%d}  "
+                                f"{commit.author}: {commit.subject}"
+                            )
                         )
