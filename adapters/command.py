@@ -26,7 +26,7 @@ from typing import Any
 
 from adapters.argv import CommandTimedOut, CompletedRun, placeholders, render_argv, run_argv
 from adapters.local.processes import atomic_write_text, file_lock
-from adapters.logs import strip_lines
+from core.domain.redact import strip_lines
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec, StaleEpoch
 

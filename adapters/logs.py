@@ -1,7 +1,8 @@
 """Log sources for `shipdeck task logs`: a file, a command's output, or CloudWatch Logs.
 
-Lines come back raw (the LogSource contract); `strip_controls` is what every front end must apply
-before a line reaches a terminal, because log content is written by whoever can reach the app.
+Lines come back raw (the LogSource contract); `core.domain.redact.strip_controls` is what every
+front end must apply before a line reaches a terminal, because log content is written by whoever
+can reach the app.
 
 `since` semantics, the same for file and command sources: logs are chronological, so reading from
 the end we stop at the first line whose leading ISO-8601 timestamp is older than `since`. A line
@@ -24,37 +25,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
+from core.domain.redact import strip_lines
 from core.errors import AdapterError
-
-# --- escape sequences --------------------------------------------------------------------------
-
-_CONTROLS = re.compile(
-    r"""
-      (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?       # CSI (7- or 8-bit), maybe cut
-    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*    # OSC, DCS, SOS, PM, APC strings
-      (?:\x07|\x1b\\|\x9c)?                                     # ... and their terminator
-    | \x1b[\x20-\x2f]*[\x30-\x7e]?                              # any other ESC sequence
-    | [\x00-\x08\x0a-\x1f\x7f-\x9f]                             # C0 but tab, DEL, C1
-    """,
-    re.VERBOSE,
-)
-
-
-def strip_controls(text: str) -> str:
-    """Remove terminal escape sequences and control characters, keeping tabs.
-
-    A log line or command output can retitle the terminal, rewrite the screen or smuggle a
-    hyperlink; after this nothing but printable text (and tabs) is left. Markup such as `[bold]`
-    is left alone: escaping it is the renderer's job. Newlines are removed too, so split
-    multi-line text first (`strip_lines`).
-    """
-    return _CONTROLS.sub("", text)
-
-
-def strip_lines(text: str) -> list[str]:
-    """Split captured output into lines and strip each; drops the empty line after a final \\n."""
-    return [strip_controls(line) for line in _split_lines(text)]
-
 
 # --- timestamps and selection ------------------------------------------------------------------
 

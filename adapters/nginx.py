@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 from adapters.argv import placeholders, render_argv, run_argv
 from adapters.command import EpochFence
 from adapters.local.processes import ProcessSupervisor, atomic_write_text, file_lock
-from adapters.logs import strip_controls, strip_lines
+from core.domain.redact import strip_controls, strip_lines
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec
 

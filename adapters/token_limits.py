@@ -20,8 +20,8 @@ import yaml
 
 from adapters.argv import run_argv
 from adapters.local.processes import file_lock
-from adapters.logs import strip_lines
 from adapters.webhook import no_redirect_opener
+from core.domain.redact import strip_lines
 from core.errors import AdapterError
 from core.ports import TokenLimits
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from adapters.logs import strip_controls
+from core.domain.redact import strip_controls
 from core.errors import AdapterError, ConfigError
 
 Format = Literal["json", "slack"]

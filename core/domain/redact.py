@@ -60,18 +60,36 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
     return value
 
 
-# ANSI/VT escape sequences: CSI, OSC (to BEL or ST), DCS/SOS/PM/APC (to ST), and 2-byte ESC forms.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]?"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
+# Terminal escape sequences and control characters, in one pass: CSI (7- or 8-bit, also when
+# cut short), OSC/DCS/SOS/PM/APC strings (7- or 8-bit introducer) up to their BEL or ST terminator
+# (a string is also ended by BEL, so markup after a stray BEL stays text), any other ESC
+# sequence, then any C0 control but tab and newline, DEL and C1.
+_CONTROLS = re.compile(
+    r"""
+      (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?
+    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?
+    | \x1b[\x20-\x2f]*[\x30-\x7e]?
+    | [\x00-\x08\x0b-\x1f\x7f-\x9f]
+    """,
+    re.VERBOSE,
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def strip_controls(text: str) -> str:
-    """Text from remote systems, made safe for a terminal: no escape sequence, no C0 (but tab and
-    newline) and no C1 control survives."""
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    """Text from remote systems (logs, command output, audit fields), made safe for a terminal.
+
+    A log line or command output could otherwise retitle the terminal, rewrite the screen or
+    smuggle a hyperlink. No ESC, BEL, other C0 (but tab and newline), DEL or C1 character
+    survives. Markup such as `[bold]` is left alone: escaping it is the renderer's job.
+    """
+    return _CONTROLS.sub("", text)
+
+
+def strip_lines(text: str) -> list[str]:
+    """Captured output as lines, each stripped: split first, so no line is joined to the next by
+    a sequence left open, and none carries a newline. A final newline ends the last line; it does
+    not start an empty one."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [strip_controls(line) for line in lines]

@@ -1,4 +1,4 @@
-"""Log sources on real files, real commands and moto's CloudWatch Logs; strip_controls properties."""
+"""Log sources on real files, real commands and moto's CloudWatch Logs; hostile lines come out clean."""
 
 from __future__ import annotations
 
@@ -17,77 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.logs import (
-    CloudWatchLogSource,
-    CommandLogSource,
-    FileLogSource,
-    line_timestamp,
-    strip_controls,
-    strip_lines,
-)
+from adapters.logs import CloudWatchLogSource, CommandLogSource, FileLogSource, line_timestamp
+from core.domain.redact import strip_controls
 from core.errors import AdapterError
 from core.ports import LogSource
+from tests.unit.test_redact_controls import forbidden, hostile
 
-# --- strip_controls ----------------------------------------------------------------------------
-
-
-def _forbidden(ch: str) -> bool:
-    code = ord(ch)
-    return (code < 0x20 and ch != "\t") or 0x7F <= code <= 0x9F
-
-
-@pytest.mark.parametrize(
-    ("raw", "clean"),
-    [
-        ("\x1b[31mred\x1b[0m", "red"),
-        ("\x1b[38;2;255;0;0mtrue\x1b[m", "true"),
-        ("\x1b]0;new title\x07after", "after"),
-        ("\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\", "link"),
-        ("\x1bP1$r0m\x1b\\kept", "kept"),
-        ("\x1b_apc\x1b\\\x1b^pm\x1b\\\x1bXsos\x1b\\ok", "ok"),
-        ("\x9b31mc1 csi\x9d0;t\x9cdone", "c1 csidone"),
-        ("a\x1b(Bb\x1b7c\x1b=d", "abcd"),
-        ("bell\x07 back\x08space\x7f", "bell backspace"),
-        ("tab\tstays", "tab\tstays"),
-        ("[bold]markup[/bold] stays", "[bold]markup[/bold] stays"),
-        ("ünïcødé ✓ 漢字", "ünïcødé ✓ 漢字"),
-        ("cut at end \x1b[", "cut at end "),
-        ("unterminated \x1b]0;title", "unterminated "),
-        ("two\nlines\r", "twolines"),
-    ],
-)
-def test_strip_controls_examples(raw: str, clean: str) -> None:
-    assert strip_controls(raw) == clean
-
-
-FRAGMENTS = [
-    "\x1b", "\x1b[", "\x1b]", "\x1bP", "\x1b\\", "\x07", "\x9b", "\x9c", "\x9d", "\x90",
-    "[bold]", "[/]", "31m", ";", "\n", "\t", "\r", "\x00", "\x7f", "\x85",
-]  # fmt: skip
-hostile = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.characters()), max_size=40).map("".join)
-clean_text = st.text(
-    st.characters(exclude_categories=["Cs"]).filter(lambda c: not _forbidden(c))
-)
-
-
-@settings(max_examples=500)
-@given(hostile)
-def test_no_control_survives(text: str) -> None:
-    out = strip_controls(text)
-    assert not any(_forbidden(ch) for ch in out)
-    assert strip_controls(out) == out
-
-
-@given(clean_text)
-def test_clean_text_is_untouched(text: str) -> None:
-    assert strip_controls(text) == text
-
-
-@settings(max_examples=300)
-@given(hostile, hostile)
-def test_markup_after_any_garbage_stays_verbatim(before: str, after: str) -> None:
-    """BEL ends whatever sequence `before` left open, so the markup that follows is plain text."""
-    assert "[bold]" in strip_controls(before + "\x07[bold]" + after)
+# --- strip_controls on lines read from a file -----------------------------------------------
 
 
 @settings(max_examples=100, deadline=None)
@@ -99,11 +35,7 @@ def test_hostile_lines_through_a_file_come_out_clean(tmp_path_factory: pytest.Te
     path.write_bytes(path.read_bytes() + b"[bold]tail\x1b[0m\xc2\x9b\n")
     got = [strip_controls(line) for line in FileLogSource(path).tail(lines=1000)]
     assert got[-1] == "[bold]tail"
-    assert not any(_forbidden(ch) for line in got for ch in line)
-
-
-def test_strip_lines_splits_then_strips() -> None:
-    assert strip_lines("a\x1b[1m\r\nb\x07\n") == ["a", "b"]
+    assert not any(forbidden(ch) for line in got for ch in line)
 
 
 # --- FileLogSource.tail ------------------------------------------------------------------------
