@@ -129,7 +129,11 @@ def restart(ctx: Context, app: str, env: str, *, reason: str | None = None) -> H
 
 def read_limits(ctx: Context, app: str, env: str) -> TokenLimits:
     _guard(ctx, "task.logs", app, env, None, changes=False)
-    return ctx.token_limits(app, env).read()
+    try:
+        return ctx.token_limits(app, env).read()
+    except AdapterError as exc:
+        _failed(ctx, "task.token-limit", app, env, {"read": True}, exc)
+        raise
 
 
 @dataclass(frozen=True)
