@@ -105,10 +105,18 @@ def _text(value: object, label: str) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def render_argv(template: Sequence[str], values: Mapping[str, object]) -> list[str]:
+def render_argv(
+    template: Sequence[str],
+    values: Mapping[str, object],
+    *,
+    missing_config: str | None = None,
+) -> list[str]:
     """Fill `{name}` and `{config[KEY]}` placeholders inside each item; one item in, one out.
 
-    Raises ValueError naming the placeholder when a value is unknown or missing.
+    Raises ValueError naming the placeholder when a value is unknown or missing, except that with
+    `missing_config` set a `{config[KEY]}` whose KEY is absent (or None) renders as that text: a
+    template with defaults of its own (the demo app's `--health=`) can then use keys a release
+    need not set.
     """
     if isinstance(template, str):
         raise ValueError("an argv template must be a list of strings, not one string")
@@ -127,7 +135,12 @@ def render_argv(template: Sequence[str], values: Mapping[str, object]) -> list[s
                 raise ValueError(f"unknown placeholder {label}")
             value = values[name]
             if key is not None:
-                if not isinstance(value, Mapping) or key not in value:
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"unknown placeholder {label}")
+                if name == "config" and missing_config is not None and value.get(key) is None:
+                    out.append(missing_config)
+                    continue
+                if key not in value:
                     raise ValueError(f"unknown placeholder {label}")
                 value = value[key]
             out.append(_text(value, label))

@@ -18,8 +18,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from adapters.fencing import check_epoch
 from core.errors import AdapterError, ConfigError
-from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+from core.ports import Color, Health, ReleaseSpec
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,10 @@ class ElbTarget:
         """Refuse an epoch older than the one recorded on the switched resource; record newer."""
         raw = self._tags(self._switched).get(EPOCH_TAG)
         try:
-            seen = int(raw) if raw is not None else -1
+            seen = int(raw) if raw is not None else None
         except ValueError:
             raise AdapterError(f"{self.label}: tag {EPOCH_TAG}={raw!r} is not a number") from None
-        if epoch < seen:
-            raise StaleEpoch(f"{self.label}: epoch {epoch} is older than {seen} already seen")
-        if epoch > seen:
+        if check_epoch(self.label, epoch, seen):
             with aws_errors(self.label):
                 self._elb().add_tags(
                     ResourceArns=[self._switched], Tags=[{"Key": EPOCH_TAG, "Value": str(epoch)}]

@@ -17,58 +17,24 @@ color was given, so later steps can use its {version} and {config[KEY]}), `targe
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from adapters.argv import CommandTimedOut, CompletedRun, placeholders, render_argv, run_argv
-from adapters.local.processes import atomic_write_text, file_lock
+from adapters.fencing import EpochFence
+from adapters.local.processes import atomic_write_text
 from core.domain.redact import strip_lines
 from core.errors import AdapterError, ConfigError
-from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+from core.ports import Color, Health, ReleaseSpec
 
 log = logging.getLogger(__name__)
 
 STEPS = ("stage", "health", "switch", "live_color", "stop_idle", "restart")
 REQUIRED_STEPS = ("stage", "health", "switch", "live_color")
 PLACEHOLDERS = frozenset({"app", "env", "color", "version", "commit", "digest", "epoch"})
-LOCK_TIMEOUT = 60.0
-
-
-class EpochFence:
-    """The highest fencing epoch a target has seen, in a file every process on this machine shares.
-
-    The check and the action happen under one lock: otherwise a stalled runner could pass the
-    check, lose the race to a newer runner's switch, and then undo it.
-    """
-
-    def __init__(self, state_dir: Path, label: str) -> None:
-        self.path = Path(state_dir) / "epoch"
-        self.lock_path = Path(state_dir) / "target.lock"
-        self.label = label
-
-    def seen(self) -> int | None:
-        try:
-            return int(self.path.read_text(encoding="utf-8").strip())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise AdapterError(f"{self.label}: unreadable epoch file {self.path}: {exc}") from None
-
-    @contextlib.contextmanager
-    def hold(self, epoch: int) -> Iterator[None]:
-        """Refuse an epoch older than the highest seen, record a newer one, and keep the target
-        locked while the caller acts."""
-        with file_lock(self.lock_path, LOCK_TIMEOUT, self.label):
-            seen = self.seen()
-            if seen is not None and epoch < seen:
-                raise StaleEpoch(f"{self.label}: epoch {epoch} is older than {seen} already seen")
-            if seen is None or epoch > seen:
-                atomic_write_text(self.path, f"{epoch}\n")
-            yield
 
 
 def _last_line(run: CompletedRun) -> str:

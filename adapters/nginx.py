@@ -48,8 +48,8 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from adapters.argv import placeholders, render_argv, run_argv
-from adapters.command import EpochFence
-from adapters.local.processes import ProcessSupervisor, atomic_write_text, file_lock
+from adapters.fencing import EpochFence
+from adapters.local.processes import ProcessSupervisor, atomic_write_text
 from core.domain.redact import strip_controls, strip_lines
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec
@@ -467,7 +467,7 @@ class NginxTarget:
 
     def teardown(self) -> None:
         """Stop both colors (for tests and demos); nginx itself is not ours to stop."""
-        with file_lock(self.state_dir / "target.lock", 60.0, self.label):
+        with self.fence.locked():
             for color in COLORS:
                 self._forget(color)
                 self.supervisor.stop(color)

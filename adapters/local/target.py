@@ -22,22 +22,22 @@ import http.client
 import json
 import os
 import socket
-import string
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from adapters.local.processes import ProcessSupervisor, atomic_write_text, file_lock
+from adapters.argv import render_argv
+from adapters.fencing import EpochFence
+from adapters.local.processes import ProcessSupervisor, atomic_write_text
 from core.errors import AdapterError
-from core.ports import Color, Health, ReleaseSpec, StaleEpoch
+from core.ports import Color, Health, ReleaseSpec
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 PROXY = "proxy"
 START_TIMEOUT = 10.0
-LOCK_TIMEOUT = 60.0
 
 # `--opt=value` items keep a version or config value that starts with "-" from being read as an
 # option by the app's argument parser.
@@ -45,45 +45,18 @@ DEFAULT_COMMAND: tuple[str, ...] = (
     "-m", "adapters.local.demo_app", "--port", "{port}", "--version={version}",
     "--color={color}", "--name={app}", "--health={config[demo_health]}",
 )  # fmt: skip
-_PLACEHOLDERS = ("port", "version", "color", "app", "commit")
 
 # The children run `-m adapters.local...`: make that importable whatever their working directory.
 _CODE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def render_argv(
-    template: list[str], values: Mapping[str, str], config: Mapping[str, Any]
+def render_command(
+    template: Sequence[str], values: Mapping[str, str], config: Mapping[str, Any]
 ) -> list[str]:
-    """Substitute placeholders inside each argv item; values are inserted, never re-parsed.
-
-    Only {port} {version} {color} {app} {commit} and {config[KEY]} exist (no attribute access, no
-    conversions), so a template cannot reach into Python objects. A missing config key renders as
-    "" (the demo app reads an empty --health as "ok"). `{{` and `}}` are literal braces.
-    """
-    out = []
-    for item in template:
-        parts = []
-        try:
-            parsed = list(string.Formatter().parse(item))
-        except ValueError as exc:
-            raise ValueError(f"bad command item {item!r}: {exc}") from None
-        for literal, field, spec, conversion in parsed:
-            parts.append(literal)
-            if field is None:
-                continue
-            if spec or conversion:
-                raise ValueError(
-                    f"placeholder {{{field}}} in {item!r} takes no format or conversion"
-                )
-            if field in _PLACEHOLDERS:
-                parts.append(values[field])
-            elif field.startswith("config[") and field.endswith("]") and len(field) > 8:
-                value = config.get(field[7:-1])
-                parts.append("" if value is None else str(value))
-            else:
-                raise ValueError(f"unknown placeholder {{{field}}} in {item!r}")
-        out.append("".join(parts))
-    return out
+    """The app's argv items from the `command` template: {port} {version} {color} {app} {commit}
+    and {config[KEY]} exist, nothing else. A config key the release does not set renders as ""
+    (the demo app reads an empty --health as "ok"). Raises ValueError for anything else."""
+    return render_argv(template, {**values, "config": config}, missing_config="")
 
 
 def _one_line(text: str, limit: int = 120) -> str:
@@ -155,7 +128,7 @@ class LocalTarget:
             self._fail("setting 'health_timeout' must be a number of seconds")
         self.supervisor = ProcessSupervisor(self.state_dir, label=self._where)
         self._backend_path = self.state_dir / "backend.json"
-        self._epoch_path = self.state_dir / "epoch"
+        self.fence = EpochFence(self.state_dir, self._where)
         self._child_env = {
             "PYTHONPATH": os.pathsep.join(
                 p for p in (_CODE_ROOT, os.environ.get("PYTHONPATH")) if p
@@ -184,7 +157,7 @@ class LocalTarget:
 
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         color = self._color(color)
-        with self._fenced(epoch):
+        with self.fence.hold(epoch):
             if self.live_color() == color:
                 self._fail(f"refusing to stage {release.version!r} on {color}: {color} is live")
             values = {
@@ -195,7 +168,7 @@ class LocalTarget:
                 "commit": release.commit,
             }
             try:
-                argv = [self.command[0], *render_argv(self.command[1:], values, release.config)]
+                argv = [self.command[0], *render_command(self.command[1:], values, release.config)]
             except ValueError as exc:
                 self._fail(f"setting 'command': {exc}")
             staged = self._read_json(self._staged_path(color))
@@ -240,7 +213,7 @@ class LocalTarget:
 
     def switch(self, color: Color, epoch: int) -> None:
         color = self._color(color)
-        with self._fenced(epoch):
+        with self.fence.hold(epoch):
             staged = self._read_json(self._staged_path(color)).get("version")
             if staged is None:
                 self._fail(f"cannot switch to {color}: nothing is staged there")
@@ -275,7 +248,7 @@ class LocalTarget:
 
     def stop_idle(self, color: Color, epoch: int) -> None:
         color = self._color(color)
-        with self._fenced(epoch):
+        with self.fence.hold(epoch):
             if self.live_color() == color:
                 self._fail(f"refusing to stop {color}: it is live")
             self.supervisor.stop(color)
@@ -283,7 +256,7 @@ class LocalTarget:
                 self._staged_path(color).unlink()
 
     def restart(self, epoch: int) -> None:
-        with self._fenced(epoch):
+        with self.fence.hold(epoch):
             color = self.live_color()
             if color is None:
                 self._fail("cannot restart: nothing is live")
@@ -303,7 +276,7 @@ class LocalTarget:
 
     def teardown(self) -> None:
         """Stop the proxy and both colors and forget the switch: nothing is live afterwards."""
-        with file_lock(self.state_dir / "target.lock", LOCK_TIMEOUT, self._where):
+        with self.fence.locked():
             for name in (PROXY, *COLORS):
                 self.supervisor.stop(name)
             for path in (self._backend_path, *map(self._staged_path, COLORS)):
@@ -339,26 +312,6 @@ class LocalTarget:
         if not isinstance(doc, dict):
             self._fail(f"unreadable state file {path}: not a JSON object")
         return doc
-
-    @contextlib.contextmanager
-    def _fenced(self, epoch: int) -> Iterator[None]:
-        """Hold the target lock, refuse a stale epoch, remember a newer one, then let callers act.
-
-        Check and act under one lock: otherwise a stalled runner could pass the check, lose the
-        race to a newer runner's switch, and then undo it.
-        """
-        with file_lock(self.state_dir / "target.lock", LOCK_TIMEOUT, self._where):
-            try:
-                stored = int(self._epoch_path.read_text().strip())
-            except FileNotFoundError:
-                stored = None
-            except (OSError, ValueError) as exc:
-                self._fail(f"unreadable epoch file {self._epoch_path}: {exc}")
-            if stored is not None and epoch < stored:
-                raise StaleEpoch(f"{self._where}: stale epoch {epoch} < {stored}, refusing")
-            if stored is None or epoch > stored:
-                atomic_write_text(self._epoch_path, f"{epoch}\n")
-            yield
 
     def _start(self, color: Color, argv: list[str]) -> None:
         port = self.ports[color]

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from adapters.local.processes import ProcessSupervisor
-from adapters.local.target import LocalTarget, render_argv
+from adapters.local.target import LocalTarget
+from adapters.local.target import render_command as render_argv
 from bench.switch_under_load import run_load
 from core.errors import AdapterError
 from core.ports import ReleaseSpec, StaleEpoch, Target, other_color
@@ -126,7 +127,7 @@ def test_stale_epoch_is_refused_after_a_newer_one(make_target: MakeTarget) -> No
     target.stage("green", release("2.0"), 6)
     with pytest.raises(StaleEpoch) as caught:
         target.switch("green", 5)
-    assert str(caught.value) == "local target chat-api/prod: stale epoch 5 < 6, refusing"
+    assert str(caught.value) == "local target chat-api/prod: epoch 5 is older than 6 already seen"
     with pytest.raises(StaleEpoch):
         target.stop_idle("green", 4)
     with pytest.raises(StaleEpoch):
