@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.domain.redact import redact, redact_text, strip_controls
+from core.domain.secrets import environment_secrets
 from core.errors import Blocker, ExitCode
 
 SCHEMA_VERSION = 1
@@ -26,6 +27,9 @@ class Options:
     yes: bool = False
     no_input: bool = False
     read_only: bool = False
+    # Credential values known from the environment and the workspace (core.domain.secrets):
+    # masked in everything written, on top of the pattern-based redaction.
+    secrets: tuple[str, ...] = environment_secrets(os.environ)
 
     @property
     def machine(self) -> bool:
@@ -45,19 +49,19 @@ def _dump(doc: dict[str, Any]) -> str:
 
 def emit(doc: dict[str, Any]) -> None:
     """Write the one result document (json/yaml modes)."""
-    sys.stdout.write(_dump({"schema_version": SCHEMA_VERSION, **redact(doc)}))
+    sys.stdout.write(_dump({"schema_version": SCHEMA_VERSION, **redact(doc, OPTIONS.secrets)}))
     sys.stdout.flush()
 
 
 def say(text: str) -> None:
     """Human text for table mode on stdout (credential-looking text masked, like JSON output)."""
-    sys.stdout.write(redact_text(strip_controls(text)) + "\n")
+    sys.stdout.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
 
 
 def info(text: str) -> None:
     """Progress and warnings: stderr, whatever the output mode. Error messages may quote what a
     user typed (`--artifact 'hf_...'`), so credential-looking text is masked here too."""
-    sys.stderr.write(redact_text(strip_controls(text)) + "\n")
+    sys.stderr.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
     sys.stderr.flush()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from core.domain.config import App
+from core.domain.redact import redact_text
 from core.domain.release import (
     ArtifactChange,
     ArtifactEntry,
@@ -108,6 +109,7 @@ def create_release(
         config={**spec.config, **(config or {})},
     )
     digest = manifest.digest
+    notes = redact_text(notes, ctx.secrets)
     with ctx.db.write() as conn:
         audit.lock(conn)  # a racing creator of this version waits here, then sees its row
         existing = conn.execute(

@@ -14,7 +14,9 @@ from tui import output
 def context(**kwargs: Any) -> Context:
     from core.bootstrap import open_context
 
-    return open_context(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only, **kwargs)
+    ctx = open_context(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only, **kwargs)
+    output.OPTIONS.secrets = ctx.secrets
+    return ctx
 
 
 def confirm(question: str) -> None:
