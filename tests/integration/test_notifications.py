@@ -1,0 +1,88 @@
+"""Webhooks fire on plan and run events; a failing webhook never blocks or loses the run and is
+audited. Real HTTP to loopback servers, real local targets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from core.services import audit_log
+from core.services.audit_log import AuditFilter
+from core.services.plans import create_plan
+from core.services.runs import deploy
+from tests.integration.shipping import live, release_all, shipping
+from tests.support.workspace import WorkspaceFixture
+
+
+class Hook:
+    """A loopback webhook receiver that answers `status` and keeps every JSON body."""
+
+    def __init__(self, status: int) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[str]:
+        return [b["event"] for b in self.bodies]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def hooks(ws: WorkspaceFixture) -> Iterator[tuple[Hook, Hook]]:
+    good, broken = Hook(200), Hook(500)
+    top = (
+        f'[notifications.ops]\nurl = "{good.url}"\n\n'
+        f'[notifications.chat]\nurl = "{broken.url}"\nformat = "slack"\n'
+        'events = ["run.succeeded", "run.rolled_back"]\n'
+    )
+    with shipping(ws, top=top):
+        yield good, broken
+    good.close()
+    broken.close()
+
+
+def test_webhooks_fire_and_a_broken_one_is_audited_not_blocking(
+    ws: WorkspaceFixture, hooks: tuple[Hook, Hook]
+) -> None:
+    good, broken = hooks
+    alice = live(ws)
+    release_all(alice, "1.0.0", apps=("model-server",))
+    result = deploy(alice, "model-server", "1.0.0", "staging")
+    assert result.ok, result.as_dict()
+    assert good.events() == ["run.started", "run.succeeded"]
+    assert good.bodies[1]["payload"]["state"] == "succeeded"
+    assert good.bodies[1]["payload"]["actor"] == "alice"
+    # The chat hook only asked for outcomes, got one (Slack shape), answered 500: the run stands.
+    assert len(broken.bodies) == 1 and "text" in broken.bodies[0]
+    failures = audit_log.list_events(alice, AuditFilter(kind="notify.failed"))
+    assert [(e.payload["notifier"], e.payload["event"]) for e in failures] == [
+        ("chat", "run.succeeded")
+    ]
+    assert "500" in failures[0].payload["error"]
+
+    plan = create_plan(alice, "prod", ["model-server@1.0.0"])
+    assert plan.state == "awaiting_approval"
+    assert good.events()[-1] == "plan.awaiting_approval"
+    assert good.bodies[-1]["payload"]["plan"] == plan.id
+    assert audit_log.verify(alice).ok
