@@ -1,0 +1,155 @@
+"""Who may do what: refusals exit 4 and are themselves audited; identity is the OS user unless the
+workspace lets SHIPDECK_ACTOR speak for it, and the record keeps both names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from core.services import audit_log
+from tests.integration.test_cli import Ran, shipdeck
+from tests.support.workspace import BASIC_TOML, WorkspaceFixture
+
+
+def events(ws: WorkspaceFixture) -> list[Any]:
+    with ws.base.db.read() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT seq, actor, os_user, ssh_client, kind, app, payload FROM audit_event ORDER BY seq"
+                )
+            )
+        )
+
+
+def releases(ws: WorkspaceFixture) -> int:
+    with ws.base.db.read() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM release")).scalar_one())
+
+
+def run_as(ws: WorkspaceFixture, actor: str | None, *args: str, **env: str) -> Ran:
+    environ = {**ws.env(actor or "unused"), "USER": "tester", **env}
+    if actor is None:
+        del environ["SHIPDECK_ACTOR"]
+    return shipdeck(*args, env=environ)
+
+
+def assert_denied(r: Ran, why: str) -> None:
+    assert r.code == 4, (r.out, r.err)
+    assert r.err.splitlines() == [f"shipdeck: error: not permitted: {why}"]
+
+
+@pytest.mark.parametrize(
+    ("actor", "args", "permission", "why"),
+    [
+        (
+            "bob",
+            ["release", "create", "chat-api", "1.0.0"],
+            "release.create",
+            "bob (approvers) lacks permission 'release.create'",
+        ),
+        (
+            "erin",
+            ["release", "create", "web", "1.0.0"],
+            "release.create",
+            "erin (auditors) lacks permission 'release.create'",
+        ),
+        (
+            "erin",
+            ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"],
+            "audit.checkpoint",
+            "erin (auditors) lacks permission 'audit.checkpoint'",
+        ),
+        (
+            "mallory",
+            ["release", "create", "web", "1.0.0"],
+            "release.create",
+            "mallory (no role) lacks permission 'release.create'",
+        ),
+    ],
+)
+def test_missing_permission_exits_4_and_is_audited(
+    ws: WorkspaceFixture, tmp_path: Path, actor: str, args: list[str], permission: str, why: str
+) -> None:
+    r = run_as(ws, actor, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_denied(r, why)
+    [ev] = events(ws)
+    assert (ev.actor, ev.os_user, ev.kind) == (actor, "tester", "access.denied")
+    assert json.loads(bytes(ev.payload)) == {"permission": permission, "reason": why}
+    assert releases(ws) == 0
+    assert not (tmp_path / "cp.jsonl").exists()
+    assert audit_log.verify(ws.as_user("erin")).ok
+
+
+def test_denial_in_json_mode_is_the_error_document(ws: WorkspaceFixture) -> None:
+    r = run_as(ws, "bob", "-o", "json", "release", "create", "chat-api", "1.0.0")
+    assert r.code == 4
+    assert r.json()["error"]["kind"] == "not_permitted"
+    assert r.json()["error"]["exit_code"] == 4
+    assert [e.app for e in events(ws)] == ["chat-api"]
+
+
+def test_read_only_session_refuses_even_the_release_manager(ws: WorkspaceFixture) -> None:
+    r = run_as(ws, "alice", "--read-only", "release", "create", "chat-api", "1.0.0")
+    assert_denied(r, "this session is read-only")
+    [ev] = events(ws)
+    assert (ev.actor, ev.kind) == ("alice", "access.denied")
+    assert releases(ws) == 0
+    assert run_as(ws, "alice", "--read-only", "status").code == 0
+    assert run_as(ws, "alice", "--read-only", "audit", "verify").code == 0
+    assert run_as(ws, "alice", "release", "create", "chat-api", "1.0.0").code == 0
+
+
+def test_env_actor_is_recorded_beside_the_os_user(ws: WorkspaceFixture) -> None:
+    r = run_as(
+        ws, "alice", "release", "create", "chat-api", "1.0.0", SSH_CLIENT="203.0.113.9 52114 22"
+    )
+    assert r.code == 0, r.err
+    [ev] = events(ws)
+    assert (ev.actor, ev.os_user, ev.ssh_client, ev.kind) == (
+        "alice",
+        "tester",
+        "203.0.113.9",
+        "release.created",
+    )
+    shown = run_as(ws, "erin", "-o", "json", "audit", "list").json()["events"][0]
+    assert (shown["actor"], shown["os_user"], shown["ssh_client"]) == (
+        "alice",
+        "tester",
+        "203.0.113.9",
+    )
+
+
+def test_env_actor_is_ignored_unless_the_workspace_allows_it(ws: WorkspaceFixture) -> None:
+    ws.write_config(BASIC_TOML.replace("allow_env_actor = true", "allow_env_actor = false"))
+    # The OS user is alice; claiming to be erin changes nothing.
+    ok = run_as(ws, "erin", "release", "create", "chat-api", "1.0.0", USER="alice")
+    assert ok.code == 0, ok.err
+    # The OS user is mallory; claiming to be alice does not borrow alice's permissions.
+    denied = run_as(ws, "alice", "release", "create", "chat-api", "1.1.0", USER="mallory")
+    assert_denied(denied, "mallory (no role) lacks permission 'release.create'")
+    created, refused = events(ws)
+    assert (created.actor, created.os_user, created.kind) == ("alice", "alice", "release.created")
+    assert (refused.actor, refused.os_user, refused.kind) == ("mallory", "mallory", "access.denied")
+    assert (
+        run_as(ws, None, "-o", "json", "release", "list", USER="erin").json()["releases"][0][
+            "created_by"
+        ]
+        == "alice"
+    )
+
+
+def test_without_roles_every_user_may_act(ws: WorkspaceFixture) -> None:
+    roleless = BASIC_TOML.split("[roles.release-managers]")[0] + BASIC_TOML.split(
+        "permissions = []\n", 1
+    )[1].replace('override_roles = ["release-managers"]\n', "").replace(
+        'approvals = { required = 2, roles = ["approvers"] }\n', ""
+    )
+    ws.write_config(roleless)
+    r = run_as(ws, "anyone", "release", "create", "web", "1.0.0")
+    assert r.code == 0, r.err
+    assert [e.kind for e in events(ws)] == ["release.created"]
