@@ -14,10 +14,10 @@ both pass; the core's lease is the primary guard and the tag stops the runner th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
+from adapters.aws import AwsClient, aws_errors
 from adapters.fencing import check_epoch
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec
@@ -27,49 +27,6 @@ log = logging.getLogger(__name__)
 EPOCH_TAG = "shipdeck:epoch"
 VERSION_TAG = "shipdeck:version"
 DIGEST_TAG = "shipdeck:digest"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:300] or "no detail"
-
-
-@contextmanager
-def aws_errors(label: str) -> Iterator[None]:
-    """Turn any botocore failure inside the block into a one-line AdapterError."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "error")
-        raise AdapterError(f"{label}: {code}: {_one_line(error.get('Message', ''))}") from exc
-    except BotoCoreError as exc:
-        raise AdapterError(f"{label}: {_one_line(str(exc))}") from exc
-
-
-def aws_client(
-    service: str,
-    label: str,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    profile: str | None = None,
-    max_attempts: int = 3,
-) -> Any:
-    """A boto3 client with short timeouts and few retries: a console waiting a minute per call on
-    an unreachable endpoint is worse than a clear error."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"max_attempts": max_attempts, "mode": "standard"},
-    )
-    with aws_errors(label):
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-        make: Any = session.client  # service is a runtime string, not one of the stub literals
-        return make(service, endpoint_url=endpoint_url, config=config)
 
 
 def _forwarded_groups(actions: list[dict[str, Any]]) -> list[str]:
@@ -108,26 +65,17 @@ class ElbTarget:
         if self.groups["blue"] == self.groups["green"]:
             raise ConfigError(f"{self.label}: blue and green must be different target groups")
         self.rule_arn: str | None = settings.get("rule_arn") or None
-        self.region: str | None = settings.get("region")
-        self.endpoint_url: str | None = settings.get("endpoint_url")
-        self.profile: str | None = settings.get("profile")
         self.url: str | None = settings.get("url")
-        self.max_attempts = int(settings.get("max_attempts", 3))
-        self._client: Any = None
+        self._elb = AwsClient(
+            "elbv2",
+            self.label,
+            region=settings.get("region"),
+            endpoint_url=settings.get("endpoint_url"),
+            profile=settings.get("profile"),
+            max_attempts=int(settings.get("max_attempts", 3)),
+        )
 
     # --- plumbing ---
-
-    def _elb(self) -> Any:
-        if self._client is None:
-            self._client = aws_client(
-                "elbv2",
-                self.label,
-                self.region,
-                self.endpoint_url,
-                self.profile,
-                max_attempts=self.max_attempts,
-            )
-        return self._client
 
     @property
     def _switched(self) -> str:
@@ -270,6 +218,4 @@ class ElbTarget:
         )
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._elb.close()

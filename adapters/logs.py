@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
+from adapters.aws import AwsClient, aws_errors
 from core.domain.redact import strip_lines
 from core.errors import AdapterError
 
@@ -354,25 +355,13 @@ class CloudWatchLogSource:
     ) -> None:
         self.group = group
         self.stream = stream
-        self.region = region
-        self.endpoint_url = endpoint_url
-        self.profile = profile
         self.poll_interval = poll_interval
         self.label = f"cloudwatch log {group}" + (f"/{stream}" if stream else "")
-        self._client: Any = None
-
-    def _logs(self) -> Any:
-        from adapters.aws_elb import aws_client
-
-        if self._client is None:
-            self._client = aws_client(
-                "logs", self.label, self.region, self.endpoint_url, self.profile
-            )
-        return self._client
+        self._logs = AwsClient(
+            "logs", self.label, region=region, endpoint_url=endpoint_url, profile=profile
+        )
 
     def tail(self, lines: int | None = None, since: datetime | None = None) -> list[str]:
-        from adapters.aws_elb import aws_errors
-
         _check_count(lines)
         if lines == 0:
             return []
@@ -441,8 +430,6 @@ class CloudWatchLogSource:
     def follow(self, stop: threading.Event) -> Iterator[str]:
         """Poll for events from now on; events sharing the last timestamp are de-duplicated by
         id, because the next poll starts at that same millisecond."""
-        from adapters.aws_elb import aws_errors
-
         last = _millis(datetime.now(UTC))
         seen: set[str] = set()
         while not stop.is_set():
@@ -459,9 +446,7 @@ class CloudWatchLogSource:
                 stop.wait(self.poll_interval)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._logs.close()
 
 
 def _millis(moment: datetime) -> int:

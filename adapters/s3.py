@@ -8,28 +8,19 @@ those versions into an environment's bucket, never whatever happens to be latest
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from adapters.aws import AwsClient, aws_cause, aws_errors
 from core.domain.artifact_diff import format_size
 from core.errors import AdapterError
 from core.ports import ArtifactFile, ResolvedArtifact
 
 _NULL_VERSION = "null"  # what S3 reports as VersionId in a bucket that never had versioning
 _QUERY_KEYS = {"versionId", "etag", "sha256"}
-_CAUSES = {
-    "NoSuchBucket": "no such bucket",
-    "NoSuchKey": "no such key",
-    "NoSuchVersion": "no such version",
-    "AccessDenied": "access denied (403)",
-    "403": "access denied (403)",
-    "PreconditionFailed": "object changed since it was pinned (ETag no longer matches)",
-    "412": "object changed since it was pinned (ETag no longer matches)",
-}
 
 
 @dataclass(frozen=True)
@@ -72,14 +63,16 @@ class S3Source:
         read_timeout: float = 30.0,
         max_attempts: int = 3,
     ) -> None:
-        self._endpoint_url = endpoint_url
-        self._profile = profile
-        self._region = region
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._max_attempts = max_attempts
-        self._client: Any = None  # a boto3 S3 client, made on first use
-        self._lock = threading.Lock()
+        self._s3 = AwsClient(
+            "s3",
+            "s3 source",
+            region=region,
+            endpoint_url=endpoint_url,
+            profile=profile,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> S3Source:
@@ -111,7 +104,7 @@ class S3Source:
         out: list[str] = []
         with self._translated(artifact.resolved, loc):
             for obj in shown:
-                head = self._client_().head_object(
+                head = self._s3().head_object(
                     Bucket=loc.bucket, Key=obj.key, **_version_arg(obj.version_id)
                 )
                 modified = head["LastModified"].strftime("%Y-%m-%d %H:%M:%SZ")
@@ -145,7 +138,7 @@ class S3Source:
                 source: dict[str, str] = {"Bucket": src.bucket, "Key": obj.key}
                 source.update(_version_arg(obj.version_id))
                 key = dest.key + obj.key.removeprefix(base)
-                out = self._client_().copy_object(
+                out = self._s3().copy_object(
                     Bucket=dest.bucket,
                     Key=key,
                     CopySource=source,
@@ -164,30 +157,12 @@ class S3Source:
 
     # --- S3 calls -----------------------------------------------------------------------------
 
-    def _client_(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                import boto3
-                from botocore.config import Config
-
-                session = boto3.Session(profile_name=self._profile, region_name=self._region)
-                self._client = session.client(
-                    "s3",
-                    endpoint_url=self._endpoint_url,
-                    config=Config(
-                        connect_timeout=self._connect_timeout,
-                        read_timeout=self._read_timeout,
-                        retries={"max_attempts": self._max_attempts, "mode": "standard"},
-                    ),
-                )
-            return self._client
-
     def _head(self, loc: _Location) -> _Object:
         kwargs: dict[str, str] = {"Bucket": loc.bucket, "Key": loc.key}
         kwargs.update(_version_arg(loc.version_id))
         if loc.etag:
             kwargs["IfMatch"] = f'"{loc.etag}"'
-        head = self._client_().head_object(**kwargs)
+        head = self._s3().head_object(**kwargs)
         return _Object(
             key=loc.key,
             version_id=head.get("VersionId") or _NULL_VERSION,
@@ -198,7 +173,7 @@ class S3Source:
     def _list(self, loc: _Location) -> list[_Object]:
         """The latest version of every object under the prefix (deleted keys drop out)."""
         pages = (
-            self._client_()
+            self._s3()
             .get_paginator("list_object_versions")
             .paginate(Bucket=loc.bucket, Prefix=loc.key)
         )
@@ -221,56 +196,41 @@ class S3Source:
 
     # --- errors -------------------------------------------------------------------------------
 
-    @contextmanager
-    def _translated(self, label: str, loc: _Location) -> Iterator[None]:
-        """Turn whatever boto3 raises into one AdapterError line naming the URI and the cause."""
-        try:
-            yield
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(f"s3 source: {label}: {self._cause(exc, loc)}") from exc
+    def _translated(self, label: str, loc: _Location) -> AbstractContextManager[None]:
+        """Whatever boto3 raises becomes one AdapterError line naming the URI and the cause."""
+        return aws_errors(f"s3 source: {label}", lambda exc: self._cause(exc, loc))
 
     def _cause(self, exc: Exception, loc: _Location) -> str:
+        """aws_cause, with what only S3 knows: which of bucket, key or version a bare 404 means,
+        and the endpoint and read timeout it was given."""
         from botocore.exceptions import (
             ClientError,
             ConnectTimeoutError,
             EndpointConnectionError,
-            NoCredentialsError,
-            ProfileNotFound,
             ReadTimeoutError,
         )
 
-        if isinstance(exc, ClientError):
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in ("404", "NotFound"):  # HEAD answers carry no error body
-                return self._missing(loc)
-            if code in _CAUSES:
-                return _CAUSES[code]
-            if status == 403:
-                return f"access denied (403 {code})"
-            return f"{code}: {error.get('Message', '')}".rstrip(": ")
-        endpoint = self._endpoint_url or (self._client.meta.endpoint_url if self._client else "")
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in (
+            "404",
+            "NotFound",
+        ):  # HEAD answers carry no error body
+            return self._missing(loc)
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-            return f"endpoint {endpoint} unreachable"
+            return f"endpoint {self._s3.endpoint()} unreachable"
         if isinstance(exc, ReadTimeoutError):
-            return f"endpoint {endpoint} did not answer within {self._read_timeout:g}s"
-        if isinstance(exc, NoCredentialsError):
             return (
-                "no AWS credentials found (AWS_PROFILE, AWS_ACCESS_KEY_ID or the source's profile)"
+                f"endpoint {self._s3.endpoint()} did not answer within {self._s3.read_timeout:g}s"
             )
-        if isinstance(exc, ProfileNotFound):
-            return f"AWS profile {self._profile} not found"
-        return f"{type(exc).__name__}: {exc}"
+        return aws_cause(exc)
 
     def _missing(self, loc: _Location) -> str:
         """A HEAD 404 does not say what is missing; one more HEAD on the bucket does."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._client_().head_bucket(Bucket=loc.bucket)
+            self._s3().head_bucket(Bucket=loc.bucket)
+        except BotoCoreError:
+            pass  # the bucket check itself failed: say what the first answer said
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
                 return "no such bucket"

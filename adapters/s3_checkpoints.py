@@ -7,10 +7,9 @@ under the bucket's default retention as well.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.aws_elb import aws_client, aws_errors
+from adapters.aws import AwsClient, aws_errors
 from core.errors import UsageError
 
 
@@ -29,20 +28,23 @@ class S3Checkpoints:
         self.bucket = parts.netloc
         self.key = parts.path.lstrip("/")
         self.label = f"s3 checkpoints {location}"
-        self._client: Any = aws_client("s3", self.label, region, endpoint_url, profile)
+        self._s3 = AwsClient(
+            "s3", self.label, region=region, endpoint_url=endpoint_url, profile=profile
+        )
 
     def read(self) -> str:
         with aws_errors(self.label):
+            client = self._s3()
             try:
-                body = self._client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
-            except self._client.exceptions.NoSuchKey:
+                body = client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+            except client.exceptions.NoSuchKey:
                 return ""
         return str(body.decode("utf-8"))
 
     def append(self, line: str) -> None:
         text = self.read() + line + "\n"
         with aws_errors(self.label):
-            self._client.put_object(
+            self._s3().put_object(
                 Bucket=self.bucket,
                 Key=self.key,
                 Body=text.encode("utf-8"),
