@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from core.domain.artifact_diff import diff_artifacts, summarize
 from adapters.s3 import S3Source
+from core.domain.artifact_diff import diff_artifacts, summarize
 from core.errors import AdapterError
 from tests.support.moto_server import free_port
 
