@@ -2,7 +2,7 @@
 
     cd /work/main && python -m bench.tui_audit_keys [--apps 200] [--events 1000000]
 
-Uses the workspace bench.tui_start builds (cached under bench/out/). Drives the real app with
+Uses the big workspace bench.tui_start uses (bench/_common.py's, cached under bench/out/). Drives the real app with
 Pilot at 120x40: each sample is the time from a key event entering the driver until a frame is
 composed in which every visible row holds its event (timestamped where Textual hands the frame
 to the terminal; headless, nothing is written after that). Prints p50/p95 per key
@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from bench.tui_start import ensure_workspace
+from bench.tui_start import workspace
 
 
 def pct(values: list[float], q: float) -> float:
@@ -136,8 +136,7 @@ def main() -> int:
     parser.add_argument("--apps", type=int, default=200)
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
-    workspace = ensure_workspace(args.apps, args.events)
-    asyncio.run(bench(str(workspace)))
+    asyncio.run(bench(str(workspace(args.apps, args.events))))
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from sqlalchemy import text
+from textual import events
 from textual.widgets import Input, Static
 
 from core.errors import PermissionDenied
@@ -211,3 +212,17 @@ async def test_metrics_per_environment(scenario: WorkspaceFixture) -> None:
         await pilot.press("w")
         await settle(pilot)
         assert "prod  last 90 days" in screen_text(app)
+
+
+async def test_keys_typed_ahead_after_slash_land_in_the_filter(scenario: WorkspaceFixture) -> None:
+    """A burst (SSH lag, paste) must not fire the bindings of the letters: 'c' is checkpoint."""
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_audit(pilot)
+        assert app._driver is not None
+        for key in ["slash", *"actor:bob", "enter"]:
+            app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.flt.actor == "bob"
+        assert screen.query_one(AuditView).shape.total == 0

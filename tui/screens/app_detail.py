@@ -23,7 +23,7 @@ from tui.widgets.header import HeaderBar
 from tui.widgets.matrix import COLOR_STYLE, age
 from tui.widgets.scroll import VimScroll
 
-NOTES_WIDTH = 40
+NOTES_WIDTH = 30
 
 
 def _safe(value: object) -> str:
@@ -140,7 +140,7 @@ class AppScreen(ShipdeckScreen):
             table.add_row(
                 Text(_safe(rec.version), style="bold"),
                 Text(rec.commit[:7], style="cyan"),
-                Text(f"{rec.created_at:%Y-%m-%d %H:%M}"),
+                Text(f"{rec.created_at:%m-%d %H:%M}"),
                 Text(_safe(rec.created_by)),
                 live,
                 Text(notes[:NOTES_WIDTH] + ("…" if len(notes) > NOTES_WIDTH else "")),
@@ -164,6 +164,6 @@ class AppScreen(ShipdeckScreen):
     def action_switch_pane(self) -> None:
         table = self.query_one("#releases", DataTable)
         if table.has_focus:
-            self.query_one("#diffs", VimScroll).focus()
+            self.focus_now(self.query_one("#diffs", VimScroll))
         else:
-            table.focus()
+            self.focus_now(table)

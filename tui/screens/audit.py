@@ -118,7 +118,8 @@ class AuditScreen(ShipdeckScreen):
     TITLE = "Audit log"
     MUTATING: ClassVar[dict[str, str]] = {"checkpoint": "audit.checkpoint"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "edit_filter", "Filter", key_display="/"),
+        # priority: handled as the key arrives, so what is typed next already lands in the bar
+        Binding("slash", "edit_filter", "Filter", key_display="/", priority=True),
         Binding("v", "verify", "Verify"),
         Binding("x", "export", "Export"),
         Binding("c", "checkpoint", "Checkpoint"),
@@ -186,8 +187,17 @@ class AuditScreen(ShipdeckScreen):
 
     # --- filter --------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if (
+            action == "edit_filter"
+            and self.focused is not None
+            and self.focused.id == "audit-filter"
+        ):
+            return False  # '/' is just a character while typing a filter
+        return super().check_action(action, parameters)
+
     def action_edit_filter(self) -> None:
-        self.query_one("#audit-filter", Input).focus()
+        self.focus_now(self.query_one("#audit-filter", Input))
 
     @on(Input.Submitted, "#audit-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -201,23 +211,23 @@ class AuditScreen(ShipdeckScreen):
     def apply_filter(self, flt: AuditFilter) -> None:
         self.flt = flt
         self.view.load(AuditSource(self.ctx, flt))
-        self.view.focus()
+        self.focus_now(self.view)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#audit-filter", Input)
         if box.value or self.flt != AuditFilter():
             box.value = ""
             self.apply_filter(AuditFilter())
-        self.view.focus()
+        self.focus_now(self.view)
 
     def action_refresh(self) -> None:
         self.reload()
 
     def action_switch_pane(self) -> None:
         if self.view.has_focus:
-            self.query_one("#audit-detail", VimScroll).focus()
+            self.focus_now(self.query_one("#audit-detail", VimScroll))
         else:
-            self.view.focus()
+            self.focus_now(self.view)
 
     # --- verify --------------------------------------------------------------------------------
 

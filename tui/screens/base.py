@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from core.errors import ShipdeckError
@@ -66,6 +67,12 @@ class ShipdeckScreen(Screen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.show_error(error_line(event.worker.error))
+
+    def focus_now(self, widget: Widget) -> None:
+        """Move focus before the next key is handled. Widget.focus() defers the move, so keys
+        typed ahead (a burst over SSH, a paste) would still reach the old widget and fire its
+        bindings: '/' then 'actor:…' must not trigger 'a' and 'c'."""
+        self.set_focus(widget)
 
     def show_error(self, message: str) -> None:
         self.notify(message, title="error", severity="error", timeout=8, markup=False)

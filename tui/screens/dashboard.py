@@ -22,7 +22,8 @@ LEGEND = "↓n commits behind  ✓ latest  Δ artifacts/config changed"
 class DashboardScreen(ShipdeckScreen):
     TITLE = "Dashboard"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/"),
+        # priority: handled as the key arrives, so what is typed next already lands in the box
+        Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("r", "refresh", "Refresh"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -73,16 +74,21 @@ class DashboardScreen(ShipdeckScreen):
         else:
             note.update(Text(f"{len(self.apps)} apps   {LEGEND}"))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self.focused is not None and self.focused.id == "filter":
+            return False  # '/' is just a character while typing a filter
+        return super().check_action(action, parameters)
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        self.focus_now(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
-        self.query_one(StatusMatrix).focus()
+        self.focus_now(self.query_one(StatusMatrix))
 
     def action_refresh(self) -> None:
         self.reload()
@@ -101,7 +107,7 @@ class DashboardScreen(ShipdeckScreen):
     def _filter_kept(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = bool(box.value)
-        self.query_one(StatusMatrix).focus()
+        self.focus_now(self.query_one(StatusMatrix))
 
     @on(DataTable.CellSelected)
     def _cell_selected(self) -> None:
