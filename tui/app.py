@@ -19,6 +19,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from core.services.context import Context
 from tui.messages import HeadChanged
@@ -34,26 +35,14 @@ class Section:
     key: str
     title: str
     screen: str  # "module:Class", imported on first visit so startup pays only for the dashboard
-    available: Callable[[], bool] = lambda: True
-
-
-def _module_exists(name: str) -> Callable[[], bool]:
-    def check() -> bool:
-        return importlib.util.find_spec(name) is not None
-
-    return check
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("dashboard", "d", "Dashboard", "tui.screens.dashboard:DashboardScreen"),
+    Section("plans", "p", "Plans", "tui.screens.plans:PlansScreen"),
+    Section("ops", "o", "Ops", "tui.screens.ops:OpsScreen"),
     Section("audit", "a", "Audit log", "tui.screens.audit:AuditScreen"),
-    Section(
-        "metrics",
-        "m",
-        "Metrics",
-        "tui.screens.metrics:MetricsScreen",
-        available=_module_exists("core.services.metrics"),
-    ),
+    Section("metrics", "m", "Metrics", "tui.screens.metrics:MetricsScreen"),
 )
 
 
@@ -123,7 +112,8 @@ class ShipdeckApp(App[None]):
         self.ctx = ctx
         self.poll_seconds = poll_seconds
         self.head_seq: int | None = None
-        self.sections = {s.mode: s for s in SECTIONS if s.available()}
+        self.poll_failing = False
+        self.sections = {s.mode: s for s in SECTIONS}
         for s in self.sections.values():
             self.add_mode(s.mode, _load_screen(s.screen))
 
@@ -181,6 +171,23 @@ class ShipdeckApp(App[None]):
         seq, digest = head(self.ctx)
         if seq != self.head_seq:
             self.post_message(HeadChanged(seq, digest))
+
+    @on(Worker.StateChanged)
+    def _poll_state(self, event: Worker.StateChanged) -> None:
+        """Say once that live refresh stopped working (database gone), and once that it is back."""
+        if event.worker.group != "poll":
+            return
+        if event.state == WorkerState.ERROR and not self.poll_failing:
+            from tui.screens.base import error_line
+
+            self.poll_failing = True
+            error = event.worker.error or RuntimeError("unknown")
+            self.notify(
+                f"live refresh paused: {error_line(error)}", severity="warning", markup=False
+            )
+        elif event.state == WorkerState.SUCCESS and self.poll_failing:
+            self.poll_failing = False
+            self.notify("live refresh resumed", markup=False)
 
     @on(HeadChanged)
     def _head_changed(self, message: HeadChanged) -> None:

@@ -1,0 +1,64 @@
+"""Remote text (commit subjects, authors, payloads) is shown as text: no escapes, no markup."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.domain.release import Manifest, ReleaseRecord
+from core.ports import CommitInfo
+from core.services.audit_log import Event
+from core.services.releases import ReleaseDiff
+from core.services.views import EnvDiff, Live
+from tui.screens.app_detail import env_section
+from tui.screens.audit import detail_text, parse_filter
+from tui.widgets.audit_view import summary
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07[bold red]boom[/] \x9b31m"
+
+
+def record(version: str, commit: str) -> ReleaseRecord:
+    return ReleaseRecord(1, Manifest("web", version, commit), f"sha256:{version}", "", NOW, "alice")
+
+
+def test_commit_subjects_and_authors_keep_brackets_and_lose_escapes() -> None:
+    old, new = record("1.0.0", "a" * 40), record("1.1.0", "b" * 40)
+    commit = CommitInfo("b" * 40, f"Mallory {HOSTILE}", NOW, f"Fix {HOSTILE}")
+    diff = EnvDiff(
+        "prod",
+        old,
+        Live("prod", "blue", NOW, "alice"),
+        new,
+        ReleaseDiff("web", old, new, [commit], [], []),
+    )
+    shown = env_section(diff, NOW).plain
+    assert "Fix [bold red]boom[/]" in shown
+    assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
+
+
+def test_audit_payload_is_pretty_json_text() -> None:
+    ev = Event(
+        7,
+        NOW,
+        "bob",
+        "bob",
+        None,
+        "task.logs",
+        "web",
+        "prod",
+        None,
+        {"line": HOSTILE, "n": 2},
+        "f" * 64,
+    )
+    shown = detail_text(ev).plain
+    assert '"n": 2' in shown and "[bold red]boom[/]" in shown
+    assert "\x1b" not in shown and "\x9b" not in shown
+    line = summary(ev.payload)
+    assert "\x1b" not in line and "\n" not in line and "line=" in line
+
+
+def test_filter_words() -> None:
+    flt = parse_filter("actor:bob kind:plan.* since:2h until:2026-11-20", NOW)
+    assert (flt.actor, flt.kind) == ("bob", "plan.*")
+    assert flt.since == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    assert flt.until == datetime(2026, 11, 20, tzinfo=UTC)
