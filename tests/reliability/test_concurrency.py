@@ -9,6 +9,7 @@ about starting apps. ROUNDS rounds on each database; a few more rounds race the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -113,7 +114,7 @@ def test_eight_processes_race_for_one_environment(ws: WorkspaceFixture) -> None:
     losses = [s for s in seen if s[0] == "lost"]
     assert {s[2] for s in wins} == set(range(ROUNDS)), "every round has a winner"
     assert all(s[4] == "succeeded" for s in wins)
-    for _, name, r, code, msg, kinds, holders in losses:
+    for _, name, _round, code, msg, kinds, holders in losses:
         assert code == 3 and kinds == ["locked"], msg
         assert holders[0] in NAMES and holders[0] != name and f"locked by {holders[0]}" in msg
         assert "database is locked" not in msg
@@ -129,7 +130,7 @@ def test_eight_processes_race_for_one_environment(ws: WorkspaceFixture) -> None:
     ]
     assert len(ran) == len(wins)
     spans = sorted((v.started_at, v.finished_at) for v in ran)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end is not None and start is not None and start >= end
 
 

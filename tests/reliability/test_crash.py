@@ -67,7 +67,7 @@ def test_kill_before_and_after_every_step_then_reconcile(ws: WorkspaceFixture) -
         release_all(alice, "1.0.0", apps=APPS)
         assert run_plan(alice, create_plan(alice, "staging", list(APPS)).id).ok
         outcomes: dict[str, str] = {}
-        for n, (point, expected) in enumerate(CASES, start=1):
+        for n, (point, _expected) in enumerate(CASES, start=1):
             version = f"1.{n}.0"
             failing = point.split(":")[1] == "rollback"
             release_all(alice, version, apps=["model-server"])
