@@ -151,7 +151,7 @@ def test_eight_cli_processes_race_and_losers_exit_3(ws: WorkspaceFixture) -> Non
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for n in NAMES
         }
         outs = {n: p.communicate(timeout=120) for n, p in procs.items()}
