@@ -102,7 +102,9 @@ class ShipdeckApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         *(
-            Binding(s.key, f"section('{s.mode}')", s.title, show=s.mode != "dashboard")
+            # Not in the footer: five sections do not fit 80 columns beside a screen's own keys;
+            # `?` and the palette list them.
+            Binding(s.key, f"section('{s.mode}')", s.title, show=False)
             for s in SECTIONS
         ),
     ]
