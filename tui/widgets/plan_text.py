@@ -1,0 +1,71 @@
+"""How plans read on screen: state words and colours, times, and safe text from people and targets.
+
+Plan names, comments, reasons, results and step details come from people and remote systems, so
+they pass through strip_controls and become rich Text (never markup): `[bold]` shows as typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rich.text import Text
+
+from core.domain.redact import strip_controls
+
+STATE_STYLE = {
+    "draft": "dim",
+    "awaiting_approval": "bold yellow",
+    "approved": "bold green",
+    "running": "bold cyan",
+    "succeeded": "green",
+    "failed": "bold red",
+    "rolled_back": "bold magenta",
+    "aborted": "dim",
+}
+STATE_MARK = {
+    "draft": "·",
+    "awaiting_approval": "…",
+    "approved": "✓",
+    "running": "▶",
+    "succeeded": "✓",
+    "failed": "✗",
+    "rolled_back": "↺",
+    "aborted": "■",
+}
+
+
+def safe(value: object) -> str:
+    """One line of untrusted text: controls and escapes gone, newlines flattened."""
+    return strip_controls(str(value)).replace("\n", " ").replace("\t", " ")
+
+
+def state_label(state: str) -> str:
+    return state.replace("_", " ")
+
+
+def state_text(state: str, mark: bool = True) -> Text:
+    shown = f"{STATE_MARK.get(state, '?')} {state_label(state)}" if mark else state_label(state)
+    return Text(shown, style=STATE_STYLE.get(state, ""))
+
+
+def when(at: datetime | None) -> str:
+    """Short absolute time: the console shows UTC like the audit log does."""
+    return "-" if at is None else f"{at:%m-%d %H:%M}"
+
+
+def clock(at: datetime) -> str:
+    return f"{at:%H:%M:%S}"
+
+
+def elapsed(delta: timedelta | None) -> str:
+    """m:ss under an hour, h:mm:ss above."""
+    if delta is None:
+        return ""
+    seconds = max(int(delta.total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
