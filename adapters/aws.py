@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from core.domain.redact import one_line
 from core.errors import AdapterError
 
 # Error codes whose meaning is plainer in words; S3 answers HEAD requests with bare statuses.
@@ -26,10 +27,6 @@ _CAUSES = {
 }
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:300]
-
-
 def aws_cause(exc: Exception) -> str:
     """Why an SDK call failed, in one line that names no credential."""
     from botocore.exceptions import ClientError, NoCredentialsError, ProfileNotFound
@@ -42,12 +39,12 @@ def aws_cause(exc: Exception) -> str:
             return _CAUSES[code]
         if status == 403:
             return f"access denied (403 {code})"
-        return _one_line(f"{code}: {error.get('Message', '')}").rstrip(": ")
+        return one_line(f"{code}: {error.get('Message', '')}").rstrip(": ")
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found (AWS_PROFILE, AWS_ACCESS_KEY_ID or the profile setting)"
     if isinstance(exc, ProfileNotFound):
         return f"AWS profile {exc.kwargs.get('profile')} not found"
-    return _one_line(str(exc)) or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
 from adapters.aws import AwsClient, aws_errors
-from core.domain.redact import strip_lines
+from core.domain.redact import last_line
 from core.errors import AdapterError
 
 # --- timestamps and selection ------------------------------------------------------------------
@@ -290,7 +290,7 @@ class CommandLogSource:
         run = run_argv(argv, self.timeout, label=self.label)
         if run.returncode != 0:
             raise AdapterError(
-                f"{self.label}: {argv[0]} exited {run.returncode}: {_last_line(run.stderr)}"
+                f"{self.label}: {argv[0]} exited {run.returncode}: {last_line(run.stderr)}"
             )
         return select_lines(reversed(_split_lines(run.stdout)), lines, since)
 
@@ -321,20 +321,12 @@ class CommandLogSource:
                 code = proc.wait()
                 if code != 0:
                     errors.seek(0)
-                    detail = _last_line(errors.read().decode("utf-8", "replace"))
+                    detail = last_line(errors.read().decode("utf-8", "replace"))
                     raise AdapterError(f"{self.label}: {argv[0]} exited {code}: {detail}")
             finally:
                 if proc.poll() is None:
                     kill_group(proc)
                 proc.stdout.close()
-
-
-def _last_line(text: str) -> str:
-    """The last non-empty line of captured output, made safe for a one-line error message."""
-    for line in reversed(strip_lines(text)):
-        if line.strip():
-            return line.strip()[:300]
-    return "no output"
 
 
 # --- CloudWatch Logs ---------------------------------------------------------------------------

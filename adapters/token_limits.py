@@ -21,7 +21,7 @@ import yaml
 from adapters.argv import run_argv
 from adapters.local.processes import file_lock
 from adapters.webhook import no_redirect_opener
-from core.domain.redact import strip_lines
+from core.domain.redact import last_line
 from core.errors import AdapterError
 from core.ports import TokenLimits
 
@@ -158,7 +158,7 @@ class LiteLLMFileLimits:
                 failure = (
                     None
                     if run.returncode == 0
-                    else f"exit {run.returncode}: {_last(run.stderr or run.stdout)}"
+                    else f"exit {run.returncode}: {last_line(run.stderr, run.stdout, limit=200)}"
                 )
             except AdapterError as exc:
                 failure = exc.message
@@ -244,11 +244,6 @@ class LiteLLMFileLimits:
             raise AdapterError(f"{self.label}: cannot write: {exc.strerror or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
-
-
-def _last(text: str) -> str:
-    lines = [line.strip() for line in strip_lines(text) if line.strip()]
-    return lines[-1][:200] if lines else "no output"
 
 
 # --- HTTP gateway ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from core.domain.redact import strip_controls
+from core.domain.redact import one_line, strip_controls
 from core.errors import AdapterError, ConfigError
 
 Format = Literal["json", "slack"]
@@ -115,7 +115,7 @@ class WebhookNotifier:
             for secret in [*secrets, urlsplit(self.url).path]:
                 if len(secret) > 1:
                     text = text.replace(secret, "***")
-            return " ".join(strip_controls(text).split())[:200]
+            return one_line(text, limit=200)
 
         try:
             with self._opener.open(request, timeout=self.timeout) as response:

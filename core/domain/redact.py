@@ -93,3 +93,19 @@ def strip_lines(text: str) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return [strip_controls(line) for line in lines]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Text from outside (a response body, an SDK message) for a one-line error or status
+    detail: controls stripped, every run of whitespace, newlines included, one space."""
+    return " ".join(strip_controls(text).split())[:limit]
+
+
+def last_line(*outputs: str, limit: int = 300) -> str:
+    """The last non-empty line of the first output that has one (stderr before stdout, say),
+    stripped: where a failing command says why."""
+    for text in outputs:
+        for line in reversed(strip_lines(text)):
+            if line.strip():
+                return line.strip()[:limit]
+    return "no output"

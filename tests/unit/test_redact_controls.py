@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain.redact import strip_controls, strip_lines
+from core.domain.redact import last_line, one_line, strip_controls, strip_lines
 
 
 def forbidden(ch: str) -> bool:
@@ -80,3 +80,18 @@ def test_strip_lines_splits_then_strips() -> None:
     assert strip_lines("a\x1b[1m\r\nb\x07\n") == ["a", "b"]
     assert strip_lines("") == []
     assert strip_lines("\x1b]0;open\nnext\n") == ["", "next"]
+
+
+def test_one_line_flattens_and_cuts() -> None:
+    assert (
+        one_line("  503 \x1b[31mService\x1b[0m\n\tUnavailable \x07 ") == "503 Service Unavailable"
+    )
+    assert one_line("x" * 500, limit=120) == "x" * 120
+    assert one_line("") == ""
+
+
+def test_last_line_prefers_the_first_output_with_something_to_say() -> None:
+    assert last_line("warn\nerror: \x1b]0;t\x07disk full\n\n", "ignored") == "error: disk full"
+    assert last_line(" \n\x1b[0m\n", "from stdout\n") == "from stdout"
+    assert last_line("", "") == "no output"
+    assert last_line("y" * 500, limit=200) == "y" * 200
