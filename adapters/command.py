@@ -25,8 +25,8 @@ from typing import Any
 
 from adapters.argv import CommandTimedOut, CompletedRun, placeholders, render_argv, run_argv
 from adapters.fencing import EpochFence
-from adapters.local.processes import atomic_write_text
-from core.domain.redact import strip_lines
+from adapters.local.processes import atomic_write_text, read_state
+from core.domain.redact import last_line, strip_lines
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec
 
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 STEPS = ("stage", "health", "switch", "live_color", "stop_idle", "restart")
 REQUIRED_STEPS = ("stage", "health", "switch", "live_color")
 PLACEHOLDERS = frozenset({"app", "env", "color", "version", "commit", "digest", "epoch"})
-
-
-def _last_line(run: CompletedRun) -> str:
-    for text in (run.stderr, run.stdout):
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if lines:
-            return lines[-1][:300]
-    return "no output"
 
 
 class CommandTarget:
@@ -96,13 +88,7 @@ class CommandTarget:
     # --- state ---
 
     def _staged(self) -> dict[str, Any]:
-        try:
-            doc = json.loads(self._staged_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise AdapterError(f"{self.label}: unreadable {self._staged_path}: {exc}") from None
-        return doc if isinstance(doc, dict) else {}
+        return read_state(self._staged_path, self.label)
 
     def _record(self, color: Color, release: ReleaseSpec | None) -> None:
         staged = self._staged()
@@ -162,7 +148,7 @@ class CommandTarget:
         run = self._run(step, values)
         if run.returncode != 0:
             raise AdapterError(
-                f"{self.label}: {step} failed (exit {run.returncode}): {_last_line(run)}"
+                f"{self.label}: {step} failed (exit {run.returncode}): {last_line(run.stderr, run.stdout)}"
             )
         return run
 
@@ -206,7 +192,11 @@ class CommandTarget:
             run = self._run("health", self._values(color, None))
         except CommandTimedOut:
             return Health(ok=False, detail=f"health check timed out after {self.timeout:g}s")
-        detail = _last_line(run) if run.stdout or run.stderr else f"exit {run.returncode}"
+        detail = (
+            last_line(run.stderr, run.stdout)
+            if run.stdout or run.stderr
+            else f"exit {run.returncode}"
+        )
         return Health(ok=run.returncode == 0, detail=detail)
 
     def switch(self, color: Color, epoch: int) -> None:

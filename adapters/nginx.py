@@ -39,65 +39,32 @@ import http.client
 import json
 import os
 import re
-import socket
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from adapters.argv import placeholders, render_argv, run_argv
 from adapters.fencing import EpochFence
-from adapters.local.processes import ProcessSupervisor, atomic_write_text
-from core.domain.redact import strip_controls, strip_lines
+from adapters.local import demo_app
+from adapters.local.loopback import answers, http_get
+from adapters.local.processes import (
+    ProcessSupervisor,
+    atomic_write_text,
+    python_env,
+    read_state,
+)
+from core.domain.redact import one_line, strip_lines
 from core.errors import AdapterError, ConfigError
 from core.ports import Color, Health, ReleaseSpec
 
 COLORS: tuple[Color, Color] = ("blue", "green")
-# `--opt=value` items keep a version that starts with "-" from being read as an option.
-DEMO_COMMAND = (
-    sys.executable, "-m", "adapters.local.demo_app", "--port", "{port}",
-    "--version={version}", "--color={color}", "--name={app}", "--health={config[demo_health]}",
-)  # fmt: skip
 COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})
 # Upstream names go into nginx's config text: only what nginx itself calls a name.
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _SERVER = re.compile(r"\bserver\s+(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)")
 # "2026/01/02 03:04:05 [emerg] 123#123: " as in an error log (nginx -e): keep only the level
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
-_CODE_ROOT = str(Path(__file__).resolve().parents[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _http_get(url: str, timeout: float) -> tuple[int, str]:
-    """GET through http.client: proxy variables must not reroute a loopback check."""
-    parts = urlsplit(url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
-    try:
-        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
-        response = conn.getresponse()
-        return response.status, response.read(64 * 1024).decode("utf-8", "replace")
-    finally:
-        conn.close()
 
 
 def _accepting_workers(master: int) -> set[int]:
@@ -118,10 +85,6 @@ def _accepting_workers(master: int) -> set[int]:
         if b"worker process" in title and b"shutting down" not in title:
             found.add(int(entry.name))
     return found
-
-
-def _short(text: str) -> str:
-    return " ".join(strip_controls(line) for line in text.splitlines()).strip()[:120]
 
 
 def _nginx_complaint(stderr: str) -> str:
@@ -201,7 +164,7 @@ class NginxTarget:
 
     def _command(self, value: object) -> tuple[list[str], bool]:
         if value is None:
-            return list(DEMO_COMMAND), True
+            return list(demo_app.COMMAND), True
         command = self._argv_setting(value, "command")
         try:
             used = placeholders(command)
@@ -260,14 +223,7 @@ class NginxTarget:
         return self.state_dir / f"staged-{color}.json"
 
     def _staged(self, color: Color) -> dict[str, Any]:
-        path = self._staged_path(color)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            self._fail(f"unreadable state file {path}: {exc}")
-        return doc if isinstance(doc, dict) else {}
+        return read_state(self._staged_path(color), self.label)
 
     def _forget(self, color: Color) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -312,9 +268,6 @@ class NginxTarget:
         with self.fence.hold(epoch):
             if self.live_color() == color and self.supervisor.is_running(color):
                 self._fail(f"refusing to stage {release.version!r} on {color}: it is live")
-            config = dict(release.config)
-            if self._demo:
-                config.setdefault("demo_health", "ok")
             values = {
                 "app": self.app,
                 "env": self.env,
@@ -323,10 +276,10 @@ class NginxTarget:
                 "version": release.version,
                 "commit": release.commit,
                 "digest": release.digest,
-                "config": config,
+                "config": release.config,
             }
             try:
-                argv = render_argv(self.command, values)
+                argv = render_argv(self.command, values, missing_config="" if self._demo else None)
             except ValueError as exc:
                 self._fail(f"settings.command: {exc}")
             if self._staged(color).get("argv") == argv and self.supervisor.is_running(color):
@@ -347,27 +300,27 @@ class NginxTarget:
             return Health(False, f"{color} is not running")
         base = f"http://127.0.0.1:{self.ports[color]}"
         try:
-            status, body = _http_get(base + self.health_path, self.health_timeout)
+            status, body = http_get(base + self.health_path, self.health_timeout)
             version = None
             if self.version_path:
-                v_status, v_body = _http_get(base + self.version_path, self.health_timeout)
+                v_status, v_body = http_get(base + self.version_path, self.health_timeout)
                 version = v_body.strip() if v_status == 200 else None
         except (OSError, http.client.HTTPException) as exc:
             return Health(
                 False, f"{color} on port {self.ports[color]}: {exc or type(exc).__name__}"
             )
         ok = status == 200
-        detail = f"GET {self.health_path} on {color} -> {status} {_short(body)}".strip()
+        detail = f"GET {self.health_path} on {color} -> {status} {one_line(body, 120)}".strip()
         staged = self._staged(color).get("version")
         if version is not None and staged is not None and version != staged:
             ok = False
-            detail += f"; serves {_short(version)!r}, staged {_short(str(staged))!r}"
+            detail += f"; serves {one_line(version, 120)!r}, staged {one_line(str(staged), 120)!r}"
         return Health(ok, detail, version)
 
     def switch(self, color: Color, epoch: int) -> None:
         with self.fence.hold(epoch):
             port = self.ports[color]
-            if not _answers(port):
+            if not answers(port):
                 self._fail(f"refusing to switch to {color}: nothing answers on 127.0.0.1:{port}")
             try:
                 previous: str | None = self.include_file.read_text(encoding="utf-8")
@@ -426,10 +379,10 @@ class NginxTarget:
         last = "no answer"
         while time.monotonic() < deadline:
             try:
-                status, body = _http_get(self.url.rstrip("/") + self.version_path, 2.0)
+                status, body = http_get(self.url.rstrip("/") + self.version_path, 2.0)
                 if status == 200 and body.strip() == version:
                     return
-                last = f"{status} {_short(body)!r}"
+                last = f"{status} {one_line(body, 120)!r}"
             except (OSError, http.client.HTTPException) as exc:
                 last = str(exc) or type(exc).__name__
             time.sleep(0.05)
@@ -475,27 +428,7 @@ class NginxTarget:
     # --- processes ---
 
     def _start(self, color: Color, argv: list[str]) -> None:
-        port = self.ports[color]
-        if not _port_free(port):
-            self._fail(f"cannot start {color}: port {port} on 127.0.0.1 is already in use")
-        env = {"PYTHONUNBUFFERED": "1"}
-        if self._demo:
-            paths = (_CODE_ROOT, os.environ.get("PYTHONPATH"))
-            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-        self.supervisor.start(color, argv, self.log_path(color), env=env)
-        deadline = time.monotonic() + self.start_timeout
-        while not _answers(port):
-            if not self.supervisor.is_running(color):
-                self._fail(f"{color} exited during start: {self._last_log_line(color)}")
-            if time.monotonic() >= deadline:
-                self.supervisor.stop(color)
-                self._fail(f"{color} did not answer on port {port} within {self.start_timeout:g}s")
-            time.sleep(0.05)
-
-    def _last_log_line(self, color: Color) -> str:
-        try:
-            text = self.log_path(color).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "no log"
-        lines = [line for line in strip_lines(text) if line.strip()]
-        return lines[-1].strip()[:200] if lines else "no output"
+        env = python_env() if self._demo else {"PYTHONUNBUFFERED": "1"}
+        self.supervisor.start_serving(
+            color, argv, self.log_path(color), self.ports[color], self.start_timeout, env
+        )

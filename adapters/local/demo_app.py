@@ -19,6 +19,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# How the local and nginx targets run this app when no `command` is configured. `--opt=value`
+# items keep a version or config value that starts with "-" from being read as an option; a
+# release without `demo_health` in its config renders "--health=", which means ok.
+COMMAND: tuple[str, ...] = (
+    sys.executable, "-m", "adapters.local.demo_app", "--port", "{port}", "--version={version}",
+    "--color={color}", "--name={app}", "--health={config[demo_health]}",
+)  # fmt: skip
+
 
 def _printable(text: str) -> str:
     """One log line per request, whatever a client (or a hostile version string) sends."""

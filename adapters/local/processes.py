@@ -20,13 +20,16 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from adapters.local.loopback import answers, port_free
+from core.domain.redact import last_line
 from core.errors import AdapterError
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
 _POLL = 0.02
+_CODE_ROOT = str(Path(__file__).resolve().parents[2])
 
 # Children started by *this* process: holding their Popen lets us reap them (no zombie reported as
 # alive) and keeps Popen.__del__ from warning that a service is "still running" - which it should.
@@ -46,6 +49,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def read_state(path: Path, label: str) -> dict[str, Any]:
+    """A JSON object we wrote with atomic_write_text: {} before the first write, a one-line
+    AdapterError when it is unreadable (a torn or hand-edited file must stop the target)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"{label}: unreadable state file {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise AdapterError(f"{label}: unreadable state file {path}: not a JSON object")
+    return doc
 
 
 @contextlib.contextmanager
@@ -71,6 +88,21 @@ def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the only descriptor releases the flock
+
+
+def python_env() -> dict[str, str]:
+    """Environment for a child running one of our modules (`python -m adapters.local...`):
+    importable whatever its working directory, and unbuffered so its log is current."""
+    paths = (_CODE_ROOT, os.environ.get("PYTHONPATH"))
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p), "PYTHONUNBUFFERED": "1"}
+
+
+def _last_line(log_path: Path) -> str:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "no log"
+    return last_line(text, limit=200)
 
 
 def _boot_id() -> str:
@@ -142,6 +174,33 @@ class ProcessSupervisor:
             self._save(entries)
             return entry.pid
 
+    def start_serving(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        port: int,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start a service that listens on 127.0.0.1:`port` and return once it answers there.
+
+        The port must be free first: a foreign listener would answer the readiness probe for a
+        process that failed to bind. A service that exits, or stays silent past `timeout`, is an
+        AdapterError naming it (and, when it exited, its last log line).
+        """
+        if not port_free(port):
+            self._fail(f"cannot start {name}: port {port} on 127.0.0.1 is already in use")
+        self.start(name, argv, log_path, env=env)
+        deadline = time.monotonic() + timeout
+        while not answers(port):
+            if not self.is_running(name):
+                self._fail(f"{name} exited during start: {_last_line(log_path)}")
+            if time.monotonic() >= deadline:
+                self.stop(name)
+                self._fail(f"{name} did not answer on port {port} within {timeout:g}s")
+            time.sleep(0.05)
+
     def stop(self, name: str, timeout: float = 5.0) -> None:
         """SIGTERM the service's process group, SIGKILL it after `timeout`. Idempotent."""
         with self._locked():
@@ -166,6 +225,9 @@ class ProcessSupervisor:
         return sorted(name for name, e in self._load().items() if self._alive(e))
 
     # --- internals -------------------------------------------------------------------------
+
+    def _fail(self, cause: str) -> NoReturn:
+        raise AdapterError(f"{self.label}: {cause}")
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         return file_lock(self._lock_path, 60.0, self.label)

@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
-import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -31,23 +29,21 @@ from typing import Any, NoReturn
 
 from adapters.argv import render_argv
 from adapters.fencing import EpochFence
-from adapters.local.processes import ProcessSupervisor, atomic_write_text
+from adapters.local import demo_app
+from adapters.local.loopback import http_get
+from adapters.local.processes import (
+    ProcessSupervisor,
+    atomic_write_text,
+    python_env,
+    read_state,
+)
+from core.domain.redact import one_line
 from core.errors import AdapterError
 from core.ports import Color, Health, ReleaseSpec
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 PROXY = "proxy"
 START_TIMEOUT = 10.0
-
-# `--opt=value` items keep a version or config value that starts with "-" from being read as an
-# option by the app's argument parser.
-DEFAULT_COMMAND: tuple[str, ...] = (
-    "-m", "adapters.local.demo_app", "--port", "{port}", "--version={version}",
-    "--color={color}", "--name={app}", "--health={config[demo_health]}",
-)  # fmt: skip
-
-# The children run `-m adapters.local...`: make that importable whatever their working directory.
-_CODE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def render_command(
@@ -57,40 +53,6 @@ def render_command(
     and {config[KEY]} exist, nothing else. A config key the release does not set renders as ""
     (the demo app reads an empty --health as "ok"). Raises ValueError for anything else."""
     return render_argv(template, {**values, "config": config}, missing_config="")
-
-
-def _one_line(text: str, limit: int = 120) -> str:
-    flat = text.strip().encode("unicode_escape").decode("ascii")
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _get(port: int, path: str, timeout: float) -> tuple[int, str]:
-    """GET over plain http.client: no proxy environment variables, loopback only."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        resp = conn.getresponse()
-        return resp.status, resp.read(64 * 1024).decode("utf-8", "replace")
-    finally:
-        conn.close()
 
 
 class LocalTarget:
@@ -110,7 +72,7 @@ class LocalTarget:
             self._fail(f"port, blue_port and green_port must differ, got {self.port}, {self.ports}")
         command = settings.get("command")
         if command is None:
-            self.command: list[str] = [sys.executable, *DEFAULT_COMMAND]
+            self.command: list[str] = list(demo_app.COMMAND)
         elif (
             isinstance(command, list | tuple)
             and command
@@ -129,12 +91,7 @@ class LocalTarget:
         self.supervisor = ProcessSupervisor(self.state_dir, label=self._where)
         self._backend_path = self.state_dir / "backend.json"
         self.fence = EpochFence(self.state_dir, self._where)
-        self._child_env = {
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (_CODE_ROOT, os.environ.get("PYTHONPATH")) if p
-            ),
-            "PYTHONUNBUFFERED": "1",
-        }
+        self._child_env = python_env()
 
     # --- Target port -----------------------------------------------------------------------
 
@@ -197,18 +154,21 @@ class LocalTarget:
         if not self.supervisor.is_running(color):
             return Health(False, f"{color} is not running")
         port = self.ports[color]
+        base = f"http://127.0.0.1:{port}"
         try:
-            status, body = _get(port, self.health_path, self.health_timeout)
-            v_status, v_body = _get(port, "/version", self.health_timeout)
+            status, body = http_get(f"{base}{self.health_path}", self.health_timeout)
+            v_status, v_body = http_get(f"{base}/version", self.health_timeout)
         except (OSError, http.client.HTTPException) as exc:
             return Health(False, f"{color} on port {port}: {exc or type(exc).__name__}")
         version = v_body if v_status == 200 else None
-        detail = f"GET {self.health_path} -> {status} {_one_line(body)}"
+        detail = f"GET {self.health_path} -> {status} {one_line(body, 120)}"
         ok = status == 200
         staged = self._read_json(self._staged_path(color)).get("version")
         if version is not None and staged is not None and version != staged:
             ok = False
-            detail += f"; serves version {_one_line(version)!r}, staged {_one_line(staged)!r}"
+            detail += (
+                f"; serves version {one_line(version, 120)!r}, staged {one_line(staged, 120)!r}"
+            )
         return Health(ok, detail, version)
 
     def switch(self, color: Color, epoch: int) -> None:
@@ -230,9 +190,9 @@ class LocalTarget:
             }
             atomic_write_text(self._backend_path, json.dumps(doc, indent=2))
             try:
-                status, body = _get(self.port, "/version", self.health_timeout)
+                status, body = http_get(f"{self.endpoint()}/version", self.health_timeout)
                 problem = (
-                    None if (status, body) == (200, staged) else f"{status} {_one_line(body)!r}"
+                    None if (status, body) == (200, staged) else f"{status} {one_line(body, 120)!r}"
                 )
             except (OSError, http.client.HTTPException) as exc:
                 problem = str(exc) or type(exc).__name__
@@ -303,51 +263,19 @@ class LocalTarget:
         return self.state_dir / f"staged-{color}.json"
 
     def _read_json(self, path: Path) -> dict[str, Any]:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            self._fail(f"unreadable state file {path}: {exc}")
-        if not isinstance(doc, dict):
-            self._fail(f"unreadable state file {path}: not a JSON object")
-        return doc
+        return read_state(path, self._where)
 
     def _start(self, color: Color, argv: list[str]) -> None:
-        port = self.ports[color]
-        self._require_free(port, color)
-        self.supervisor.start(color, argv, self.log_path(color), env=self._child_env)
-        self._wait_answering(color, port)
+        self.supervisor.start_serving(
+            color, argv, self.log_path(color), self.ports[color], START_TIMEOUT, self._child_env
+        )
 
     def _ensure_proxy(self) -> None:
         argv = [
             sys.executable, "-m", "adapters.local.front_proxy",
             "--listen", str(self.port), "--state", str(self._backend_path),
         ]  # fmt: skip
-        if self.supervisor.is_running(PROXY):
-            return
-        self._require_free(self.port, "the front proxy")
-        self.supervisor.start(PROXY, argv, self.log_path(PROXY), env=self._child_env)
-        self._wait_answering(PROXY, self.port)
-
-    def _require_free(self, port: int, what: str) -> None:
-        """A foreign listener would answer our readiness probe for a process that failed to bind."""
-        if not _port_free(port):
-            self._fail(f"cannot start {what}: port {port} on 127.0.0.1 is already in use")
-
-    def _wait_answering(self, name: str, port: int) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(port):
-            if not self.supervisor.is_running(name):
-                self._fail(f"{name} exited during start: {self._last_log_line(name)}")
-            if time.monotonic() >= deadline:
-                self.supervisor.stop(name)
-                self._fail(f"{name} did not answer on port {port} within {START_TIMEOUT:g}s")
-            time.sleep(0.05)
-
-    def _last_log_line(self, name: str) -> str:
-        try:
-            lines = self.log_path(name).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return "no log"
-        return _one_line(lines[-1]) if lines else "no output"
+        if not self.supervisor.is_running(PROXY):
+            self.supervisor.start_serving(
+                PROXY, argv, self.log_path(PROXY), self.port, START_TIMEOUT, self._child_env
+            )

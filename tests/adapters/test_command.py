@@ -133,6 +133,16 @@ def test_render_errors_name_the_placeholder(template: list[str], message: str) -
         render_argv(template, {"app": "a", "commit": None, "config": {}})
 
 
+def test_missing_config_fills_only_absent_config_keys() -> None:
+    values = {"app": "a", "config": {"set": "v", "none": None}}
+    template = ["--h={config[absent]}", "{config[none]}", "{config[set]}"]
+    assert render_argv(template, values, missing_config="") == ["--h=", "", "v"]
+    assert render_argv(["{config[absent]}"], values, missing_config="ok") == ["ok"]
+    for still_wrong in (["{nope}"], ["{app[k]}"]):
+        with pytest.raises(ValueError, match="unknown placeholder"):
+            render_argv(still_wrong, values, missing_config="")
+
+
 def test_placeholders_lists_what_a_template_uses() -> None:
     assert placeholders(["a{app}", "{config[k]}-{color}", "{{x}}"]) == {
         "app",

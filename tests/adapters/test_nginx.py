@@ -55,7 +55,7 @@ def release(version: str, **config: str) -> ReleaseSpec:
 
 
 def front_version(rig: Rig) -> str:
-    from adapters.nginx import _http_get
+    from adapters.local.loopback import http_get as _http_get
 
     status, body = _http_get(rig.front.url + "/version", 5)
     assert status == 200, body
