@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from adapters.argv import run_argv
-from adapters.local.processes import file_lock
+from adapters.local.processes import atomic_write_text, file_lock
 from adapters.webhook import no_redirect_opener
 from core.domain.redact import last_line
 from core.errors import AdapterError
@@ -231,19 +231,10 @@ class LiteLLMFileLimits:
 
     def _replace(self, text: str) -> None:
         """Write atomically and keep the file's mode: a LiteLLM config often holds API keys."""
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            mode = self.path.stat().st_mode & 0o7777
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, text, mode=self.path.stat().st_mode & 0o7777)
         except OSError as exc:
             raise AdapterError(f"{self.label}: cannot write: {exc.strerror or exc}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 # --- HTTP gateway ------------------------------------------------------------------------------

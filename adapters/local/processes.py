@@ -37,14 +37,22 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_guard = threading.Lock()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` so readers see either the old or the new content, never a torn file."""
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace `path` so readers see either the old or the new content, never a torn file.
+
+    With `mode` the new file gets exactly those permission bits and is private until then: a file
+    that holds API keys is never readable by others, not even for a moment.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600 if mode is not None else 0o666)
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

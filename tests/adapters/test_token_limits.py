@@ -88,6 +88,15 @@ def test_block_insert_keeps_indentation(tmp_path: Path) -> None:
     )
 
 
+def test_a_write_keeps_the_file_private(config: Path) -> None:
+    """The file often holds API keys: its mode survives the atomic replace."""
+    config.chmod(0o640)
+    LiteLLMFileLimits(config, "embedder").write(TokenLimits(tpm=5000, rpm=50))
+    assert config.stat().st_mode & 0o777 == 0o640
+    assert LiteLLMFileLimits(config, "embedder").read() == TokenLimits(5000, 50)
+    assert not list(config.parent.glob("*.tmp"))  # no temporary file left behind
+
+
 def test_disagreeing_or_non_numeric_values_are_reported(config: Path) -> None:
     with pytest.raises(AdapterError, match="tpm is '100000', not an integer"):
         LiteLLMFileLimits(config, "gpt-4o").read()
