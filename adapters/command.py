@@ -37,6 +37,17 @@ REQUIRED_STEPS = ("stage", "health", "switch", "live_color")
 PLACEHOLDERS = frozenset({"app", "env", "color", "version", "commit", "digest", "epoch"})
 
 
+def _facts(release: ReleaseSpec) -> dict[str, Any]:
+    """What later steps may name about the release a color was given ({version}, {config[KEY]}),
+    as recorded in staged.json."""
+    return {
+        "version": release.version,
+        "commit": release.commit,
+        "digest": release.digest,
+        "config": dict(release.config),
+    }
+
+
 class CommandTarget:
     """One app in one environment whose steps are the team's own commands."""
 
@@ -95,12 +106,7 @@ class CommandTarget:
         if release is None:
             staged.pop(color, None)
         else:
-            staged[color] = {
-                "version": release.version,
-                "commit": release.commit,
-                "digest": release.digest,
-                "config": dict(release.config),
-            }
+            staged[color] = _facts(release)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self._staged_path, json.dumps(staged, indent=2, default=str) + "\n")
 
@@ -178,13 +184,7 @@ class CommandTarget:
         with self.fence.hold(epoch):
             if self.live_color() == color:
                 raise AdapterError(f"{self.label}: refusing to stage on {color}: it is live")
-            facts = {
-                "version": release.version,
-                "commit": release.commit,
-                "digest": release.digest,
-                "config": dict(release.config),
-            }
-            self._must("stage", self._values(color, epoch, facts))
+            self._must("stage", self._values(color, epoch, _facts(release)))
             self._record(color, release)
 
     def health(self, color: Color) -> Health:
