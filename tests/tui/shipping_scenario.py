@@ -8,13 +8,20 @@ ships to them; `teardown_targets` stops whatever did start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.integration.shipping import teardown_targets
 from tests.support.moto_server import free_port
 from tests.support.workspace import FixedClock, WorkspaceFixture
+from tests.tui.pilot import settle
 from tests.tui.scenario import SCENARIO_TOML, build_scenario
 
 ENVS = ("staging", "prod")
@@ -37,7 +44,12 @@ LOG_LINES = (
 
 
 def targets_toml(port: Callable[[], int] = free_port) -> str:
-    parts = [SCENARIO_TOML]
+    """Prod is also protected: day-2 changes there need release-managers and a reason."""
+    base = SCENARIO_TOML.replace(
+        "[environments.prod]\n",
+        '[environments.prod]\nprotected = true\ntask_roles = ["release-managers"]\n',
+    )
+    parts = [base]
     for app in ("model-server", "chat-api", "web"):
         for env in ENVS:
             parts.append(
@@ -75,3 +87,35 @@ def ship_scenario(root: Path) -> Iterator[WorkspaceFixture]:
     finally:
         teardown_targets(ws)
         ws.close()
+
+
+def fixed_plan_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan ids are random; snapshots need the same ids every time."""
+    ids = (f"p-{n:08x}" for n in itertools.count(0x5EED0001))
+    monkeypatch.setattr("core.services.plans.new_plan_id", lambda: next(ids))
+
+
+def ship_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceFixture]:
+    """The scenario with targets and fixed plan ids; snapshot modules make it their fixture:
+    `ship = pytest.fixture(ship_workspace, name="ship")`."""
+    fixed_plan_ids(monkeypatch)
+    with ship_scenario(tmp_path / "ws") as ws:
+        yield ws
+
+
+def keys(*presses: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    """Wait for data, press keys one by one waiting for what each asks for, then make the picture
+    still: no toasts (they time out) and no blinking cursor in any input."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in presses:
+            await pilot.press(key)
+            await settle(pilot)
+        pilot.app.clear_notifications()
+        for screen in pilot.app.screen_stack:
+            for box in screen.query(Input):
+                box.cursor_blink = False
+        await pilot.pause()
+
+    return run

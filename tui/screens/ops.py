@@ -165,6 +165,12 @@ class OpsScreen(ShipdeckScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        config = self.ctx.config
+        for which, names in (("app", list(config.apps)), ("env", config.env_order())):
+            # as wide as the longest name, its arrow and padding: room for the target line
+            self.query_one(f"#ops-{which}", Select).styles.width = (
+                max(map(len, names), default=4) + 5
+            )
         self.query_one("#ops-search", Input).display = False
         self.query_one(VimLog).focus()
         self._picked()
@@ -247,7 +253,7 @@ class OpsScreen(ShipdeckScreen):
         env = self.ctx.config.environments.get(self.env)
         if env is not None and env.protected:
             roles = " or ".join(env.task_roles) or "nobody"
-            text.append(f"  protected: {roles}, with a reason", style="yellow")
+            text.append(f", protected: {roles}", style="yellow")
         self.query_one("#ops-target", Static).update(text)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ops-limits")
@@ -350,7 +356,7 @@ class OpsScreen(ShipdeckScreen):
         log = self.query_one(VimLog)
         for line in fresh:
             if not self.needle or self.needle in line.lower():
-                log.write(marked(line, self.needle))
+                log.add(marked(line, self.needle))
                 self.matching += 1
         self._status()
         self.refresh_bindings()
@@ -375,7 +381,7 @@ class OpsScreen(ShipdeckScreen):
         self.matching = 0
         for line in self.lines:
             if not self.needle or self.needle in line.lower():
-                log.write(marked(line, self.needle))
+                log.add(marked(line, self.needle))
                 self.matching += 1
         self._status()
         self.refresh_bindings()

@@ -9,6 +9,7 @@ half second while the plan may still change, and posts everything seen so far; b
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -130,6 +131,16 @@ def plan_activity(steps: list[StepView]) -> Text | None:
     return None
 
 
+def prepared(detail: str) -> str:
+    """The prepare step records where an app starts, as JSON: say it in words."""
+    try:
+        p = json.loads(detail)
+        live = f"{p['from_color']} {p['from_version']}" if p.get("from_color") else "nothing"
+        return f"live now: {live}; ships to {p['to_color']}"
+    except (ValueError, KeyError, TypeError):
+        return detail
+
+
 def step_line(s: StepView, waves: int) -> Text:
     """One journal row; steps after the last wave (warm, finalize, the end) carry no wave."""
     text = Text()
@@ -147,8 +158,9 @@ def step_line(s: StepView, waves: int) -> Text:
     else:
         text.append(f"{s.step:<8} ", style=style)
         text.append(f"{s.state:<7} ", style=style)
-    if s.detail:
-        text.append(f" {safe(s.detail)}" if s.step == "run" else safe(s.detail))
+    detail = prepared(s.detail) if s.step == "prepare" else s.detail
+    if detail:
+        text.append(f" {safe(detail)}" if s.step == "run" else safe(detail))
     return text
 
 
@@ -240,7 +252,7 @@ class RunScreen(ShipdeckScreen):
         log = self.query_one(VimLog)
         for s in message.steps:
             if s.id > self.logged:
-                log.write(step_line(s, len(self.view.waves) if self.view else 0))
+                log.add(step_line(s, len(self.view.waves) if self.view else 0))
                 self.logged = s.id
         self._paint()
         self.mark_loaded(message.head_seq)

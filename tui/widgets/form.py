@@ -55,7 +55,8 @@ class FormScreen(ModalScreen[Values | None]):
     FormScreen #form-title { text-style: bold; }
     FormScreen #form-body { margin-bottom: 1; }
     FormScreen .form-label { color: $text-muted; }
-    FormScreen Input { margin-bottom: 1; }
+    FormScreen Input { margin-bottom: 1; background: $boost; }
+    FormScreen Input:focus { background: $primary-background; }
     FormScreen #form-preview { margin-bottom: 1; }
     FormScreen #form-error { color: $error; text-style: bold; }
     FormScreen #form-hint { color: $text-muted; }
@@ -91,7 +92,7 @@ class FormScreen(ModalScreen[Values | None]):
             for f in self.fields:
                 label = f.label + (" (required)" if f.required else "")
                 yield Static(Text(label), classes="form-label")
-                yield Input(f.value, placeholder=f.placeholder, id=f"field-{f.name}")
+                yield Input(f.value, placeholder=f.placeholder, id=f"field-{f.name}", compact=True)
             if self.preview is not None:
                 yield Static(self.preview(self.values()), id="form-preview")
             yield Static("", id="form-error")

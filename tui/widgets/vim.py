@@ -51,3 +51,13 @@ class VimLog(RichLog, can_focus=True):
         super().__init__(
             max_lines=max_lines, wrap=wrap, min_width=20, markup=False, highlight=False, id=id
         )
+
+    def add(self, line: Text) -> None:
+        """Write one line at the log's own width: wrapped to it, or whole (scroll sideways).
+
+        RichLog would measure against the console, whose width need not be the widget's."""
+        room = self.scrollable_content_region.width
+        if not room:
+            self.write(line)
+        else:
+            self.write(line, width=room if self.wrap else max(room, line.cell_len))
