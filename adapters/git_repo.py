@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from core.errors import AdapterError
 from core.ports import CommitInfo
+
+if TYPE_CHECKING:
+    import git
 
 _FIELD = "\x1f"
 _FORMAT = _FIELD.join(("%H", "%an", "%aI", "%s"))
@@ -25,6 +27,10 @@ class GitRepositories:
         self._repos: dict[Path, git.Repo] = {}
 
     def _repo(self, path: Path) -> git.Repo:
+        # Imported here: GitPython costs 50-100 ms to import, and a warm `status` (every commit
+        # distance cached) never needs it (bench/status_json.py).
+        import git
+
         path = path.resolve()
         repo = self._repos.get(path)
         if repo is None:
@@ -38,6 +44,8 @@ class GitRepositories:
         return repo
 
     def _git(self, path: Path, *args: str) -> str:
+        import git
+
         try:
             return str(self._repo(path).git.execute(["git", *args]))
         except git.GitCommandError as exc:

@@ -44,7 +44,10 @@ def _dump(doc: dict[str, Any]) -> str:
         import yaml
 
         return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    return json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n"
+    # Indented for a person at a terminal; compact for programs, because json's C encoder only
+    # serves indent=None and is about five times faster on a 600-cell status.
+    indent = 2 if sys.stdout.isatty() else None
+    return json.dumps(doc, ensure_ascii=False, indent=indent, default=str) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from core.domain.canonical import canonical_bytes
 from core.domain.redact import redact
@@ -26,6 +26,16 @@ from core.storage.tables import AuditEvent, AuditHead
 GENESIS = "0" * 64
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+# Built once: constructing these per append (values coerced, cache keys generated) cost more than
+# the commit itself (bench/audit_append.py).
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_INSERT_EVENT = insert(_EVENT)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
 _NULL = "\x00"
 _RESERVED = ("\x00", "\x1e", "\x1f")
 
@@ -101,9 +111,7 @@ def append(
     for text in (who.actor, who.os_user, who.ssh_client, kind, app, env, plan):
         if text is not None and any(c in text for c in _RESERVED):
             raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
-    head = conn.execute(
-        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_LOCK_HEAD).one()
     seq = head.seq + 1
     body = canonical_bytes(redact(dict(payload), secrets))
     at = at.astimezone(UTC)
@@ -121,22 +129,23 @@ def append(
         body,
     )
     conn.execute(
-        insert(_EVENT).values(
-            seq=seq,
-            at=at,
-            actor=who.actor,
-            os_user=who.os_user,
-            ssh_client=who.ssh_client,
-            kind=kind,
-            app=app,
-            env=env,
-            plan=plan,
-            payload=body,
-            prev_hash=head.hash,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": who.actor,
+            "os_user": who.os_user,
+            "ssh_client": who.ssh_client,
+            "kind": kind,
+            "app": app,
+            "env": env,
+            "plan": plan,
+            "payload": body,
+            "prev_hash": head.hash,
+            "hash": digest,
+        },
     )
-    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=digest))
+    conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": digest})
     return seq
 
 
@@ -147,11 +156,11 @@ def lock(conn: Connection) -> None:
     while it checks: on PostgreSQL, where nothing like SQLite's BEGIN IMMEDIATE queues writers,
     a racing writer would otherwise miss the other's uncommitted row and fail on a unique key.
     """
-    conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update())
+    conn.execute(_LOCK_HEAD)
 
 
 def head(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).one()
+    row = conn.execute(_READ_HEAD).one()
     return int(row.seq), str(row.hash)
 
 

@@ -302,7 +302,7 @@ model = { uri = "hf://org/model@main", source = "hub" }
 adapter = "local"
 port = 8601
 logs = { adapter = "file", path = "web.log" }
-token_limits = { adapter = "http", url = "http://127.0.0.1:9", model = "m" }
+token_limits = { adapter = "litellm-file", path = "litellm.yaml", model = "m" }
 """
 )
 _FULL["environments"]["prod"]["windows"] = ["nightly"]
