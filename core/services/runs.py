@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
 HEALTH_ATTEMPTS = 3
 HEALTH_PAUSE = 0.5
 HOLD_POLL = 1.0
-MAX_PARALLEL = 16
+MAX_PARALLEL = 64  # threads per wave; DB connections are held only for short writes
 
 
 def lease_seconds() -> float:
@@ -332,6 +333,71 @@ class _App:
     prepared: bool = False
 
 
+@dataclass(frozen=True)
+class _Row:
+    wave: int
+    app: str
+    step: str
+    state: str
+    detail: str = ""
+    extra: Callable[[Connection], None] | None = None
+
+
+@dataclass
+class _Batch:
+    rows: list[_Row]
+    check_abort: bool
+    exclusive: bool
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    written: list[tuple[int, _Row]] = field(default_factory=list)
+    stop_for: str | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class _GroupCommit:
+    """One writer thread for a run's journal: rows that apps of a wave submit at the same step
+    boundary share one transaction and one commit, instead of queueing for the database lock
+    (and, on PostgreSQL, for connections) one by one."""
+
+    def __init__(self, write: Callable[[list[_Batch]], None], name: str) -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: _Batch) -> _Batch:
+        self._queue.put(batch)
+        batch.done.wait()
+        return batch
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, closing = [first], False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                else:
+                    group.append(more)
+            try:
+                self._write(group)
+            finally:
+                for b in group:
+                    b.done.set()
+            if closing:
+                return
+
+
 @dataclass
 class _Journal:
     done: set[tuple[str, str]] = field(default_factory=set)
@@ -361,12 +427,15 @@ class _Engine:
         self.stopping = threading.Event()
         self.abort_seen: str | None = None
         self._heartbeat_stop = threading.Event()
+        self._specs: dict[int, ReleaseSpec] = {}
+        self._pending: dict[str, _Row] = {}  # per app: a "done" row waiting for the next step
         self.apps: dict[str, _App] = {}
         for wave_no, wave in enumerate(self.body.waves):
             for app in wave:
                 tcfg = ctx.config.apps[app].targets[self.env]
                 target = ctx.targets(app, self.env, tcfg.adapter, tcfg.settings)
                 self.apps[app] = _App(app, wave_no, self.body.item(app), target)
+        self._writer = _GroupCommit(self._write_group, f"journal-{self.plan_id}")
 
     # --- journal ---------------------------------------------------------------------------
 
@@ -381,9 +450,12 @@ class _Engine:
                     j.prepared[r.app] = json.loads(r.detail)
         return j
 
-    def _fence(self, conn: Connection) -> None:
+    def _fence(self, conn: Connection, exclusive: bool = False) -> None:
+        """Refuse (Fenced) unless this run still holds the lease at its epoch, and keep it so
+        until the transaction ends: a shared row lock (journal writes of parallel apps do not
+        queue behind each other), which a takeover's exclusive lock has to wait for."""
         lease = conn.execute(
-            select(_LEASE).where(_LEASE.c.env == self.env).with_for_update()
+            select(_LEASE).where(_LEASE.c.env == self.env).with_for_update(read=not exclusive)
         ).first()
         if lease is None or lease.epoch != self.epoch or lease.plan_id != self.plan_id:
             self.lost.set()
@@ -401,21 +473,71 @@ class _Engine:
         detail: str = "",
         extra: Callable[[Connection], None] | None = None,
     ) -> None:
-        now = self.ctx.now()
-        with self.ctx.db.write() as conn:
-            self._fence(conn)
-            new_id = new_row_id(conn.execute(
-                insert(_STEP).values(
-                    plan_id=self.plan_id, epoch=self.epoch, wave=wave, app=app, step=step,
-                    state=state, detail=detail, at=now,
+        self._commit([_Row(wave, app, step, state, detail, extra)])
+
+    def _commit(
+        self, rows: list[_Row], *, check_abort: bool = False, exclusive: bool = False
+    ) -> None:
+        """Write journal rows (and their extras) in a fenced transaction, possibly shared with
+        other apps' rows (group commit), and return once they are committed.
+
+        With `check_abort`, the last row is a step about to start: if an abort was requested,
+        everything before it is still recorded, but it is not, and _Stop is raised.
+        """
+        batch = self._writer.submit(_Batch(rows, check_abort, exclusive))
+        if batch.error is not None:
+            if isinstance(batch.error, Fenced):
+                raise Fenced(batch.error.message)
+            raise batch.error
+        for new_id, r in batch.written:
+            if r.state == "done":
+                self.journal.done.add((r.app, r.step))
+            if self.progress is not None:
+                self.progress(
+                    StepView(new_id, self.epoch, r.wave, r.app, r.step, r.state, r.detail, batch.at)
                 )
-            ))  # fmt: skip
-            if extra is not None:
-                extra(conn)
-        if state == "done":
-            self.journal.done.add((app, step))
-        if self.progress is not None:
-            self.progress(StepView(int(new_id), self.epoch, wave, app, step, state, detail, now))
+        if batch.stop_for:
+            self.abort_seen = batch.stop_for
+            self.stopping.set()
+            raise _Stop()
+
+    def _write_group(self, group: list[_Batch]) -> None:
+        """The writer thread's transaction for every batch that arrived together."""
+        try:
+            with self.ctx.db.write() as conn:
+                self._fence(conn, any(b.exclusive for b in group))
+                abort_by = None
+                if any(b.check_abort for b in group):
+                    abort_by = conn.execute(
+                        select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+                    ).scalar()
+                now = self.ctx.now()
+                for b in group:
+                    b.at = now
+                    rows = b.rows
+                    if b.check_abort and abort_by:
+                        rows, b.stop_for = rows[:-1], abort_by
+                    for r in rows:
+                        new_id = new_row_id(conn.execute(
+                            insert(_STEP).values(
+                                plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,
+                                step=r.step, state=r.state, detail=r.detail, at=now,
+                            )
+                        ))  # fmt: skip
+                        if r.extra is not None:
+                            r.extra(conn)
+                        b.written.append((new_id, r))
+        except BaseException as exc:  # handed to every waiting caller: nothing was written
+            for b in group:
+                b.error, b.written, b.stop_for = exc, [], None
+
+    def _pending_rows(self, app: str) -> list[_Row]:
+        row = self._pending.pop(app, None)
+        return [row] if row is not None else []
+
+    def _flush(self, app: str) -> None:
+        if rows := self._pending_rows(app):
+            self._commit(rows)
 
     def _check_boundary(self) -> None:
         if self.lost.is_set():
@@ -441,12 +563,22 @@ class _Engine:
         on_done: Callable[[Connection], None] | None = None,
         on_fail: Callable[[Connection], None] | None = None,
         boundary: bool = True,
+        defer: bool = False,
     ) -> None:
+        """Journal, run and journal one step. With `defer`, its "done" row is written together
+        with the app's next "started" row (one transaction per step boundary, not two)."""
         if (a.name, step) in self.journal.done:
             return
+        earlier = self._pending_rows(a.name)
+        started = _Row(a.wave, a.name, step, "started", detail)
         if boundary:
-            self._check_boundary()
-        self._write(a.wave, a.name, step, "started", detail)
+            if self.lost.is_set():
+                raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
+            if self.stopping.is_set():
+                if earlier:
+                    self._commit(earlier)
+                raise _Stop()
+        self._commit([*earlier, started], check_abort=boundary)
         failpoint("before", step, a.name)
         try:
             note = action()
@@ -457,7 +589,11 @@ class _Engine:
             self._write(a.wave, a.name, step, "failed", exc.message, on_fail)
             raise _StepFailed(a.name, step, exc.message) from None
         failpoint("after", step, a.name)
-        self._write(a.wave, a.name, step, "done", note or detail, on_done)
+        done = _Row(a.wave, a.name, step, "done", note or detail, on_done)
+        if defer:
+            self._pending[a.name] = done
+        else:
+            self._commit([done])
 
     # --- heartbeat -------------------------------------------------------------------------
 
@@ -484,19 +620,28 @@ class _Engine:
     # --- release specs ---------------------------------------------------------------------
 
     def _spec(self, release_id: int) -> ReleaseSpec:
-        with self.ctx.db.read() as conn:
-            row = conn.execute(select(_REL).where(_REL.c.id == release_id)).one()
-        m = Manifest.decode(row.manifest)
-        arts = tuple(
-            ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
-            for e in m.artifacts
-        )
-        return ReleaseSpec(m.app, m.version, m.commit, row.digest, dict(m.config), arts)
+        """The release as a target sees it; all of the plan's are read in one query up front."""
+        if release_id not in self._specs:
+            ids = {release_id, *(a.item.release_id for a in self.apps.values())}
+            with self.ctx.db.read() as conn:
+                rows = conn.execute(select(_REL).where(_REL.c.id.in_(ids))).all()
+            for row in rows:
+                m = Manifest.decode(row.manifest)
+                arts = tuple(
+                    ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
+                    for e in m.artifacts
+                )
+                self._specs[row.id] = ReleaseSpec(
+                    m.app, m.version, m.commit, row.digest, dict(m.config), arts
+                )
+        return self._specs[release_id]
 
     # --- phases ----------------------------------------------------------------------------
 
     def _prepare(self) -> None:
         """Record where each app starts (live color and release) before anything changes."""
+        if self.apps:
+            self._spec(next(iter(self.apps.values())).item.release_id)
         fresh: list[dict[str, Any]] = []
         with self.ctx.db.read() as conn:
             from core.services.status import live_deployments
@@ -616,15 +761,16 @@ class _Engine:
         where = f"{a.item.version} on {a.to_color}"
         self._step(
             a, "stage", lambda: a.target.stage(a.to_color, spec, self.epoch), detail=where,
-            on_fail=self._record_failed(a),
+            on_fail=self._record_failed(a), defer=True,
         )  # fmt: skip
         self._step(
             a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
-            on_fail=self._record_failed(a),
+            on_fail=self._record_failed(a), defer=True,
         )  # fmt: skip
         self._step(
             a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
             detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),
+            defer=True,
         )  # fmt: skip
         self._step(a, "verify", self._checker(a), detail=where)
 
@@ -687,8 +833,11 @@ class _Engine:
             raise failures[0]
 
     def _warm(self) -> None:
+        """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
+        a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
         seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
-        if seconds <= 0 or (PLAN_LEVEL, "warm") in self.journal.done:
+        nothing_old = all(a.from_color is None for a in self.apps.values())
+        if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
             return
         wave = len(self.body.waves)
         self._check_boundary()
@@ -806,7 +955,9 @@ class _Engine:
                 env=self.env, plan=self.plan_id,
             )  # fmt: skip
 
-        self._write(len(self.body.waves), PLAN_LEVEL, "run", state, result, extra)
+        self._commit(
+            [_Row(len(self.body.waves), PLAN_LEVEL, "run", state, result, extra)], exclusive=True
+        )
         notify(
             self.ctx,
             {"succeeded": "run.succeeded", "rolled_back": "run.rolled_back"}.get(
@@ -866,6 +1017,7 @@ class _Engine:
             return self.result(state, result)
         finally:
             self._heartbeat_stop.set()
+            self._writer.close()
             self._close_targets()
 
     def recover(self) -> tuple[str, RunResult]:
@@ -921,6 +1073,7 @@ class _Engine:
             return decision, self.result(state, result)
         finally:
             self._heartbeat_stop.set()
+            self._writer.close()
             self._close_targets()
 
     def result(self, state: str, result: str) -> RunResult:
