@@ -45,8 +45,9 @@ def main() -> None:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     sql = "INSERT INTO audit_event VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-    row = ["2026-01-01 00:00:00.000000", "alice", "bench", None, "bench.append", "app-001", "prod"]
-    row += [None, '{"i":1,"note":"grüße"}'.encode(), "0" * 64, "1" * 64]
+    payload = '{"i":1,"note":"grüße"}'.encode()
+    row: tuple[object, ...] = ("2026-01-01 00:00:00.000000", "alice", "bench", None, "bench.append")
+    row += ("app-001", "prod", None, payload, "0" * 64, "1" * 64)
 
     # Rounds of 100 alternate between the two, so background load hits both alike.
     service_s = raw_s = 0.0

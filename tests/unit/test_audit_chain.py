@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -35,16 +36,16 @@ def _hash(**changes: object) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Iterator[Database]:
     d = Database(f"sqlite:///{tmp_path / 'a.db'}")
     d.upgrade()
-    yield d  # type: ignore[misc]
+    yield d
     d.dispose()
 
 
 def test_at_text_is_the_same_for_every_form_of_one_instant() -> None:
     berlin = timezone(timedelta(hours=1))
-    forms = [
+    forms: list[datetime | str] = [
         AT,
         AT.astimezone(berlin),
         AT.replace(tzinfo=None),
