@@ -17,7 +17,7 @@ class FileCheckpoints:
         try:
             return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise UsageError(f"checkpoints {self.location}: no such file") from None
+            return ""
         except OSError as exc:
             raise UsageError(f"checkpoints {self.location}: cannot read ({exc.strerror})") from exc
 

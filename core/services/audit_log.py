@@ -175,10 +175,15 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
 
 
 def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:
+    """The checkpoints kept at `location`; none there is a mistake worth naming (a typo in the
+    path would otherwise verify against nothing and pass)."""
     try:
-        return audit.parse_checkpoints(ctx.checkpoints(location).read(), location)
+        found = audit.parse_checkpoints(ctx.checkpoints(location).read(), location)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    if not found:
+        raise UsageError(f"--checkpoints {location}: no checkpoints there (no such file, or empty)")
+    return found
 
 
 def verify(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
