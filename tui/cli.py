@@ -6,6 +6,7 @@ open the TUI, so scripts never pay for it.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -106,6 +107,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    # What is imported by now lives until exit: frozen, no garbage collection walks it again,
+    # which also takes ~100 ms off the interpreter's exit (bench/status_json.py).
+    gc.freeze()
     sys.exit(run())
 
 
