@@ -244,13 +244,17 @@ def demo_toml(ports: list[int]) -> str:
 
 
 class _Clock:
-    """The demo walks this clock through the past so its history has believable dates."""
+    """The demo walks this clock through the past so its history has believable dates; while a
+    plan runs it ticks, so its steps take believable time too."""
 
     def __init__(self, at: datetime) -> None:
         self.at = at
+        self.tick = timedelta(0)
 
     def now(self) -> datetime:
-        return self.at
+        at = self.at
+        self.at += self.tick
+        return at
 
 
 def as_user(ctx: Context, user: str, clock: _Clock) -> Context:
@@ -291,28 +295,109 @@ def build_demo(
     db.upgrade()
     db.dispose()
     base = build_context(ws)
+    # History is replayed in seconds: no warm delays (they are not part of what approvers sign).
+    envs = {n: replace(e, warm_seconds=0.0) for n, e in base.config.environments.items()}
+    base = replace(base, config=replace(base.config, environments=envs))
     clock = _Clock(start)
 
     def user(name: str) -> Context:
         return as_user(base, name, clock)
 
-    # Releases cut every few commits, by the release manager or a developer.
+    # Releases cut every few commits (by the release manager or a developer) and plans shipping
+    # them, replayed in time order through the services. chat-api 1.3.0 fails its health check
+    # in staging and is rolled back; 1.3.1 fixes it. Prod ends one release behind, with a plan
+    # for the latest releases waiting for its second approval.
+    events: list[tuple[datetime, int, Callable[[], None]]] = []
+    hour = timedelta(hours=61)
+
+    def release_at(
+        at: datetime,
+        app: str,
+        version: str,
+        commit: str,
+        notes: str,
+        by: str,
+        config: dict[str, object] | None = None,
+    ) -> None:
+        def cut() -> None:
+            clock.at = at
+            create_release(user(by), app, version, commit=commit, notes=notes, config=config)
+
+        events.append((at, 0, cut))
+
     for app in APPS:
         commits = shas[app.name]
+        n = 0
         for n, idx in enumerate(range(2, len(commits), 3), start=1):
-            clock.at = start + timedelta(hours=61) * idx + timedelta(hours=2)
-            create_release(
-                user("alice" if n % 2 else "dave"),
-                app.name,
-                f"1.{n}.0",
-                commit=commits[idx],
-                notes=f"{app.subjects[idx]} and more",
-            )
+            broken = app.name == "chat-api" and n == 3
+            release_at(
+                start + hour * idx + timedelta(hours=2), app.name, f"1.{n}.0", commits[idx],
+                f"{app.subjects[idx]} and more" + (" (health check regression)" if broken else ""),
+                "alice" if n % 2 else "dave", {"demo_health": "fail"} if broken else None,
+            )  # fmt: skip
+            if broken:
+                release_at(
+                    start + hour * (idx + 1) + timedelta(hours=2), app.name, "1.3.1",
+                    commits[idx + 1], "Fix health check regression", "alice",
+                )  # fmt: skip
         if (len(commits) - 1) % 3 != 2:
-            clock.at = start + timedelta(hours=61) * (len(commits) - 1) + timedelta(hours=3)
-            create_release(
-                user("alice"), app.name, f"1.{n + 1}.0", commit=commits[-1], notes="latest"
-            )
+            release_at(
+                start + hour * (len(commits) - 1) + timedelta(hours=3), app.name, f"1.{n + 1}.0",
+                commits[-1], "latest", "alice",
+            )  # fmt: skip
+    for day, env in (
+        (6, "staging"),
+        (7, "prod"),
+        (13.5, "staging"),
+        (14.5, "prod"),
+        (21, "staging"),
+        (23.5, "staging"),
+        (24.5, "prod"),
+        (29, "staging"),
+    ):
+        events.append((start + timedelta(days=day), 1, lambda env=env: ship(env)))  # type: ignore[misc]
+    events.append((start + timedelta(days=29.5), 1, lambda: ship("prod", run=False)))
+
+    def ship(env: str, run: bool = True) -> None:
+        """Plan what the previous env runs (or the latest releases), approve, tick, run."""
+        from core.services.plans import approve, check_item, create_plan, get_plan
+        from core.services.runs import run_plan
+        from core.services.status import status
+
+        alice = user("alice")
+        items: list[str] = []
+        previous = alice.config.previous_env(env)
+        if previous is not None:
+            for a in status(alice):
+                cells = {c.env: c for c in a.cells}
+                want, have = cells[previous].deployed, cells[env].deployed
+                if want is not None and (have is None or have.version != want.version):
+                    items.append(f"{a.app}@{want.version}")
+        plan = create_plan(alice, env, items)
+        for approver in ("bob", "carol")[: plan.approvals_required]:
+            clock.at += timedelta(minutes=20)
+            if not run and approver == "carol":
+                break
+            approve(user(approver), plan.id, "reviewed the diff")
+        for item in plan.checklist[: len(plan.checklist) if run else 1]:
+            check_item(alice, plan.id, item.item)
+        if not run:
+            progress(f"  {env}: plan {plan.id} waits for a second approval")
+            return
+        for _ in range(8):  # step past a deny window or freeze, as a release manager would
+            if not any(
+                b.kind in ("window_closed", "frozen") for b in get_plan(alice, plan.id).blockers
+            ):
+                break
+            clock.at += timedelta(hours=3)
+        clock.tick = timedelta(seconds=1)
+        result = run_plan(alice, plan.id)
+        clock.tick = timedelta(0)
+        progress(f"  {env}: {result.state.replace('_', ' ')}: {result.result}")
+
+    for at, _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        clock.at = at
+        event()
     progress(f"demo workspace ready: {root}")
     base.db.dispose()
     return root

@@ -174,13 +174,13 @@ def checklist(env: Environment, body: PlanBody) -> tuple[ChecklistItem, ...]:
 
 
 def policy_snapshot(env: Environment) -> dict[str, Any]:
-    """The parts of an environment's policy an approver signs off on."""
+    """The parts of an environment's policy an approver signs off on (not operational tuning
+    such as the warm delay)."""
     return {
         "approvals": {"required": env.approvals.required, "roles": sorted(env.approvals.roles)},
         "requires_previous": env.requires_previous,
         "windows": sorted(env.windows),
         "freezes": sorted(env.freezes),
-        "warm_seconds": env.warm_seconds,
     }
 
 

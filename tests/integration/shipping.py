@@ -60,10 +60,32 @@ def live(ws: WorkspaceFixture, user: str = "alice") -> Context:
     return replace(ws.as_user(user), clock=SystemClock())
 
 
+def stop_runners(ws: WorkspaceFixture) -> None:
+    """SIGKILL detached runners still holding a lease (a failed test may leave one mid-run,
+    and it would restart target processes after the teardown)."""
+    import signal
+
+    from sqlalchemy import select
+
+    from core.services.plans import runner_dead
+    from core.storage.tables import Lease
+
+    lease = Lease.__table__  # type: ignore[attr-defined]
+    with ws.base.db.read() as conn:
+        runners = [
+            r for (r,) in conn.execute(select(lease.c.runner).where(lease.c.runner.is_not(None)))
+        ]
+    for runner in runners:
+        pid = int(runner.split("|")[2])
+        if pid != os.getpid() and not runner_dead(runner):
+            os.kill(pid, signal.SIGKILL)
+
+
 def teardown_targets(ws: WorkspaceFixture) -> None:
     """Stop every process the workspace's local targets started (tests must leave none)."""
     from adapters.local.target import LocalTarget
 
+    stop_runners(ws)
     cfg = ws.base.config
     for app, spec in cfg.apps.items():
         for env, t in spec.targets.items():

@@ -433,7 +433,10 @@ def register(app: typer.Typer) -> None:
             return
 
         def hours(d: timedelta | None) -> str:
-            return "-" if d is None else f"{d.total_seconds() / 3600:.1f}h"
+            if d is None:
+                return "-"
+            secs = d.total_seconds()
+            return f"{secs / 3600:.1f}h" if secs >= 3600 else f"{secs / 60:.0f}m"
 
         output.table(
             ["ENV", "DEPLOYS", "PER DAY", "LEAD TIME p50", "p90", "CHANGE FAIL", "RESTORE p50"],
