@@ -238,6 +238,8 @@ class OpsScreen(ShipdeckScreen):
         elif not self.may_task("task.logs"):
             who = self.ctx.actor.name
             line.update(Text(f"{who} may not use day-2 tasks in {self.env}", style="dim"))
+        elif self.ctx.config.apps[self.app_name].targets[self.env].token_limits is None:
+            line.update(Text("token limits  none configured here", style="dim"))
         else:
             line.update(Text("token limits: reading…", style="dim"))
             self._read_limits(self.generation, self.app_name, self.env)
@@ -393,7 +395,11 @@ class OpsScreen(ShipdeckScreen):
             text.append(f"{len(self.lines):,} lines", style="bold")
             text.append(f" from {where}")
         elif self.has_target and self.may_task("task.logs"):
-            text.append(f"{where}: l pulls the last {TAIL_LINES} lines, f follows", style="dim")
+            text.append(
+                f"{where}: l pulls the last {TAIL_LINES} lines, f follows;"
+                " shift+tab picks app and environment",
+                style="dim",
+            )
         if self._stop is not None:
             text.append("  ● following", style="bold green")
         if self.needle:

@@ -322,7 +322,11 @@ class PlanScreen(ShipdeckScreen):
         if action == "tick":
             return v.state in PRE_RUN and bool(v.checklist)
         if action in ("approve", "reject"):
-            return v.state in RUNNABLE and v.approvals_required > 0 and self._in(v.approval_roles)
+            if not (v.state in RUNNABLE and v.approvals_required > 0):
+                return False
+            me = self.ctx.actor.name
+            mine = any(a.by == me and a.current and a.decision == "approve" for a in v.approvals)
+            return self._in(v.approval_roles) and not (action == "approve" and mine)
         if action == "override":
             roles = self.ctx.config.environments[v.env].override_roles
             return v.state in (*PRE_RUN, "running") and bool(roles) and self._in(roles)

@@ -115,11 +115,6 @@ class PlansScreen(ShipdeckScreen):
     def on_mount(self) -> None:
         self.query_one("#plans-filter", Input).display = False
         table = self.query_one(PlanTable)
-        for label, key in (("plan", "id"), ("env", "env"), ("state", "state")):
-            table.add_column(label, key=key)
-        table.add_column("blk", key="blockers")
-        table.add_column("items", key="items")
-        table.add_column("created", key="created")
         table.focus()
         self.reload()
 
@@ -149,8 +144,19 @@ class PlansScreen(ShipdeckScreen):
         self.shown = [r for r in self.rows if self._matches(r, needle)] if needle else self.rows
         table = self.query_one(PlanTable)
         keep = self.current()
-        table.clear()
-        items_width = max(self.size.width - 62, 16)
+        table.clear(columns=True)  # columns sized afresh: the widest rows may be gone
+        for label in ("plan", "env", "state", "blk", "items", "created"):
+            table.add_column(label, key=label)
+        narrow = self.size.width < 100  # the day is enough there; items need the room
+        others = [  # the widest cell or header of every other column
+            max((len(r.summary.id) for r in self.shown), default=4),
+            max((len(r.summary.env) for r in self.shown), default=3),
+            max((len(state_text(r.state)) for r in self.shown), default=5),
+            max((3 + len(str(len(r.blockers))) for r in self.shown), default=3),
+            7 if narrow else 11,
+        ]
+        # each cell is padded by one column either side; leave room for the scrollbar
+        items_width = max(self.size.width - sum(others) - 2 * (len(others) + 1) - 2, 16)
         for r in self.shown:
             s = r.summary
             count = len(r.blockers)
@@ -160,7 +166,7 @@ class PlansScreen(ShipdeckScreen):
                 state_text(r.state),
                 Text(f"✗ {count}", style="bold red") if count else Text("-", style="dim"),
                 Text(items_cell(r, items_width)),
-                Text(when(s.created_at), style="dim"),
+                Text(f"{s.created_at:%m-%d}" if narrow else when(s.created_at), style="dim"),
                 key=s.id,
             )
         ids = [r.summary.id for r in self.shown]

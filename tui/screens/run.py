@@ -182,12 +182,18 @@ class RunScreen(ShipdeckScreen):
         """Everything seen so far; a newer one replaces one not yet handled."""
 
         def __init__(
-            self, steps: tuple[StepView, ...], state: str, result: str, head_seq: int
+            self,
+            steps: tuple[StepView, ...],
+            state: str,
+            result: str,
+            abort_by: str | None,
+            head_seq: int,
         ) -> None:
             super().__init__()
             self.steps = steps
             self.state = state
             self.result = result
+            self.abort_by = abort_by
             self.head_seq = head_seq
 
         def can_replace(self, message: Message) -> bool:
@@ -200,6 +206,7 @@ class RunScreen(ShipdeckScreen):
         self.steps: list[StepView] = []
         self.state = ""
         self.result = ""
+        self.abort_by: str | None = None
         self.logged = 0  # id of the last step written to the log
         self._stop = threading.Event()
 
@@ -228,18 +235,19 @@ class RunScreen(ShipdeckScreen):
         view = get_plan(self.ctx, self.plan_id)
         self.post_message(self.Opened(view))
         steps = list(view.steps)
-        state, result = view.state, view.result
+        state, result, abort_by = view.state, view.result, view.abort_requested_by
         seq, _ = head(self.ctx)
-        self.post_message(self.Progress(tuple(steps), state, result, seq))
+        self.post_message(self.Progress(tuple(steps), state, result, abort_by, seq))
         while state not in FINISHED and not self._stop.wait(POLL_SECONDS):
             with self.ctx.db.read() as conn:
                 row = load_plan_row(conn, self.plan_id)
                 fresh = steps_of(conn, self.plan_id, after_id=steps[-1].id if steps else 0)
-            if fresh or (row.state, row.result) != (state, result):
+            now = (row.state, row.result, row.abort_requested_by)
+            if fresh or now != (state, result, abort_by):
                 steps += fresh
-                state, result = row.state, row.result
+                state, result, abort_by = now
                 seq, _ = head(self.ctx)
-                self.post_message(self.Progress(tuple(steps), state, result, seq))
+                self.post_message(self.Progress(tuple(steps), state, result, abort_by, seq))
 
     @on(Opened)
     def _opened(self, message: Opened) -> None:
@@ -249,6 +257,7 @@ class RunScreen(ShipdeckScreen):
     def _progress(self, message: Progress) -> None:
         self.steps = list(message.steps)
         self.state, self.result = message.state, message.result
+        self.abort_by = message.abort_by
         log = self.query_one(VimLog)
         for s in message.steps:
             if s.id > self.logged:
@@ -284,6 +293,12 @@ class RunScreen(ShipdeckScreen):
             outcome.stylize("dim")
         elif finished and self.result:
             outcome.append(safe(self.result), style=self._outcome_style())
+        elif self.abort_by:
+            outcome.append(
+                f"■ abort requested by {safe(self.abort_by)}: the runner stops at its next step "
+                "and rolls back",
+                style="bold yellow",
+            )
         elif (activity := plan_activity(self.steps)) is not None:
             outcome = activity
         box = self.query_one("#run-outcome", Static)

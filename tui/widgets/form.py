@@ -95,7 +95,9 @@ class FormScreen(ModalScreen[Values | None]):
                 yield Input(f.value, placeholder=f.placeholder, id=f"field-{f.name}", compact=True)
             if self.preview is not None:
                 yield Static(self.preview(self.values()), id="form-preview")
-            yield Static("", id="form-error")
+            error = Static("", id="form-error")
+            error.display = False
+            yield error
             if self.fields:
                 hint = f"Enter: next field, {self.confirm_word} on the last   Esc: cancel"
             else:
@@ -125,7 +127,7 @@ class FormScreen(ModalScreen[Values | None]):
 
     @on(Input.Changed)
     def _changed(self) -> None:
-        self.query_one("#form-error", Static).update("")
+        self.query_one("#form-error", Static).display = False
         if self.preview is not None:
             self.query_one("#form-preview", Static).update(self.preview(self.values()))
 
@@ -145,7 +147,9 @@ class FormScreen(ModalScreen[Values | None]):
         found = self.problem(values)
         if found is not None:
             name, message = found
-            self.query_one("#form-error", Static).update(Text(message))
+            error = self.query_one("#form-error", Static)
+            error.update(Text(message))
+            error.display = True
             self.query_one(f"#field-{name}", Input).focus()
             return
         self.dismiss(values)
