@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.widgets.option_list import Option
 
+from core.domain.plan import PRE_RUN
 from core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
 from tui.screens.base import ShipdeckScreen
 from tui.widgets.form import Field, FormScreen, Values
@@ -31,7 +32,6 @@ from tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text,
 from tui.widgets.scroll import VimScroll
 from tui.widgets.vim import VimOptionList
 
-PRE_RUN = ("draft", "awaiting_approval", "approved")
 RUNNABLE = ("awaiting_approval", "approved")
 
 

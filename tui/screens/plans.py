@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
+from core.domain.plan import PRE_RUN
 from core.errors import Blocker
 from core.services.context import Context
 from core.services.plans import PlanSummary
@@ -28,7 +29,6 @@ from tui.widgets.vim import VimTable
 LIMIT = 200
 # Live plans first: what is running, then what waits for people, then the record.
 ORDER = ("running", "awaiting_approval", "approved", "draft")
-PRE_RUN = ("awaiting_approval", "approved", "draft")
 
 
 @dataclass(frozen=True)

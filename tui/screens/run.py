@@ -25,6 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Static
 
+from core.domain.plan import PRE_RUN, TERMINAL
 from core.services.plans import PlanView, StepView
 from tui.screens.base import ShipdeckScreen
 from tui.widgets.form import FormScreen
@@ -34,7 +35,6 @@ from tui.widgets.vim import VimLog
 
 POLL_SECONDS = 0.5
 FORWARD = ("stage", "health", "switch", "verify", "finalize")
-FINISHED = ("succeeded", "failed", "rolled_back", "aborted")
 PLAN_LEVEL = "*"
 LOG_LINES = 5_000
 
@@ -238,7 +238,7 @@ class RunScreen(ShipdeckScreen):
         state, result, abort_by = view.state, view.result, view.abort_requested_by
         seq, _ = head(self.ctx)
         self.post_message(self.Progress(tuple(steps), state, result, abort_by, seq))
-        while state not in FINISHED and not self._stop.wait(POLL_SECONDS):
+        while state not in TERMINAL and not self._stop.wait(POLL_SECONDS):
             with self.ctx.db.read() as conn:
                 row = load_plan_row(conn, self.plan_id)
                 fresh = steps_of(conn, self.plan_id, after_id=steps[-1].id if steps else 0)
@@ -276,7 +276,7 @@ class RunScreen(ShipdeckScreen):
         if view is None:
             return
         now = self.ctx.now()
-        finished = self.state in FINISHED
+        finished = self.state in TERMINAL
         head = Text()
         head.append(f"{view.id}  {view.env}  ", style="bold")
         head.append_text(state_text(self.state))
@@ -288,7 +288,7 @@ class RunScreen(ShipdeckScreen):
         head.append(f"  {len(view.items)} apps in {waves} wave{'s' if waves != 1 else ''}")
         self.query_one("#run-head", Static).update(head)
         outcome = Text()
-        if self.state in ("draft", "awaiting_approval", "approved"):
+        if self.state in PRE_RUN:
             outcome.append("not started yet: this view follows the run once anyone starts it")
             outcome.stylize("dim")
         elif finished and self.result:
@@ -346,7 +346,7 @@ class RunScreen(ShipdeckScreen):
     # --- abort --------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "abort" and self.state not in ("running", "awaiting_approval", "approved"):
+        if action == "abort" and self.state not in (*PRE_RUN, "running"):
             return False
         return super().check_action(action, parameters)
 
