@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, text
 
 from core.storage import audit
@@ -184,22 +183,34 @@ def test_edited_payload(ws: WorkspaceFixture) -> None:
     assert doc["events"] == 136
 
 
-@pytest.mark.parametrize(
-    ("column", "value", "seq"),
-    [
+def test_edited_columns(ws: WorkspaceFixture) -> None:
+    """Each column edited in turn (and put back, after which the log verifies again)."""
+    log = honest_log(ws, 40)
+    assert log[21].app is None  # seq 22: NULL made '' must count, NULL is not ''
+    edits = [
         ("actor", "'mallory'", 21),
-        ("app", "''", 22),  # NULL made '': hashed differently since NULL is not ''
+        ("os_user", "'root'", 21),
+        ("app", "''", 22),
+        ("env", "'prod'", 22),
         ("ssh_client", "NULL", 21),
         ("kind", "'plan.rejected'", 21),
+        ("plan", "'p-9'", 21),
         ("at", "'2026-11-01 08:20:00.000001'", 21),
-    ],
-)
-def test_edited_column(ws: WorkspaceFixture, column: str, value: str, seq: int) -> None:
-    log = honest_log(ws, 40)
-    assert column != "app" or log[seq - 1].app is None
-    with ws.base.db.write() as conn:
-        conn.execute(text(f"UPDATE audit_event SET {column} = {value} WHERE seq = {seq}"))
-    assert_broken_at(ws, seq)
+        ("prev_hash", "'" + "0" * 64 + "'", 21),
+    ]
+    for column, value, seq in edits:
+        with ws.base.db.read() as conn:
+            original = conn.execute(
+                text(f"SELECT {column} FROM audit_event WHERE seq = {seq}")
+            ).scalar()
+        with ws.base.db.write() as conn:
+            conn.execute(text(f"UPDATE audit_event SET {column} = {value} WHERE seq = {seq}"))
+        assert_broken_at(ws, seq)
+        with ws.base.db.write() as conn:
+            conn.execute(
+                text(f"UPDATE audit_event SET {column} = :v WHERE seq = {seq}"), {"v": original}
+            )
+        assert_ok(ws, 40)
 
 
 def test_deleted_row_in_the_middle(ws: WorkspaceFixture) -> None:

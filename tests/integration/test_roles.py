@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from core.services import audit_log
@@ -43,43 +42,43 @@ def assert_denied(r: Ran, why: str) -> None:
     assert r.err.splitlines() == [f"shipdeck: error: not permitted: {why}"]
 
 
-@pytest.mark.parametrize(
-    ("actor", "args", "permission", "why"),
-    [
-        (
-            "bob",
-            ["release", "create", "chat-api", "1.0.0"],
-            "release.create",
-            "bob (approvers) lacks permission 'release.create'",
-        ),
-        (
-            "erin",
-            ["release", "create", "web", "1.0.0"],
-            "release.create",
-            "erin (auditors) lacks permission 'release.create'",
-        ),
-        (
-            "erin",
-            ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"],
-            "audit.checkpoint",
-            "erin (auditors) lacks permission 'audit.checkpoint'",
-        ),
-        (
-            "mallory",
-            ["release", "create", "web", "1.0.0"],
-            "release.create",
-            "mallory (no role) lacks permission 'release.create'",
-        ),
-    ],
-)
-def test_missing_permission_exits_4_and_is_audited(
-    ws: WorkspaceFixture, tmp_path: Path, actor: str, args: list[str], permission: str, why: str
-) -> None:
-    r = run_as(ws, actor, *[a.replace("{tmp}", str(tmp_path)) for a in args])
-    assert_denied(r, why)
-    [ev] = events(ws)
-    assert (ev.actor, ev.os_user, ev.kind) == (actor, "tester", "access.denied")
-    assert json.loads(bytes(ev.payload)) == {"permission": permission, "reason": why}
+DENIALS = [
+    (
+        "bob",
+        ["release", "create", "chat-api", "1.0.0"],
+        "release.create",
+        "bob (approvers) lacks permission 'release.create'",
+    ),
+    (
+        "erin",
+        ["release", "create", "web", "1.0.0"],
+        "release.create",
+        "erin (auditors) lacks permission 'release.create'",
+    ),
+    (
+        "erin",
+        ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"],
+        "audit.checkpoint",
+        "erin (auditors) lacks permission 'audit.checkpoint'",
+    ),
+    (
+        "mallory",
+        ["release", "create", "web", "1.0.0"],
+        "release.create",
+        "mallory (no role) lacks permission 'release.create'",
+    ),
+]
+
+
+def test_missing_permission_exits_4_and_is_audited(ws: WorkspaceFixture, tmp_path: Path) -> None:
+    for n, (actor, args, permission, why) in enumerate(DENIALS, 1):
+        r = run_as(ws, actor, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+        assert_denied(r, why)
+        evs = events(ws)
+        assert len(evs) == n
+        ev = evs[-1]
+        assert (ev.actor, ev.os_user, ev.kind) == (actor, "tester", "access.denied")
+        assert json.loads(bytes(ev.payload)) == {"permission": permission, "reason": why}
     assert releases(ws) == 0
     assert not (tmp_path / "cp.jsonl").exists()
     assert audit_log.verify(ws.as_user("erin")).ok
