@@ -85,7 +85,7 @@ def bench_toml(apps: int, waves: int) -> str:
     per = apps // waves
     lines = [
         '[workspace]\nname = "bench"\n',
-        '[identity]\nallow_env_actor = true\n',
+        "[identity]\nallow_env_actor = true\n",
         '[roles.release-managers]\nusers = ["alice"]\npermissions = ["*"]\n',
         "[environments.staging]\n",
     ]
@@ -121,7 +121,9 @@ def main() -> int:
 
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-orch-")))
-        make_repo(root / "repos" / "one", ("one",), datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1))
+        make_repo(
+            root / "repos" / "one", ("one",), datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
+        )
         (root / "shipdeck.toml").write_text(bench_toml(args.apps, args.waves))
         url = f"sqlite:///{root / 'state.db'}"
         if args.database_url:  # a private schema, dropped afterwards: never touch shared tables

@@ -34,7 +34,11 @@ def test_no_request_fails_during_50_engine_switches(ws: WorkspaceFixture) -> Non
             try:
                 for n in range(SWITCHES):
                     version = "1.1.0" if n % 2 == 0 else "1.0.0"
-                    outcomes.append(run_plan(alice, create_plan(alice, "staging", [f"chat-api@{version}"]).id).state)
+                    outcomes.append(
+                        run_plan(
+                            alice, create_plan(alice, "staging", [f"chat-api@{version}"]).id
+                        ).state
+                    )
             finally:
                 done.set()
 
