@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import AdapterError
+from core.errors import AdapterError, NotFoundError
 from core.ports import CommitInfo
 
 if TYPE_CHECKING:
@@ -54,12 +54,14 @@ class GitRepositories:
             raise AdapterError(f"git {path}: {' '.join(args[:2])}: {detail}") from exc
 
     def resolve(self, repo: Path, ref: str) -> str:
+        """A ref the repository does not have is the caller's mistake (exit 2), not a failure."""
         if ref.startswith("-"):
-            raise AdapterError(f"git {repo}: '{ref}' is not a revision")
+            raise NotFoundError(f"git {repo}: '{ref}' is not a revision")
+        self._repo(repo)  # a missing repository stays an adapter failure
         try:
             return self._git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
         except AdapterError as exc:
-            raise AdapterError(f"git {repo}: unknown revision '{ref}'") from exc
+            raise NotFoundError(f"git {repo}: unknown revision '{ref}'") from exc
 
     def _range(self, old: str | None, new: str) -> list[str]:
         for ref in (old, new):

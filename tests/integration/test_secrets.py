@@ -116,7 +116,7 @@ def test_planted_secrets_never_come_out(ws: WorkspaceFixture) -> None:
         "hf://acme/"
     )
     assert f"Bearer {HF_TOKEN}" in auth_headers  # the token was really used...
-    assert outputs[1].returncode == 5 and outputs[8].returncode == 0 and outputs[9].returncode == 5
+    assert outputs[1].returncode == 2 and outputs[8].returncode == 0 and outputs[9].returncode == 5
     assert "***" in outputs[8].stdout  # ...and masked where the log quoted it
     for done in outputs:
         for secret in planted:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfirmationNeeded, UsageError
-from core.services.context import Context
 from tui import output
+
+if TYPE_CHECKING:  # the services (and sqlmodel, ~300 ms) load only when a command runs
+    from core.services.context import Context
 
 
 def context(**kwargs: Any) -> Context:
@@ -25,9 +27,9 @@ def confirm(question: str) -> None:
         return
     if output.OPTIONS.no_input or not sys.stdin.isatty():
         raise ConfirmationNeeded(f"{question} needs confirmation: pass --yes")
-    import click
+    import typer
 
-    if not click.confirm(question, default=False, err=True):
+    if not typer.confirm(question, default=False, err=True):
         raise ConfirmationNeeded(f"{question}: not confirmed")
 
 

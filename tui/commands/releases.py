@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from core.domain.release import ReleaseRecord
+if TYPE_CHECKING:
+    from core.domain.release import ReleaseRecord
 from tui import output
 from tui.commands.common import context
 

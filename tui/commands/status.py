@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from core.services.status import Cell
+if TYPE_CHECKING:
+    from core.services.status import Cell
 from tui import output
 from tui.commands.common import context
 
