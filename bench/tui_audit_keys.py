@@ -79,7 +79,9 @@ async def bench(workspace: str) -> None:
             t0 = time.perf_counter()
             for key in keys:
                 app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
-            await until(lambda: check(before) and bool(frames) and frames[-1] > t0 and painted_data())
+            await until(
+                lambda: check(before) and bool(frames) and frames[-1] > t0 and painted_data()
+            )
             return frames[-1] - t0
 
         await until(painted_data)

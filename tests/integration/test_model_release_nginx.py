@@ -111,7 +111,9 @@ def world(ws: WorkspaceFixture, moto_endpoint: str, tmp_path: Path) -> Iterator[
             from adapters.nginx import NginxTarget
 
             t = ctx.config.apps["chat-api"].targets["prod"]
-            NginxTarget("chat-api", "prod", t.settings, ws.root / ".shipdeck/targets/chat-api/prod").teardown()
+            NginxTarget(
+                "chat-api", "prod", t.settings, ws.root / ".shipdeck/targets/chat-api/prod"
+            ).teardown()
 
 
 def test_model_and_objects_ship_through_nginx_and_show_in_status_and_diff(
@@ -147,7 +149,10 @@ def test_model_and_objects_ship_through_nginx_and_show_in_status_and_diff(
     env = {**ws.env("alice"), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     out = subprocess.run(
         [sys.executable, "-m", "tui.cli", "-o", "json", "status", "--env", "prod"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     doc = json.loads(out)["apps"][0]["environments"][0]
     assert doc["deployed"]["version"] == "1.0.0" and doc["latest"]["version"] == "1.1.0"
