@@ -240,7 +240,31 @@ def demo_toml(ports: list[int]) -> str:
                 f"green_port = {next(port)}",
                 "",
             ]
+            if app.name == "chat-api":
+                lines += [
+                    f"[apps.chat-api.targets.{env}.token_limits]",
+                    'adapter = "litellm-file"',
+                    f'path = "gateway/{env}.yaml"',
+                    'model = "chat-api"',
+                    "",
+                ]
     return "\n".join(lines)
+
+
+GATEWAY_YAML = """\
+# LiteLLM proxy config: the gateway in front of the chat models (token limits per model).
+model_list:
+  - model_name: chat-api
+    litellm_params:
+      model: openai/demo-chat
+      tpm: {tpm}
+      rpm: {rpm}
+  - model_name: embedder
+    litellm_params:
+      model: openai/demo-embed
+      tpm: 1000000
+      rpm: 3000
+"""
 
 
 class _Clock:
@@ -289,6 +313,9 @@ def build_demo(
             root / "repos" / app.name, app.subjects, start, timedelta(hours=61)
         )
     (root / "shipdeck.toml").write_text(demo_toml(free_ports(len(APPS) * 6)), encoding="utf-8")
+    (root / "gateway").mkdir()
+    for env, (tpm, rpm) in {"staging": (20_000, 100), "prod": (120_000, 600)}.items():
+        (root / "gateway" / f"{env}.yaml").write_text(GATEWAY_YAML.format(tpm=tpm, rpm=rpm))
 
     ws = Workspace(root, load_config(root / "shipdeck.toml"))
     db = Database(ws.database_url())
