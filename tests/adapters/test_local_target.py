@@ -20,9 +20,9 @@ import pytest
 from adapters.local.processes import ProcessSupervisor
 from adapters.local.target import LocalTarget
 from adapters.local.target import render_command as render_argv
-from bench.switch_under_load import run_load
 from core.errors import AdapterError
 from core.ports import ReleaseSpec, StaleEpoch, Target, other_color
+from tests.support.load import run_load
 from tests.support.moto_server import free_port
 
 CODE_ROOT = str(Path(__file__).resolve().parents[2])

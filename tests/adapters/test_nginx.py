@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from adapters.nginx import NginxTarget, render_include
-from bench.nginx_switch import NginxFront, find_nginx, nginx_front
-from bench.switch_under_load import run_load
 from core.errors import AdapterError, ConfigError
 from core.ports import ReleaseSpec, StaleEpoch, other_color
+from tests.support.load import run_load
 from tests.support.moto_server import free_port
+from tests.support.nginx import NginxFront, find_nginx, nginx_front
 
 
 def require_nginx() -> str:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.nginx_switch import find_nginx, nginx_front
 from core.services.context import SystemClock
 from core.services.releases import create_release, diff_releases
 from core.services.runs import deploy
 from core.services.status import status
 from tests.support.fake_hub import FakeHub
 from tests.support.moto_server import free_port
+from tests.support.nginx import find_nginx, nginx_front
 from tests.support.workspace import WorkspaceFixture
 
 TOML = """

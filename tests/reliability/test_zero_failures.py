@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from bench.switch_under_load import LoadResult, run_load
 from core.services.plans import create_plan
 from core.services.runs import run_plan
 from tests.integration.shipping import front_port, live, release_all, shipping
+from tests.support.load import LoadResult, run_load
 from tests.support.workspace import WorkspaceFixture
 
 SWITCHES = 50
