@@ -86,12 +86,19 @@ class StatusMatrix(DataTable[Text]):
         self.envs = envs
 
     def on_mount(self) -> None:
-        self.add_column("app", key="app")
-        for env in self.envs:
-            self.add_column(env, key=env)
+        self._ensure_columns()
+
+    def _ensure_columns(self) -> None:
+        """Columns must exist before rows: a status result can arrive before this widget's own
+        on_mount has run (seen under load), and rows added first keep header-only widths."""
+        if not self.columns:
+            self.add_column("app", key="app")
+            for env in self.envs:
+                self.add_column(env, key=env)
 
     def show(self, apps: list[AppStatus], now: datetime) -> None:
         """Replace the rows, keeping the cursor on the same app and env when it is still shown."""
+        self._ensure_columns()
         keep = self.current_app()
         column = self.cursor_coordinate.column
         self.clear()
