@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core.services.releases import create_release
-from tests.integration.test_status import record_deployment
+from tests.support.deployments import record_deployment
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

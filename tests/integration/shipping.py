@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -101,26 +99,6 @@ def shipping(ws: WorkspaceFixture, **kw: Any) -> Iterator[WorkspaceFixture]:
         yield ws
     finally:
         teardown_targets(ws)
-
-
-def cli(
-    ws: WorkspaceFixture,
-    *args: str,
-    actor: str = "alice",
-    extra_env: dict[str, str] | None = None,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    """The real `shipdeck` CLI in a subprocess against this workspace."""
-    env = {**ws.env(actor), **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        env=env,
-        cwd=ws.root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def get_version(port: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from core.storage import audit
-from tests.integration.test_cli import Ran, shipdeck
+from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
 
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -1,71 +1,18 @@
 """The headless contract's global behaviour: usage errors, JSON error documents, schema checks.
 
-`shipdeck()` runs the real CLI in-process (tui.cli.run, the function the console script calls)
-with a given environment and captures both streams; the other test modules use it too.
+`shipdeck()` (tests/support/cli.py) runs the real CLI in-process with a given environment and
+captures both streams.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import subprocess
-import sys
-from collections.abc import Mapping
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from unittest import mock
 
 import pytest
 
+from tests.support.cli import Ran, shipdeck, shipdeck_process
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
-from tui.cli import run
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-def shipdeck(*args: str, env: Mapping[str, str] | None = None) -> Ran:
-    """`shipdeck ARGS` in this process, with exactly `env` as the environment when given."""
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        mock.patch.dict(os.environ, dict(env) if env is not None else {}, clear=env is not None),
-        redirect_stdout(out),
-        redirect_stderr(err),
-    ):
-        code = run(list(args))
-    return Ran(code, out.getvalue(), err.getvalue())
-
-
-def shipdeck_process(
-    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Ran:
-    """`shipdeck ARGS` as a separate process through the console entry point."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        env={**(env if env is not None else os.environ), "PYTHONPATH": str(REPO_ROOT)},
-        cwd=cwd or REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return Ran(done.returncode, done.stdout, done.stderr)
 
 
 def assert_one_line_error(r: Ran, code: int) -> None:

@@ -27,7 +27,8 @@ from core.services.plans import (
 )
 from core.services.releases import create_release
 from core.services.runs import abort, run_plan, start_run
-from tests.integration.shipping import cli, live, local_toml, release_all, shipping
+from tests.integration.shipping import live, local_toml, release_all, shipping
+from tests.support.cli import cli
 from tests.support.moto_server import free_port
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 

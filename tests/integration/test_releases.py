@@ -17,7 +17,7 @@ from core.domain.release import Manifest
 from core.services import audit_log
 from core.services.releases import Created, create_release, diff_releases, list_releases
 from core.storage.tables import Release
-from tests.integration.test_cli import Ran, shipdeck
+from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 HF_TOKEN = "hf_" + "Zq8Xw2Rt6Yu1Io5Pa9Sd3Fg7Hj4Kl0"  # hf_ + 30 characters

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from core.services import audit_log
-from tests.integration.test_cli import Ran, shipdeck
+from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 

@@ -16,7 +16,6 @@ from core.services.plans import create_plan, get_plan, override
 from core.services.runs import abort, rollback, run_plan, wait_run
 from core.services.status import status
 from tests.integration.shipping import (
-    cli,
     front_port,
     get_version,
     live,
@@ -24,6 +23,7 @@ from tests.integration.shipping import (
     shipping,
     untracked_app_processes,
 )
+from tests.support.cli import cli
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 TWO_WAVES = BASIC_TOML.replace(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import text
 
+from tests.support.cli import cli
 from tests.support.fake_hub import FakeHub
 from tests.support.workspace import WorkspaceFixture
 
@@ -57,20 +57,8 @@ token_env = "GATEWAY_TOKEN"
 
 
 def run(ws: WorkspaceFixture, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **ws.env("alice"),
-        "HF_TOKEN": HF_TOKEN,
-        "GATEWAY_TOKEN": GATEWAY_TOKEN,
-        "DB_PASSWORD": PASSWORD,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        env=env,
-        cwd=ws.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    secrets = {"HF_TOKEN": HF_TOKEN, "GATEWAY_TOKEN": GATEWAY_TOKEN, "DB_PASSWORD": PASSWORD}
+    return cli(ws, *args, extra_env=secrets)
 
 
 def test_planted_secrets_never_come_out(ws: WorkspaceFixture) -> None:

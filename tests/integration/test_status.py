@@ -1,7 +1,7 @@
 """`shipdeck status` on repositories with known histories, on SQLite and PostgreSQL.
 
-Deployments are recorded by `record_deployment` below, the way the run engine records them (the
-deployment row and its audit event in one transaction); the plans/run service replaces it later.
+Deployments are recorded by `record_deployment` (tests/support/deployments.py), the way the run
+engine records them: the deployment row and its audit event in one transaction.
 """
 
 from __future__ import annotations
@@ -16,53 +16,15 @@ from sqlalchemy import insert, text, update
 
 from core.services import audit_log
 from core.services.context import Context
-from core.services.releases import create_release, find_release
+from core.services.releases import create_release
 from core.services.status import status
-from core.storage.tables import CommitDistance, Deployment, Lease
-from tests.integration.test_cli import shipdeck
+from core.storage.tables import CommitDistance, Lease
 from tests.integration.test_releases import git
+from tests.support.cli import shipdeck
+from tests.support.deployments import record_deployment
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
 _DIST = CommitDistance.__table__  # type: ignore[attr-defined]
-
-
-def record_deployment(
-    ctx: Context,
-    app: str,
-    env: str,
-    version: str,
-    *,
-    color: str = "blue",
-    outcome: str = "succeeded",
-) -> int:
-    """`version` of `app` went live in `env`: the deployment row plus its audit event."""
-    with ctx.db.write() as conn:
-        rel = find_release(conn, app, version)
-        assert rel is not None, (app, version)
-        key = conn.execute(
-            insert(_DEP).values(
-                app=app,
-                env=env,
-                release_id=rel.id,
-                version=version,
-                commit=rel.commit,
-                digest=rel.digest,
-                color=color,
-                at=ctx.now(),
-                by=ctx.actor.name,
-                outcome=outcome,
-            )
-        ).inserted_primary_key
-        assert key is not None
-        ctx.audit(
-            conn,
-            "deploy.recorded",
-            {"version": version, "color": color, "outcome": outcome},
-            app=app,
-            env=env,
-        )
-    return int(key[0])
 
 
 def merge_repo(ws: WorkspaceFixture) -> dict[str, str]:

@@ -15,7 +15,8 @@ import pytest
 from core.services import audit_log
 from core.services.audit_log import AuditFilter
 from core.services.runs import deploy
-from tests.integration.shipping import cli, live, release_all, shipping
+from tests.integration.shipping import live, release_all, shipping
+from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
 
 GATEWAY = """\

@@ -13,7 +13,6 @@ from core.services.plans import create_plan, get_plan
 from core.services.runs import run_plan
 from core.services.status import status
 from tests.integration.shipping import (
-    cli,
     front_port,
     get_version,
     live,
@@ -21,6 +20,7 @@ from tests.integration.shipping import (
     shipping,
     untracked_app_processes,
 )
+from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
 
 APPS = ("model-server", "chat-api")  # two waves: model-server, then chat-api

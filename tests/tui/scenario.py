@@ -1,8 +1,7 @@
 """A deterministic workspace for TUI tests and snapshots: fixed clock, fixed names, real git and a
 real SQLite database inside the workspace (so the header shows the same path everywhere).
 
-Deployments are recorded the way a finished run records them (a deployment row plus its audit
-event in one transaction) until the run service lands; everything else goes through services.
+Deployments are recorded by tests/support/deployments.py; everything else goes through services.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
-
 from core.services.context import Context, resolve_actor
 from core.services.releases import create_release
-from core.storage.tables import Deployment, Release
+from tests.support.deployments import record_deployment
 from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -38,34 +35,6 @@ def actor_ctx(ws: WorkspaceFixture, name: str, read_only: bool = False) -> Conte
     """A context for `name` whose recorded facts do not depend on the machine (no SSH_CLIENT)."""
     actor = resolve_actor(ws.base.config, {"USER": "tester", "SHIPDECK_ACTOR": name})
     return replace(ws.base, actor=actor, read_only=read_only)
-
-
-def record_deployment(
-    ctx: Context, app: str, env: str, version: str, color: str, outcome: str = "succeeded"
-) -> None:
-    """What a finished run writes: the deployment row and its audit event, in one transaction."""
-    rel = Release.__table__  # type: ignore[attr-defined]
-    with ctx.change(
-        "deployment.recorded",
-        {"version": version, "color": color, "outcome": outcome},
-        app=app,
-        env=env,
-    ) as (conn, _):
-        row = conn.execute(select(rel).where(rel.c.app == app, rel.c.version == version)).one()
-        conn.execute(
-            insert(Deployment.__table__).values(  # type: ignore[attr-defined]
-                app=app,
-                env=env,
-                release_id=row.id,
-                version=version,
-                commit=row.commit,
-                digest=row.digest,
-                color=color,
-                at=ctx.now(),
-                by=ctx.actor.name,
-                outcome=outcome,
-            )
-        )
 
 
 def build_scenario(

@@ -19,7 +19,8 @@ from core.services.context import Context, SystemClock
 from core.services.plans import approve, create_plan, get_plan
 from core.services.releases import create_release
 from core.services.runs import run_plan
-from tests.integration.shipping import cli, front_port, get_version
+from tests.integration.shipping import front_port, get_version
+from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import screen_text, settle, until
 from tests.tui.scenario import actor_ctx

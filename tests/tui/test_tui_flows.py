@@ -14,9 +14,10 @@ from textual.widgets import Input, Static
 
 from core.errors import PermissionDenied
 from core.services.releases import create_release
+from tests.support.deployments import record_deployment
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import screen_text, settle, until
-from tests.tui.scenario import actor_ctx, record_deployment
+from tests.tui.scenario import actor_ctx
 from tui.app import ActionsProvider, ShipdeckApp
 from tui.screens.app_detail import AppScreen
 from tui.screens.audit import AuditScreen

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from core.domain.config import parse_config
 from core.errors import ConfigError
-from tests.integration.test_cli import shipdeck
+from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML
 
 _PROD = "[environments.prod]\nrequires_previous = true\n"

@@ -1,0 +1,48 @@
+"""Deployments recorded without running a plan, for tests that need history (status, TUI
+scenarios, snapshots): the deployment row and its audit event in one transaction, as a finished
+run writes them."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+
+from core.services.context import Context
+from core.services.releases import find_release
+from core.storage.tables import Deployment
+
+_DEP = Deployment.__table__  # type: ignore[attr-defined]
+
+
+def record_deployment(
+    ctx: Context,
+    app: str,
+    env: str,
+    version: str,
+    color: str = "blue",
+    outcome: str = "succeeded",
+) -> int:
+    """`version` of `app` went live in `env` (or failed to); returns the deployment id."""
+    with ctx.change(
+        "deployment.recorded",
+        {"version": version, "color": color, "outcome": outcome},
+        app=app,
+        env=env,
+    ) as (conn, _):
+        rel = find_release(conn, app, version)
+        assert rel is not None, (app, version)
+        key = conn.execute(
+            insert(_DEP).values(
+                app=app,
+                env=env,
+                release_id=rel.id,
+                version=version,
+                commit=rel.commit,
+                digest=rel.digest,
+                color=color,
+                at=ctx.now(),
+                by=ctx.actor.name,
+                outcome=outcome,
+            )
+        ).inserted_primary_key
+        assert key is not None
+    return int(key[0])
