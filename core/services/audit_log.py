@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -147,19 +147,7 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
     n = 0
-    columns = [
-        "seq",
-        "at",
-        "actor",
-        "os_user",
-        "ssh_client",
-        "kind",
-        "app",
-        "env",
-        "plan",
-        "payload",
-        "hash",
-    ]
+    columns = [f.name for f in fields(Event)]  # the CSV header is the exported event
     writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
     if writer:
         writer.writeheader()

@@ -14,25 +14,23 @@ from core.storage import audit
 from core.storage.db import Database
 
 AT = datetime(2026, 11, 24, 12, 0, 0, 5, tzinfo=UTC)
-FIELDS = ("prev", 7, "2026-11-24T12:00:00.000005", "alice", "alice", None, "k", None, None, None)
+BASE: dict[str, object] = {
+    "prev_hash": "prev",
+    "seq": 7,
+    "at": "2026-11-24T12:00:00.000005",
+    "actor": "alice",
+    "os_user": "alice",
+    "ssh_client": None,
+    "kind": "k",
+    "app": None,
+    "env": None,
+    "plan": None,
+    "payload": b"{}",
+}
 
 
 def _hash(**changes: object) -> str:
-    names = (
-        "prev_hash",
-        "seq",
-        "at",
-        "actor",
-        "os_user",
-        "ssh_client",
-        "kind",
-        "app",
-        "env",
-        "plan",
-    )
-    args: dict[str, object] = {**dict(zip(names, FIELDS, strict=True)), "payload": b"{}"}
-    args.update(changes)
-    return audit.event_hash(**args)  # type: ignore[arg-type]
+    return audit.event_hash(**{**BASE, **changes})  # type: ignore[arg-type]
 
 
 @pytest.fixture
