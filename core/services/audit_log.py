@@ -14,9 +14,7 @@ from sqlalchemy import Select, and_, func, select
 from core.errors import IntegrityError, UsageError
 from core.services.context import Context
 from core.storage import audit
-from core.storage.tables import AuditEvent
-
-_EV = AuditEvent.__table__  # type: ignore[attr-defined]
+from core.storage.tables import AUDIT_EVENTS
 
 
 @dataclass(frozen=True)
@@ -32,22 +30,22 @@ class AuditFilter:
     def apply(self, query: Select[Any]) -> Select[Any]:
         conds = []
         if self.actor:
-            conds.append(_EV.c.actor == self.actor)
+            conds.append(AUDIT_EVENTS.c.actor == self.actor)
         if self.app:
-            conds.append(_EV.c.app == self.app)
+            conds.append(AUDIT_EVENTS.c.app == self.app)
         if self.env:
-            conds.append(_EV.c.env == self.env)
+            conds.append(AUDIT_EVENTS.c.env == self.env)
         if self.plan:
-            conds.append(_EV.c.plan == self.plan)
+            conds.append(AUDIT_EVENTS.c.plan == self.plan)
         if self.kind:
             if self.kind.endswith(("*", ".")):
-                conds.append(_EV.c.kind.startswith(self.kind.rstrip("*"), autoescape=True))
+                conds.append(AUDIT_EVENTS.c.kind.startswith(self.kind.rstrip("*"), autoescape=True))
             else:
-                conds.append(_EV.c.kind == self.kind)
+                conds.append(AUDIT_EVENTS.c.kind == self.kind)
         if self.since:
-            conds.append(_EV.c.at >= self.since)
+            conds.append(AUDIT_EVENTS.c.at >= self.since)
         if self.until:
-            conds.append(_EV.c.at < self.until)
+            conds.append(AUDIT_EVENTS.c.at < self.until)
         return query.where(and_(*conds)) if conds else query
 
 
@@ -110,19 +108,23 @@ def list_events(
     the millionth page costs what the first does."""
     if limit < 1:
         raise UsageError(f"--limit {limit}: must be 1 or more")
-    query = flt.apply(select(_EV))
+    query = flt.apply(select(AUDIT_EVENTS))
     if before is not None:
-        query = query.where(_EV.c.seq < before)
+        query = query.where(AUDIT_EVENTS.c.seq < before)
     if after is not None:
-        query = query.where(_EV.c.seq > after)
-    query = query.order_by(_EV.c.seq.asc() if ascending else _EV.c.seq.desc()).limit(limit)
+        query = query.where(AUDIT_EVENTS.c.seq > after)
+    query = query.order_by(
+        AUDIT_EVENTS.c.seq.asc() if ascending else AUDIT_EVENTS.c.seq.desc()
+    ).limit(limit)
     with ctx.db.read() as conn:
         return [_event(r) for r in conn.execute(query)]
 
 
 def count_events(ctx: Context, flt: AuditFilter = AuditFilter()) -> int:
     with ctx.db.read() as conn:
-        return int(conn.execute(flt.apply(select(func.count()).select_from(_EV))).scalar_one())
+        return int(
+            conn.execute(flt.apply(select(func.count()).select_from(AUDIT_EVENTS))).scalar_one()
+        )
 
 
 def head(ctx: Context) -> tuple[int, str]:

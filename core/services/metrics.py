@@ -11,9 +11,7 @@ from core.errors import AdapterError, UsageError
 from core.services.context import Context
 from core.services.plans import env_config
 from core.services.releases import repo_path
-from core.storage.tables import Deployment
-
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
+from core.storage.tables import DEPLOYMENTS
 
 
 def _first_commit_at(
@@ -36,9 +34,9 @@ def _first_commit_at(
 
 def deployment_facts(ctx: Context, env: str | None = None) -> list[DeploymentFact]:
     """Every deployment record as a fact, with the lead-time start resolved through git."""
-    query = select(_DEP).order_by(_DEP.c.id)
+    query = select(DEPLOYMENTS).order_by(DEPLOYMENTS.c.id)
     if env is not None:
-        query = query.where(_DEP.c.env == env)
+        query = query.where(DEPLOYMENTS.c.env == env)
     with ctx.db.read() as conn:
         rows = conn.execute(query).all()
     live_commit: dict[tuple[str, str], str] = {}

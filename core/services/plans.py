@@ -12,7 +12,7 @@ import secrets
 import socket
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,23 +50,7 @@ from core.errors import (
 from core.services.context import Context
 from core.services.notify import notify
 from core.services.releases import app_config, find_release, latest_release
-from core.storage.tables import (
-    Approval,
-    ChecklistTick,
-    Deployment,
-    Lease,
-    Override,
-    Plan,
-    RunStep,
-)
-
-_PLAN = Plan.__table__  # type: ignore[attr-defined]
-_APPROVAL = Approval.__table__  # type: ignore[attr-defined]
-_TICK = ChecklistTick.__table__  # type: ignore[attr-defined]
-_LEASE = Lease.__table__  # type: ignore[attr-defined]
-_OVERRIDE = Override.__table__  # type: ignore[attr-defined]
-_STEP = RunStep.__table__  # type: ignore[attr-defined]
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
+from core.storage.tables import APPROVALS, DEPLOYMENTS, LEASES, OVERRIDES, PLANS, STEPS, TICKS
 
 MAX_OVERRIDE = timedelta(hours=24)
 DEFAULT_OVERRIDE = timedelta(hours=1)
@@ -76,6 +60,20 @@ _APPROVAL_KINDS = frozenset({"approvals_missing", "stale_approval", "self_approv
 
 
 # --- views -----------------------------------------------------------------------------------
+
+
+def _plain(view: Any, **rename: str) -> dict[str, Any]:
+    """A view's fields in order as JSON values (datetimes as ISO text, tuples as lists), so the
+    document keys follow the dataclass and cannot drift from it."""
+    out: dict[str, Any] = {}
+    for f in fields(view):
+        value = getattr(view, f.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[rename.get(f.name, f.name)] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,18 +122,7 @@ class OverrideView:
     acknowledged_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "plan": self.plan_id,
-            "env": self.env,
-            "by": self.by,
-            "reason": self.reason,
-            "at": self.at.isoformat(),
-            "until": self.until.isoformat(),
-            "active": self.active,
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
-        }
+        return _plain(self, plan_id="plan")
 
 
 @dataclass(frozen=True)
@@ -150,16 +137,7 @@ class StepView:
     at: datetime
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "epoch": self.epoch,
-            "wave": self.wave,
-            "app": self.app,
-            "step": self.step,
-            "state": self.state,
-            "detail": self.detail,
-            "at": self.at.isoformat(),
-        }
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -186,19 +164,7 @@ class PlanSummary:
     result: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "env": self.env,
-            "name": self.name,
-            "kind": self.kind,
-            "state": self.state,
-            "digest": self.digest,
-            "apps": list(self.apps),
-            "created_by": self.created_by,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "result": self.result,
-        }
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -259,17 +225,7 @@ class PlanView:
                 for i in self.items
             ],
             "waves": [list(w) for w in self.waves],
-            "approvals": [
-                {
-                    "by": a.by,
-                    "at": a.at.isoformat(),
-                    "digest": a.digest,
-                    "decision": a.decision,
-                    "comment": a.comment,
-                    "current": a.current,
-                }
-                for a in self.approvals
-            ],
+            "approvals": [_plain(a) for a in self.approvals],
             "approvals_required": self.approvals_required,
             "checklist": [
                 {
@@ -328,7 +284,7 @@ def env_config(ctx: Context, env: str) -> Environment:
 
 
 def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -> Row[Any]:
-    query = select(_PLAN).where(_PLAN.c.id == plan_id)
+    query = select(PLANS).where(PLANS.c.id == plan_id)
     if for_update:
         query = query.with_for_update()
     row = conn.execute(query).first()
@@ -361,10 +317,10 @@ def _start_time(pid: int) -> str | None:
         data = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
+    stat = data[data.rindex(b")") + 2 :].split()
+    if stat[0] in (b"Z", b"X"):
         return None
-    return fields[19].decode()
+    return stat[19].decode()
 
 
 def runner_id(pid: int | None = None) -> str:
@@ -397,7 +353,7 @@ def lease_live(row: Row[Any] | None, now: datetime) -> bool:
 
 
 def read_lock(conn: Connection, env: str, now: datetime) -> LockView | None:
-    row = conn.execute(select(_LEASE).where(_LEASE.c.env == env)).first()
+    row = conn.execute(select(LEASES).where(LEASES.c.env == env)).first()
     if not lease_live(row, now):
         return None
     assert row is not None
@@ -440,16 +396,16 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     approvals = tuple(
         policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
         for a in conn.execute(
-            select(_APPROVAL).where(_APPROVAL.c.plan_id == row.id).order_by(_APPROVAL.c.id)
+            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
         )
     )
     ticks = {
         t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok))
-        for t in conn.execute(select(_TICK).where(_TICK.c.plan_id == row.id))
+        for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
     }
     overrides = tuple(
         policy.OverrideFact(o.id, o.by, o.reason, o.until)
-        for o in conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.plan_id == row.id))
+        for o in conn.execute(select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id))
     )
     window = env_window(ctx, row.env, now)
     lock = read_lock(conn, row.env, now)
@@ -459,11 +415,11 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         done = {
             r.release_id
             for r in conn.execute(
-                select(_DEP.c.release_id).where(
-                    _DEP.c.env == previous,
-                    _DEP.c.outcome == "succeeded",
-                    _DEP.c.kind == "deploy",
-                    _DEP.c.release_id.in_([i.release_id for i in body.items]),
+                select(DEPLOYMENTS.c.release_id).where(
+                    DEPLOYMENTS.c.env == previous,
+                    DEPLOYMENTS.c.outcome == "succeeded",
+                    DEPLOYMENTS.c.kind == "deploy",
+                    DEPLOYMENTS.c.release_id.in_([i.release_id for i in body.items]),
                 )
             )
         }
@@ -534,12 +490,12 @@ def list_plans(
     ctx: Context, *, env: str | None = None, state: str | None = None, limit: int = 200
 ) -> list[PlanSummary]:
     """Plans newest first. `state` filters on the stored state."""
-    query = select(_PLAN).order_by(_PLAN.c.created_at.desc(), _PLAN.c.id).limit(limit)
+    query = select(PLANS).order_by(PLANS.c.created_at.desc(), PLANS.c.id).limit(limit)
     if env is not None:
         env_config(ctx, env)
-        query = query.where(_PLAN.c.env == env)
+        query = query.where(PLANS.c.env == env)
     if state is not None:
-        query = query.where(_PLAN.c.state == state)
+        query = query.where(PLANS.c.state == state)
     with ctx.db.read() as conn:
         return [_summary(r) for r in conn.execute(query)]
 
@@ -553,7 +509,7 @@ def _override_view(o: Row[Any], env: str, now: datetime) -> OverrideView:
 
 def steps_of(conn: Connection, plan_id: str, after_id: int = 0) -> list[StepView]:
     rows = conn.execute(
-        select(_STEP).where(_STEP.c.plan_id == plan_id, _STEP.c.id > after_id).order_by(_STEP.c.id)
+        select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
     )
     return [StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at) for r in rows]
 
@@ -569,7 +525,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
     v = verdict(ctx, conn, row)
     now = ctx.now()
     wave_of = {app: n for n, wave in enumerate(v.body.waves) for app in wave}
-    ticks = {t.item: t for t in conn.execute(select(_TICK).where(_TICK.c.plan_id == row.id))}
+    ticks = {t.item: t for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))}
     checklist_views = []
     for item in v.facts.checklist:
         t = ticks.get(item.id)
@@ -588,13 +544,13 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
     approvals = tuple(
         ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
         for a in conn.execute(
-            select(_APPROVAL).where(_APPROVAL.c.plan_id == row.id).order_by(_APPROVAL.c.id)
+            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
         )
     )
     overrides = tuple(
         _override_view(o, row.env, now)
         for o in conn.execute(
-            select(_OVERRIDE).where(_OVERRIDE.c.plan_id == row.id).order_by(_OVERRIDE.c.id)
+            select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id).order_by(OVERRIDES.c.id)
         )
     )
     return PlanView(
@@ -722,7 +678,7 @@ def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state
     env = env_config(ctx, body.env)
     digest = plan_digest(env, body)
     conn.execute(
-        insert(_PLAN).values(
+        insert(PLANS).values(
             id=plan_id,
             env=body.env,
             name=name,
@@ -835,8 +791,8 @@ def update_plan(
         if new_state != row.state:
             check_transition(plan_id, row.state, new_state)
         conn.execute(
-            update(_PLAN)
-            .where(_PLAN.c.id == plan_id)
+            update(PLANS)
+            .where(PLANS.c.id == plan_id)
             .values(body=new_body.encode(), digest=digest, state=new_state,
                     failure_policy=new_body.failure_policy, updated_at=ctx.now())
         )  # fmt: skip
@@ -876,7 +832,7 @@ def _set_state(
 ) -> None:
     if new != row.state:
         check_transition(row.id, row.state, new)
-    conn.execute(update(_PLAN).where(_PLAN.c.id == row.id).values(state=new, updated_at=ctx.now()))
+    conn.execute(update(PLANS).where(PLANS.c.id == row.id).values(state=new, updated_at=ctx.now()))
     ctx.audit(conn, kind, {**payload, "from": row.state, "state": new}, env=row.env, plan=row.id)
 
 
@@ -924,7 +880,7 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
         ):
             now = ctx.now()
             conn.execute(
-                insert(_APPROVAL).values(
+                insert(APPROVALS).values(
                     plan_id=plan_id, by=ctx.actor.name, at=now, digest=v.digest,
                     decision="approve", comment=comment,
                 )
@@ -933,8 +889,8 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             approved_now = _approved_now(after)
             new_state = "approved" if approved_now else "awaiting_approval"
             conn.execute(
-                update(_PLAN)
-                .where(_PLAN.c.id == plan_id)
+                update(PLANS)
+                .where(PLANS.c.id == plan_id)
                 .values(state=new_state, digest=v.digest, updated_at=now)
             )
             ctx.audit(
@@ -960,14 +916,14 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
         row = _pre_run_row(conn, plan_id, "rejected")
         digest = plan_digest(env, PlanBody.decode(row.body))
         conn.execute(
-            insert(_APPROVAL).values(
+            insert(APPROVALS).values(
                 plan_id=plan_id, by=ctx.actor.name, at=ctx.now(), digest=digest,
                 decision="reject", comment=reason,
             )
         )  # fmt: skip
         conn.execute(
-            update(_PLAN)
-            .where(_PLAN.c.id == plan_id)
+            update(PLANS)
+            .where(PLANS.c.id == plan_id)
             .values(result=f"rejected by {ctx.actor.name}: {reason}")
         )
         _set_state(ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest})
@@ -1026,9 +982,9 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
         ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
     now = ctx.now()
     with ctx.db.write() as conn:
-        conn.execute(delete(_TICK).where(_TICK.c.plan_id == plan_id, _TICK.c.item == entry.id))
+        conn.execute(delete(TICKS).where(TICKS.c.plan_id == plan_id, TICKS.c.item == entry.id))
         conn.execute(
-            insert(_TICK).values(
+            insert(TICKS).values(
                 plan_id=plan_id, item=entry.id, by=ctx.actor.name, at=now, output=output, ok=ok
             )
         )
@@ -1087,7 +1043,7 @@ def override(
         window = env_window(ctx, row.env, now)
         new_id = new_row_id(
             conn.execute(
-                insert(_OVERRIDE).values(
+                insert(OVERRIDES).values(
                     plan_id=plan_id, by=ctx.actor.name, reason=reason, at=now, until=end
                 )
             )
@@ -1100,7 +1056,7 @@ def override(
             env=row.env,
             plan=plan_id,
         )  # fmt: skip
-        o = conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.id == new_id)).one()
+        o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == new_id)).one()
     notify(ctx, "override.used", {"plan": plan_id, "reason": reason, "until": end.isoformat()},
            env=row.env, plan=plan_id)  # fmt: skip
     return _override_view(o, row.env, now)
@@ -1111,10 +1067,10 @@ def open_reviews(ctx: Context) -> list[OverrideView]:
     now = ctx.now()
     with ctx.db.read() as conn:
         rows = conn.execute(
-            select(_OVERRIDE, _PLAN.c.env)
-            .join(_PLAN, _PLAN.c.id == _OVERRIDE.c.plan_id)
-            .where(_OVERRIDE.c.acknowledged_by.is_(None))
-            .order_by(_OVERRIDE.c.id)
+            select(OVERRIDES, PLANS.c.env)
+            .join(PLANS, PLANS.c.id == OVERRIDES.c.plan_id)
+            .where(OVERRIDES.c.acknowledged_by.is_(None))
+            .order_by(OVERRIDES.c.id)
         ).all()
     return [_override_view(r, r.env, now) for r in rows]
 
@@ -1123,9 +1079,9 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
     """Close an override's review. Its own author cannot: review means a second person."""
     with ctx.db.read() as conn:
         found = conn.execute(
-            select(_OVERRIDE, _PLAN.c.env)
-            .join(_PLAN, _PLAN.c.id == _OVERRIDE.c.plan_id)
-            .where(_OVERRIDE.c.id == override_id)
+            select(OVERRIDES, PLANS.c.env)
+            .join(PLANS, PLANS.c.id == OVERRIDES.c.plan_id)
+            .where(OVERRIDES.c.id == override_id)
         ).first()
     if found is None:
         raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
@@ -1139,17 +1095,17 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
     now = ctx.now()
     with ctx.db.write() as conn:
         current = conn.execute(
-            select(_OVERRIDE).where(_OVERRIDE.c.id == override_id).with_for_update()
+            select(OVERRIDES).where(OVERRIDES.c.id == override_id).with_for_update()
         ).one()
         if current.acknowledged_by is None:
             conn.execute(
-                update(_OVERRIDE)
-                .where(_OVERRIDE.c.id == override_id)
+                update(OVERRIDES)
+                .where(OVERRIDES.c.id == override_id)
                 .values(acknowledged_by=ctx.actor.name, acknowledged_at=now)
             )
             ctx.audit(
                 conn, "override.acknowledged", {"override": override_id, "by_user": found.by, "note": note},
                 env=found.env, plan=found.plan_id,
             )  # fmt: skip
-        o = conn.execute(select(_OVERRIDE).where(_OVERRIDE.c.id == override_id)).one()
+        o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == override_id)).one()
     return _override_view(o, found.env, now)

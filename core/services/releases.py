@@ -23,9 +23,7 @@ from core.errors import ConflictError, NotFoundError, UsageError
 from core.ports import CommitInfo
 from core.services.context import Context
 from core.storage import audit
-from core.storage.tables import Release
-
-_REL = Release.__table__  # type: ignore[attr-defined]
+from core.storage.tables import RELEASES
 
 
 def app_config(ctx: Context, app: str) -> App:
@@ -113,7 +111,7 @@ def create_release(
     with ctx.db.write() as conn:
         audit.lock(conn)  # a racing creator of this version waits here, then sees its row
         existing = conn.execute(
-            select(_REL).where(_REL.c.app == app, _REL.c.version == version)
+            select(RELEASES).where(RELEASES.c.app == app, RELEASES.c.version == version)
         ).first()
         if existing is not None:
             if existing.digest == digest:
@@ -124,7 +122,7 @@ def create_release(
             )
         now = ctx.now()
         inserted = conn.execute(
-            insert(_REL).values(
+            insert(RELEASES).values(
                 app=app,
                 version=version,
                 commit=sha,
@@ -149,22 +147,24 @@ def create_release(
             },
             app=app,
         )
-        row = conn.execute(select(_REL).where(_REL.c.id == new_id)).one()
+        row = conn.execute(select(RELEASES).where(RELEASES.c.id == new_id)).one()
     return Created(_record(row), created=True)
 
 
 def list_releases(ctx: Context, app: str | None = None) -> list[ReleaseRecord]:
     if app is not None:
         app_config(ctx, app)
-    query = select(_REL).order_by(_REL.c.app, _REL.c.id.desc())
+    query = select(RELEASES).order_by(RELEASES.c.app, RELEASES.c.id.desc())
     if app is not None:
-        query = query.where(_REL.c.app == app)
+        query = query.where(RELEASES.c.app == app)
     with ctx.db.read() as conn:
         return [_record(r) for r in conn.execute(query)]
 
 
 def find_release(conn: Connection, app: str, version: str) -> ReleaseRecord | None:
-    row = conn.execute(select(_REL).where(_REL.c.app == app, _REL.c.version == version)).first()
+    row = conn.execute(
+        select(RELEASES).where(RELEASES.c.app == app, RELEASES.c.version == version)
+    ).first()
     return _record(row) if row else None
 
 
@@ -179,7 +179,7 @@ def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
 
 def latest_release(conn: Connection, app: str) -> ReleaseRecord | None:
     row = conn.execute(
-        select(_REL).where(_REL.c.app == app).order_by(_REL.c.id.desc()).limit(1)
+        select(RELEASES).where(RELEASES.c.app == app).order_by(RELEASES.c.id.desc()).limit(1)
     ).first()
     return _record(row) if row else None
 

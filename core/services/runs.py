@@ -81,14 +81,7 @@ from core.services.plans import (
     verdict,
     window_tz,
 )
-from core.storage.tables import Deployment, Lease, Override, Plan, Release, RunStep
-
-_PLAN = Plan.__table__  # type: ignore[attr-defined]
-_LEASE = Lease.__table__  # type: ignore[attr-defined]
-_STEP = RunStep.__table__  # type: ignore[attr-defined]
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
-_REL = Release.__table__  # type: ignore[attr-defined]
-_OVERRIDE = Override.__table__  # type: ignore[attr-defined]
+from core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
 HEALTH_ATTEMPTS = 3
@@ -197,17 +190,17 @@ def _lock_lease(conn: Connection, env: str) -> Row[Any]:
     """The env's lease row, created if missing, locked until the transaction ends."""
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
-        ins(_LEASE).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
+        ins(LEASES).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
     )
-    return conn.execute(select(_LEASE).where(_LEASE.c.env == env).with_for_update()).one()
+    return conn.execute(select(LEASES).where(LEASES.c.env == env).with_for_update()).one()
 
 
 def _take_lease(ctx: Context, conn: Connection, lease: Row[Any], plan_id: str) -> int:
     epoch = int(lease.epoch) + 1
     now = ctx.now()
     conn.execute(
-        update(_LEASE)
-        .where(_LEASE.c.env == lease.env)
+        update(LEASES)
+        .where(LEASES.c.env == lease.env)
         .values(
             epoch=epoch,
             holder=ctx.actor.name,
@@ -229,8 +222,8 @@ def claim_runner(ctx: Context, ticket: RunTicket, pid: int) -> None:
     """Hand the lease to the detached runner process `pid` (dead-runner detection follows it)."""
     with ctx.db.write() as conn:
         conn.execute(
-            update(_LEASE)
-            .where(_LEASE.c.epoch == ticket.epoch, _LEASE.c.plan_id == ticket.plan_id)
+            update(LEASES)
+            .where(LEASES.c.epoch == ticket.epoch, LEASES.c.plan_id == ticket.plan_id)
             .values(runner=runner_id(pid))
         )
 
@@ -265,8 +258,8 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
         epoch = _take_lease(ctx, conn, lease, plan_id)
         now = ctx.now()
         conn.execute(
-            update(_PLAN)
-            .where(_PLAN.c.id == plan_id)
+            update(PLANS)
+            .where(PLANS.c.id == plan_id)
             .values(
                 state="running",
                 started_at=now,
@@ -442,7 +435,7 @@ class _Engine:
     def _read_journal(self, conn: Connection) -> _Journal:
         j = _Journal()
         for r in conn.execute(
-            select(_STEP).where(_STEP.c.plan_id == self.plan_id).order_by(_STEP.c.id)
+            select(STEPS).where(STEPS.c.plan_id == self.plan_id).order_by(STEPS.c.id)
         ):
             if r.state == "done":
                 j.done.add((r.app, r.step))
@@ -455,7 +448,7 @@ class _Engine:
         until the transaction ends: a shared row lock (journal writes of parallel apps do not
         queue behind each other), which a takeover's exclusive lock has to wait for."""
         lease = conn.execute(
-            select(_LEASE).where(_LEASE.c.env == self.env).with_for_update(read=not exclusive)
+            select(LEASES).where(LEASES.c.env == self.env).with_for_update(read=not exclusive)
         ).first()
         if lease is None or lease.epoch != self.epoch or lease.plan_id != self.plan_id:
             self.lost.set()
@@ -509,7 +502,7 @@ class _Engine:
                 abort_by = None
                 if any(b.check_abort for b in group):
                     abort_by = conn.execute(
-                        select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+                        select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
                     ).scalar()
                 now = self.ctx.now()
                 for b in group:
@@ -519,7 +512,7 @@ class _Engine:
                         rows, b.stop_for = rows[:-1], abort_by
                     for r in rows:
                         new_id = new_row_id(conn.execute(
-                            insert(_STEP).values(
+                            insert(STEPS).values(
                                 plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,
                                 step=r.step, state=r.state, detail=r.detail, at=now,
                             )
@@ -546,7 +539,7 @@ class _Engine:
             raise _Stop()
         with self.ctx.db.read() as conn:
             by = conn.execute(
-                select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+                select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
             ).scalar()
         if by:
             self.abort_seen = by
@@ -603,11 +596,11 @@ class _Engine:
             try:
                 with self.ctx.db.write() as conn:
                     done = conn.execute(
-                        update(_LEASE)
+                        update(LEASES)
                         .where(
-                            _LEASE.c.env == self.env,
-                            _LEASE.c.epoch == self.epoch,
-                            _LEASE.c.plan_id == self.plan_id,
+                            LEASES.c.env == self.env,
+                            LEASES.c.epoch == self.epoch,
+                            LEASES.c.plan_id == self.plan_id,
                         )
                         .values(expires_at=self.ctx.now() + timedelta(seconds=ttl))
                     )
@@ -624,7 +617,7 @@ class _Engine:
         if release_id not in self._specs:
             ids = {release_id, *(a.item.release_id for a in self.apps.values())}
             with self.ctx.db.read() as conn:
-                rows = conn.execute(select(_REL).where(_REL.c.id.in_(ids))).all()
+                rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
             for row in rows:
                 m = Manifest.decode(row.manifest)
                 arts = tuple(
@@ -671,7 +664,7 @@ class _Engine:
             with self.ctx.db.write() as conn:
                 self._fence(conn)
                 conn.execute(
-                    insert(_STEP),
+                    insert(STEPS),
                     [
                         {
                             "plan_id": self.plan_id, "epoch": self.epoch, "wave": f["wave"],
@@ -705,8 +698,10 @@ class _Engine:
     def _record_switch(self, a: _App) -> Callable[[Connection], None]:
         def extra(conn: Connection) -> None:
             exists = conn.execute(
-                select(_DEP.c.id).where(
-                    _DEP.c.plan_id == self.plan_id, _DEP.c.app == a.name, _DEP.c.env == self.env
+                select(DEPLOYMENTS.c.id).where(
+                    DEPLOYMENTS.c.plan_id == self.plan_id,
+                    DEPLOYMENTS.c.app == a.name,
+                    DEPLOYMENTS.c.env == self.env,
                 )
             ).first()
             if exists is not None:
@@ -714,7 +709,7 @@ class _Engine:
             now = self.ctx.now()
             kind = "rollback" if self.body.kind == "rollback" else "deploy"
             conn.execute(
-                insert(_DEP).values(
+                insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
                     by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
@@ -723,8 +718,8 @@ class _Engine:
             replaced = self.body.replaces.get(a.name)
             if replaced is not None:
                 conn.execute(
-                    update(_DEP)
-                    .where(_DEP.c.id == replaced, _DEP.c.outcome == "succeeded")
+                    update(DEPLOYMENTS)
+                    .where(DEPLOYMENTS.c.id == replaced, DEPLOYMENTS.c.outcome == "succeeded")
                     .values(outcome="rolled_back", ended_at=now)
                 )
             self.ctx.audit(
@@ -741,7 +736,7 @@ class _Engine:
         def extra(conn: Connection) -> None:
             now = self.ctx.now()
             conn.execute(
-                insert(_DEP).values(
+                insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
                     by=self.ctx.actor.name, plan_id=self.plan_id,
@@ -784,7 +779,7 @@ class _Engine:
                 overrides = [
                     _OverrideFact(o.id, o.by, o.reason, o.until)
                     for o in conn.execute(
-                        select(_OVERRIDE).where(_OVERRIDE.c.plan_id == self.plan_id)
+                        select(OVERRIDES).where(OVERRIDES.c.plan_id == self.plan_id)
                     )
                 ]
             if window.open or active_override(overrides, now) is not None:
@@ -902,11 +897,11 @@ class _Engine:
                 return  # stayed live (first deployment): the record stays true
             now = self.ctx.now()
             changed = conn.execute(
-                update(_DEP)
+                update(DEPLOYMENTS)
                 .where(
-                    _DEP.c.plan_id == self.plan_id,
-                    _DEP.c.app == a.name,
-                    _DEP.c.outcome == "succeeded",
+                    DEPLOYMENTS.c.plan_id == self.plan_id,
+                    DEPLOYMENTS.c.app == a.name,
+                    DEPLOYMENTS.c.outcome == "succeeded",
                 )
                 .values(outcome="rolled_back", ended_at=now)
             ).rowcount
@@ -941,13 +936,13 @@ class _Engine:
             if row.state != state:
                 check_transition(self.plan_id, row.state, state)
             conn.execute(
-                update(_PLAN)
-                .where(_PLAN.c.id == self.plan_id)
+                update(PLANS)
+                .where(PLANS.c.id == self.plan_id)
                 .values(state=state, finished_at=now, updated_at=now, result=result)
             )
             conn.execute(
-                update(_LEASE)
-                .where(_LEASE.c.env == self.env, _LEASE.c.epoch == self.epoch)
+                update(LEASES)
+                .where(LEASES.c.env == self.env, LEASES.c.epoch == self.epoch)
                 .values(holder=None, plan_id=None, expires_at=None, runner=None)
             )
             self.ctx.audit(
@@ -1027,7 +1022,7 @@ class _Engine:
         try:
             with self.ctx.db.read() as conn:
                 self.abort_seen = conn.execute(
-                    select(_PLAN.c.abort_requested_by).where(_PLAN.c.id == self.plan_id)
+                    select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
                 ).scalar()
             self._prepare()
             live_new: dict[str, bool] = {}
@@ -1090,7 +1085,7 @@ def execute_run(
     Raises Fenced if the lease was lost mid-run (the plan's fate is then the new holder's).
     """
     with ctx.db.read() as conn:
-        lease = conn.execute(select(_LEASE).where(_LEASE.c.plan_id == ticket.plan_id)).first()
+        lease = conn.execute(select(LEASES).where(LEASES.c.plan_id == ticket.plan_id)).first()
         row = load_plan_row(conn, ticket.plan_id)
     if lease is None or lease.epoch != ticket.epoch or row.state != "running":
         raise Fenced(f"plan {ticket.plan_id}: epoch {ticket.epoch} no longer holds the lease")
@@ -1203,7 +1198,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
         now = ctx.now()
         if row.state in PRE_RUN:
             conn.execute(
-                update(_PLAN).where(_PLAN.c.id == plan_id)
+                update(PLANS).where(PLANS.c.id == plan_id)
                 .values(state="aborted", finished_at=now, updated_at=now,
                         result=f"aborted by {ctx.actor.name} before it ran")
             )  # fmt: skip
@@ -1211,7 +1206,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
                       env=row.env, plan=plan_id)  # fmt: skip
         elif row.state == "running":
             conn.execute(
-                update(_PLAN).where(_PLAN.c.id == plan_id)
+                update(PLANS).where(PLANS.c.id == plan_id)
                 .values(abort_requested_by=ctx.actor.name, updated_at=now)
             )  # fmt: skip
             ctx.audit(conn, "run.abort_requested", {"epoch": row.run_epoch},
@@ -1237,10 +1232,10 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
         env_config(ctx, env)
     out: list[ReconcileResult] = []
     with ctx.db.read() as conn:
-        query = select(_PLAN.c.id, _PLAN.c.env).where(_PLAN.c.state == "running")
+        query = select(PLANS.c.id, PLANS.c.env).where(PLANS.c.state == "running")
         if env is not None:
-            query = query.where(_PLAN.c.env == env)
-        running = conn.execute(query.order_by(_PLAN.c.started_at)).all()
+            query = query.where(PLANS.c.env == env)
+        running = conn.execute(query.order_by(PLANS.c.started_at)).all()
     for plan_id, plan_env in running:
         with ctx.db.write() as conn:
             lease = _lock_lease(conn, plan_env)
@@ -1253,7 +1248,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
                 continue  # another live run holds the env; it will not touch this plan's apps
             old_epoch = lease.epoch
             epoch = _take_lease(ctx, conn, lease, plan_id)
-            conn.execute(update(_PLAN).where(_PLAN.c.id == plan_id).values(run_epoch=epoch))
+            conn.execute(update(PLANS).where(PLANS.c.id == plan_id).values(run_epoch=epoch))
             ctx.audit(
                 conn, "run.reconciling", {"old_epoch": old_epoch, "epoch": epoch, "holder": lease.holder},
                 env=plan_env, plan=plan_id,
@@ -1292,9 +1287,13 @@ def rollback(
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
         rows = conn.execute(
-            select(_DEP)
-            .where(_DEP.c.app == app, _DEP.c.env == env, _DEP.c.outcome == "succeeded")
-            .order_by(_DEP.c.id.desc())
+            select(DEPLOYMENTS)
+            .where(
+                DEPLOYMENTS.c.app == app,
+                DEPLOYMENTS.c.env == env,
+                DEPLOYMENTS.c.outcome == "succeeded",
+            )
+            .order_by(DEPLOYMENTS.c.id.desc())
         ).all()
         if not rows:
             raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
@@ -1304,7 +1303,7 @@ def rollback(
             raise UsageError(
                 f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
             )
-        rel = conn.execute(select(_REL).where(_REL.c.id == previous.release_id)).one()
+        rel = conn.execute(select(RELEASES).where(RELEASES.c.id == previous.release_id)).one()
         item = PlanItem(app, rel.version, rel.id, rel.digest, rel.commit, rel.created_by)
         body = build_body(ctx, env, [item], kind="rollback", failure_policy="halt",
                           replaces={app: current.id})  # fmt: skip
@@ -1314,7 +1313,7 @@ def rollback(
         epoch = _take_lease(ctx, conn, lease, plan_id)
         now = ctx.now()
         conn.execute(
-            update(_PLAN).where(_PLAN.c.id == plan_id)
+            update(PLANS).where(PLANS.c.id == plan_id)
             .values(started_at=now, run_epoch=epoch, result=reason)
         )  # fmt: skip
         ctx.audit(

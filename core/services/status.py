@@ -26,12 +26,7 @@ from core.errors import AdapterError, NotFoundError
 from core.ports import CommitInfo
 from core.services.context import Context
 from core.services.releases import repo_path
-from core.storage.tables import CommitDistance, Deployment, Lease, Release
-
-_REL = Release.__table__  # type: ignore[attr-defined]
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
-_DIST = CommitDistance.__table__  # type: ignore[attr-defined]
-_LEASE = Lease.__table__  # type: ignore[attr-defined]
+from core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, RELEASES
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
 _CHEAP_PROBES = frozenset({"local", "nginx"})
@@ -149,41 +144,47 @@ def live_deployments(
 ) -> dict[tuple[str, str], Any]:
     """The deployment row that is live now per (app, env): the newest succeeded one."""
     newest = (
-        select(func.max(_DEP.c.id))
-        .where(_DEP.c.outcome == "succeeded")
-        .group_by(_DEP.c.app, _DEP.c.env)
+        select(func.max(DEPLOYMENTS.c.id))
+        .where(DEPLOYMENTS.c.outcome == "succeeded")
+        .group_by(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env)
         .scalar_subquery()
     )
     query = (
-        select(_DEP, _REL.c.manifest)
-        .join(_REL, _REL.c.id == _DEP.c.release_id)
-        .where(_DEP.c.id.in_(newest))
+        select(DEPLOYMENTS, RELEASES.c.manifest)
+        .join(RELEASES, RELEASES.c.id == DEPLOYMENTS.c.release_id)
+        .where(DEPLOYMENTS.c.id.in_(newest))
     )
     if apps is not None:
-        query = query.where(_DEP.c.app.in_(apps))
+        query = query.where(DEPLOYMENTS.c.app.in_(apps))
     return {(r.app, r.env): r for r in conn.execute(query)}
 
 
 def latest_releases(conn: Connection, apps: Sequence[str] | None = None) -> dict[str, Any]:
-    newest = select(func.max(_REL.c.id)).group_by(_REL.c.app).scalar_subquery()
-    query = select(_REL).where(_REL.c.id.in_(newest))
+    newest = select(func.max(RELEASES.c.id)).group_by(RELEASES.c.app).scalar_subquery()
+    query = select(RELEASES).where(RELEASES.c.id.in_(newest))
     if apps is not None:
-        query = query.where(_REL.c.app.in_(apps))
+        query = query.where(RELEASES.c.app.in_(apps))
     return {r.app: r for r in conn.execute(query)}
 
 
 def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:
-    newest = select(func.max(_DEP.c.id)).group_by(_DEP.c.app, _DEP.c.env).scalar_subquery()
+    newest = (
+        select(func.max(DEPLOYMENTS.c.id))
+        .group_by(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env)
+        .scalar_subquery()
+    )
     return {
         (r.app, r.env): r.outcome
         for r in conn.execute(
-            select(_DEP.c.app, _DEP.c.env, _DEP.c.outcome).where(_DEP.c.id.in_(newest))
+            select(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env, DEPLOYMENTS.c.outcome).where(
+                DEPLOYMENTS.c.id.in_(newest)
+            )
         )
     }
 
 
 def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
-    rows = conn.execute(select(_LEASE).where(_LEASE.c.holder.is_not(None)))
+    rows = conn.execute(select(LEASES).where(LEASES.c.holder.is_not(None)))
     return {
         r.env: LockInfo(r.holder, r.since, r.plan_id)
         for r in rows
@@ -199,9 +200,12 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
         cached = {
             (r.repo, r.old, r.new): r.n
             for r in conn.execute(
-                select(_DIST.c.repo, _DIST.c.old, _DIST.c.new, _DIST.c["count"].label("n")).where(
-                    tuple_(_DIST.c.repo, _DIST.c.old, _DIST.c.new).in_(list(pairs))
-                )
+                select(
+                    DISTANCES.c.repo,
+                    DISTANCES.c.old,
+                    DISTANCES.c.new,
+                    DISTANCES.c["count"].label("n"),
+                ).where(tuple_(DISTANCES.c.repo, DISTANCES.c.old, DISTANCES.c.new).in_(list(pairs)))
             )
         }
     missing = pairs - cached.keys()
@@ -218,11 +222,11 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
             if conn.dialect.name == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-                conn.execute(pg_insert(_DIST).on_conflict_do_nothing(), rows)
+                conn.execute(pg_insert(DISTANCES).on_conflict_do_nothing(), rows)
             else:
                 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-                conn.execute(sqlite_insert(_DIST).on_conflict_do_nothing(), rows)
+                conn.execute(sqlite_insert(DISTANCES).on_conflict_do_nothing(), rows)
     return {**cached, **fresh}
 
 

@@ -20,9 +20,7 @@ from core.ports import Health, TokenLimits
 from core.services.context import Context
 from core.services.releases import app_config
 from core.services.status import active_locks
-from core.storage.tables import Lease
-
-_LEASE = Lease.__table__  # type: ignore[attr-defined]
+from core.storage.tables import LEASES
 
 
 def _guard(
@@ -80,7 +78,7 @@ def _epoch_unless_running(ctx: Context, env: str) -> int:
     fencing epoch so targets accept them without taking the lease."""
     with ctx.db.read() as conn:
         lock = active_locks(conn, ctx.now()).get(env)
-        epoch = conn.execute(select(_LEASE.c.epoch).where(_LEASE.c.env == env)).scalar()
+        epoch = conn.execute(select(LEASES.c.epoch).where(LEASES.c.env == env)).scalar()
     if lock is not None:
         raise BlockedError(
             f"{env} is locked by {lock.holder} (plan {lock.plan_id})",

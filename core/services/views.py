@@ -17,9 +17,7 @@ from core.services.audit_log import AuditFilter
 from core.services.context import Context
 from core.services.releases import ReleaseDiff, app_config, diff_records, list_releases
 from core.services.status import live_deployments
-from core.storage.tables import AuditEvent
-
-_EV = AuditEvent.__table__  # type: ignore[attr-defined]
+from core.storage.tables import AUDIT_EVENTS
 
 # The app screen lists at most this many commits per environment: enough to read, cheap to draw.
 MAX_COMMITS = 50
@@ -100,7 +98,9 @@ def app_view(ctx: Context, app: str) -> AppView:
 
 def count_up_to(ctx: Context, flt: AuditFilter, top_seq: int) -> int:
     """Events matching `flt` up to `top_seq`: a stable row count while newer events arrive."""
-    query = flt.apply(select(func.count()).select_from(_EV)).where(_EV.c.seq <= top_seq)
+    query = flt.apply(select(func.count()).select_from(AUDIT_EVENTS)).where(
+        AUDIT_EVENTS.c.seq <= top_seq
+    )
     with ctx.db.read() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -112,9 +112,9 @@ def seq_at_offset(ctx: Context, flt: AuditFilter, offset: int, top_seq: int) -> 
     page by keyset from there; unfiltered views compute the number instead.
     """
     query = (
-        flt.apply(select(_EV.c.seq))
-        .where(_EV.c.seq <= top_seq)
-        .order_by(_EV.c.seq.desc())
+        flt.apply(select(AUDIT_EVENTS.c.seq))
+        .where(AUDIT_EVENTS.c.seq <= top_seq)
+        .order_by(AUDIT_EVENTS.c.seq.desc())
         .offset(offset)
         .limit(1)
     )

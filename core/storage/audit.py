@@ -21,19 +21,17 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from core.domain.canonical import canonical_bytes
 from core.domain.redact import redact
-from core.storage.tables import AuditEvent, AuditHead
+from core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 # Built once: constructing these per append (values coerced, cache keys generated) cost more than
 # the commit itself (bench/audit_append.py).
-_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_READ_HEAD = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash).where(AUDIT_HEAD.c.id == 1)
 _LOCK_HEAD = _READ_HEAD.with_for_update()
-_INSERT_EVENT = insert(_EVENT)
+_INSERT_EVENT = insert(AUDIT_EVENTS)
 _MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.id == 1)
+    update(AUDIT_HEAD)
+    .where(AUDIT_HEAD.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 _NULL = "\x00"

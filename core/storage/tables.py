@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -213,3 +222,16 @@ class Override(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+# The Core tables the services query, typed once here (SQLModel does not declare __table__).
+AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
+RELEASES: Table = Release.__table__  # type: ignore[attr-defined]
+DEPLOYMENTS: Table = Deployment.__table__  # type: ignore[attr-defined]
+DISTANCES: Table = CommitDistance.__table__  # type: ignore[attr-defined]
+PLANS: Table = Plan.__table__  # type: ignore[attr-defined]
+APPROVALS: Table = Approval.__table__  # type: ignore[attr-defined]
+TICKS: Table = ChecklistTick.__table__  # type: ignore[attr-defined]
+LEASES: Table = Lease.__table__  # type: ignore[attr-defined]
+STEPS: Table = RunStep.__table__  # type: ignore[attr-defined]
+OVERRIDES: Table = Override.__table__  # type: ignore[attr-defined]
