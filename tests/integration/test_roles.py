@@ -42,36 +42,18 @@ def assert_denied(r: Ran, why: str) -> None:
     assert r.err.splitlines() == [f"shipdeck: error: not permitted: {why}"]
 
 
+# (actor, what its roles read as, argv, permission it lacks)
 DENIALS = [
-    (
-        "bob",
-        ["release", "create", "chat-api", "1.0.0"],
-        "release.create",
-        "bob (approvers) lacks permission 'release.create'",
-    ),
-    (
-        "erin",
-        ["release", "create", "web", "1.0.0"],
-        "release.create",
-        "erin (auditors) lacks permission 'release.create'",
-    ),
-    (
-        "erin",
-        ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"],
-        "audit.checkpoint",
-        "erin (auditors) lacks permission 'audit.checkpoint'",
-    ),
-    (
-        "mallory",
-        ["release", "create", "web", "1.0.0"],
-        "release.create",
-        "mallory (no role) lacks permission 'release.create'",
-    ),
+    ("bob", "approvers", ["release", "create", "chat-api", "1.0.0"], "release.create"),
+    ("erin", "auditors", ["release", "create", "web", "1.0.0"], "release.create"),
+    ("erin", "auditors", ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"], "audit.checkpoint"),
+    ("mallory", "no role", ["release", "create", "web", "1.0.0"], "release.create"),
 ]
 
 
 def test_missing_permission_exits_4_and_is_audited(ws: WorkspaceFixture, tmp_path: Path) -> None:
-    for n, (actor, args, permission, why) in enumerate(DENIALS, 1):
+    for n, (actor, roles, args, permission) in enumerate(DENIALS, 1):
+        why = f"{actor} ({roles}) lacks permission '{permission}'"
         r = run_as(ws, actor, *[a.replace("{tmp}", str(tmp_path)) for a in args])
         assert_denied(r, why)
         evs = events(ws)

@@ -6,13 +6,15 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from core.errors import ConflictError
 from core.services import audit_log
+from core.services.context import Context
 from core.services.metrics import metrics
-from core.services.plans import create_plan, get_plan, override
+from core.services.plans import PlanView, create_plan, get_plan, override
 from core.services.runs import abort, rollback, run_plan, wait_run
 from core.services.status import status
 from tests.integration.shipping import (
@@ -86,14 +88,20 @@ def test_three_apps_in_two_waves_run_in_order_and_in_parallel(ws: WorkspaceFixtu
         assert audit_log.verify(alice).ok
 
 
+def second_wave_fails(alice: Context, **plan_options: Any) -> PlanView:
+    """1.0.0 live in staging, then a plan of model-server 1.1.0 (healthy, first wave) and
+    chat-api 1.1.0 (whose health check fails, second wave)."""
+    release_all(alice, "1.0.0")
+    assert run_plan(alice, create_plan(alice, "staging").id).ok
+    release_all(alice, "1.1.0", apps=["model-server"])
+    release_all(alice, "1.1.0", apps=["chat-api"], demo_health="fail")
+    return create_plan(alice, "staging", ["model-server@1.1.0", "chat-api@1.1.0"], **plan_options)
+
+
 def test_failed_health_never_switches_and_rolls_back_the_earlier_wave(ws: WorkspaceFixture) -> None:
     with shipping(ws):
         alice = live(ws)
-        release_all(alice, "1.0.0")
-        assert run_plan(alice, create_plan(alice, "staging").id).ok
-        release_all(alice, "1.1.0", apps=["model-server"])
-        release_all(alice, "1.1.0", apps=["chat-api"], demo_health="fail")
-        plan = create_plan(alice, "staging", ["model-server@1.1.0", "chat-api@1.1.0"])
+        plan = second_wave_fails(alice)
 
         result = run_plan(alice, plan.id)
 
@@ -117,13 +125,7 @@ def test_failed_health_never_switches_and_rolls_back_the_earlier_wave(ws: Worksp
 def test_halt_leaves_what_succeeded(ws: WorkspaceFixture) -> None:
     with shipping(ws):
         alice = live(ws)
-        release_all(alice, "1.0.0")
-        assert run_plan(alice, create_plan(alice, "staging").id).ok
-        release_all(alice, "1.1.0", apps=["model-server"])
-        release_all(alice, "1.1.0", apps=["chat-api"], demo_health="fail")
-        plan = create_plan(
-            alice, "staging", ["model-server@1.1.0", "chat-api@1.1.0"], failure_policy="halt"
-        )
+        plan = second_wave_fails(alice, failure_policy="halt")
         result = run_plan(alice, plan.id)
         assert result.state == "failed"
         assert served_by(ws, "model-server") == "1.1.0" and served_by(ws, "chat-api") == "1.0.0"

@@ -7,6 +7,7 @@ reason and confirmation; a failure is one line with the documented exit code and
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,13 +67,26 @@ def events(ws: WorkspaceFixture, kind: str) -> list[audit_log.Event]:
     return audit_log.list_events(ws.as_user("erin"), AuditFilter(kind=kind), limit=50)
 
 
+def task(
+    ws: WorkspaceFixture,
+    name: str,
+    *flags: str,
+    yes: bool = True,
+    json_out: bool = False,
+    actor: str = "alice",
+) -> subprocess.CompletedProcess[str]:
+    """`shipdeck [--yes] [-o json] task NAME chat-api --env prod FLAGS` as `actor`."""
+    options = (["--yes"] if yes else []) + (["-o", "json"] if json_out else [])
+    return cli(ws, *options, "task", name, "chat-api", "--env", "prod", *flags, actor=actor)
+
+
 def test_logs_are_pulled_stripped_and_audited(prod: WorkspaceFixture) -> None:
     from tests.integration.shipping import front_port, get_version
 
     port = front_port(prod, "chat-api", "prod")
     for _ in range(3):
         assert get_version(port) == "1.0.0"
-    done = cli(prod, "-o", "json", "task", "logs", "chat-api", "--env", "prod", "--lines", "5")
+    done = task(prod, "logs", "--lines", "5", yes=False, json_out=True)
     assert done.returncode == 0, done.stderr
     lines = json.loads(done.stdout)["lines"]
     assert 0 < len(lines) <= 5 and any("/version" in line for line in lines)
@@ -83,32 +97,18 @@ def test_logs_are_pulled_stripped_and_audited(prod: WorkspaceFixture) -> None:
 def test_restart_needs_role_reason_and_confirmation_in_protected_env(
     prod: WorkspaceFixture,
 ) -> None:
-    denied = cli(
-        prod, "--yes", "task", "restart", "chat-api", "--env", "prod", "--reason", "x", actor="bob"
-    )
+    denied = task(prod, "restart", "--reason", "x", actor="bob")
     assert denied.returncode == 4 and "not permitted" in denied.stderr
     assert events(prod, "access.denied")[0].actor == "bob"
 
-    no_reason = cli(prod, "--yes", "task", "restart", "chat-api", "--env", "prod")
+    no_reason = task(prod, "restart")
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
 
-    unconfirmed = cli(prod, "task", "restart", "chat-api", "--env", "prod", "--reason", "leak")
+    unconfirmed = task(prod, "restart", "--reason", "leak", yes=False)
     assert unconfirmed.returncode == 3 and "--yes" in unconfirmed.stderr
     assert not events(prod, "task.restart")
 
-    ok = cli(
-        prod,
-        "--yes",
-        "-o",
-        "json",
-        "task",
-        "restart",
-        "chat-api",
-        "--env",
-        "prod",
-        "--reason",
-        "memory leak",
-    )
+    ok = task(prod, "restart", "--reason", "memory leak", json_out=True)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["healthy"] is True
     ev = events(prod, "task.restart")[0]
@@ -116,7 +116,7 @@ def test_restart_needs_role_reason_and_confirmation_in_protected_env(
 
 
 def test_token_limits_show_change_refuse_and_record(prod: WorkspaceFixture) -> None:
-    shown = cli(prod, "-o", "json", "task", "token-limit", "chat-api", "--env", "prod")
+    shown = task(prod, "token-limit", yes=False, json_out=True)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) | {"schema_version": 1} == {
         "schema_version": 1,
@@ -126,51 +126,15 @@ def test_token_limits_show_change_refuse_and_record(prod: WorkspaceFixture) -> N
         "rpm": 600,
     }
     for bad in ("0", "-5"):
-        refused = cli(
-            prod,
-            "--yes",
-            "task",
-            "token-limit",
-            "chat-api",
-            "--env",
-            "prod",
-            "--tpm",
-            bad,
-            "--reason",
-            "r",
-        )
+        refused = task(prod, "token-limit", "--tpm", bad, "--reason", "r")
         assert (
             refused.returncode == 2 and "--tpm" in refused.stderr and "positive" in refused.stderr
         )
-    not_int = cli(
-        prod,
-        "--yes",
-        "task",
-        "token-limit",
-        "chat-api",
-        "--env",
-        "prod",
-        "--tpm",
-        "1.5",
-        "--reason",
-        "r",
-    )
+    not_int = task(prod, "token-limit", "--tpm", "1.5", "--reason", "r")
     assert not_int.returncode == 2 and "Traceback" not in not_int.stderr
 
-    changed = cli(
-        prod,
-        "--yes",
-        "-o",
-        "json",
-        "task",
-        "token-limit",
-        "chat-api",
-        "--env",
-        "prod",
-        "--tpm",
-        "250000",
-        "--reason",
-        "launch traffic",
+    changed = task(
+        prod, "token-limit", "--tpm", "250000", "--reason", "launch traffic", json_out=True
     )
     assert changed.returncode == 0, changed.stderr
     doc = json.loads(changed.stdout)
@@ -187,19 +151,7 @@ def test_token_limits_show_change_refuse_and_record(prod: WorkspaceFixture) -> N
 
 def test_a_failing_task_is_one_line_exit_5_and_audited(prod: WorkspaceFixture) -> None:
     (prod.root / "gateway.yaml").write_text("model_list: [oops\n")
-    failed = cli(
-        prod,
-        "--yes",
-        "task",
-        "token-limit",
-        "chat-api",
-        "--env",
-        "prod",
-        "--rpm",
-        "10",
-        "--reason",
-        "r",
-    )
+    failed = task(prod, "token-limit", "--rpm", "10", "--reason", "r")
     assert failed.returncode == 5, failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
     assert "gateway.yaml" in failed.stderr
