@@ -10,12 +10,12 @@ import pytest
 
 from tests.support.moto_server import moto_server
 from tests.support.workspace import (
-    BASIC_TOML,
     PG_ENV,
     PG_SKIP,
     FixedClock,
     WorkspaceFixture,
     postgres_schema,
+    three_apps,
 )
 
 
@@ -52,11 +52,6 @@ def ws(tmp_path: Path, db_url: str, clock: FixedClock) -> Iterator[WorkspaceFixt
     """The basic three-app workspace with real repositories (5, 8 and 3 commits), migrated."""
     root = tmp_path / "ws"
     root.mkdir()
-    w = WorkspaceFixture(root, db_url, clock)
-    w.repo("model-server", 5)
-    w.repo("chat-api", 8)
-    w.repo("web", 3)
-    w.write_config(BASIC_TOML)
-    w.upgrade()
+    w = three_apps(root, db_url, clock)
     yield w
     w.close()

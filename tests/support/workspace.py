@@ -144,3 +144,17 @@ class WorkspaceFixture:
     def close(self) -> None:
         if self._base is not None:
             self._base.db.dispose()
+
+
+def three_apps(
+    root: Path, db_url: str, clock: FixedClock, toml: str = BASIC_TOML
+) -> WorkspaceFixture:
+    """model-server, chat-api and web with real repositories of 5, 8 and 3 commits, `toml` as
+    the config, database migrated: the `ws` fixture and the TUI scenario both start from it."""
+    ws = WorkspaceFixture(root, db_url, clock)
+    ws.repo("model-server", 5)
+    ws.repo("chat-api", 8)
+    ws.repo("web", 3)
+    ws.write_config(toml)
+    ws.upgrade()
+    return ws

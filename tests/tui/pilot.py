@@ -9,13 +9,14 @@ import html
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import App
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
 DEADLINE = 20.0
+S = TypeVar("S")
 
 
 async def until(
@@ -43,6 +44,16 @@ async def settle(pilot: Pilot[Any], deadline: float = DEADLINE) -> None:
     await until(pilot, lambda: idle(pilot), deadline)
     await pilot.pause()
     await until(pilot, lambda: idle(pilot), deadline)
+
+
+async def open_section(pilot: Pilot[Any], key: str, screen_type: type[S]) -> S:
+    """Press a section's key (as a person would) and wait until that screen has its data."""
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, screen_type)
+    return screen
 
 
 _SVG_TEXT = re.compile(

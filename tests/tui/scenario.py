@@ -13,7 +13,7 @@ from pathlib import Path
 from core.services.context import Context, resolve_actor
 from core.services.releases import create_release
 from tests.support.deployments import record_deployment
-from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture
+from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture, three_apps
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -44,12 +44,7 @@ def build_scenario(
     root.mkdir(parents=True, exist_ok=True)
     clock = clock or FixedClock(NOW)
     url = db_url or f"sqlite:///{root / '.shipdeck' / 'state.db'}"
-    ws = WorkspaceFixture(root, url, clock)
-    ws.repo("model-server", 5)
-    ws.repo("chat-api", 8)
-    ws.repo("web", 3)
-    ws.write_config(SCENARIO_TOML)
-    ws.upgrade()
+    ws = three_apps(root, url, clock, SCENARIO_TOML)
     end = clock.at
     clock.at = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
     alice = actor_ctx(ws, "alice")

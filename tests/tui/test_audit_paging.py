@@ -13,7 +13,7 @@ import pytest
 
 from core.services.audit_log import AuditFilter
 from tests.support.workspace import WorkspaceFixture
-from tests.tui.pilot import settle
+from tests.tui.pilot import open_section, settle
 from tests.tui.scenario import actor_ctx, build_scenario
 from tui.app import ShipdeckApp
 from tui.screens.audit import AuditScreen
@@ -56,11 +56,7 @@ def test_source_pages_unfiltered_and_filtered_by_keyset(big: WorkspaceFixture) -
 async def test_end_and_pages_show_the_right_events(big: WorkspaceFixture) -> None:
     app = ShipdeckApp(actor_ctx(big, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, AuditScreen)
+        screen = await open_section(pilot, "a", AuditScreen)
         view = screen.query_one(AuditView)
         await pilot.press("G")
         await settle(pilot)

@@ -18,7 +18,7 @@ from core.services.plans import create_plan
 from core.services.runs import run_plan
 from tests.integration.shipping import front_port, get_version
 from tests.support.workspace import WorkspaceFixture
-from tests.tui.pilot import screen_text, settle, until
+from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import LOG_LINES, ship_scenario
 from tui.app import ShipdeckApp
@@ -33,15 +33,6 @@ TASKS = {"logs", "follow", "restart", "limits"}
 def shipping_ws(tmp_path: Path) -> Iterator[WorkspaceFixture]:
     with ship_scenario(tmp_path / "ws") as ws:
         yield ws
-
-
-async def open_ops(pilot: Any) -> OpsScreen:
-    await settle(pilot)
-    await pilot.press("o")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, OpsScreen)
-    return screen
 
 
 async def pick(pilot: Any, which: str, value: str) -> None:
@@ -62,7 +53,7 @@ async def test_logs_show_remote_text_verbatim_and_can_be_searched_and_saved(
 ) -> None:
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_ops(pilot)
+        screen = await open_section(pilot, "o", OpsScreen)
         await pilot.press("shift+tab", "shift+tab")  # from the log to the app picker
         assert app.focused is screen.query_one("#ops-app", Select)
         await pilot.press("enter", *"chat", "enter")
@@ -109,7 +100,7 @@ async def test_follow_streams_new_lines_until_stopped(shipping_ws: WorkspaceFixt
     log_file = shipping_ws.root / "logs" / "chat-api-staging.log"
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_ops(pilot)
+        screen = await open_section(pilot, "o", OpsScreen)
         await pick(pilot, "app", "chat-api")
         await pilot.press("f")
         await until(pilot, lambda: "● following" in screen_text(app))
@@ -139,7 +130,7 @@ async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirm
     config = shipping_ws.root / "litellm-prod.yaml"
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_ops(pilot)
+        screen = await open_section(pilot, "o", OpsScreen)
         await pick(pilot, "app", "chat-api")
         await pick(pilot, "env", "prod")
         assert "local target, protected: release-managers" in screen_text(app)
@@ -181,7 +172,7 @@ async def test_restart_asks_first_then_restarts_the_live_color(
     assert run_plan(alice, create_plan(alice, "staging", ["model-server@1.1.0"]).id).ok
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        screen = await open_ops(pilot)
+        screen = await open_section(pilot, "o", OpsScreen)
         assert (screen.app_name, screen.env) == ("model-server", "staging")
         await pilot.press("R")
         assert isinstance(app.screen, FormScreen)
@@ -204,7 +195,7 @@ async def test_people_without_task_rights_see_no_day2_actions(
 ) -> None:
     app = ShipdeckApp(actor_ctx(shipping_ws, who, read_only=read_only))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_ops(pilot)
+        screen = await open_section(pilot, "o", OpsScreen)
         await pick(pilot, "app", "chat-api")
         actions = {b.binding.action for b in screen.active_bindings.values()}
         assert not actions & TASKS

@@ -22,7 +22,7 @@ from core.services.runs import run_plan
 from tests.integration.shipping import front_port, get_version
 from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
-from tests.tui.pilot import screen_text, settle, until
+from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import build_ship_scenario, ship_scenario
 from tui.app import ActionsProvider, ShipdeckApp
@@ -48,11 +48,7 @@ def live(ws: WorkspaceFixture, name: str) -> Context:
 
 async def open_plan(pilot: Any, plan_id: str) -> PlanScreen:
     """From anywhere: the plans section, then the plan (keys only, as a person would)."""
-    await settle(pilot)
-    await pilot.press("p")
-    await settle(pilot)
-    plans = pilot.app.screen
-    assert isinstance(plans, PlansScreen)
+    plans = await open_section(pilot, "p", PlansScreen)
     ids = [r.summary.id for r in plans.shown]
     for _ in range(ids.index(plan_id)):
         await pilot.press("j")

@@ -16,7 +16,7 @@ from core.errors import PermissionDenied
 from core.services.releases import create_release
 from tests.support.deployments import record_deployment
 from tests.support.workspace import WorkspaceFixture
-from tests.tui.pilot import screen_text, settle, until
+from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tui.app import ActionsProvider, ShipdeckApp
 from tui.screens.app_detail import AppScreen
@@ -40,15 +40,6 @@ def cell(app: ShipdeckApp, name: str, env: str) -> str:
 
 def audit_lines(view: AuditView) -> list[str]:
     return [view.render_line(y).text for y in range(1, view.size.height)]
-
-
-async def open_audit(pilot: Any) -> AuditScreen:
-    await settle(pilot)
-    await pilot.press("a")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, AuditScreen)
-    return screen
 
 
 async def test_dashboard_shows_a_deployment_once_it_is_recorded(scenario: WorkspaceFixture) -> None:
@@ -94,7 +85,7 @@ async def test_audit_filter_by_actor_shows_only_their_rows(scenario: WorkspaceFi
         create_release(actor_ctx(scenario, "bob"), "web", "1.0.0")
     app = ShipdeckApp(actor_ctx(scenario, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         view = screen.query_one(AuditView)
         assert view.shape.total == 15
         await pilot.press("slash", *"actor:bob", "enter")
@@ -114,7 +105,7 @@ async def test_audit_filter_by_actor_shows_only_their_rows(scenario: WorkspaceFi
 async def test_audit_filter_errors_are_shown_not_raised(scenario: WorkspaceFixture) -> None:
     app = ShipdeckApp(actor_ctx(scenario, "alice"))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         await pilot.press("slash", *"who:bob", "enter")
         await pilot.pause()
         assert any("filter 'who:bob'" in n.message for n in app._notifications)
@@ -124,7 +115,7 @@ async def test_audit_filter_errors_are_shown_not_raised(scenario: WorkspaceFixtu
 async def test_verify_ok_then_names_the_first_tampered_event(scenario: WorkspaceFixture) -> None:
     app = ShipdeckApp(actor_ctx(scenario, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         status = screen.query_one("#audit-status", Static)
         await pilot.press("v")
         await until(pilot, lambda: "chain" in plain(status))
@@ -145,7 +136,7 @@ async def test_auditors_and_read_only_sessions_see_no_mutating_action(
 ) -> None:
     app = ShipdeckApp(actor_ctx(scenario, who, read_only=read_only))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         assert "READ-ONLY" in app.screen.query_one(HeaderBar).render().plain
         actions = {b.binding.action for b in screen.active_bindings.values()}
         assert "verify" in actions and "checkpoint" not in actions
@@ -165,7 +156,7 @@ async def test_release_manager_can_checkpoint_and_export(
 ) -> None:
     app = ShipdeckApp(actor_ctx(scenario, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         assert "checkpoint" in {b.binding.action for b in screen.active_bindings.values()}
         target = tmp_path / "cp.jsonl"
         await pilot.press("c")
@@ -223,7 +214,7 @@ async def test_keys_typed_ahead_after_slash_land_in_the_filter(scenario: Workspa
     """A burst (SSH lag, paste) must not fire the bindings of the letters: 'c' is checkpoint."""
     app = ShipdeckApp(actor_ctx(scenario, "alice"))
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_audit(pilot)
+        screen = await open_section(pilot, "a", AuditScreen)
         assert app._driver is not None
         for key in ["slash", *"actor:bob", "enter"]:
             app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
