@@ -2,8 +2,9 @@
 
 200 apps x 3 environments, each app a real git repository of 20 commits (written by one
 `git fast-import` per app), three releases per app recorded through the release service,
-deployments with their audit events, and 1,000,000 audit events bulk-inserted with sqlite3 and a
-correctly computed chain (core.storage.audit.event_hash), so `shipdeck audit verify` passes.
+deployments with their audit events (as tests record them: tests/support/deployments.py), and
+1,000,000 audit events bulk-inserted with sqlite3 and a correctly computed chain
+(core.storage.audit.event_hash), so `shipdeck audit verify` passes.
 
 The first build takes a minute or two on 2 cores; later runs find `READY` and reuse it.
 """
@@ -179,8 +180,8 @@ def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
     from core.services.context import resolve_actor
     from core.services.releases import create_release
     from core.storage.db import Database
-    from core.storage.tables import Deployment
     from core.workspace import Workspace, load_config
+    from tests.support.deployments import record_deployment
 
     names = [f"app-{i:03d}" for i in range(apps)]
     t = time.perf_counter()
@@ -201,30 +202,9 @@ def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
     for name in names:
         for k, idx in enumerate(picks):
             create_release(ctx, name, f"1.{k}.0", commit=shas[name][idx])
-    with ctx.db.write() as conn:
-        from sqlalchemy import insert, select
-
-        from core.storage.tables import Release
-
-        rel = Release.__table__  # type: ignore[attr-defined]
-        ids = {(r.app, r.version): r for r in conn.execute(select(rel))}
-        for name in names:
-            for env, version in zip(ENVS, ("1.2.0", "1.1.0", "1.0.0"), strict=True):
-                r = ids[(name, version)]
-                conn.execute(
-                    insert(Deployment.__table__).values(  # type: ignore[attr-defined]
-                        app=name,
-                        env=env,
-                        release_id=r.id,
-                        version=version,
-                        commit=r.commit,
-                        digest=r.digest,
-                        color="blue",
-                        at=ctx.now(),
-                        by="alice",
-                    )
-                )
-                ctx.audit(conn, "deploy.recorded", {"version": version}, app=name, env=env)
+    for name in names:
+        for env, version in zip(ENVS, ("1.2.0", "1.1.0", "1.0.0"), strict=True):
+            record_deployment(ctx, name, env, version)
     say(f"  {3 * apps} releases and deployments in {time.perf_counter() - t:.1f} s")
     ctx.db.dispose()
     (root / "READY").write_text("ok\n")

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
@@ -86,6 +86,15 @@ class WindowState:
     next_open: datetime | None
     next_close: datetime | None
     blocker_kind: BlockerKind | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The window as status and plan documents show it (the blocker kind is the plan's)."""
+        return {
+            "open": self.open,
+            "reason": self.reason,
+            "next_open": self.next_open.isoformat() if self.next_open else None,
+            "next_close": self.next_close.isoformat() if self.next_close else None,
+        }
 
 
 def validate_cron(expr: str) -> str | None:

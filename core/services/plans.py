@@ -242,15 +242,7 @@ class PlanView:
             ],
             "blockers": [b.as_dict() for b in self.blockers],
             "overrides": [o.as_dict() for o in self.overrides],
-            "window": {
-                "open": self.window.open,
-                "reason": self.window.reason,
-                "next_open": self.window.next_open.isoformat() if self.window.next_open else None,
-                "next_close": self.window.next_close.isoformat()
-                if self.window.next_close
-                else None,
-                "text": self.window_text,
-            },
+            "window": {**self.window.as_dict(), "text": self.window_text},
             "lock": None
             if self.lock is None
             else {

@@ -105,14 +105,7 @@ class Cell:
             "live_color": self.live_color,
             "last_outcome": self.last_outcome,
             "endpoint": self.endpoint,
-            "window": {
-                "open": self.window.open,
-                "reason": self.window.reason,
-                "next_open": self.window.next_open.isoformat() if self.window.next_open else None,
-                "next_close": self.window.next_close.isoformat()
-                if self.window.next_close
-                else None,
-            },
+            "window": self.window.as_dict(),
             "lock": None
             if self.lock is None
             else {
