@@ -6,10 +6,8 @@ import json
 import os
 import stat
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import yaml
 from adapters.token_limits import HttpGatewayLimits, LiteLLMFileLimits
 from core.errors import AdapterError
 from core.ports import TokenLimits
+from tests.support.http import QuietHandler, serving
 from tests.support.moto_server import free_port
 
 CONFIG = """\
@@ -173,7 +172,7 @@ class Gateway:
 def gateway() -> Iterator[Gateway]:
     state = Gateway(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _reply(self, code: int, doc: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(doc).encode()
             self.send_response(code)
@@ -204,16 +203,9 @@ def gateway() -> Iterator[Gateway]:
 
         do_GET = do_PUT = _handle
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as base:
+        state.url = base + "/v1"
+        yield state
 
 
 @pytest.fixture()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from adapters.webhook import WebhookNotifier, slack_message
 from core.errors import AdapterError, ConfigError
+from tests.support.http import QuietHandler, serving
 from tests.support.moto_server import free_port
 
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"
@@ -29,7 +28,7 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     state = Receiver(base="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             state.received.append((dict(self.headers), json.loads(self.rfile.read(length))))
@@ -39,16 +38,9 @@ def receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as base:
+        state.base = base
+        yield state
 
 
 PAYLOAD = {"app": "chat-api", "env": "prod", "version": "2.0.0", "actor": "alice", "waves": 2}

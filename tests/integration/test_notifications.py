@@ -4,9 +4,7 @@ audited. Real HTTP to loopback servers, real local targets."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from core.services.audit_log import AuditFilter
 from core.services.plans import create_plan
 from core.services.runs import deploy
 from tests.integration.shipping import live, release_all, shipping
+from tests.support.http import QuietHandler, serving
 from tests.support.workspace import WorkspaceFixture
 
 
@@ -23,43 +22,38 @@ class Hook:
     """A loopback webhook receiver that answers `status` and keeps every JSON body."""
 
     def __init__(self, status: int) -> None:
+        self.status = status
         self.bodies: list[dict[str, Any]] = []
+        self.url = ""
+
+    def handler(self) -> type[QuietHandler]:
         hook = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(status)
+                self.send_response(hook.status)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return Handler
 
     def events(self) -> list[str]:
         return [b["event"] for b in self.bodies]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()
 def hooks(ws: WorkspaceFixture) -> Iterator[tuple[Hook, Hook]]:
     good, broken = Hook(200), Hook(500)
-    top = (
-        f'[notifications.ops]\nurl = "{good.url}"\n\n'
-        f'[notifications.chat]\nurl = "{broken.url}"\nformat = "slack"\n'
-        'events = ["run.succeeded", "run.rolled_back"]\n'
-    )
-    with shipping(ws, top=top):
-        yield good, broken
-    good.close()
-    broken.close()
+    with serving(good.handler()) as good_base, serving(broken.handler()) as broken_base:
+        good.url, broken.url = good_base + "/hook", broken_base + "/hook"
+        top = (
+            f'[notifications.ops]\nurl = "{good.url}"\n\n'
+            f'[notifications.chat]\nurl = "{broken.url}"\nformat = "slack"\n'
+            'events = ["run.succeeded", "run.rolled_back"]\n'
+        )
+        with shipping(ws, top=top):
+            yield good, broken
 
 
 def test_webhooks_fire_and_a_broken_one_is_audited_not_blocking(
