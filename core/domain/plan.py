@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.domain.canonical import canonical_bytes, digest_of
 from core.domain.config import ChecklistItem, Environment
@@ -29,16 +29,7 @@ PlanState = Literal[
 PlanKind = Literal["plan", "deploy", "rollback"]
 FailurePolicy = Literal["rollback", "halt"]
 
-STATES: tuple[PlanState, ...] = (
-    "draft",
-    "awaiting_approval",
-    "approved",
-    "running",
-    "succeeded",
-    "failed",
-    "rolled_back",
-    "aborted",
-)
+STATES: tuple[PlanState, ...] = get_args(PlanState)
 PRE_RUN: frozenset[str] = frozenset({"draft", "awaiting_approval", "approved"})
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "rolled_back", "aborted"})
 
