@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import AdapterError, ExitCode, TimedOut
+from shipdeck.core.errors import AdapterError, ExitCode, TimedOut
 
 # `{{` and `}}` are literal braces; `{name}` or `{name[KEY]}` a placeholder; anything else
 # between braces (or a lone brace) is a mistake worth reporting rather than passing through.

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from core.domain.redact import one_line
-from core.errors import AdapterError
+from shipdeck.core.domain.redact import one_line
+from shipdeck.core.errors import AdapterError
 
 # Error codes whose meaning is plainer in words; S3 answers HEAD requests with bare statuses.
 _CAUSES = {

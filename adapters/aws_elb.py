@@ -17,10 +17,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.aws import AwsClient, aws_errors
-from adapters.fencing import check_epoch
-from core.errors import AdapterError, ConfigError
-from core.ports import Color, Health, ReleaseSpec
+from shipdeck.adapters.aws import AwsClient, aws_errors
+from shipdeck.adapters.fencing import check_epoch
+from shipdeck.core.errors import AdapterError, ConfigError
+from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.errors import UsageError
+from shipdeck.core.errors import UsageError
 
 
 class FileCheckpoints:

@@ -23,12 +23,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.argv import CommandTimedOut, CompletedRun, placeholders, render_argv, run_argv
-from adapters.fencing import EpochFence
-from adapters.local.processes import atomic_write_text, read_state
-from core.domain.redact import last_line, strip_lines
-from core.errors import AdapterError, ConfigError
-from core.ports import Color, Health, ReleaseSpec
+from shipdeck.adapters.argv import (
+    CommandTimedOut,
+    CompletedRun,
+    placeholders,
+    render_argv,
+    run_argv,
+)
+from shipdeck.adapters.fencing import EpochFence
+from shipdeck.adapters.local.processes import atomic_write_text, read_state
+from shipdeck.core.domain.redact import last_line, strip_lines
+from shipdeck.core.errors import AdapterError, ConfigError
+from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 log = logging.getLogger(__name__)
 

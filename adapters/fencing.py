@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from adapters.local.processes import atomic_write_text, file_lock
-from core.errors import AdapterError
-from core.ports import StaleEpoch
+from shipdeck.adapters.local.processes import atomic_write_text, file_lock
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import StaleEpoch
 
 LOCK_TIMEOUT = 60.0
 

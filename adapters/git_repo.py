@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import AdapterError, NotFoundError
-from core.ports import CommitInfo
+from shipdeck.core.errors import AdapterError, NotFoundError
+from shipdeck.core.ports import CommitInfo
 
 if TYPE_CHECKING:
     import git

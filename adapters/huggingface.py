@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import AdapterError
-from core.ports import ArtifactFile, ResolvedArtifact
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import ArtifactFile, ResolvedArtifact
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

@@ -1,6 +1,6 @@
 """Log sources for `shipdeck task logs`: a file, a command's output, or CloudWatch Logs.
 
-Lines come back raw (the LogSource contract); `core.domain.redact.strip_controls` is what every
+Lines come back raw (the LogSource contract); `shipdeck.core.domain.redact.strip_controls` is what every
 front end must apply before a line reaches a terminal, because log content is written by whoever
 can reach the app.
 
@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
-from adapters.aws import AwsClient, aws_errors
-from core.domain.redact import last_line
-from core.errors import AdapterError
+from shipdeck.adapters.argv import kill_group, placeholders, render_argv, run_argv, spawn
+from shipdeck.adapters.aws import AwsClient, aws_errors
+from shipdeck.core.domain.redact import last_line
+from shipdeck.core.errors import AdapterError
 
 # --- timestamps and selection ------------------------------------------------------------------
 

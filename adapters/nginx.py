@@ -44,19 +44,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from adapters.argv import placeholders, render_argv, run_argv
-from adapters.fencing import EpochFence
-from adapters.local import demo_app
-from adapters.local.loopback import answers, http_get
-from adapters.local.processes import (
+from shipdeck.adapters.argv import placeholders, render_argv, run_argv
+from shipdeck.adapters.fencing import EpochFence
+from shipdeck.adapters.local import demo_app
+from shipdeck.adapters.local.loopback import answers, http_get
+from shipdeck.adapters.local.processes import (
     ProcessSupervisor,
     atomic_write_text,
     python_env,
     read_state,
 )
-from core.domain.redact import one_line, strip_lines
-from core.errors import AdapterError, ConfigError
-from core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.domain.redact import one_line, strip_lines
+from shipdeck.core.errors import AdapterError, ConfigError
+from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from adapters.aws import AwsClient, aws_cause, aws_errors
-from core.domain.artifact_diff import format_size
-from core.errors import AdapterError
-from core.ports import ArtifactFile, ResolvedArtifact
+from shipdeck.adapters.aws import AwsClient, aws_cause, aws_errors
+from shipdeck.core.domain.artifact_diff import format_size
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import ArtifactFile, ResolvedArtifact
 
 _NULL_VERSION = "null"  # what S3 reports as VersionId in a bucket that never had versioning
 _QUERY_KEYS = {"versionId", "etag", "sha256"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from adapters.aws import AwsClient, aws_errors
-from core.errors import UsageError
+from shipdeck.adapters.aws import AwsClient, aws_errors
+from shipdeck.core.errors import UsageError
 
 
 class S3Checkpoints:

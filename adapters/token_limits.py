@@ -18,12 +18,12 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
-from adapters.argv import run_argv
-from adapters.local.processes import atomic_write_text, file_lock
-from adapters.webhook import no_redirect_opener
-from core.domain.redact import last_line
-from core.errors import AdapterError
-from core.ports import TokenLimits
+from shipdeck.adapters.argv import run_argv
+from shipdeck.adapters.local.processes import atomic_write_text, file_lock
+from shipdeck.adapters.webhook import no_redirect_opener
+from shipdeck.core.domain.redact import last_line
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import TokenLimits
 
 LIMIT_KEYS = ("tpm", "rpm")
 

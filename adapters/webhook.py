@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from core.domain.redact import one_line, strip_controls
-from core.errors import AdapterError, ConfigError
+from shipdeck.core.domain.redact import one_line, strip_controls
+from shipdeck.core.errors import AdapterError, ConfigError
 
 Format = Literal["json", "slack"]
 # Slack limits: a section's text 3000 characters, a field 2000, at most 10 fields.

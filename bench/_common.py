@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.services.context import Context
+    from shipdeck.core.services.context import Context
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -131,8 +131,8 @@ def workspace_toml(apps: list[str]) -> str:
 
 def _bulk_audit(db_path: Path, events: int, apps: list[str]) -> None:
     """`events` audit events, chained exactly as core.storage.audit.append would chain them."""
-    from core.domain.canonical import canonical_bytes
-    from core.storage.audit import GENESIS, at_text, event_hash
+    from shipdeck.core.domain.canonical import canonical_bytes
+    from shipdeck.core.storage.audit import GENESIS, at_text, event_hash
 
     con = sqlite3.connect(db_path)
     con.execute("PRAGMA synchronous=OFF")
@@ -176,11 +176,11 @@ def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
         shutil.rmtree(root)
     say(f"building {root} (once; later runs reuse it)")
     sys.path.insert(0, str(ROOT))
-    from core.bootstrap import build_context
-    from core.services.context import resolve_actor
-    from core.services.releases import create_release
-    from core.storage.db import Database
-    from core.workspace import Workspace, load_config
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.services.context import resolve_actor
+    from shipdeck.core.services.releases import create_release
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.workspace import Workspace, load_config
     from tests.support.deployments import record_deployment
 
     names = [f"app-{i:03d}" for i in range(apps)]
@@ -224,9 +224,9 @@ def cli_env(root: Path, actor: str = "alice") -> dict[str, str]:
 def open_ctx(root: Path, actor: str = "alice") -> Context:
     """A service Context on the workspace, acting as `actor`."""
     sys.path.insert(0, str(ROOT))
-    from core.bootstrap import build_context
-    from core.services.context import resolve_actor
-    from core.workspace import open_workspace
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.services.context import resolve_actor
+    from shipdeck.core.workspace import open_workspace
 
     ws = open_workspace(root)
     ctx = build_context(ws)

@@ -24,10 +24,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     args = parser.parse_args()
     root = build()
-    from core.bootstrap import build_context
-    from core.services.context import resolve_actor
-    from core.storage.db import Database
-    from core.workspace import open_workspace
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.services.context import resolve_actor
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.workspace import open_workspace
 
     work = OUT / "append"
     shutil.rmtree(work, ignore_errors=True)

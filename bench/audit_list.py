@@ -2,7 +2,7 @@
 
     cd /work/main && python -m bench.audit_list [--runs 200]
 
-The service call `core.services.audit_log.list_events` in this process (a first page and a page
+The service call `shipdeck.core.services.audit_log.list_events` in this process (a first page and a page
 deep in the log via keyset `before`), each against the same indexed query run raw with sqlite3
 on one open connection. Medians of `--runs` calls. Goal: < 50 ms per page; the ratio says what
 the service adds to the query.
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     root = build()
     ctx = open_ctx(root, "erin")
-    from core.services.audit_log import AuditFilter, list_events
+    from shipdeck.core.services.audit_log import AuditFilter, list_events
 
     actor = ACTORS[7]
     flt = AuditFilter(actor=actor)

@@ -3,7 +3,7 @@
     cd /work/main && python -m bench.audit_verify [--runs 3]
 
 Over the bench workspace's 1,000,000+ events (bench/_common.py): the service call
-`core.services.audit_log.verify` in this process, against a bare loop that reads the same
+`shipdeck.core.services.audit_log.verify` in this process, against a bare loop that reads the same
 columns in the same order with sqlite3 and feeds each row to hashlib.sha256 (no chain, no
 checks). Runs alternate. Goal: verify <= 1.5x the bare loop.
 """
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     root = build()
     ctx = open_ctx(root, "erin")
-    from core.services import audit_log
+    from shipdeck.core.services import audit_log
 
     def service() -> float:
         t = time.perf_counter()

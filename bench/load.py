@@ -9,7 +9,7 @@ import argparse
 import statistics
 import time
 
-from core.ports import ReleaseSpec, Target, other_color
+from shipdeck.core.ports import ReleaseSpec, Target, other_color
 from tests.support.load import run_load
 
 

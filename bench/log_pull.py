@@ -50,7 +50,7 @@ def best(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
 
 
 def main() -> int:
-    from adapters.logs import FileLogSource
+    from shipdeck.adapters.logs import FileLogSource
 
     parser = argparse.ArgumentParser(prog="python -m bench.log_pull")
     parser.add_argument("--lines", type=int, default=1_000_000)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def main() -> int:
-    from adapters.nginx import NginxTarget
     from bench.load import parse_args, switch_bench
+    from shipdeck.adapters.nginx import NginxTarget
     from tests.support.moto_server import free_port
     from tests.support.nginx import find_nginx, nginx_front
 

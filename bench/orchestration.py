@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 
 class SleepyTarget:
@@ -41,7 +41,7 @@ class SleepyTarget:
     def _fence(self, epoch: int) -> None:
         with self.lock:
             if epoch < self.epoch:
-                from core.ports import StaleEpoch
+                from shipdeck.core.ports import StaleEpoch
 
                 raise StaleEpoch(f"bench target: stale epoch {epoch}")
             self.epoch = epoch
@@ -110,14 +110,14 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from core.bootstrap import build_context
-    from core.demo import make_repo
-    from core.services.context import SystemClock, resolve_actor
-    from core.services.plans import create_plan
-    from core.services.releases import create_release
-    from core.services.runs import execute_run, start_run
-    from core.storage.db import Database
-    from core.workspace import Workspace, load_config
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.demo import make_repo
+    from shipdeck.core.services.context import SystemClock, resolve_actor
+    from shipdeck.core.services.plans import create_plan
+    from shipdeck.core.services.releases import create_release
+    from shipdeck.core.services.runs import execute_run, start_run
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.workspace import Workspace, load_config
 
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-orch-")))

@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     root = build()
     env = cli_env(root, "alice")
-    status = [sys.executable, "-m", "tui.cli", "-o", "json", "status"]
+    status = [sys.executable, "-m", "shipdeck.tui.cli", "-o", "json", "status"]
     baseline = [sys.executable, "-c", "import sqlmodel"]
 
     with sqlite3.connect(root / ".shipdeck" / "state.db") as con:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def main() -> int:
-    from adapters.local.target import LocalTarget
     from bench.load import parse_args, switch_bench
+    from shipdeck.adapters.local.target import LocalTarget
     from tests.support.moto_server import free_port
 
     args = parse_args("python -m bench.switch_under_load")

@@ -31,9 +31,9 @@ def pct(values: list[float], q: float) -> float:
 async def bench(workspace: str) -> None:
     from textual import events
 
-    from core.bootstrap import open_context
-    from tui.app import ShipdeckApp
-    from tui.widgets.audit_view import AuditView
+    from shipdeck.core.bootstrap import open_context
+    from shipdeck.tui.app import ShipdeckApp
+    from shipdeck.tui.widgets.audit_view import AuditView
 
     os.environ["SHIPDECK_ACTOR"] = "alice"
     ctx = open_context(workspace)

@@ -65,10 +65,10 @@ def _write_events(db_url: str, count: int) -> None:
     """Append `count` events in bulk: one transaction per 50,000, the chain hashed as append() does."""
     from sqlalchemy import insert, update
 
-    from core.domain.canonical import canonical_bytes
-    from core.storage import audit
-    from core.storage.db import Database
-    from core.storage.tables import AuditEvent, AuditHead
+    from shipdeck.core.domain.canonical import canonical_bytes
+    from shipdeck.core.storage import audit
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.storage.tables import AuditEvent, AuditHead
 
     db = Database(db_url)
     ev, hd = AuditEvent.__table__, AuditHead.__table__  # type: ignore[attr-defined]
@@ -132,13 +132,13 @@ def ensure_workspace(apps: int, events: int) -> Path:
 
     from sqlalchemy import insert, select
 
-    from core.bootstrap import build_context
-    from core.demo import make_repo
-    from core.services.context import resolve_actor
-    from core.services.releases import create_release
-    from core.storage.db import Database
-    from core.storage.tables import Deployment, Release
-    from core.workspace import Workspace, load_config
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.demo import make_repo
+    from shipdeck.core.services.context import resolve_actor
+    from shipdeck.core.services.releases import create_release
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.storage.tables import Deployment, Release
+    from shipdeck.core.workspace import Workspace, load_config
 
     if root.exists():
         import shutil
@@ -202,13 +202,13 @@ def ensure_workspace(apps: int, events: int) -> Path:
         conn.execute(insert(dep), rows)
         ctx.audit(conn, "bench.deployments", {"count": len(rows)})
     with ctx.db.read() as conn:
-        from core.storage import audit
+        from shipdeck.core.storage import audit
 
         already, _ = audit.head(conn)
     ctx.db.dispose()
     _write_events(url, max(events - already, 0))
     # Warm the commit-distance cache the way the first `shipdeck status` would.
-    from core.services.status import status
+    from shipdeck.core.services.status import status
 
     warm = build_context(Workspace(root, load_config(root / "shipdeck.toml")), database_url=url)
     status(warm)
@@ -223,8 +223,8 @@ import time
 t0 = time.perf_counter()
 import asyncio, json, sys
 sys.path.insert(0, {root!r})
-from tui.app import ShipdeckApp
-from core.bootstrap import open_context
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.core.bootstrap import open_context
 t_import = time.perf_counter()
 ctx = open_context({workspace!r})
 t_ctx = time.perf_counter()

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.domain.config import AdapterConfig, WorkspaceConfig
-from core.domain.secrets import environment_secrets
-from core.errors import UsageError
-from core.ports import (
+from shipdeck.core.domain.config import AdapterConfig, WorkspaceConfig
+from shipdeck.core.domain.secrets import environment_secrets
+from shipdeck.core.errors import UsageError
+from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
@@ -23,9 +23,9 @@ from core.ports import (
     Target,
     TokenLimitStore,
 )
-from core.services.context import Context, SystemClock, resolve_actor
-from core.storage.db import Database
-from core.workspace import Workspace, open_workspace
+from shipdeck.core.services.context import Context, SystemClock, resolve_actor
+from shipdeck.core.storage.db import Database
+from shipdeck.core.workspace import Workspace, open_workspace
 
 
 def _resolve_path(workspace: Path, value: str) -> Path:
@@ -37,15 +37,15 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
     def factory(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
         state_dir = workspace / ".shipdeck" / "targets" / app / env
         if adapter == "local":
-            from adapters.local.target import LocalTarget
+            from shipdeck.adapters.local.target import LocalTarget
 
             return LocalTarget(app, env, settings, state_dir)
         if adapter == "command":
-            from adapters.command import CommandTarget
+            from shipdeck.adapters.command import CommandTarget
 
             return CommandTarget(app, env, settings, state_dir)
         if adapter == "nginx":
-            from adapters.nginx import NginxTarget
+            from shipdeck.adapters.nginx import NginxTarget
 
             paths = {
                 k: str(_resolve_path(workspace, v))
@@ -54,7 +54,7 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
             }
             return NginxTarget(app, env, {**settings, **paths}, state_dir)
         if adapter == "aws-elb":
-            from adapters.aws_elb import ElbTarget
+            from shipdeck.adapters.aws_elb import ElbTarget
 
             return ElbTarget(app, env, settings)
         raise UsageError(f"target {app}/{env}: unknown adapter '{adapter}'")
@@ -64,10 +64,10 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
 
 def make_checkpoint_store(location: str) -> CheckpointStore:
     if location.startswith("s3://"):
-        from adapters.s3_checkpoints import S3Checkpoints
+        from shipdeck.adapters.s3_checkpoints import S3Checkpoints
 
         return S3Checkpoints(location)
-    from adapters.checkpoint_file import FileCheckpoints
+    from shipdeck.adapters.checkpoint_file import FileCheckpoints
 
     return FileCheckpoints(location)
 
@@ -85,11 +85,11 @@ def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | No
             settings = named.settings if named else {}
             source: ArtifactSource | None = None
             if kind == "hf":
-                from adapters.huggingface import HuggingFaceSource
+                from shipdeck.adapters.huggingface import HuggingFaceSource
 
                 source = HuggingFaceSource.from_settings(settings)
             elif kind == "s3":
-                from adapters.s3 import S3Source
+                from shipdeck.adapters.s3 import S3Source
 
                 source = S3Source.from_settings(settings)
             cache[key] = source
@@ -106,7 +106,7 @@ def make_log_sources(workspace: Path, config: WorkspaceConfig) -> Callable[[str,
         logs: AdapterConfig | None = target.logs
         if logs is None:
             if target.adapter in ("local", "nginx"):
-                from adapters.logs import FileLogSource
+                from shipdeck.adapters.logs import FileLogSource
 
                 live = make_target_factory(workspace)(app, env, target.adapter, target.settings)
                 color = live.live_color()
@@ -116,16 +116,16 @@ def make_log_sources(workspace: Path, config: WorkspaceConfig) -> Callable[[str,
             raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.logs] configured")
         s = logs.settings
         if logs.adapter == "file":
-            from adapters.logs import FileLogSource
+            from shipdeck.adapters.logs import FileLogSource
 
             return FileLogSource(_resolve_path(workspace, s["path"]))
         if logs.adapter == "command":
-            from adapters.logs import CommandLogSource
+            from shipdeck.adapters.logs import CommandLogSource
 
             return CommandLogSource(
                 s["argv"], {"app": app, "env": env}, label=f"command log {app}/{env}"
             )
-        from adapters.logs import CloudWatchLogSource
+        from shipdeck.adapters.logs import CloudWatchLogSource
 
         return CloudWatchLogSource(
             s["group"], s.get("stream"), s.get("region"), s.get("endpoint_url"), s.get("profile")
@@ -144,12 +144,12 @@ def make_token_limits(
             raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.token_limits] configured")
         s = limits.settings
         if limits.adapter == "litellm-file":
-            from adapters.token_limits import LiteLLMFileLimits
+            from shipdeck.adapters.token_limits import LiteLLMFileLimits
 
             return LiteLLMFileLimits(
                 _resolve_path(workspace, s["path"]), s["model"], s.get("reload")
             )
-        from adapters.token_limits import HttpGatewayLimits
+        from shipdeck.adapters.token_limits import HttpGatewayLimits
 
         return HttpGatewayLimits(s["url"], s["model"], s["token_env"])
 
@@ -162,7 +162,7 @@ def make_notifiers(
     def get() -> list[tuple[str, Notifier, tuple[str, ...]]]:
         if not config.notifications:
             return []
-        from adapters.webhook import WebhookNotifier
+        from shipdeck.adapters.webhook import WebhookNotifier
 
         return [
             (
@@ -188,7 +188,7 @@ def build_context(
     read_only: bool = False,
     check_schema: bool = True,
 ) -> Context:
-    from adapters.git_repo import GitRepositories
+    from shipdeck.adapters.git_repo import GitRepositories
 
     db = Database(database_url or workspace.database_url())
     if check_schema:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.services.context import Context, resolve_actor
+from shipdeck.core.services.context import Context, resolve_actor
 
 DEMO_USERS = {
     "alice": "Alice Moreau",
@@ -292,14 +292,14 @@ def build_demo(
     progress: Callable[[str], None] = lambda _: None,
     now: datetime | None = None,
 ) -> Path:
-    from core.bootstrap import build_context
-    from core.services.releases import create_release
-    from core.storage.db import Database
-    from core.workspace import Workspace, load_config
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.services.releases import create_release
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.workspace import Workspace, load_config
 
     root = (directory or Path(tempfile.mkdtemp(prefix="shipdeck-demo-"))).resolve()
     if (root / "shipdeck.toml").exists():
-        from core.errors import UsageError
+        from shipdeck.core.errors import UsageError
 
         raise UsageError(f"--dir {root}: already holds a shipdeck.toml (pick an empty folder)")
     root.mkdir(parents=True, exist_ok=True)
@@ -387,9 +387,9 @@ def build_demo(
 
     def ship(env: str, run: bool = True) -> None:
         """Plan what the previous env runs (or the latest releases), approve, tick, run."""
-        from core.services.plans import approve, check_item, create_plan, get_plan
-        from core.services.runs import run_plan
-        from core.services.status import status
+        from shipdeck.core.services.plans import approve, check_item, create_plan, get_plan
+        from shipdeck.core.services.runs import run_plan
+        from shipdeck.core.services.status import status
 
         alice = user("alice")
         items: list[str] = []

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from core.errors import AdapterError
+from shipdeck.core.errors import AdapterError
 
 Color = Literal["blue", "green"]
 

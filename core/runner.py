@@ -1,4 +1,4 @@
-"""The detached run process: `python -m core.runner --workspace W --actor NAME PLAN EPOCH`.
+"""The detached run process: `python -m shipdeck.core.runner --workspace W --actor NAME PLAN EPOCH`.
 
 `plan run` without `--wait` starts the run (policy and lease) itself, then hands the execution to
 this process so the command can return. It continues the run under the same person's name; the
@@ -14,20 +14,20 @@ import os
 import sys
 from dataclasses import replace
 
-from core.errors import ShipdeckError
+from shipdeck.core.errors import ShipdeckError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.runner")
+    parser = argparse.ArgumentParser(prog="python -m shipdeck.core.runner")
     parser.add_argument("--workspace", required=True)
     parser.add_argument("--actor", required=True)
     parser.add_argument("plan")
     parser.add_argument("epoch", type=int)
     args = parser.parse_args(argv)
 
-    from core.bootstrap import open_context
-    from core.services.context import resolve_actor
-    from core.services.runs import RunTicket, execute_run
+    from shipdeck.core.bootstrap import open_context
+    from shipdeck.core.services.context import resolve_actor
+    from shipdeck.core.services.runs import RunTicket, execute_run
 
     try:
         ctx = open_context(args.workspace)

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.domain.config import WorkspaceConfig, parse_config
-from core.errors import ConfigError, UsageError
+from shipdeck.core.domain.config import WorkspaceConfig, parse_config
+from shipdeck.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "shipdeck.toml"
 

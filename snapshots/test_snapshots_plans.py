@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from core.services.plans import approve, create_plan, override, reject
+from shipdeck.core.services.plans import approve, create_plan, override, reject
+from shipdeck.tui.app import ShipdeckApp
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import keys, ship_workspace
-from tui.app import ShipdeckApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Compare = Callable[..., bool]

@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 import pytest
 
-from core.services.plans import create_plan
-from core.services.releases import create_release
-from core.services.runs import run_plan
+from shipdeck.core.services.plans import create_plan
+from shipdeck.core.services.releases import create_release
+from shipdeck.core.services.runs import run_plan
+from shipdeck.tui.app import ShipdeckApp
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import keys, ship_workspace
-from tui.app import ShipdeckApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Compare = Callable[..., bool]

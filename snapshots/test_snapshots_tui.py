@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.errors import PermissionDenied
-from core.services.releases import create_release
+from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.services.releases import create_release
+from shipdeck.tui.app import ShipdeckApp
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import settle
 from tests.tui.scenario import actor_ctx
-from tui.app import ShipdeckApp
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Compare = Callable[..., bool]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.services.releases import create_release
+from shipdeck.core.services.releases import create_release
 from tests.support.deployments import record_deployment
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
@@ -20,15 +20,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("textual", "boto3", "botocore", "huggingface_hub")
 
 # Runs the real CLI entry function in a fresh interpreter, then reports the command's exit code,
-# its stdout and which top-level packages ended up imported.
+# its stdout and which top-level packages (shipdeck's own by layer) ended up imported.
 RUNNER = """
 import io, json, sys
 from contextlib import redirect_stdout
-from tui.cli import run
+from shipdeck.tui.cli import run
 out = io.StringIO()
 with redirect_stdout(out):
     code = run(sys.argv[1:])
-loaded = sorted({name.split(".")[0] for name in sys.modules})
+loaded = sorted({".".join(n.split(".")[:2]) if n.startswith("shipdeck.") else n.split(".")[0]
+                 for n in sys.modules})
 print(json.dumps({"code": code, "out": out.getvalue(), "loaded": loaded}))
 """
 
@@ -53,13 +54,13 @@ def test_help_imports_no_tui_and_no_sdk() -> None:
     assert report["code"] == 0
     assert "status" in report["out"] and "audit" in report["out"]
     assert not set(HEAVY) & set(report["loaded"]), report["loaded"]
-    assert "tui" in report["loaded"]  # the runner really ran the CLI
+    assert "shipdeck.tui" in report["loaded"]  # the runner really ran the CLI
 
 
 def test_help_through_the_entry_module_per_importtime() -> None:
-    """The same through `python -X importtime -m tui.cli --help`, Python's own import trace."""
+    """The same through `python -X importtime -m shipdeck.tui.cli --help`, Python's own import trace."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tui.cli", "--help"],
+        [sys.executable, "-X", "importtime", "-m", "shipdeck.tui.cli", "--help"],
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         cwd=REPO_ROOT,
         capture_output=True,
@@ -95,16 +96,18 @@ def test_status_json_imports_no_tui_and_no_sdk(targets_ws: WorkspaceFixture) -> 
     chat_prod = doc["apps"][1]["environments"][1]
     assert chat_prod["deployed"]["version"] == "1.0.0"
     assert chat_prod["endpoint"] == "http://127.0.0.1:9"  # the local target was consulted
-    assert "adapters" in report["loaded"]
+    assert "shipdeck.adapters" in report["loaded"]
     assert not set(HEAVY) & set(report["loaded"]), report["loaded"]
     assert "sqlalchemy" in report["loaded"]  # it really read the database
 
 
 def test_core_alone_imports_no_front_end_or_sdk() -> None:
     code = (
-        "import sys, core.bootstrap, core.services.status, core.services.releases, "
-        "core.services.audit_log, core.domain.config; "
-        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+        "import sys, shipdeck.core.bootstrap, shipdeck.core.services.status, "
+        "shipdeck.core.services.releases, shipdeck.core.services.audit_log, "
+        "shipdeck.core.domain.config; "
+        "print(sorted({'.'.join(m.split('.')[:2]) if m.startswith('shipdeck.') "
+        "else m.split('.')[0] for m in sys.modules}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -115,4 +118,4 @@ def test_core_alone_imports_no_front_end_or_sdk() -> None:
         check=True,
     )
     loaded = set(json.loads(done.stdout.replace("'", '"')))
-    assert not loaded & {"textual", "rich", "tui", "git", *HEAVY}, loaded
+    assert not loaded & {"textual", "rich", "shipdeck.tui", "git", *HEAVY}, loaded

@@ -21,8 +21,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from core.services.context import Context
-from tui.messages import HeadChanged
+from shipdeck.core.services.context import Context
+from shipdeck.tui.messages import HeadChanged
 
 POLL_SECONDS = 2.0
 
@@ -38,11 +38,11 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("dashboard", "d", "Dashboard", "tui.screens.dashboard:DashboardScreen"),
-    Section("plans", "p", "Plans", "tui.screens.plans:PlansScreen"),
-    Section("ops", "o", "Ops", "tui.screens.ops:OpsScreen"),
-    Section("audit", "a", "Audit log", "tui.screens.audit:AuditScreen"),
-    Section("metrics", "m", "Metrics", "tui.screens.metrics:MetricsScreen"),
+    Section("dashboard", "d", "Dashboard", "shipdeck.tui.screens.dashboard:DashboardScreen"),
+    Section("plans", "p", "Plans", "shipdeck.tui.screens.plans:PlansScreen"),
+    Section("ops", "o", "Ops", "shipdeck.tui.screens.ops:OpsScreen"),
+    Section("audit", "a", "Audit log", "shipdeck.tui.screens.audit:AuditScreen"),
+    Section("metrics", "m", "Metrics", "shipdeck.tui.screens.metrics:MetricsScreen"),
 )
 
 
@@ -152,13 +152,13 @@ class ShipdeckApp(App[None]):
             self.exit()
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from shipdeck.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def open_app(self, name: str, env: str | None = None) -> None:
-        from tui.screens.app_detail import AppScreen
+        from shipdeck.tui.screens.app_detail import AppScreen
 
         if self.current_mode != "dashboard":
             self.switch_mode("dashboard")
@@ -168,7 +168,7 @@ class ShipdeckApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def poll_head(self) -> None:
-        from core.services.audit_log import head
+        from shipdeck.core.services.audit_log import head
 
         seq, digest = head(self.ctx)
         if seq != self.head_seq:
@@ -180,7 +180,7 @@ class ShipdeckApp(App[None]):
         if event.worker.group != "poll":
             return
         if event.state == WorkerState.ERROR and not self.poll_failing:
-            from tui.screens.base import error_line
+            from shipdeck.tui.screens.base import error_line
 
             self.poll_failing = True
             error = event.worker.error or RuntimeError("unknown")
@@ -193,7 +193,7 @@ class ShipdeckApp(App[None]):
 
     @on(HeadChanged)
     def _head_changed(self, message: HeadChanged) -> None:
-        from tui.screens.base import ShipdeckScreen
+        from shipdeck.tui.screens.base import ShipdeckScreen
 
         self.head_seq = message.seq
         screen = self.screen  # screens underneath catch up when they are shown again
@@ -203,8 +203,8 @@ class ShipdeckApp(App[None]):
 
 def run_app(workspace: str | None, read_only: bool = False) -> None:
     """Open the TUI on a workspace; the TUI may bring the schema up to date itself."""
-    from core.bootstrap import open_context
-    from core.storage.migrations import HEAD_REVISION
+    from shipdeck.core.bootstrap import open_context
+    from shipdeck.core.storage.migrations import HEAD_REVISION
 
     ctx = open_context(workspace, read_only=read_only, check_schema=False)
     if ctx.db.schema_revision() != HEAD_REVISION:

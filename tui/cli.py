@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from core.errors import ExitCode, ShipdeckError
-from tui import output
-from tui.commands import audit, plans, releases, status, tasks, workspace
+from shipdeck.core.errors import ExitCode, ShipdeckError
+from shipdeck.tui import output
+from shipdeck.tui.commands import audit, plans, releases, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -50,7 +50,7 @@ def _root(
     output.OPTIONS.read_only = read_only
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from tui.commands.tui import open_tui
+            from shipdeck.tui.commands.tui import open_tui
 
             open_tui(workspace_dir, read_only=read_only)
         else:

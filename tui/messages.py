@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from core.services.audit_log import Event
-    from core.services.status import AppStatus
-    from core.services.views import AppView
-    from core.storage.audit import VerifyResult
+    from shipdeck.core.services.audit_log import Event
+    from shipdeck.core.services.status import AppStatus
+    from shipdeck.core.services.views import AppView
+    from shipdeck.core.storage.audit import VerifyResult
 
 
 class HeadChanged(Message):

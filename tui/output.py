@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.domain.redact import redact, redact_text, strip_controls
-from core.domain.secrets import environment_secrets
-from core.errors import Blocker, ExitCode
+from shipdeck.core.domain.redact import redact, redact_text, strip_controls
+from shipdeck.core.domain.secrets import environment_secrets
+from shipdeck.core.errors import Blocker, ExitCode
 
 SCHEMA_VERSION = 1
 

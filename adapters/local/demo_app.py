@@ -4,7 +4,7 @@ It says which version and color it is (so a switch is observable from outside), 
 unhealthy (so failed health checks and rollbacks can be shown), and logs each request to stdout (so
 `shipdeck task logs` has something real to pull).
 
-    python -m adapters.local.demo_app --port 8601 --version 1.2.0 --color blue [--health ok]
+    python -m shipdeck.adapters.local.demo_app --port 8601 --version 1.2.0 --color blue [--health ok]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 # items keep a version or config value that starts with "-" from being read as an option; a
 # release without `demo_health` in its config renders "--health=", which means ok.
 COMMAND: tuple[str, ...] = (
-    sys.executable, "-m", "adapters.local.demo_app", "--port", "{port}", "--version={version}",
+    sys.executable, "-m", "shipdeck.adapters.local.demo_app", "--port", "{port}", "--version={version}",
     "--color={color}", "--name={app}", "--health={config[demo_health]}",
 )  # fmt: skip
 
@@ -117,7 +117,7 @@ class DemoHandler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adapters.local.demo_app")
+    parser = argparse.ArgumentParser(prog="python -m shipdeck.adapters.local.demo_app")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--color", required=True)

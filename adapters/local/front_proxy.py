@@ -1,6 +1,6 @@
 """The local target's traffic switch: a TCP proxy whose backend is a file.
 
-    python -m adapters.local.front_proxy --listen 8600 --state backend.json
+    python -m shipdeck.adapters.local.front_proxy --listen 8600 --state backend.json
 
 Every NEW connection is sent to the backend named in the state file at the moment it is accepted;
 a connection already open keeps the backend it started with. Rewriting the file atomically
@@ -131,7 +131,7 @@ class FrontProxy:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adapters.local.front_proxy")
+    parser = argparse.ArgumentParser(prog="python -m shipdeck.adapters.local.front_proxy")
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     args = parser.parse_args(argv)

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from adapters.local.loopback import answers, port_free
-from core.domain.redact import last_line
-from core.errors import AdapterError
+from shipdeck.adapters.local.loopback import answers, port_free
+from shipdeck.core.domain.redact import last_line
+from shipdeck.core.errors import AdapterError
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
@@ -99,7 +99,7 @@ def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
 
 
 def python_env() -> dict[str, str]:
-    """Environment for a child running one of our modules (`python -m adapters.local...`):
+    """Environment for a child running one of our modules (`python -m shipdeck.adapters.local...`):
     importable whatever its working directory, and unbuffered so its log is current."""
     paths = (_CODE_ROOT, os.environ.get("PYTHONPATH"))
     return {"PYTHONPATH": os.pathsep.join(p for p in paths if p), "PYTHONUNBUFFERED": "1"}

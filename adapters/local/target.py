@@ -27,19 +27,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from adapters.argv import render_argv
-from adapters.fencing import EpochFence
-from adapters.local import demo_app
-from adapters.local.loopback import http_get
-from adapters.local.processes import (
+from shipdeck.adapters.argv import render_argv
+from shipdeck.adapters.fencing import EpochFence
+from shipdeck.adapters.local import demo_app
+from shipdeck.adapters.local.loopback import http_get
+from shipdeck.adapters.local.processes import (
     ProcessSupervisor,
     atomic_write_text,
     python_env,
     read_state,
 )
-from core.domain.redact import one_line
-from core.errors import AdapterError
-from core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.domain.redact import one_line
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 PROXY = "proxy"
@@ -272,7 +272,7 @@ class LocalTarget:
 
     def _ensure_proxy(self) -> None:
         argv = [
-            sys.executable, "-m", "adapters.local.front_proxy",
+            sys.executable, "-m", "shipdeck.adapters.local.front_proxy",
             "--listen", str(self.port), "--state", str(self._backend_path),
         ]  # fmt: skip
         if not self.supervisor.is_running(PROXY):

@@ -6,7 +6,7 @@ release diff can say "model changed: 3 files, +1.2 GB" without asking the source
 
 from __future__ import annotations
 
-from core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
+from shipdeck.core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from core.domain.waves import find_cycle
-from core.domain.windows import (
+from shipdeck.core.domain.waves import find_cycle
+from shipdeck.core.domain.windows import (
     FreezeSpec,
     WindowSpec,
     parse_duration,
     validate_cron,
     validate_timezone,
 )
-from core.errors import ConfigError
+from shipdeck.core.errors import ConfigError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

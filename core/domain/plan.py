@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from core.domain.canonical import canonical_bytes, digest_of
-from core.domain.config import ChecklistItem, Environment
-from core.errors import ConflictError
+from shipdeck.core.domain.canonical import canonical_bytes, digest_of
+from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.errors import ConflictError
 
 PlanState = Literal[
     "draft",

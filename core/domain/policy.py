@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.domain.config import ChecklistItem, Environment
-from core.domain.windows import WindowState, describe_next
-from core.errors import Blocker
+from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.domain.windows import WindowState, describe_next
+from shipdeck.core.errors import Blocker
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.domain.artifact_diff import diff_artifacts, summarize
-from core.domain.canonical import canonical_bytes, digest_of
-from core.domain.redact import redact
-from core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
+from shipdeck.core.domain.artifact_diff import diff_artifacts, summarize
+from shipdeck.core.domain.canonical import canonical_bytes, digest_of
+from shipdeck.core.domain.redact import redact
+from shipdeck.core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 from sqlalchemy import Select, and_, func, select
 
-from core.errors import IntegrityError, UsageError
-from core.services.context import Context
-from core.storage import audit
-from core.storage.tables import AUDIT_EVENTS
+from shipdeck.core.errors import IntegrityError, UsageError
+from shipdeck.core.services.context import Context
+from shipdeck.core.storage import audit
+from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core.domain.config import WorkspaceConfig
-from core.errors import PermissionDenied
-from core.ports import (
+from shipdeck.core.domain.config import WorkspaceConfig
+from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
@@ -28,8 +28,8 @@ from core.ports import (
     TargetFactory,
     TokenLimitStore,
 )
-from core.storage import audit
-from core.storage.db import Database
+from shipdeck.core.storage import audit
+from shipdeck.core.storage.db import Database
 
 
 class SystemClock:

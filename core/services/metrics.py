@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from core.domain.metrics import DeploymentFact, EnvMetrics, compute
-from core.errors import AdapterError, UsageError
-from core.services.context import Context
-from core.services.plans import env_config
-from core.services.releases import repo_path
-from core.storage.tables import DEPLOYMENTS
+from shipdeck.core.domain.metrics import DeploymentFact, EnvMetrics, compute
+from shipdeck.core.errors import AdapterError, UsageError
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import env_config
+from shipdeck.core.services.releases import repo_path
+from shipdeck.core.storage.tables import DEPLOYMENTS
 
 
 def _first_commit_at(

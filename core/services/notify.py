@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.services.context import Context
+from shipdeck.core.services.context import Context
 
 
 def notify(

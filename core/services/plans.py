@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.engine import CursorResult, Row
 
-from core.domain import policy
-from core.domain.config import ChecklistItem, Environment
-from core.domain.plan import (
+from shipdeck.core.domain import policy
+from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.domain.plan import (
     PRE_RUN,
     FailurePolicy,
     PlanBody,
@@ -35,10 +35,10 @@ from core.domain.plan import (
     parse_item_spec,
     plan_digest,
 )
-from core.domain.release import ReleaseRecord
-from core.domain.waves import compute_waves
-from core.domain.windows import WindowState, window_state
-from core.errors import (
+from shipdeck.core.domain.release import ReleaseRecord
+from shipdeck.core.domain.waves import compute_waves
+from shipdeck.core.domain.windows import WindowState, window_state
+from shipdeck.core.errors import (
     BlockedError,
     Blocker,
     ConflictError,
@@ -47,10 +47,18 @@ from core.errors import (
     PermissionDenied,
     UsageError,
 )
-from core.services.context import Context
-from core.services.notify import notify
-from core.services.releases import app_config, find_release, latest_release
-from core.storage.tables import APPROVALS, DEPLOYMENTS, LEASES, OVERRIDES, PLANS, STEPS, TICKS
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.notify import notify
+from shipdeck.core.services.releases import app_config, find_release, latest_release
+from shipdeck.core.storage.tables import (
+    APPROVALS,
+    DEPLOYMENTS,
+    LEASES,
+    OVERRIDES,
+    PLANS,
+    STEPS,
+    TICKS,
+)
 
 MAX_OVERRIDE = timedelta(hours=24)
 DEFAULT_OVERRIDE = timedelta(hours=1)
@@ -580,7 +588,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
 
 
 def _window_text(ctx: Context, env: str, window: WindowState, now: datetime) -> str:
-    from core.domain.windows import describe_next
+    from shipdeck.core.domain.windows import describe_next
 
     return describe_next(window, window_tz(ctx, env), now)
 
@@ -602,7 +610,7 @@ def _release_for(
 
 
 def _live_digests(conn: Connection, env: str) -> dict[str, str]:
-    from core.services.status import live_deployments
+    from shipdeck.core.services.status import live_deployments
 
     return {app: r.digest for (app, e), r in live_deployments(conn).items() if e == env}
 

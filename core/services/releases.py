@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from core.domain.config import App
-from core.domain.redact import redact_text
-from core.domain.release import (
+from shipdeck.core.domain.config import App
+from shipdeck.core.domain.redact import redact_text
+from shipdeck.core.domain.release import (
     ArtifactChange,
     ArtifactEntry,
     ConfigChange,
@@ -19,11 +19,11 @@ from core.domain.release import (
     artifact_changes,
     config_changes,
 )
-from core.errors import ConflictError, NotFoundError, UsageError
-from core.ports import CommitInfo
-from core.services.context import Context
-from core.storage import audit
-from core.storage.tables import RELEASES
+from shipdeck.core.errors import ConflictError, NotFoundError, UsageError
+from shipdeck.core.ports import CommitInfo
+from shipdeck.core.services.context import Context
+from shipdeck.core.storage import audit
+from shipdeck.core.storage.tables import RELEASES
 
 
 def app_config(ctx: Context, app: str) -> App:

@@ -47,13 +47,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
-from core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transition, label
-from core.domain.policy import LockFact as _LockFact
-from core.domain.policy import OverrideFact as _OverrideFact
-from core.domain.policy import active_override, lock_blockers
-from core.domain.release import Manifest
-from core.domain.windows import describe_next
-from core.errors import (
+from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transition, label
+from shipdeck.core.domain.policy import LockFact as _LockFact
+from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
+from shipdeck.core.domain.policy import active_override, lock_blockers
+from shipdeck.core.domain.release import Manifest
+from shipdeck.core.domain.windows import describe_next
+from shipdeck.core.errors import (
     AdapterError,
     BlockedError,
     ConflictError,
@@ -63,10 +63,17 @@ from core.errors import (
     TimedOut,
     UsageError,
 )
-from core.ports import Color, ReleaseSpec, ResolvedArtifact, StaleEpoch, Target, other_color
-from core.services.context import Context
-from core.services.notify import notify
-from core.services.plans import (
+from shipdeck.core.ports import (
+    Color,
+    ReleaseSpec,
+    ResolvedArtifact,
+    StaleEpoch,
+    Target,
+    other_color,
+)
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.notify import notify
+from shipdeck.core.services.plans import (
     StepView,
     build_body,
     create_plan,
@@ -81,7 +88,7 @@ from core.services.plans import (
     verdict,
     window_tz,
 )
-from core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
+from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
 HEALTH_ATTEMPTS = 3
@@ -637,7 +644,7 @@ class _Engine:
             self._spec(next(iter(self.apps.values())).item.release_id)
         fresh: list[dict[str, Any]] = []
         with self.ctx.db.read() as conn:
-            from core.services.status import live_deployments
+            from shipdeck.core.services.status import live_deployments
 
             live = live_deployments(conn, list(self.apps))
         for a in self.apps.values():
@@ -1111,7 +1118,7 @@ class LaunchedRun:
 
 def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     """Start the run (policy + lease, here and now), then execute it in a detached
-    `python -m core.runner` process so the caller can return. The runner inherits the database
+    `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
     URL through the environment (never argv) and acts as the same person."""
     ticket = start_run(ctx, plan_id)
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
@@ -1123,7 +1130,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
     }
     argv = [
-        sys.executable, "-m", "core.runner", "--workspace", str(ctx.workspace),
+        sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
     with open(log_path, "ab") as log:

@@ -14,19 +14,19 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
-from core.domain.release import (
+from shipdeck.core.domain.release import (
     ArtifactChange,
     ConfigChange,
     Manifest,
     artifact_changes,
     config_changes,
 )
-from core.domain.windows import WindowState, window_state
-from core.errors import AdapterError, NotFoundError
-from core.ports import CommitInfo
-from core.services.context import Context
-from core.services.releases import repo_path
-from core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, RELEASES
+from shipdeck.core.domain.windows import WindowState, window_state
+from shipdeck.core.errors import AdapterError, NotFoundError
+from shipdeck.core.ports import CommitInfo
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.releases import repo_path
+from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, RELEASES
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
 _CHEAP_PROBES = frozenset({"local", "nginx"})

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.domain.redact import redact_text, strip_controls
-from core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
-from core.ports import Health, TokenLimits
-from core.services.context import Context
-from core.services.releases import app_config
-from core.services.status import active_locks
-from core.storage.tables import LEASES
+from shipdeck.core.domain.redact import redact_text, strip_controls
+from shipdeck.core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
+from shipdeck.core.ports import Health, TokenLimits
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.releases import app_config
+from shipdeck.core.services.status import active_locks
+from shipdeck.core.storage.tables import LEASES
 
 
 def _guard(

@@ -11,13 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from core.domain.config import App
-from core.domain.release import ReleaseRecord
-from core.services.audit_log import AuditFilter
-from core.services.context import Context
-from core.services.releases import ReleaseDiff, app_config, diff_records, list_releases
-from core.services.status import live_deployments
-from core.storage.tables import AUDIT_EVENTS
+from shipdeck.core.domain.config import App
+from shipdeck.core.domain.release import ReleaseRecord
+from shipdeck.core.services.audit_log import AuditFilter
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.releases import ReleaseDiff, app_config, diff_records, list_releases
+from shipdeck.core.services.status import live_deployments
+from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 # The app screen lists at most this many commits per environment: enough to read, cheap to draw.
 MAX_COMMITS = 50

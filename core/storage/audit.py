@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from core.domain.canonical import canonical_bytes
-from core.domain.redact import redact
-from core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
+from shipdeck.core.domain.canonical import canonical_bytes
+from shipdeck.core.domain.redact import redact
+from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
 # Built once: constructing these per append (values coerced, cache keys generated) cost more than

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from core.errors import SchemaBehindError, ShipdeckError
-from core.storage.migrations import HEAD_REVISION
+from shipdeck.core.errors import SchemaBehindError, ShipdeckError
+from shipdeck.core.storage.migrations import HEAD_REVISION
 
 SQLITE_BUSY_MS = 60_000
 
@@ -88,7 +88,7 @@ class Database:
             )
 
     def upgrade(self) -> None:
-        from core.storage.migrations.runner import upgrade
+        from shipdeck.core.storage.migrations.runner import upgrade
 
         try:
             upgrade(self.engine)

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.aws_elb import EPOCH_TAG, ElbTarget
-from core.errors import AdapterError, ConfigError
-from core.ports import ReleaseSpec, StaleEpoch
+from shipdeck.adapters.aws_elb import EPOCH_TAG, ElbTarget
+from shipdeck.core.errors import AdapterError, ConfigError
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch
 from tests.support.moto_server import free_port
 
 REGION = "us-east-1"

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.argv import CommandTimedOut, placeholders, render_argv, run_argv
-from adapters.command import CommandTarget
-from core.errors import AdapterError, ConfigError, ExitCode
-from core.ports import ReleaseSpec, StaleEpoch
+from shipdeck.adapters.argv import CommandTimedOut, placeholders, render_argv, run_argv
+from shipdeck.adapters.command import CommandTarget
+from shipdeck.core.errors import AdapterError, ConfigError, ExitCode
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch
 
 FAKE_DEPLOY = r"""
 import json, os, pathlib, subprocess, sys, time

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants, hf_hub_download
 
-from adapters.huggingface import HuggingFaceSource
-from core.domain.artifact_diff import diff_artifacts, summarize
-from core.errors import AdapterError
+from shipdeck.adapters.huggingface import HuggingFaceSource
+from shipdeck.core.domain.artifact_diff import diff_artifacts, summarize
+from shipdeck.core.errors import AdapterError
 from tests.support.fake_hub import FakeHub, git_blob_id
 from tests.support.moto_server import free_port
 

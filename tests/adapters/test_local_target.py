@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from adapters.local.processes import ProcessSupervisor
-from adapters.local.target import LocalTarget
-from adapters.local.target import render_command as render_argv
-from core.errors import AdapterError
-from core.ports import ReleaseSpec, StaleEpoch, Target, other_color
+from shipdeck.adapters.local.processes import ProcessSupervisor
+from shipdeck.adapters.local.target import LocalTarget
+from shipdeck.adapters.local.target import render_command as render_argv
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch, Target, other_color
 from tests.support.load import run_load
 from tests.support.moto_server import free_port
 
@@ -224,7 +224,7 @@ def test_a_foreign_listener_on_a_color_port_is_refused(make_target: MakeTarget) 
 
 def test_hostile_strings_reach_argv_verbatim(make_target: MakeTarget, tmp_path: Path) -> None:
     command = [
-        sys.executable, "-m", "adapters.local.demo_app", "--port", "{port}",
+        sys.executable, "-m", "shipdeck.adapters.local.demo_app", "--port", "{port}",
         "--version={version}", "--color", "{color}", "--name={config[label]}",
     ]  # fmt: skip
     version = "1.0; rm -rf / $(touch pwned)\n`touch pwned`"
@@ -235,7 +235,7 @@ def test_hostile_strings_reach_argv_verbatim(make_target: MakeTarget, tmp_path: 
     pid = target.supervisor.pid("blue")
     assert pid is not None
     assert cmdline(pid) == [
-        sys.executable, "-m", "adapters.local.demo_app", "--port", str(target.ports["blue"]),
+        sys.executable, "-m", "shipdeck.adapters.local.demo_app", "--port", str(target.ports["blue"]),
         f"--version={version}", "--color", "blue", f"--name={label}",
     ]  # fmt: skip
     assert target.health("blue").version == version
@@ -305,7 +305,7 @@ def test_supervised_services_outlive_the_process_that_started_them(tmp_path: Pat
         """
         import sys
         from pathlib import Path
-        from adapters.local.processes import ProcessSupervisor
+        from shipdeck.adapters.local.processes import ProcessSupervisor
         state = Path(sys.argv[1])
         argv = [sys.executable, "-c", "import time; time.sleep(120)"]
         print(ProcessSupervisor(state).start("svc", argv, state / "svc.log"))
@@ -329,7 +329,7 @@ def test_supervised_services_outlive_the_process_that_started_them(tmp_path: Pat
 
 def test_demo_app_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "adapters.local.demo_app", "--port", str(port), "--version", "9",
+    argv = [sys.executable, "-m", "shipdeck.adapters.local.demo_app", "--port", str(port), "--version", "9",
             "--color", "green"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": CODE_ROOT}
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as app:

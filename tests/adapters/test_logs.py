@@ -17,10 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.logs import CloudWatchLogSource, CommandLogSource, FileLogSource, line_timestamp
-from core.domain.redact import strip_controls
-from core.errors import AdapterError
-from core.ports import LogSource
+from shipdeck.adapters.logs import (
+    CloudWatchLogSource,
+    CommandLogSource,
+    FileLogSource,
+    line_timestamp,
+)
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import LogSource
 from tests.unit.test_redact_controls import forbidden, hostile
 
 # --- strip_controls on lines read from a file -----------------------------------------------

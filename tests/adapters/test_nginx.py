@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.nginx import NginxTarget, render_include
-from core.errors import AdapterError, ConfigError
-from core.ports import ReleaseSpec, StaleEpoch, other_color
+from shipdeck.adapters.nginx import NginxTarget, render_include
+from shipdeck.core.errors import AdapterError, ConfigError
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch, other_color
 from tests.support.load import run_load
 from tests.support.moto_server import free_port
-from tests.support.nginx import NginxFront, find_nginx, nginx_front
-
-
-def require_nginx() -> str:
-    binary = find_nginx()
-    if binary is not None:
-        return binary
-    message = "nginx is not installed: apt-get install nginx"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI must have it)")
-    pytest.skip(message)
+from tests.support.nginx import NginxFront, nginx_front, require_nginx
 
 
 @dataclass
@@ -55,7 +45,7 @@ def release(version: str, **config: str) -> ReleaseSpec:
 
 
 def front_version(rig: Rig) -> str:
-    from adapters.local.loopback import http_get as _http_get
+    from shipdeck.adapters.local.loopback import http_get as _http_get
 
     status, body = _http_get(rig.front.url + "/version", 5)
     assert status == 200, body

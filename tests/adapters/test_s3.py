@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.s3 import S3Source
-from core.domain.artifact_diff import diff_artifacts, summarize
-from core.errors import AdapterError
+from shipdeck.adapters.s3 import S3Source
+from shipdeck.core.domain.artifact_diff import diff_artifacts, summarize
+from shipdeck.core.errors import AdapterError
 from tests.support.moto_server import free_port
 
 BucketFactory = Callable[..., str]

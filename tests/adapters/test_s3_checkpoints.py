@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from adapters.s3_checkpoints import S3Checkpoints
-from core.errors import AdapterError, UsageError
+from shipdeck.adapters.s3_checkpoints import S3Checkpoints
+from shipdeck.core.errors import AdapterError, UsageError
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.token_limits import HttpGatewayLimits, LiteLLMFileLimits
-from core.errors import AdapterError
-from core.ports import TokenLimits
+from shipdeck.adapters.token_limits import HttpGatewayLimits, LiteLLMFileLimits
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import TokenLimits
 from tests.support.http import QuietHandler, serving
 from tests.support.moto_server import free_port
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from adapters.webhook import WebhookNotifier, slack_message
-from core.errors import AdapterError, ConfigError
+from shipdeck.adapters.webhook import WebhookNotifier, slack_message
+from shipdeck.core.errors import AdapterError, ConfigError
 from tests.support.http import QuietHandler, serving
 from tests.support.moto_server import free_port
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.services.context import Context, SystemClock
+from shipdeck.core.services.context import Context, SystemClock
 from tests.support.moto_server import free_port
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
@@ -65,8 +65,8 @@ def stop_runners(ws: WorkspaceFixture) -> None:
 
     from sqlalchemy import select
 
-    from core.services.plans import runner_dead
-    from core.storage.tables import Lease
+    from shipdeck.core.services.plans import runner_dead
+    from shipdeck.core.storage.tables import Lease
 
     lease = Lease.__table__  # type: ignore[attr-defined]
     with ws.base.db.read() as conn:
@@ -81,7 +81,7 @@ def stop_runners(ws: WorkspaceFixture) -> None:
 
 def teardown_targets(ws: WorkspaceFixture) -> None:
     """Stop every process the workspace's local targets started (tests must leave none)."""
-    from adapters.local.target import LocalTarget
+    from shipdeck.adapters.local.target import LocalTarget
 
     stop_runners(ws)
     cfg = ws.base.config
@@ -117,7 +117,7 @@ def front_port(ws: WorkspaceFixture, app: str, env: str) -> int:
 
 
 def release_all(ctx: Context, version: str, apps: Sequence[str] = APPS, **config: Any) -> None:
-    from core.services.releases import create_release
+    from shipdeck.core.services.releases import create_release
 
     for app in apps:
         create_release(ctx, app, version, config=dict(config) or None)
@@ -125,7 +125,7 @@ def release_all(ctx: Context, version: str, apps: Sequence[str] = APPS, **config
 
 def untracked_app_processes(ws: WorkspaceFixture) -> list[int]:
     """Processes running our demo app or proxy for this workspace that no supervisor tracks."""
-    from adapters.local.processes import ProcessSupervisor
+    from shipdeck.adapters.local.processes import ProcessSupervisor
 
     tracked: set[int] = set()
     ports: set[str] = set()
@@ -143,7 +143,7 @@ def untracked_app_processes(ws: WorkspaceFixture) -> list[int]:
             argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if not any(a.startswith("adapters.local.") for a in argv):
+        if not any(a.startswith("shipdeck.adapters.local.") for a in argv):
             continue
         mentions = {a.removeprefix("--port=") for a in argv} | set(argv)
         if mentions & ports and int(proc.name) not in tracked:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from core.storage import audit
+from shipdeck.core.storage import audit
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
 

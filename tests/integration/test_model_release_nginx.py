@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from core.services.context import SystemClock
-from core.services.releases import create_release, diff_releases
-from core.services.runs import deploy
-from core.services.status import status
+from shipdeck.core.services.context import SystemClock
+from shipdeck.core.services.releases import create_release, diff_releases
+from shipdeck.core.services.runs import deploy
+from shipdeck.core.services.status import status
 from tests.support.fake_hub import FakeHub
 from tests.support.moto_server import free_port
-from tests.support.nginx import find_nginx, nginx_front
+from tests.support.nginx import nginx_front, require_nginx
 from tests.support.workspace import WorkspaceFixture
 
 TOML = """
@@ -77,9 +77,7 @@ def front_version(url: str) -> str:
 def world(ws: WorkspaceFixture, moto_endpoint: str, tmp_path: Path) -> Iterator[dict[str, object]]:
     import boto3
 
-    binary = find_nginx()
-    if binary is None:
-        pytest.fail("nginx is not installed: apt-get install nginx (.ci/run does)")
+    binary = require_nginx()
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     bucket = f"prompts-{free_port()}"
     s3.create_bucket(Bucket=bucket)
@@ -108,7 +106,7 @@ def world(ws: WorkspaceFixture, moto_endpoint: str, tmp_path: Path) -> Iterator[
         try:
             yield {"ctx": ctx, "hub": repo, "s3": s3, "bucket": bucket, "url": front.url}
         finally:
-            from adapters.nginx import NginxTarget
+            from shipdeck.adapters.nginx import NginxTarget
 
             t = ctx.config.apps["chat-api"].targets["prod"]
             NginxTarget(
@@ -148,7 +146,7 @@ def test_model_and_objects_ship_through_nginx_and_show_in_status_and_diff(
     # The CLI shows the same, as JSON a script can read.
     env = {**ws.env("alice"), "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     out = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "-o", "json", "status", "--env", "prod"],
+        [sys.executable, "-m", "shipdeck.tui.cli", "-o", "json", "status", "--env", "prod"],
         env=env,
         capture_output=True,
         text=True,

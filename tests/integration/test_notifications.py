@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from core.services import audit_log
-from core.services.audit_log import AuditFilter
-from core.services.plans import create_plan
-from core.services.runs import deploy
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.audit_log import AuditFilter
+from shipdeck.core.services.plans import create_plan
+from shipdeck.core.services.runs import deploy
 from tests.integration.shipping import live, release_all, shipping
 from tests.support.http import QuietHandler, serving
 from tests.support.workspace import WorkspaceFixture

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from core.errors import BlockedError, ConflictError, OperationFailed, PermissionDenied
-from core.services import audit_log
-from core.services.plans import (
+from shipdeck.core.errors import BlockedError, ConflictError, OperationFailed, PermissionDenied
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.plans import (
     acknowledge_override,
     approve,
     check_item,
@@ -25,8 +25,8 @@ from core.services.plans import (
     submit_plan,
     update_plan,
 )
-from core.services.releases import create_release
-from core.services.runs import abort, run_plan, start_run
+from shipdeck.core.services.releases import create_release
+from shipdeck.core.services.runs import abort, run_plan, start_run
 from tests.integration.shipping import live, local_toml, release_all, shipping
 from tests.support.cli import cli
 from tests.support.moto_server import free_port

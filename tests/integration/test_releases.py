@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from core.domain.release import Manifest
-from core.services import audit_log
-from core.services.releases import Created, create_release, diff_releases, list_releases
-from core.storage.tables import Release
+from shipdeck.core.domain.release import Manifest
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.releases import Created, create_release, diff_releases, list_releases
+from shipdeck.core.storage.tables import Release
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core.services import audit_log
+from shipdeck.core.services import audit_log
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from core.errors import ConflictError
-from core.services import audit_log
-from core.services.context import Context
-from core.services.metrics import metrics
-from core.services.plans import PlanView, create_plan, get_plan, override
-from core.services.runs import abort, rollback, run_plan, wait_run
-from core.services.status import status
+from shipdeck.core.errors import ConflictError
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.metrics import metrics
+from shipdeck.core.services.plans import PlanView, create_plan, get_plan, override
+from shipdeck.core.services.runs import abort, rollback, run_plan, wait_run
+from shipdeck.core.services.status import status
 from tests.integration.shipping import (
     front_port,
     get_version,

@@ -9,7 +9,7 @@ import sys
 
 from sqlalchemy import text
 
-from core.services.releases import create_release
+from shipdeck.core.services.releases import create_release
 from tests.support.moto_server import free_port
 from tests.support.workspace import WorkspaceFixture
 
@@ -26,7 +26,7 @@ def test_checkpoints_in_s3_catch_a_truncated_tail(ws: WorkspaceFixture, moto_end
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tui.cli", "-o", "json", *args],
+            [sys.executable, "-m", "shipdeck.tui.cli", "-o", "json", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.services import audit_log
-from core.services.releases import create_release
-from core.services.status import status
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.releases import create_release
+from shipdeck.core.services.status import status
 from tests.support.workspace import WorkspaceFixture
 
 

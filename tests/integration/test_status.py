@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import insert, text, update
 
-from core.services import audit_log
-from core.services.context import Context
-from core.services.releases import create_release
-from core.services.status import status
-from core.storage.tables import CommitDistance, Lease
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.releases import create_release
+from shipdeck.core.services.status import status
+from shipdeck.core.storage.tables import CommitDistance, Lease
 from tests.integration.test_releases import git
 from tests.support.cli import shipdeck
 from tests.support.deployments import record_deployment

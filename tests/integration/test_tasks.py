@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.services import audit_log
-from core.services.audit_log import AuditFilter
-from core.services.runs import deploy
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.audit_log import AuditFilter
+from shipdeck.core.services.runs import deploy
 from tests.integration.shipping import live, release_all, shipping
 from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture

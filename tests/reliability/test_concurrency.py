@@ -50,19 +50,19 @@ def prepare(ws: WorkspaceFixture) -> None:
         (state / color).write_text(color)
     (state / "live").write_text("")
     ws.write_config(race_toml(ws.root))
-    from core.services.releases import create_release
+    from shipdeck.core.services.releases import create_release
 
     create_release(ws.as_user("alice"), "web", "1.0.0")
 
 
 def _racer(root: str, db_url: str, name: str, rounds: int, barrier: Any, results: Any) -> None:
     """One racing process: each round, all try to start their plan at once; the winner runs it."""
-    from core.bootstrap import build_context
-    from core.errors import BlockedError
-    from core.services.context import SystemClock, resolve_actor
-    from core.services.plans import create_plan
-    from core.services.runs import execute_run, start_run
-    from core.workspace import Workspace, load_config
+    from shipdeck.core.bootstrap import build_context
+    from shipdeck.core.errors import BlockedError
+    from shipdeck.core.services.context import SystemClock, resolve_actor
+    from shipdeck.core.services.plans import create_plan
+    from shipdeck.core.services.runs import execute_run, start_run
+    from shipdeck.core.workspace import Workspace, load_config
 
     ws = Workspace(Path(root), load_config(Path(root) / "shipdeck.toml"))
     base = build_context(ws, database_url=db_url, clock=SystemClock())
@@ -120,7 +120,7 @@ def test_eight_processes_race_for_one_environment(ws: WorkspaceFixture) -> None:
         assert "database is locked" not in msg
 
     # The recorded run intervals (written in the lease transactions) never overlap.
-    from core.services.plans import get_plan, list_plans
+    from shipdeck.core.services.plans import get_plan, list_plans
 
     alice = ws.as_user("alice")
     ran = [
@@ -138,14 +138,14 @@ def test_eight_processes_race_for_one_environment(ws: WorkspaceFixture) -> None:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_eight_cli_processes_race_and_losers_exit_3(ws: WorkspaceFixture) -> None:
     prepare(ws)
-    from core.services.plans import create_plan
-    from core.services.runs import wait_run
+    from shipdeck.core.services.plans import create_plan
+    from shipdeck.core.services.runs import wait_run
 
     for _ in range(CLI_ROUNDS):
         plans = {n: create_plan(ws.as_user(n), "staging", ["web@1.0.0"]).id for n in NAMES}
         procs = {
             n: subprocess.Popen(
-                [sys.executable, "-m", "tui.cli", "-o", "json", "plan", "run", plans[n]],
+                [sys.executable, "-m", "shipdeck.tui.cli", "-o", "json", "plan", "run", plans[n]],
                 env=ws.env(n),
                 cwd=ws.root,
                 stdout=subprocess.PIPE,

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from adapters.local.processes import ProcessSupervisor
-from core.services.plans import create_plan, get_plan
-from core.services.runs import run_plan
-from core.services.status import status
+from shipdeck.adapters.local.processes import ProcessSupervisor
+from shipdeck.core.services.plans import create_plan, get_plan
+from shipdeck.core.services.runs import run_plan
+from shipdeck.core.services.status import status
 from tests.integration.shipping import (
     front_port,
     get_version,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.services import audit_log
-from core.services.plans import create_plan, get_plan
-from core.services.runs import run_plan
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.plans import create_plan, get_plan
+from shipdeck.core.services.runs import run_plan
 from tests.integration.shipping import front_port, get_version, live, release_all, shipping
 from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture

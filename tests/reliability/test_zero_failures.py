@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from core.services.plans import create_plan
-from core.services.runs import run_plan
+from shipdeck.core.services.plans import create_plan
+from shipdeck.core.services.runs import run_plan
 from tests.integration.shipping import front_port, live, release_all, shipping
 from tests.support.load import LoadResult, run_load
 from tests.support.workspace import WorkspaceFixture

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from shipdeck.tui.cli import run
 from tests.support.workspace import WorkspaceFixture
-from tui.cli import run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,9 +54,9 @@ def run_process(
     cwd: Path | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """`shipdeck ARGS` as a separate interpreter (`python -m tui.cli`), output captured as text."""
+    """`shipdeck ARGS` as a separate interpreter (`python -m shipdeck.tui.cli`), output captured as text."""
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "shipdeck.tui.cli", *args],
         env=dict(env),
         cwd=cwd,
         capture_output=True,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from core.services.context import Context
-from core.services.releases import find_release
-from core.storage.tables import Deployment
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.releases import find_release
+from shipdeck.core.storage.tables import Deployment
 
 _DEP = Deployment.__table__  # type: ignore[attr-defined]
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 NGINX_CONF = """\
 {user}daemon off;
 worker_processes 1;
@@ -44,6 +46,17 @@ def find_nginx() -> str | None:
     if found is None and os.access("/usr/sbin/nginx", os.X_OK):
         found = "/usr/sbin/nginx"
     return found
+
+
+def require_nginx() -> str:
+    """The nginx binary; without one the test skips, except under CI=true, where it fails."""
+    binary = find_nginx()
+    if binary is not None:
+        return binary
+    message = "nginx is not installed: apt-get install nginx (.ci/run does) to run this test"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; CI must have it")
+    pytest.skip(message)
 
 
 @dataclass
@@ -80,7 +93,7 @@ def nginx_front(
 ) -> Iterator[NginxFront]:
     """A private nginx on 127.0.0.1:`port`, proxying to the upstream in its include file (first
     pointing at `first_backend`), stopped gracefully (then killed) on exit."""
-    from adapters.nginx import render_include
+    from shipdeck.adapters.nginx import render_include
 
     prefix.mkdir(parents=True, exist_ok=True)
     include = prefix / "upstream.conf"

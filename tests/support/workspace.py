@@ -10,10 +10,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.bootstrap import build_context
-from core.demo import make_repo
-from core.services.context import Context, resolve_actor
-from core.workspace import Workspace, load_config
+from shipdeck.core.bootstrap import build_context
+from shipdeck.core.demo import make_repo
+from shipdeck.core.services.context import Context, resolve_actor
+from shipdeck.core.workspace import Workspace, load_config
 
 PG_ENV = "SHIPDECK_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test); .ci/run sets it"
@@ -35,7 +35,7 @@ def postgres_schema(base_url: str) -> Iterator[str]:
     """A private schema on the test server, dropped afterwards: parallel tests never collide."""
     from sqlalchemy import create_engine, text
 
-    from core.storage.db import normalise_url
+    from shipdeck.core.storage.db import normalise_url
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(base_url))
@@ -112,7 +112,7 @@ class WorkspaceFixture:
         self._base = None
 
     def upgrade(self) -> None:
-        from core.storage.db import Database
+        from shipdeck.core.storage.db import Database
 
         db = Database(self.db_url)
         db.upgrade()

@@ -10,8 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.services.context import Context, resolve_actor
-from core.services.releases import create_release
+from shipdeck.core.services.context import Context, resolve_actor
+from shipdeck.core.services.releases import create_release
 from tests.support.deployments import record_deployment
 from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture, three_apps
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from core.services.audit_log import AuditFilter
+from shipdeck.core.services.audit_log import AuditFilter
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.audit import AuditScreen
+from shipdeck.tui.widgets.audit_view import ANCHOR_REACH, AuditSource, AuditView
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, settle
 from tests.tui.scenario import actor_ctx, build_scenario
-from tui.app import ShipdeckApp
-from tui.screens.audit import AuditScreen
-from tui.widgets.audit_view import ANCHOR_REACH, AuditSource, AuditView
 
 EXTRA = 6_000
 

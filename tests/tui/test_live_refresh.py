@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from core.services.releases import create_release
+from shipdeck.core.services.releases import create_release
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.audit import AuditScreen
+from shipdeck.tui.widgets.audit_view import AuditView
+from shipdeck.tui.widgets.matrix import StatusMatrix
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import settle, until
 from tests.tui.scenario import actor_ctx
-from tui.app import ShipdeckApp
-from tui.screens.audit import AuditScreen
-from tui.widgets.audit_view import AuditView
-from tui.widgets.matrix import StatusMatrix
 
 LIVE_WITHIN = 3.0
 

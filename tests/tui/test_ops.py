@@ -12,19 +12,19 @@ import pytest
 import yaml
 from textual.widgets import Input, Select
 
-from core.services import audit_log
-from core.services.context import SystemClock
-from core.services.plans import create_plan
-from core.services.runs import run_plan
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.context import SystemClock
+from shipdeck.core.services.plans import create_plan
+from shipdeck.core.services.runs import run_plan
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.ops import OpsScreen
+from shipdeck.tui.screens.prompt import PromptScreen
+from shipdeck.tui.widgets.form import FormScreen
 from tests.integration.shipping import front_port, get_version
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import LOG_LINES, ship_scenario
-from tui.app import ShipdeckApp
-from tui.screens.ops import OpsScreen
-from tui.screens.prompt import PromptScreen
-from tui.widgets.form import FormScreen
 
 TASKS = {"logs", "follow", "restart", "limits"}
 

@@ -13,23 +13,23 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from core.errors import PermissionDenied
-from core.services import audit_log
-from core.services.context import Context, SystemClock
-from core.services.plans import approve, create_plan, get_plan
-from core.services.releases import create_release
-from core.services.runs import run_plan
+from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.context import Context, SystemClock
+from shipdeck.core.services.plans import approve, create_plan, get_plan
+from shipdeck.core.services.releases import create_release
+from shipdeck.core.services.runs import run_plan
+from shipdeck.tui.app import ActionsProvider, ShipdeckApp
+from shipdeck.tui.screens.plan_detail import PlanScreen
+from shipdeck.tui.screens.plans import PlansScreen
+from shipdeck.tui.screens.run import RunScreen, fold
+from shipdeck.tui.widgets.form import FormScreen
 from tests.integration.shipping import front_port, get_version
 from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import build_ship_scenario, ship_scenario
-from tui.app import ActionsProvider, ShipdeckApp
-from tui.screens.plan_detail import PlanScreen
-from tui.screens.plans import PlansScreen
-from tui.screens.run import RunScreen, fold
-from tui.widgets.form import FormScreen
 
 MUTATING = {"approve", "reject", "run", "abort", "override", "ack", "tick"}
 RUN_DEADLINE = 60.0  # keeps a broken run from hanging the suite; nothing is timed

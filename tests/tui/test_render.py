@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.domain.release import Manifest, ReleaseRecord
-from core.ports import CommitInfo
-from core.services.audit_log import Event
-from core.services.releases import ReleaseDiff
-from core.services.views import EnvDiff, Live
-from tui.screens.app_detail import env_section
-from tui.screens.audit import detail_text, parse_filter
-from tui.widgets.audit_view import summary
+from shipdeck.core.domain.release import Manifest, ReleaseRecord
+from shipdeck.core.ports import CommitInfo
+from shipdeck.core.services.audit_log import Event
+from shipdeck.core.services.releases import ReleaseDiff
+from shipdeck.core.services.views import EnvDiff, Live
+from shipdeck.tui.screens.app_detail import env_section
+from shipdeck.tui.screens.audit import detail_text, parse_filter
+from shipdeck.tui.widgets.audit_view import summary
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07[bold red]boom[/] \x9b31m"

@@ -12,19 +12,19 @@ from sqlalchemy import text
 from textual import events
 from textual.widgets import Input, Static
 
-from core.errors import PermissionDenied
-from core.services.releases import create_release
+from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.services.releases import create_release
+from shipdeck.tui.app import ActionsProvider, ShipdeckApp
+from shipdeck.tui.screens.app_detail import AppScreen
+from shipdeck.tui.screens.audit import AuditScreen
+from shipdeck.tui.screens.help import HelpScreen
+from shipdeck.tui.widgets.audit_view import AuditView
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.matrix import StatusMatrix
 from tests.support.deployments import record_deployment
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
-from tui.app import ActionsProvider, ShipdeckApp
-from tui.screens.app_detail import AppScreen
-from tui.screens.audit import AuditScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.audit_view import AuditView
-from tui.widgets.header import HeaderBar
-from tui.widgets.matrix import StatusMatrix
 
 
 def plain(widget: Static) -> str:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.domain.artifact_diff import diff_artifacts, format_size, signed_size, summarize
-from core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
+from shipdeck.core.domain.artifact_diff import diff_artifacts, format_size, signed_size, summarize
+from shipdeck.core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
 
 def _art(*files: ArtifactFile, name: str = "model") -> ResolvedArtifact:

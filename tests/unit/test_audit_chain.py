@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from core.storage import audit
-from core.storage.db import Database
+from shipdeck.core.storage import audit
+from shipdeck.core.storage.db import Database
 
 AT = datetime(2026, 11, 24, 12, 0, 0, 5, tzinfo=UTC)
 BASE: dict[str, object] = {

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.domain.config import parse_config
-from core.errors import ConfigError
+from shipdeck.core.domain.config import parse_config
+from shipdeck.core.errors import ConfigError
 from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML
 

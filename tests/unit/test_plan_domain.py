@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.domain.config import ApprovalPolicy, ChecklistItem, Environment
-from core.domain.metrics import DeploymentFact, compute
-from core.domain.plan import (
+from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
+from shipdeck.core.domain.metrics import DeploymentFact, compute
+from shipdeck.core.domain.plan import (
     STATES,
     TERMINAL,
     TRANSITIONS,
@@ -21,7 +21,7 @@ from core.domain.plan import (
     parse_item_spec,
     plan_digest,
 )
-from core.errors import ConflictError
+from shipdeck.core.errors import ConflictError
 
 ENV = Environment(
     "prod",

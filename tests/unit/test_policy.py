@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.domain.config import ApprovalPolicy, ChecklistItem, Environment
-from core.domain.policy import (
+from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
+from shipdeck.core.domain.policy import (
     ApprovalFact,
     LockFact,
     OverrideFact,
@@ -15,8 +15,8 @@ from core.domain.policy import (
     evaluate,
     valid_approvers,
 )
-from core.domain.windows import FreezeSpec, WindowSpec, window_state
-from core.errors import Blocker
+from shipdeck.core.domain.windows import FreezeSpec, WindowSpec, window_state
+from shipdeck.core.errors import Blocker
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # Tuesday, 21:00 in Berlin
 PROD = Environment(

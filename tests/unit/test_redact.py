@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.domain.redact import REDACTED, is_secret_key, redact, redact_text, strip_controls
+from shipdeck.core.domain.redact import REDACTED, is_secret_key, redact, redact_text, strip_controls
 
 HF = "hf_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1"  # the Hub's shape: hf_ + 30 characters
 TOKENS = [

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain.redact import last_line, one_line, strip_controls, strip_lines
+from shipdeck.core.domain.redact import last_line, one_line, strip_controls, strip_lines
 
 
 def forbidden(ch: str) -> bool:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain.waves import compute_waves, find_cycle
+from shipdeck.core.domain.waves import compute_waves, find_cycle
 
 DEMO = {"model-server": [], "chat-api": ["model-server"], "web": ["chat-api"]}
 

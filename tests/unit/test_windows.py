@@ -17,7 +17,7 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.domain.windows import (
+from shipdeck.core.domain.windows import (
     HORIZON,
     FreezeSpec,
     WindowSpec,

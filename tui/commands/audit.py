@@ -7,9 +7,9 @@ import sys
 
 import typer
 
-from core.errors import ExitCode, UsageError
-from tui import output
-from tui.commands.common import context, parse_instant
+from shipdeck.core.errors import ExitCode, UsageError
+from shipdeck.tui import output
+from shipdeck.tui.commands.common import context, parse_instant
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Newest events first, filtered."""
-        from core.services.audit_log import AuditFilter, list_events
+        from shipdeck.core.services.audit_log import AuditFilter, list_events
 
         flt = AuditFilter(
             actor,
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Verify the hash chain (exit 7 naming the first bad sequence number)."""
-        from core.services.audit_log import verify as run_verify
+        from shipdeck.core.services.audit_log import verify as run_verify
 
         r = run_verify(context(), checkpoints)
         doc = {
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         out: str | None = typer.Option(None, "--out", help="File (default: stdout)."),
     ) -> None:
         """Export the whole log."""
-        from core.services.audit_log import export as run_export
+        from shipdeck.core.services.audit_log import export as run_export
 
         ctx = context()
         if fmt not in ("jsonl", "csv"):
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         to: str = typer.Option(..., "--to", help="File or s3://bucket/key to append the head to."),
     ) -> None:
         """Write the chain head outside the database (catches truncation and rewrites)."""
-        from core.services.audit_log import checkpoint as run_checkpoint
+        from shipdeck.core.services.audit_log import checkpoint as run_checkpoint
 
         cp = run_checkpoint(context(), to)
         if output.OPTIONS.machine:

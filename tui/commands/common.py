@@ -6,15 +6,15 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.errors import ConfirmationNeeded, UsageError
-from tui import output
+from shipdeck.core.errors import ConfirmationNeeded, UsageError
+from shipdeck.tui import output
 
 if TYPE_CHECKING:  # the services (and sqlmodel, ~300 ms) load only when a command runs
-    from core.services.context import Context
+    from shipdeck.core.services.context import Context
 
 
 def context(**kwargs: Any) -> Context:
-    from core.bootstrap import open_context
+    from shipdeck.core.bootstrap import open_context
 
     ctx = open_context(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only, **kwargs)
     output.OPTIONS.secrets = ctx.secrets
@@ -37,7 +37,7 @@ def parse_instant(text: str | None, option: str) -> datetime | None:
     """ISO dates/times (UTC when no offset) or a duration back from now ('2h', '7d')."""
     if text is None:
         return None
-    from core.domain.windows import parse_duration
+    from shipdeck.core.domain.windows import parse_duration
 
     try:
         return datetime.now(UTC) - parse_duration(text)

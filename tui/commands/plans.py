@@ -1,7 +1,7 @@
 """`shipdeck plan ...`, `override`, `review`, `deploy`, `rollback`, `reconcile`, `metrics`.
 
 Thin: each command calls one service and renders its dataclass. Runs execute in a detached
-runner process (`python -m core.runner`), so `plan run` returns at once and `--wait` follows the
+runner process (`python -m shipdeck.core.runner`), so `plan run` returns at once and `--wait` follows the
 run's journal like any other viewer would.
 """
 
@@ -12,21 +12,21 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from core.errors import OperationFailed, UsageError
-from tui import output
-from tui.commands.common import context
+from shipdeck.core.errors import OperationFailed, UsageError
+from shipdeck.tui import output
+from shipdeck.tui.commands.common import context
 
 if TYPE_CHECKING:
-    from core.domain.plan import FailurePolicy
-    from core.services.context import Context
-    from core.services.plans import PlanView, StepView
-    from core.services.runs import LaunchedRun, RunResult
+    from shipdeck.core.domain.plan import FailurePolicy
+    from shipdeck.core.services.context import Context
+    from shipdeck.core.services.plans import PlanView, StepView
+    from shipdeck.core.services.runs import LaunchedRun, RunResult
 
 
 def _duration(text: str | None, option: str) -> timedelta | None:
     if text is None:
         return None
-    from core.domain.windows import parse_duration
+    from shipdeck.core.domain.windows import parse_duration
 
     try:
         return parse_duration(text)
@@ -109,8 +109,8 @@ def _step_line(s: StepView) -> None:
 
 def _run(ctx: Context, plan_id: str, wait: bool, timeout: str | None) -> None:
     """Launch the plan in a detached runner; with --wait follow it to the end."""
-    from core.services.plans import get_plan
-    from core.services.runs import launch_run
+    from shipdeck.core.services.plans import get_plan
+    from shipdeck.core.services.runs import launch_run
 
     limit = _duration(timeout, "--timeout")
     launched = launch_run(ctx, plan_id)
@@ -131,8 +131,8 @@ def _launched(launched: LaunchedRun) -> dict[str, object]:
 def _follow(
     ctx: Context, plan_id: str, limit: timedelta | None, launched: LaunchedRun | None
 ) -> None:
-    from core.services.plans import get_plan
-    from core.services.runs import wait_run
+    from shipdeck.core.services.plans import get_plan
+    from shipdeck.core.services.runs import wait_run
 
     result = wait_run(
         ctx,
@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
         draft: bool = typer.Option(False, "--draft", help="Keep it a draft (submit it later)."),
     ) -> None:
         """Draft a coordinated plan; waves follow depends_on."""
-        from core.services.plans import create_plan
+        from shipdeck.core.services.plans import create_plan
 
         view = create_plan(
             context(), env, items or [], name=name, extra_checklist=check,
@@ -195,7 +195,7 @@ def register(app: typer.Typer) -> None:
         failure_policy: str | None = typer.Option(None, "--failure-policy"),
     ) -> None:
         """Change a plan before it runs (earlier approvals stop counting)."""
-        from core.services.plans import update_plan
+        from shipdeck.core.services.plans import update_plan
 
         _emit_plan(
             update_plan(
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
     @plan.command("submit")
     def submit(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
         """Send a draft for approval."""
-        from core.services.plans import submit_plan
+        from shipdeck.core.services.plans import submit_plan
 
         _emit_plan(submit_plan(context(), plan_id))
 
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(50, "--limit"),
     ) -> None:
         """Plans, newest first."""
-        from core.services.plans import list_plans
+        from shipdeck.core.services.plans import list_plans
 
         plans = list_plans(context(), env=env, state=state, limit=limit)
         if output.OPTIONS.machine:
@@ -234,7 +234,7 @@ def register(app: typer.Typer) -> None:
     @plan.command("show")
     def show(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
         """Items, waves, approvals, checklist, blockers and the run journal."""
-        from core.services.plans import get_plan
+        from shipdeck.core.services.plans import get_plan
 
         _emit_plan(get_plan(context(), plan_id))
 
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
         note: str = typer.Option("", "--note"),
     ) -> None:
         """Tick a checklist item (or run its command)."""
-        from core.services.plans import check_item
+        from shipdeck.core.services.plans import check_item
 
         tick = check_item(context(), plan_id, item, note)
         if output.OPTIONS.machine:
@@ -263,7 +263,7 @@ def register(app: typer.Typer) -> None:
         comment: str = typer.Option("", "--comment"),
     ) -> None:
         """Approve the plan as it is now (bound to its digest)."""
-        from core.services.plans import approve
+        from shipdeck.core.services.plans import approve
 
         _emit_plan(approve(context(), plan_id, comment))
 
@@ -273,7 +273,7 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option(..., "--reason"),
     ) -> None:
         """Reject the plan: it stops for good."""
-        from core.services.plans import reject
+        from shipdeck.core.services.plans import reject
 
         _emit_plan(reject(context(), plan_id, reason))
 
@@ -297,14 +297,14 @@ def register(app: typer.Typer) -> None:
         timeout: str | None = typer.Option(None, "--timeout"),
     ) -> None:
         """Stop the plan at its next step boundary and roll back what it switched."""
-        from core.services.plans import get_plan
-        from core.services.runs import abort
+        from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.runs import abort
 
         ctx = context()
         result = abort(ctx, plan_id)
         if wait and result.state == "running":
             limit = _duration(timeout, "--timeout")
-            from core.services.runs import wait_run
+            from shipdeck.core.services.runs import wait_run
 
             result = wait_run(ctx, plan_id, timeout=limit.total_seconds() if limit else None)
         view = get_plan(ctx, plan_id)
@@ -322,7 +322,7 @@ def register(app: typer.Typer) -> None:
         until: str = typer.Option("1h", "--until", help="How long it lasts (at most 24h)."),
     ) -> None:
         """Break-glass past a window or freeze (role-gated, audited, opens a review)."""
-        from core.services.plans import override
+        from shipdeck.core.services.plans import override
 
         o = override(context(), plan_id, reason, _duration(until, "--until"))
         if output.OPTIONS.machine:
@@ -341,7 +341,7 @@ def register(app: typer.Typer) -> None:
     @review.command("list")
     def review_list() -> None:
         """Open reviews (overrides nobody else has acknowledged)."""
-        from core.services.plans import open_reviews
+        from shipdeck.core.services.plans import open_reviews
 
         items = open_reviews(context())
         if output.OPTIONS.machine:
@@ -358,7 +358,7 @@ def register(app: typer.Typer) -> None:
         note: str = typer.Option("", "--note"),
     ) -> None:
         """Acknowledge someone else's override."""
-        from core.services.plans import acknowledge_override
+        from shipdeck.core.services.plans import acknowledge_override
 
         o = acknowledge_override(context(), override_id, note)
         if output.OPTIONS.machine:
@@ -375,8 +375,8 @@ def register(app: typer.Typer) -> None:
         timeout: str | None = typer.Option(None, "--timeout"),
     ) -> None:
         """A one-app plan under the same policy."""
-        from core.errors import BlockedError
-        from core.services.runs import deploy_plan
+        from shipdeck.core.errors import BlockedError
+        from shipdeck.core.services.runs import deploy_plan
 
         ctx = context()
         plan_id = deploy_plan(ctx, app_name, version, env)
@@ -394,8 +394,8 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option("", "--reason"),
     ) -> None:
         """Switch APP back to the release live before the current one."""
-        from core.services.plans import get_plan
-        from core.services.runs import rollback
+        from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.runs import rollback
 
         ctx = context()
         result = rollback(
@@ -406,7 +406,7 @@ def register(app: typer.Typer) -> None:
     @app.command("reconcile")
     def reconcile_(env: str | None = typer.Option(None, "--env", "-e")) -> None:
         """Finish or roll back runs that were interrupted."""
-        from core.services.runs import reconcile
+        from shipdeck.core.services.runs import reconcile
 
         results = reconcile(context(), env=env)
         if output.OPTIONS.machine:
@@ -425,7 +425,7 @@ def register(app: typer.Typer) -> None:
         days: int = typer.Option(30, "--days"),
     ) -> None:
         """DORA: deployment frequency, lead time, change failure rate, time to restore."""
-        from core.services.metrics import metrics
+        from shipdeck.core.services.metrics import metrics
 
         rows = metrics(context(), env=env, days=days)
         if output.OPTIONS.machine:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from core.domain.release import ReleaseRecord
-from tui import output
-from tui.commands.common import context
+    from shipdeck.core.domain.release import ReleaseRecord
+from shipdeck.tui import output
+from shipdeck.tui.commands.common import context
 
 
 def _show(rec: ReleaseRecord) -> None:
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         notes: str = typer.Option("", "--notes"),
     ) -> None:
         """Record an immutable release; prints its digest."""
-        from core.services.releases import create_release, parse_pairs
+        from shipdeck.core.services.releases import create_release, parse_pairs
 
         ctx = context()
         result = create_release(
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @rel.command("list")
     def list_(app_name: str | None = typer.Argument(None, metavar="[APP]")) -> None:
         """List releases, newest first."""
-        from core.services.releases import list_releases
+        from shipdeck.core.services.releases import list_releases
 
         recs = list_releases(context(), app_name)
         if output.OPTIONS.machine:
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         app_name: str = typer.Argument(..., metavar="APP"), version: str = typer.Argument(...)
     ) -> None:
         """Show one release's manifest."""
-        from core.services.releases import get_release
+        from shipdeck.core.services.releases import get_release
 
         rec = get_release(context(), app_name, version)
         if output.OPTIONS.machine:
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         new: str = typer.Argument(..., metavar="TO"),
     ) -> None:
         """Commits, artifact and config changes between two releases."""
-        from core.services.releases import diff_releases
+        from shipdeck.core.services.releases import diff_releases
 
         d = diff_releases(context(), app_name, old, new)
         if output.OPTIONS.machine:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from core.services.status import Cell
-from tui import output
-from tui.commands.common import context
+    from shipdeck.core.services.status import Cell
+from shipdeck.tui import output
+from shipdeck.tui.commands.common import context
 
 
 def _notes(cell: Cell) -> str:
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Per app and environment: deployed vs latest release, commits behind, drift, window, lock."""
-        from core.services.status import status as compute
+        from shipdeck.core.services.status import status as compute
 
         ctx = context()
         apps = compute(ctx, env=env, app=app_name, with_commits=commits)

@@ -6,8 +6,8 @@ import threading
 
 import typer
 
-from tui import output
-from tui.commands.common import confirm, context, parse_instant
+from shipdeck.tui import output
+from shipdeck.tui.commands.common import confirm, context, parse_instant
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", "-f", help="Stream new lines until Ctrl-C."),
     ) -> None:
         """Pull logs from the live target (escape sequences stripped)."""
-        from core.services.tasks import follow_logs, pull_logs
+        from shipdeck.core.services.tasks import follow_logs, pull_logs
 
         ctx = context()
         got = pull_logs(ctx, app_name, env, lines=lines, since=parse_instant(since, "--since"))
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         reason: str | None = typer.Option(None, "--reason"),
     ) -> None:
         """Restart the live color and check it is healthy."""
-        from core.services.tasks import restart as run_restart
+        from shipdeck.core.services.tasks import restart as run_restart
 
         ctx = context()
         confirm(f"Restart {app_name} in {env}?")
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         reason: str | None = typer.Option(None, "--reason"),
     ) -> None:
         """Show token limits, or change them (shows current vs new, asks to confirm)."""
-        from core.services.tasks import read_limits, set_limits
+        from shipdeck.core.services.tasks import read_limits, set_limits
 
         ctx = context()
         current = read_limits(ctx, app_name, env)

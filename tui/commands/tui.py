@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from core.errors import UsageError
+from shipdeck.core.errors import UsageError
 
 
 def open_tui(workspace: str | None, *, read_only: bool = False) -> None:
     try:
-        from tui.app import run_app
+        from shipdeck.tui.app import run_app
     except ImportError as exc:
         raise UsageError(
             f"the TUI is not available yet ({exc.name}); use the headless commands"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from core.errors import ConfigError, UsageError
-from tui import output
+from shipdeck.core.errors import ConfigError, UsageError
+from shipdeck.tui import output
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         directory: str = typer.Argument(".", help="Folder to create shipdeck.toml in."),
     ) -> None:
         """Write a commented starter shipdeck.toml."""
-        from core.starter import STARTER_TOML
+        from shipdeck.core.starter import STARTER_TOML
 
         target = Path(directory) / "shipdeck.toml"
         if target.exists():
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     @config_app.command("check")
     def check() -> None:
         """Validate shipdeck.toml; each error names the file and the key path."""
-        from core.workspace import find_workspace, load_config
+        from shipdeck.core.workspace import find_workspace, load_config
 
         root = find_workspace(output.OPTIONS.workspace)
         try:
@@ -77,8 +77,8 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def upgrade() -> None:
         """Apply database migrations."""
-        from core.storage.db import Database
-        from core.workspace import open_workspace
+        from shipdeck.core.storage.db import Database
+        from shipdeck.core.workspace import open_workspace
 
         ws = open_workspace(output.OPTIONS.workspace)
         db = Database(ws.database_url())
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Build a self-contained demo workspace and open the TUI on it."""
-        from core.demo import build_demo
+        from shipdeck.core.demo import build_demo
 
         root = build_demo(Path(directory) if directory else None, progress=output.info)
         if output.OPTIONS.machine:
@@ -108,13 +108,13 @@ def register(app: typer.Typer) -> None:
         else:
             output.say(str(root))
         if not no_tui:
-            from tui.commands.tui import open_tui
+            from shipdeck.tui.commands.tui import open_tui
 
             open_tui(str(root), read_only=output.OPTIONS.read_only)
 
     @app.command("tui")
     def tui_cmd() -> None:
         """Open the TUI on the current workspace."""
-        from tui.commands.tui import open_tui
+        from shipdeck.tui.commands.tui import open_tui
 
         open_tui(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only)

@@ -15,13 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from core.domain.redact import strip_controls
-from core.services.views import AppView, EnvDiff
-from tui.messages import AppViewLoaded
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.header import HeaderBar
-from tui.widgets.matrix import COLOR_STYLE, age
-from tui.widgets.scroll import VimScroll
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.services.views import AppView, EnvDiff
+from shipdeck.tui.messages import AppViewLoaded
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
+from shipdeck.tui.widgets.scroll import VimScroll
 
 NOTES_WIDTH = 30
 
@@ -102,8 +102,8 @@ class AppScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="app")
     def _load(self) -> None:
-        from core.services.audit_log import head
-        from core.services.views import app_view
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.views import app_view
 
         seq, _ = head(self.ctx)
         self.post_message(AppViewLoaded(app_view(self.ctx, self.app_name), seq))

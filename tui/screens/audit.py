@@ -20,29 +20,29 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.widgets import Footer, Input, Static
 
-from core.domain.redact import strip_controls
-from core.errors import UsageError
-from core.services.audit_log import AuditFilter, Event
-from core.storage.audit import VerifyResult
-from tui.messages import (
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.errors import UsageError
+from shipdeck.core.services.audit_log import AuditFilter, Event
+from shipdeck.core.storage.audit import VerifyResult
+from shipdeck.tui.messages import (
     AuditRowsLoaded,
     AuditShapeLoaded,
     CheckpointWritten,
     ExportFinished,
     VerifyFinished,
 )
-from tui.screens.base import ShipdeckScreen
-from tui.screens.prompt import PromptScreen
-from tui.widgets.audit_view import AuditSource, AuditView
-from tui.widgets.header import HeaderBar
-from tui.widgets.scroll import VimScroll
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.screens.prompt import PromptScreen
+from shipdeck.tui.widgets.audit_view import AuditSource, AuditView
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.scroll import VimScroll
 
 FILTER_KEYS = ("actor", "app", "env", "kind", "plan", "since", "until")
 FILTER_HINT = "actor:NAME app:APP env:ENV kind:plan.* since:2h until:2026-11-01"
 
 
 def parse_instant(text: str, key: str, now: datetime) -> datetime:
-    from core.domain.windows import parse_duration
+    from shipdeck.core.domain.windows import parse_duration
 
     try:
         return now - parse_duration(text)
@@ -237,7 +237,7 @@ class AuditScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
     def _verify(self) -> None:
-        from core.services.audit_log import verify
+        from shipdeck.core.services.audit_log import verify
 
         self.post_message(VerifyFinished(verify(self.ctx)))
 
@@ -275,7 +275,7 @@ class AuditScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, path: Path, flt: AuditFilter) -> None:
-        from core.services.audit_log import export
+        from shipdeck.core.services.audit_log import export
 
         fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
         try:
@@ -308,7 +308,7 @@ class AuditScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoint")
     def _checkpoint(self, location: str) -> None:
-        from core.services.audit_log import checkpoint
+        from shipdeck.core.services.audit_log import checkpoint
 
         cp = checkpoint(self.ctx, location)
         self.post_message(CheckpointWritten(cp.seq, cp.hash, location))

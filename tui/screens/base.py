@@ -17,11 +17,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from core.errors import ShipdeckError
-from core.services.context import Context
+from shipdeck.core.errors import ShipdeckError
+from shipdeck.core.services.context import Context
 
 if TYPE_CHECKING:
-    from tui.app import ShipdeckApp
+    from shipdeck.tui.app import ShipdeckApp
 
 
 def error_line(exc: BaseException) -> str:

@@ -10,11 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Static
 
-from core.services.status import AppStatus
-from tui.messages import StatusLoaded
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.header import HeaderBar, WindowsBar
-from tui.widgets.matrix import StatusMatrix
+from shipdeck.core.services.status import AppStatus
+from shipdeck.tui.messages import StatusLoaded
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
+from shipdeck.tui.widgets.matrix import StatusMatrix
 
 LEGEND = "↓n commits behind  ✓ latest  Δ artifacts/config changed"
 
@@ -50,8 +50,8 @@ class DashboardScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _load(self) -> None:
-        from core.services.audit_log import head
-        from core.services.status import status
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.status import status
 
         seq, _ = head(self.ctx)
         self.post_message(StatusLoaded(status(self.ctx), seq))

@@ -14,11 +14,11 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Footer, Sparkline, Static
 
-from core.domain.metrics import DeploymentFact, EnvMetrics
-from tui.messages import MetricsLoaded
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.header import HeaderBar
-from tui.widgets.scroll import VimScroll
+from shipdeck.core.domain.metrics import DeploymentFact, EnvMetrics
+from shipdeck.tui.messages import MetricsLoaded
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.scroll import VimScroll
 
 WINDOWS = (7, 30, 90)
 
@@ -110,8 +110,8 @@ class MetricsScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="metrics")
     def _load(self, days: int) -> None:
-        from core.services.audit_log import head
-        from core.services.metrics import deployment_facts, metrics
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.metrics import deployment_facts, metrics
 
         seq, _ = head(self.ctx)
         facts = deployment_facts(self.ctx)

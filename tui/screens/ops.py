@@ -24,14 +24,14 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Select, Static
 
-from core.domain.redact import strip_controls
-from core.errors import ShipdeckError
-from core.ports import TokenLimits
-from tui.screens.base import ShipdeckScreen, error_line
-from tui.screens.prompt import PromptScreen
-from tui.widgets.form import Field, FormScreen, Values, positive_int
-from tui.widgets.header import HeaderBar
-from tui.widgets.vim import VimLog
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.errors import ShipdeckError
+from shipdeck.core.ports import TokenLimits
+from shipdeck.tui.screens.base import ShipdeckScreen, error_line
+from shipdeck.tui.screens.prompt import PromptScreen
+from shipdeck.tui.widgets.form import Field, FormScreen, Values, positive_int
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.vim import VimLog
 
 TAIL_LINES = 200
 KEEP_LINES = 5_000
@@ -260,7 +260,7 @@ class OpsScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ops-limits")
     def _read_limits(self, generation: int, app: str, env: str) -> None:
-        from core.services.tasks import read_limits
+        from shipdeck.core.services.tasks import read_limits
 
         try:
             self.post_message(self.LimitsRead(generation, read_limits(self.ctx, app, env), ""))
@@ -296,8 +296,8 @@ class OpsScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ops-logs")
     def _pull(self, generation: int, app: str, env: str) -> None:
-        from core.services.audit_log import head
-        from core.services.tasks import pull_logs
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.tasks import pull_logs
 
         lines = pull_logs(self.ctx, app, env, lines=TAIL_LINES)
         seq, _ = head(self.ctx)
@@ -328,7 +328,7 @@ class OpsScreen(ShipdeckScreen):
     def _follow(
         self, generation: int, app: str, env: str, stop: threading.Event, tail_first: bool
     ) -> None:
-        from core.services.tasks import follow_logs, pull_logs
+        from shipdeck.core.services.tasks import follow_logs, pull_logs
 
         error = ""
         try:
@@ -448,7 +448,7 @@ class OpsScreen(ShipdeckScreen):
 
     @work(thread=True, exit_on_error=False, group="ops-save")
     def _save(self, path: str, lines: list[str]) -> None:
-        from core.errors import UsageError
+        from shipdeck.core.errors import UsageError
 
         target = Path(path).expanduser()
         if not target.is_absolute():
@@ -490,7 +490,7 @@ class OpsScreen(ShipdeckScreen):
 
     @work(thread=True, exit_on_error=False, group="ops-task")
     def _restart(self, app: str, env: str, reason: str | None) -> None:
-        from core.services.tasks import restart
+        from shipdeck.core.services.tasks import restart
 
         health = restart(self.ctx, app, env, reason=reason)
         self.post_message(self.Done(f"{app}/{env} restarted: {strip_controls(health.detail)}"))
@@ -553,7 +553,7 @@ class OpsScreen(ShipdeckScreen):
     def _set_limits(
         self, app: str, env: str, old: TokenLimits, new: TokenLimits, reason: str | None
     ) -> None:
-        from core.services.tasks import set_limits
+        from shipdeck.core.services.tasks import set_limits
 
         change = set_limits(
             self.ctx,

@@ -23,14 +23,14 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.widgets.option_list import Option
 
-from core.domain.plan import PRE_RUN
-from core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.form import Field, FormScreen, Values
-from tui.widgets.header import HeaderBar
-from tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text, when
-from tui.widgets.scroll import VimScroll
-from tui.widgets.vim import VimOptionList
+from shipdeck.core.domain.plan import PRE_RUN
+from shipdeck.core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.form import Field, FormScreen, Values
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text, when
+from shipdeck.tui.widgets.scroll import VimScroll
+from shipdeck.tui.widgets.vim import VimOptionList
 
 RUNNABLE = ("awaiting_approval", "approved")
 
@@ -250,8 +250,8 @@ class PlanScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _load(self) -> None:
-        from core.services.audit_log import head
-        from core.services.plans import get_plan
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.plans import get_plan
 
         seq, _ = head(self.ctx)
         self.post_message(self.Loaded(get_plan(self.ctx, self.plan_id), seq))
@@ -374,7 +374,7 @@ class PlanScreen(ShipdeckScreen):
         self._ask(form, lambda values: self._act("reject", values))
 
     def action_override(self) -> None:
-        from core.domain.windows import parse_duration
+        from shipdeck.core.domain.windows import parse_duration
 
         v = self.view
         assert v is not None
@@ -446,7 +446,7 @@ class PlanScreen(ShipdeckScreen):
         self._ask(form, lambda values: self._act("ack", {**values, "override": str(o.id)}))
 
     def action_watch(self) -> None:
-        from tui.screens.run import RunScreen
+        from shipdeck.tui.screens.run import RunScreen
 
         self.app.push_screen(RunScreen(self.plan_id))
 
@@ -471,7 +471,7 @@ class PlanScreen(ShipdeckScreen):
 
     def _carry_out(self, action: str, values: dict[str, str]) -> tuple[str, bool]:
         """Call the one service the action stands for; runs in the worker thread."""
-        from core.services import plans, runs
+        from shipdeck.core.services import plans, runs
 
         ctx, pid = self.ctx, self.plan_id
         if action == "tick":
@@ -484,7 +484,7 @@ class PlanScreen(ShipdeckScreen):
             plans.reject(ctx, pid, values["reason"])
             return f"you rejected plan {pid}: it is aborted", False
         if action == "override":
-            from core.domain.windows import parse_duration
+            from shipdeck.core.domain.windows import parse_duration
 
             o = plans.override(ctx, pid, values["reason"], parse_duration(values["until"]))
             return f"override #{o.id} until {when(o.until)}: a review is open", False

@@ -17,14 +17,14 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from core.domain.plan import PRE_RUN
-from core.errors import Blocker
-from core.services.context import Context
-from core.services.plans import PlanSummary
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.header import HeaderBar
-from tui.widgets.plan_text import clip, safe, state_text, when
-from tui.widgets.vim import VimTable
+from shipdeck.core.domain.plan import PRE_RUN
+from shipdeck.core.errors import Blocker
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import PlanSummary
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.plan_text import clip, safe, state_text, when
+from shipdeck.tui.widgets.vim import VimTable
 
 LIMIT = 200
 # Live plans first: what is running, then what waits for people, then the record.
@@ -41,7 +41,7 @@ class PlanRow:
 
 def load_rows(ctx: Context) -> list[PlanRow]:
     """Called in a worker thread."""
-    from core.services.plans import get_plan, list_plans
+    from shipdeck.core.services.plans import get_plan, list_plans
 
     rows = []
     for s in list_plans(ctx, limit=LIMIT):
@@ -123,7 +123,7 @@ class PlansScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plans")
     def _load(self) -> None:
-        from core.services.audit_log import head
+        from shipdeck.core.services.audit_log import head
 
         seq, _ = head(self.ctx)
         self.post_message(self.Loaded(load_rows(self.ctx), seq))
@@ -214,14 +214,14 @@ class PlansScreen(ShipdeckScreen):
         return super().check_action(action, parameters)
 
     def action_open(self) -> None:
-        from tui.screens.plan_detail import PlanScreen
+        from shipdeck.tui.screens.plan_detail import PlanScreen
 
         row = self.current()
         if row is not None:
             self.app.push_screen(PlanScreen(row.summary.id))
 
     def action_watch(self) -> None:
-        from tui.screens.run import RunScreen
+        from shipdeck.tui.screens.run import RunScreen
 
         row = self.current()
         if row is not None:

@@ -25,13 +25,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Static
 
-from core.domain.plan import PRE_RUN, TERMINAL
-from core.services.plans import PlanView, StepView
-from tui.screens.base import ShipdeckScreen
-from tui.widgets.form import FormScreen
-from tui.widgets.header import HeaderBar
-from tui.widgets.plan_text import clip, clock, elapsed, safe, state_label, state_text
-from tui.widgets.vim import VimLog
+from shipdeck.core.domain.plan import PRE_RUN, TERMINAL
+from shipdeck.core.services.plans import PlanView, StepView
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.form import FormScreen
+from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.plan_text import clip, clock, elapsed, safe, state_label, state_text
+from shipdeck.tui.widgets.vim import VimLog
 
 POLL_SECONDS = 0.5
 FORWARD = ("stage", "health", "switch", "verify", "finalize")
@@ -229,8 +229,8 @@ class RunScreen(ShipdeckScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-follow")
     def _follow(self) -> None:
         """Read the journal until the run has ended; called once, in a worker thread."""
-        from core.services.audit_log import head
-        from core.services.plans import get_plan, load_plan_row, steps_of
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.plans import get_plan, load_plan_row, steps_of
 
         view = get_plan(self.ctx, self.plan_id)
         self.post_message(self.Opened(view))
@@ -366,7 +366,7 @@ class RunScreen(ShipdeckScreen):
 
     @work(thread=True, exit_on_error=False, group="run-abort")
     def _abort(self) -> None:
-        from core.services.runs import abort
+        from shipdeck.core.services.runs import abort
 
         result = abort(self.ctx, self.plan_id)
         note = (

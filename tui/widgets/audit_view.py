@@ -25,10 +25,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.domain.redact import strip_controls
-from core.services.audit_log import AuditFilter, Event
-from core.services.context import Context
-from tui.messages import AuditRowsLoaded, AuditShape, AuditShapeLoaded
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.services.audit_log import AuditFilter, Event
+from shipdeck.core.services.context import Context
+from shipdeck.tui.messages import AuditRowsLoaded, AuditShape, AuditShapeLoaded
 
 # A row already seen may anchor a keyset page this many rows below it; further away, one OFFSET
 # lookup is cheaper than walking.
@@ -48,16 +48,16 @@ class AuditSource:
         self._lock = threading.Lock()
 
     def measure(self) -> AuditShape:
-        from core.services.audit_log import head
-        from core.services.views import count_up_to
+        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.views import count_up_to
 
         top, _ = head(self.ctx)
         total = count_up_to(self.ctx, self.flt, top) if self.filtered else top
         return AuditShape(total, top, self.filtered)
 
     def window(self, shape: AuditShape, first: int, count: int) -> dict[int, Event]:
-        from core.services.audit_log import list_events
-        from core.services.views import seq_at_offset
+        from shipdeck.core.services.audit_log import list_events
+        from shipdeck.core.services.views import seq_at_offset
 
         first = max(0, min(first, shape.total - 1))
         count = max(1, min(count, shape.total - first))

@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
-from core.domain.windows import WindowState, describe_next, window_state
-from core.services.context import Context
+from shipdeck.core.domain.windows import WindowState, describe_next, window_state
+from shipdeck.core.services.context import Context
 
 
 def database_label(ctx: Context) -> str:

@@ -14,8 +14,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from core.domain.redact import strip_controls
-from core.services.status import AppStatus, Cell
+from shipdeck.core.domain.redact import strip_controls
+from shipdeck.core.services.status import AppStatus, Cell
 
 COLOR_STYLE = {"blue": "bold dodger_blue1", "green": "bold green3"}
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 
-from core.domain.redact import strip_controls
+from shipdeck.core.domain.redact import strip_controls
 
 STATE_STYLE = {
     "draft": "dim",

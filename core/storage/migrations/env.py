@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.storage.tables import metadata
+from shipdeck.core.storage.tables import metadata
 
 config = context.config
 engine = config.attributes["engine"]
