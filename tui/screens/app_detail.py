@@ -22,8 +22,10 @@ from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
 from shipdeck.tui.widgets.scroll import VimScroll
+from shipdeck.tui.widgets.tables import replace_rows
 
 NOTES_WIDTH = 30
+RELEASE_COLUMNS = ("version", "commit", "created", "by", "live in", "notes")
 
 
 def _safe(value: object) -> str:
@@ -81,6 +83,7 @@ class AppScreen(ShipdeckScreen):
         super().__init__()
         self.app_name = app_name
         self.env = env
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"App {self.app_name}")
@@ -93,7 +96,7 @@ class AppScreen(ShipdeckScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#releases", DataTable)
-        table.add_columns("version", "commit", "created", "by", "live in", "notes")
+        replace_rows(table, RELEASE_COLUMNS, [], self._widths)
         table.focus()
         self.reload()
 
@@ -128,7 +131,7 @@ class AppScreen(ShipdeckScreen):
 
         table = self.query_one("#releases", DataTable)
         row = table.cursor_row
-        table.clear()
+        rows: list[tuple[str | None, list[Text]]] = []
         for r in view.releases:
             rec = r.record
             live = Text()
@@ -137,14 +140,16 @@ class AppScreen(ShipdeckScreen):
                     live.append(" ")
                 live.append(lv.env, style=COLOR_STYLE.get(lv.color or "", "bold"))
             notes = _safe(rec.notes).replace("\n", " ")
-            table.add_row(
+            cells = [
                 Text(_safe(rec.version), style="bold"),
                 Text(rec.commit[:7], style="cyan"),
                 Text(f"{rec.created_at:%m-%d %H:%M}"),
                 Text(_safe(rec.created_by)),
                 live,
                 Text(notes[:NOTES_WIDTH] + ("…" if len(notes) > NOTES_WIDTH else "")),
-            )
+            ]
+            rows.append((None, cells))
+        replace_rows(table, RELEASE_COLUMNS, rows, self._widths)
         if view.releases:
             table.move_cursor(row=min(row, len(view.releases) - 1), animate=False)
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.services.status import AppStatus, Cell
+from shipdeck.tui.widgets.tables import replace_rows
 
 COLOR_STYLE = {"blue": "bold dodger_blue1", "green": "bold green3"}
 
@@ -105,23 +106,12 @@ class StatusMatrix(DataTable[Text]):
         self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        self._columns([0] * (len(self.envs) + 1))
+        replace_rows(self, ["app", *self.envs], [], self._widths)
 
     def watch_matrix_rows(self, rows: MatrixRows | None) -> None:
         # data_bind delivers values only once this widget is mounted.
         if rows is not None:
             self._draw(rows.apps, rows.now)
-
-    def _columns(self, widths: list[int]) -> None:
-        """(Re)create the columns at exactly `widths` (at least the header's). Sized here, not
-        measured by DataTable on a later idle: its render caches could keep the header-only
-        widths of a frame drawn in between (collapsed columns until 'r', seen under load)."""
-        self.clear(columns=True)
-        keys = ["app", *self.envs]
-        for key, width in zip(keys, widths, strict=True):
-            # Never narrower than before: columns must not jump while a filter is typed.
-            self._widths[key] = max(width, len(key), self._widths.get(key, 0))
-            self.add_column(key, key=key, width=self._widths[key])
 
     def _draw(self, apps: tuple[AppStatus, ...], now: datetime) -> None:
         """Replace the rows, keeping the cursor on the same app and env when it is still shown."""
@@ -130,19 +120,15 @@ class StatusMatrix(DataTable[Text]):
         width = max(
             (len(c.deployed.version) for a in apps for c in a.cells if c.deployed), default=5
         )
-        rows: list[list[Text]] = []
+        rows: list[tuple[str | None, list[Text]]] = []
         for a in apps:
             by_env = {c.env: c for c in a.cells}
             row = [Text(strip_controls(a.app), style="bold", no_wrap=True, overflow="ellipsis")]
             row += [
                 cell_text(by_env[e], now, width) if e in by_env else Text("") for e in self.envs
             ]
-            rows.append(row)
-        self._columns(
-            [max((r[i].cell_len for r in rows), default=0) for i in range(len(self.envs) + 1)]
-        )
-        for a, row in zip(apps, rows, strict=True):
-            self.add_row(*row, key=a.app)
+            rows.append((a.app, row))
+        replace_rows(self, ["app", *self.envs], rows, self._widths)
         names = [a.app for a in apps]
         if names:
             line = names.index(keep) if keep in names else 0
