@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -279,6 +280,12 @@ class _Clock:
         at = self.at
         self.at += self.tick
         return at
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # the demo's targets are real processes: their waits are real
 
 
 def as_user(ctx: Context, user: str, clock: _Clock) -> Context:
