@@ -102,6 +102,11 @@ def register(app: typer.Typer) -> None:
         """Build a self-contained demo workspace and open the TUI on it."""
         from shipdeck.core.demo import build_demo
 
+        if not no_tui:  # refuse before spending seconds on a workspace nobody can look at
+            from shipdeck.tui.commands.tui import require_terminal
+
+            require_terminal("shipdeck demo", "pass --no-tui to only build the workspace")
+
         root = build_demo(Path(directory) if directory else None, progress=output.info)
         if output.OPTIONS.machine:
             output.emit({"workspace": str(root)})
