@@ -72,8 +72,11 @@ def make_checkpoint_store(location: str) -> CheckpointStore:
     return FileCheckpoints(location)
 
 
-def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | None]:
-    """Artifact sources by [sources] name or by URI scheme, built on first use and kept."""
+def make_sources(
+    config: WorkspaceConfig, workspace: Path
+) -> Callable[[str], ArtifactSource | None]:
+    """Artifact sources by [sources] name or by URI scheme, built on first use and kept.
+    Relative file:// paths are read from the workspace folder."""
     cache: dict[str, ArtifactSource | None] = {}
 
     def get(key: str) -> ArtifactSource | None:
@@ -92,6 +95,10 @@ def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | No
                 from shipdeck.adapters.s3 import S3Source
 
                 source = S3Source.from_settings(settings)
+            elif kind == "file":
+                from shipdeck.adapters.file_source import FileSource
+
+                source = FileSource(workspace)
             cache[key] = source
         return cache[key]
 
@@ -202,7 +209,7 @@ def build_context(
         git=GitRepositories(),
         targets=make_target_factory(workspace.root),
         checkpoints=make_checkpoint_store,
-        sources=make_sources(cfg),
+        sources=make_sources(cfg, workspace.root),
         log_sources=make_log_sources(workspace.root, cfg),
         token_limits=make_token_limits(workspace.root, cfg),
         notifiers=make_notifiers(cfg),
