@@ -19,6 +19,7 @@ from shipdeck.core.ports import (
     CheckpointStore,
     Clock,
     LogSource,
+    MachineProcesses,
     Notifier,
     Target,
     TokenLimitStore,
@@ -33,9 +34,14 @@ def _resolve_path(workspace: Path, value: str) -> Path:
     return path if path.is_absolute() else workspace / path
 
 
+def target_state_dir(workspace: Path, app: str, env: str) -> Path:
+    """Where a target keeps what it knows (switch, processes, fencing) in the workspace."""
+    return workspace / ".shipdeck" / "targets" / app / env
+
+
 def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:
     def factory(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
-        state_dir = workspace / ".shipdeck" / "targets" / app / env
+        state_dir = target_state_dir(workspace, app, env)
         if adapter == "local":
             from shipdeck.adapters.local.target import LocalTarget
 
@@ -60,6 +66,20 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
         raise UsageError(f"target {app}/{env}: unknown adapter '{adapter}'")
 
     return factory
+
+
+def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcesses]]:
+    """(app, env, target) for every `local` target that has state in this workspace, i.e. may
+    have started processes on this machine."""
+    from shipdeck.adapters.local.target import LocalTarget
+
+    found: list[tuple[str, str, MachineProcesses]] = []
+    for app, spec in workspace.config.apps.items():
+        for env, t in spec.targets.items():
+            state = target_state_dir(workspace.root, app, env)
+            if t.adapter == "local" and state.is_dir():
+                found.append((app, env, LocalTarget(app, env, t.settings, state)))
+    return found
 
 
 def make_checkpoint_store(location: str) -> CheckpointStore:

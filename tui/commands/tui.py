@@ -22,3 +22,9 @@ def open_tui(workspace: str | None, *, read_only: bool = False) -> None:
             f"the TUI is not available yet ({exc.name}); use the headless commands"
         ) from exc
     run_app(workspace, read_only=read_only)
+    from shipdeck.core.demo import still_running_notice
+    from shipdeck.core.workspace import find_workspace
+
+    notice = still_running_notice(find_workspace(workspace))
+    if notice:
+        output.info(f"shipdeck: {notice}")
