@@ -51,7 +51,6 @@ from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transit
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.release import Manifest
 from shipdeck.core.domain.windows import describe_next
 from shipdeck.core.errors import (
     AdapterError,
@@ -88,6 +87,7 @@ from shipdeck.core.services.plans import (
     verdict,
     window_tz,
 )
+from shipdeck.core.services.releases import proven_release
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -193,7 +193,7 @@ def failpoint(phase: str, step: str, app: str) -> None:
 # --- the lease -------------------------------------------------------------------------------
 
 
-def _lock_lease(conn: Connection, env: str) -> Row[Any]:
+def lock_lease(conn: Connection, env: str) -> Row[Any]:
     """The env's lease row, created if missing, locked until the transaction ends."""
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
@@ -249,7 +249,7 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
     ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
     reconcile(ctx, env=row.env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         if lease_live(lease, ctx.now()):
             raise _locked(row.env, lease)
@@ -625,8 +625,9 @@ class _Engine:
             ids = {release_id, *(a.item.release_id for a in self.apps.values())}
             with self.ctx.db.read() as conn:
                 rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
+                proven = {row.id: proven_release(conn, row).manifest for row in rows}
             for row in rows:
-                m = Manifest.decode(row.manifest)
+                m = proven[row.id]
                 arts = tuple(
                     ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
                     for e in m.artifacts
@@ -715,13 +716,13 @@ class _Engine:
                 return
             now = self.ctx.now()
             kind = "rollback" if self.body.kind == "rollback" else "deploy"
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
                     by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             replaced = self.body.replaces.get(a.name)
             if replaced is not None:
                 conn.execute(
@@ -735,6 +736,7 @@ class _Engine:
                 {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
                  "version": a.item.version, "epoch": self.epoch, "kind": kind},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -742,7 +744,7 @@ class _Engine:
     def _record_failed(self, a: _App) -> Callable[[Connection], None]:
         def extra(conn: Connection) -> None:
             now = self.ctx.now()
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
@@ -750,10 +752,11 @@ class _Engine:
                     kind="rollback" if self.body.kind == "rollback" else "deploy",
                     outcome="failed", ended_at=now,
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             self.ctx.audit(
                 conn, "app.failed", {"version": a.item.version, "color": a.to_color},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -1200,7 +1203,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
     ctx.require("plan.abort", env=row.env, plan=plan_id)
     orphaned = False
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         now = ctx.now()
         if row.state in PRE_RUN:
@@ -1245,7 +1248,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
         running = conn.execute(query.order_by(PLANS.c.started_at)).all()
     for plan_id, plan_env in running:
         with ctx.db.write() as conn:
-            lease = _lock_lease(conn, plan_env)
+            lease = lock_lease(conn, plan_env)
             row = load_plan_row(conn, plan_id, for_update=True)
             if row.state != "running" or (
                 lease_live(lease, ctx.now()) and lease.plan_id == plan_id
@@ -1290,7 +1293,7 @@ def rollback(
     ctx.require("rollback", app=app, env=env)
     reconcile(ctx, env=env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, env)
+        lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
         rows = conn.execute(
