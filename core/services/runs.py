@@ -70,6 +70,7 @@ from shipdeck.core.ports import (
     Target,
     other_color,
 )
+from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import (
@@ -1124,6 +1125,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
     URL through the environment (never argv) and acts as the same person."""
     ticket = start_run(ctx, plan_id)
+    token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     code_root = str(Path(__file__).resolve().parents[2])
@@ -1131,16 +1133,21 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         **os.environ,
         "SHIPDECK_DATABASE_URL": ctx.db.url,
         "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
+        runner_token.TOKEN_FD_ENV: str(token_fd),
     }
     argv = [
         sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
-        )  # fmt: skip
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
+                pass_fds=(token_fd,),
+            )  # fmt: skip
+    finally:
+        os.close(token_fd)
     claim_runner(ctx, ticket, proc.pid)
     threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
     return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)

@@ -194,6 +194,9 @@ class Lease(SQLModel, table=True):
     # host|boot id|pid|start time of the process running the plan: a dead runner on this host
     # frees the lease at once instead of after its expiry.
     runner: str | None = None
+    # SHA-256 of the one-time token the command that took the lease handed to its detached
+    # runner out of band; the runner redeems it (and clears it) before it may act.
+    runner_token: str | None = None
 
 
 class RunStep(SQLModel, table=True):

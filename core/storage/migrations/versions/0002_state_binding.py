@@ -1,4 +1,5 @@
-"""state binding: each decision-relevant state row names the audit event that created it
+"""state binding: each decision-relevant state row names the audit event that created it;
+the lease keeps the hash of its detached runner's one-time token
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +32,8 @@ def upgrade() -> None:
     for name in _TABLES:
         with op.batch_alter_table(name, schema=None) as batch_op:
             batch_op.add_column(sa.Column("audit_seq", sa.Integer(), nullable=True))
+    with op.batch_alter_table("lease", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("runner_token", sa.String(), nullable=True))
     _bind_existing(op.get_bind())
 
 
@@ -60,6 +63,8 @@ def _bind_existing(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("lease", schema=None) as batch_op:
+        batch_op.drop_column("runner_token")
     for name in reversed(_TABLES):
         with op.batch_alter_table(name, schema=None) as batch_op:
             batch_op.drop_column("audit_seq")
