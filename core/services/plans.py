@@ -7,6 +7,7 @@ ChecklistView, OverrideView), never table rows. Running plans is core.services.r
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -34,6 +35,8 @@ from shipdeck.core.domain.plan import (
     label,
     parse_item_spec,
     plan_digest,
+    policy_changes,
+    policy_snapshot,
 )
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.domain.waves import compute_waves
@@ -53,6 +56,7 @@ from shipdeck.core.services.releases import app_config, find_release, latest_rel
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import (
     APPROVALS,
+    AUDIT_EVENTS,
     DEPLOYMENTS,
     LEASES,
     OVERRIDES,
@@ -380,10 +384,43 @@ class Verdict:
     blockers: tuple[Blocker, ...]
 
 
+def digest_for(ctx: Context, env: Environment, body: PlanBody) -> str:
+    """The plan's digest under the workspace's current policy definitions."""
+    return plan_digest(env, body, ctx.config.windows, ctx.config.freezes)
+
+
+def snapshot_for(ctx: Context, env: Environment) -> dict[str, Any]:
+    return policy_snapshot(env, ctx.config.windows, ctx.config.freezes)
+
+
+def _say_what_changed(
+    ctx: Context, conn: Connection, env: Environment, blocker: Blocker, rows: Sequence[Any]
+) -> Blocker:
+    """A stale approval names the policy definitions that changed since it was given (from the
+    snapshot its audit event keeps), so "the plan changed" is never all an approver hears."""
+    if blocker.kind != "stale_approval":
+        return blocker
+    seqs = [r.audit_seq for r in rows if r.digest != blocker.detail.get("digest") and r.audit_seq]
+    if not seqs:
+        return blocker
+    payload = conn.execute(select(AUDIT_EVENTS.c.payload).where(AUDIT_EVENTS.c.seq == max(seqs)))
+    given = json.loads(bytes(payload.scalar_one())).get("policy")
+    if not isinstance(given, dict):
+        return blocker
+    changed = policy_changes(given, snapshot_for(ctx, env))
+    if not changed:
+        return blocker
+    return Blocker(
+        blocker.kind,
+        f"{blocker.message}; changed since: {', '.join(changed)}",
+        {**blocker.detail, "policy_changed": changed},
+    )
+
+
 def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     body = PlanBody.decode(row.body)
     env = env_config(ctx, row.env)
-    digest = plan_digest(env, body)
+    digest = digest_for(ctx, env, body)
     now = ctx.now()
     items = tuple(checklist(env, body))
     facts = policy.PlanFacts(
@@ -455,6 +492,9 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
                 role_members=role_members,
                 now=now,
             )
+        )
+        blockers = tuple(
+            _say_what_changed(ctx, conn, env, b, approval_rows) for b in blockers
         ) + tuple(unverified_blocker(p) for p in unverified)
     return Verdict(body, env, digest, facts, approvals, ticks, window, lock, overrides, blockers)
 
@@ -694,7 +734,7 @@ def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state
     plan_id = new_plan_id()
     now = ctx.now()
     env = env_config(ctx, body.env)
-    digest = plan_digest(env, body)
+    digest = digest_for(ctx, env, body)
     conn.execute(
         insert(PLANS).values(
             id=plan_id,
@@ -805,7 +845,7 @@ def update_plan(
             replaces=dict(body.replaces),
         )
         environment = env_config(ctx, row.env)
-        digest = plan_digest(environment, new_body)
+        digest = digest_for(ctx, environment, new_body)
         new_state = "draft" if row.state == "draft" else _waiting_state(environment)
         if new_state != row.state:
             check_transition(plan_id, row.state, new_state)
@@ -933,7 +973,12 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             ctx.audit(
                 conn,
                 "plan.approved",
-                {"digest": v.digest, "comment": comment, "state": new_state},
+                {
+                    "digest": v.digest,
+                    "comment": comment,
+                    "state": new_state,
+                    "policy": snapshot_for(ctx, v.env),
+                },
                 env=row.env,
                 plan=plan_id,
                 binds=[(APPROVALS, {"id": approval_id})],
@@ -952,7 +997,7 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
     ctx.require("plan.approve", env=env.name, plan=plan_id, roles=env.approvals.roles)
     with ctx.db.write() as conn:
         row = _pre_run_row(conn, plan_id, "rejected")
-        digest = plan_digest(env, PlanBody.decode(row.body))
+        digest = digest_for(ctx, env, PlanBody.decode(row.body))
         rejection_id = new_row_id(
             conn.execute(
                 insert(APPROVALS).values(

@@ -313,3 +313,24 @@ def test_a_runner_started_by_hand_is_refused_and_audited(ws: WorkspaceFixture) -
     refused = audit_log.list_events(ws.base, AuditFilter(kind="run.runner_refused"), ascending=True)
     assert [e.payload["reason"] for e in refused] == reasons
     assert get_plan(alice, plan.id).steps == ()  # neither runner did anything
+
+
+# --- the digest covers the policy's definitions ----------------------------------------------
+
+
+def test_redefining_a_window_voids_approvals_and_says_which(ws: WorkspaceFixture) -> None:
+    """Approved under a deny window; the window is then turned into an always-open allow window
+    under the same name. The approvals no longer count, and the blocker names the window."""
+    deny = '[windows.night]\ncron = "0 22 * * *"\nduration = "8h"\nkind = "deny"\n\n'
+    allow = '[windows.night]\ncron = "0 0 * * *"\nduration = "24h"\nkind = "allow"\n\n'
+    env_line = '[environments.prod]\nwindows = ["night"]\n'
+    ws.write_config(local_toml(top=deny).replace("[environments.prod]\n", env_line))
+    plan = prod_plan(ws)
+    for approver in ("bob", "carol"):
+        approve(ws.as_user(approver), plan.id)
+    assert "approvals_missing" not in blockers(get_plan(ws.as_user("alice"), plan.id))
+    ws.write_config(local_toml(top=allow).replace("[environments.prod]\n", env_line))
+    found = blockers(get_plan(ws.as_user("alice"), plan.id))
+    assert "approvals_missing" in found
+    [stale] = found["stale_approval"]
+    assert stale.endswith("; changed since: window 'night'"), stale
