@@ -195,6 +195,19 @@ def verify(
     return result
 
 
+def open_intents(ctx: Context) -> list[Event]:
+    """Intents whose outcome was never recorded: effects that may or may not have happened
+    (the command died, or the database failed after the effect). A full read of the chain."""
+    with ctx.db.read() as conn:
+        seqs = audit.verify(conn).open_intents
+        if not seqs:
+            return []
+        query = (
+            select(AUDIT_EVENTS).where(AUDIT_EVENTS.c.seq.in_(seqs)).order_by(AUDIT_EVENTS.c.seq)
+        )
+        return [_event(r) for r in conn.execute(query)]
+
+
 def verify_warnings(result: audit.VerifyResult) -> list[str]:
     """What a passing verify cannot prove or did not settle, said plainly."""
     out: list[str] = []

@@ -59,6 +59,7 @@ from shipdeck.core.errors import (
     ExitCode,
     NotFoundError,
     OperationFailed,
+    ShipdeckError,
     TimedOut,
     UsageError,
 )
@@ -599,7 +600,11 @@ class _Engine:
     # --- heartbeat -------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        """Renew the lease every third of its life. A storage error is said on the run log and
+        retried while the lease still has slack; once it cannot be renewed in time the run is
+        treated as fenced (it stops touching anything), never left acting on an expired lease."""
         ttl = lease_seconds()
+        failing_since: float | None = None
         while not self._heartbeat_stop.wait(ttl / 3):
             try:
                 with self.ctx.db.write() as conn:
@@ -615,8 +620,19 @@ class _Engine:
                 if done.rowcount == 0:
                     self.lost.set()
                     return
-            except Exception:  # a database hiccup: try again next beat, the lease has slack
-                continue
+                failing_since = None
+            except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
+                failing_since = failing_since or time.monotonic()
+                late = time.monotonic() - failing_since + ttl / 3 >= ttl
+                print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
+                if late:
+                    print("heartbeat: the lease expires before the next beat: stopping the run",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    self.lost.set()
+                    return
+            except BaseException:  # a bug: the run stops instead of acting on an expiring lease
+                self.lost.set()
+                raise
 
     # --- release specs ---------------------------------------------------------------------
 

@@ -134,6 +134,7 @@ _SQLITE_CAUSES = {
     "SQLITE_CANTOPEN": (True, "cannot open the database file (permissions or missing folder)"),
     "SQLITE_FULL": (False, "disk full (database or disk is full)"),
     "SQLITE_IOERR": (False, "disk I/O error"),
+    "SQLITE_BUSY": (False, "database busy (another writer held it past the busy timeout)"),
 }
 _PG_CAUSES = {
     "25006": (True, "read-only transaction (the server refuses writes)"),

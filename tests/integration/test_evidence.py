@@ -230,6 +230,14 @@ def test_an_open_intent_is_reported_not_hidden(ws: WorkspaceFixture) -> None:
     doc = verify(ws).json()
     assert doc["ok"] is True and doc["open_intents"] == [seq]
     assert any(f"events {seq})" in w for w in doc["warnings"])
+    rec = shipdeck("reconcile", env=ws.env("alice"))
+    assert rec.code == 0 and rec.out.strip() == (
+        f"intent {seq} task.token-limit (prod) by {ws.base.actor.name} has no outcome: "
+        "it may or may not have happened; check it by hand"
+    )
+    with ws.base.db.write() as conn:  # its outcome arrives: nothing is open any more
+        ws.base.audit(conn, "task.token-limit", {"intent_seq": seq}, env="prod")
+    assert verify(ws).json()["open_intents"] == []
 
 
 # --- tampering at the storage-type level -------------------------------------------------------
