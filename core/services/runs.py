@@ -50,7 +50,6 @@ from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transit
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.release import Manifest
 from shipdeck.core.domain.windows import describe_next
 from shipdeck.core.errors import (
     AdapterError,
@@ -59,6 +58,7 @@ from shipdeck.core.errors import (
     ExitCode,
     NotFoundError,
     OperationFailed,
+    ShipdeckError,
     TimedOut,
     UsageError,
 )
@@ -70,6 +70,7 @@ from shipdeck.core.ports import (
     Target,
     other_color,
 )
+from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import (
@@ -87,6 +88,7 @@ from shipdeck.core.services.plans import (
     verdict,
     window_tz,
 )
+from shipdeck.core.services.releases import proven_release
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -192,7 +194,7 @@ def failpoint(phase: str, step: str, app: str) -> None:
 # --- the lease -------------------------------------------------------------------------------
 
 
-def _lock_lease(conn: Connection, env: str) -> Row[Any]:
+def lock_lease(conn: Connection, env: str) -> Row[Any]:
     """The env's lease row, created if missing, locked until the transaction ends."""
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
@@ -248,7 +250,7 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
     ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
     reconcile(ctx, env=row.env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         if lease_live(lease, ctx.now()):
             raise _locked(row.env, lease)
@@ -597,7 +599,11 @@ class _Engine:
     # --- heartbeat -------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        """Renew the lease every third of its life. A storage error is said on the run log and
+        retried while the lease still has slack; once it cannot be renewed in time the run is
+        treated as fenced (it stops touching anything), never left acting on an expired lease."""
         ttl = lease_seconds()
+        failing_since: float | None = None
         while not self._heartbeat_stop.wait(ttl / 3):
             try:
                 with self.ctx.db.write() as conn:
@@ -613,8 +619,19 @@ class _Engine:
                 if done.rowcount == 0:
                     self.lost.set()
                     return
-            except Exception:  # a database hiccup: try again next beat, the lease has slack
-                continue
+                failing_since = None
+            except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
+                failing_since = failing_since or time.monotonic()
+                late = time.monotonic() - failing_since + ttl / 3 >= ttl
+                print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
+                if late:
+                    print("heartbeat: the lease expires before the next beat: stopping the run",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    self.lost.set()
+                    return
+            except BaseException:  # a bug: the run stops instead of acting on an expiring lease
+                self.lost.set()
+                raise
 
     # --- release specs ---------------------------------------------------------------------
 
@@ -624,8 +641,9 @@ class _Engine:
             ids = {release_id, *(a.item.release_id for a in self.apps.values())}
             with self.ctx.db.read() as conn:
                 rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
+                proven = {row.id: proven_release(conn, row).manifest for row in rows}
             for row in rows:
-                m = Manifest.decode(row.manifest)
+                m = proven[row.id]
                 arts = tuple(
                     ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
                     for e in m.artifacts
@@ -714,13 +732,13 @@ class _Engine:
                 return
             now = self.ctx.now()
             kind = "rollback" if self.body.kind == "rollback" else "deploy"
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
                     by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             replaced = self.body.replaces.get(a.name)
             if replaced is not None:
                 conn.execute(
@@ -734,6 +752,7 @@ class _Engine:
                 {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
                  "version": a.item.version, "epoch": self.epoch, "kind": kind},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -741,7 +760,7 @@ class _Engine:
     def _record_failed(self, a: _App) -> Callable[[Connection], None]:
         def extra(conn: Connection) -> None:
             now = self.ctx.now()
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
@@ -749,10 +768,11 @@ class _Engine:
                     kind="rollback" if self.body.kind == "rollback" else "deploy",
                     outcome="failed", ended_at=now,
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             self.ctx.audit(
                 conn, "app.failed", {"version": a.item.version, "color": a.to_color},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -1121,6 +1141,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
     URL through the environment (never argv) and acts as the same person."""
     ticket = start_run(ctx, plan_id)
+    token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     code_root = str(Path(__file__).resolve().parents[2])
@@ -1128,16 +1149,21 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         **os.environ,
         "SHIPDECK_DATABASE_URL": ctx.db.url,
         "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
+        runner_token.TOKEN_FD_ENV: str(token_fd),
     }
     argv = [
         sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
-        )  # fmt: skip
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
+                pass_fds=(token_fd,),
+            )  # fmt: skip
+    finally:
+        os.close(token_fd)
     claim_runner(ctx, ticket, proc.pid)
     threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
     return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
@@ -1201,7 +1227,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
     ctx.require("plan.abort", env=row.env, plan=plan_id)
     orphaned = False
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         now = ctx.now()
         if row.state in PRE_RUN:
@@ -1246,7 +1272,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
         running = conn.execute(query.order_by(PLANS.c.started_at)).all()
     for plan_id, plan_env in running:
         with ctx.db.write() as conn:
-            lease = _lock_lease(conn, plan_env)
+            lease = lock_lease(conn, plan_env)
             row = load_plan_row(conn, plan_id, for_update=True)
             if row.state != "running" or (
                 lease_live(lease, ctx.now()) and lease.plan_id == plan_id
@@ -1291,7 +1317,7 @@ def rollback(
     ctx.require("rollback", app=app, env=env)
     reconcile(ctx, env=env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, env)
+        lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
         rows = conn.execute(

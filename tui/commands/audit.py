@@ -68,11 +68,19 @@ def register(app: typer.Typer) -> None:
         checkpoints: str | None = typer.Option(
             None, "--checkpoints", help="Checkpoint file or s3:// URI."
         ),
+        require_checkpoints: bool = typer.Option(
+            False,
+            "--require-checkpoints",
+            help="Fail (exit 7) without checkpoints: truncation cannot be detected then.",
+        ),
     ) -> None:
-        """Verify the hash chain (exit 7 naming the first bad sequence number)."""
+        """Verify the hash chain, the state rows bound to it and the checkpoints (exit 7 naming
+        the first bad sequence number)."""
         from shipdeck.core.services.audit_log import verify as run_verify
+        from shipdeck.core.services.audit_log import verify_warnings
 
-        r = run_verify(context(), checkpoints)
+        r = run_verify(context(), checkpoints, require_checkpoints=require_checkpoints)
+        warnings = verify_warnings(r)
         doc = {
             "ok": r.ok,
             "events": r.events,
@@ -80,13 +88,19 @@ def register(app: typer.Typer) -> None:
             "first_bad_seq": r.first_bad_seq,
             "reason": r.reason,
             "checkpoints": r.checkpoints,
+            "state_rows": r.state_rows,
+            "open_intents": list(r.open_intents),
+            "warnings": warnings,
         }
         if output.OPTIONS.machine:
             output.emit(doc)
         elif r.ok:
             output.say(
-                f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, {r.checkpoints} checkpoint(s) match"
+                f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, "
+                f"{r.state_rows} state rows bound, {r.checkpoints} checkpoint(s) match"
             )
+        for w in warnings:
+            output.info(f"shipdeck: warning: {w}")
         if not r.ok:
             output.info(f"shipdeck: integrity failure at event {r.first_bad_seq}: {r.reason}")
             raise typer.Exit(int(ExitCode.INTEGRITY))
