@@ -170,7 +170,9 @@ def make_notifiers(
                 WebhookNotifier(
                     n.url,
                     n.format,
-                    headers={h: os.environ[v] for h, v in n.headers_env.items() if v in os.environ},
+                    # Header name -> the NAME of its variable: the adapter reads the value at
+                    # send time, and names a missing variable without ever holding its value.
+                    headers=dict(n.headers_env),
                 ),
                 n.events,
             )

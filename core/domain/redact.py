@@ -1,45 +1,89 @@
 """Secret redaction and safe text, applied before anything is stored, printed or shown.
 
-Redaction works on key names (token, password, secret, key, ...) and on values that look like
-credentials wherever they appear, so a token pasted into a free-text field is caught too.
+Redaction works on structure and on shape. Structure: values under credential-named keys (in any
+naming style: `apiToken`, `client-secret`, `API_TOKEN`), the password in URL userinfo and DSNs,
+the value in `password=...` text. Shape: tokens that look like credentials wherever they appear
+(core.domain.secret_shapes, borrowed from detect-secrets), so a token pasted into a free-text
+field or printed into a log line is caught too. Plus the exact values we know to be secret.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+
+from shipdeck.core.domain.secret_shapes import SHAPES
 
 REDACTED = "***"
 
-_SECRET_KEY = re.compile(
-    r"(^|[_\-.])(token|password|passwd|secret|secrets|api[_-]?key|credential|credentials"
-    r"|authorization|auth)$"
-    # api_key, private-key, ... but not a bare "key" (our own documents use it to name a config
-    # key) nor "tokens" (max_tokens is a model setting whose value must stay visible and hashed).
-    r"|[_\-.]key$",
-    re.IGNORECASE,
+# camelCase and PascalCase word starts (apiToken, HFToken, OAuthToken), then any separator.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+# The last word of a credential's name. Not "tokens" (max_tokens is a model setting whose value
+# must stay visible and hashed), nor a bare "key" (our documents use it to name a config key).
+_SECRET_WORDS = frozenset(
+    {
+        *("token", "password", "passwd", "pwd", "passphrase", "secret", "secrets"),
+        *("credential", "credentials", "authorization", "auth", "apikey", "cookie"),
+    }
 )
-_SECRET_VALUE = re.compile(
-    r"(hf_[A-Za-z0-9]{16,}"
-    r"|AKIA[0-9A-Z]{16}"
-    r"|ghp_[A-Za-z0-9]{20,}"
-    # Not inside a word: "risk-scoring-service" is an app name, not an "sk-" key.
-    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"
-    r"|xox[abpr]-[A-Za-z0-9\-]{10,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,})"
-)
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "apikey")  # PGPASSWORD, xapikey
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
+    """Whether a value stored under `key` is a credential, whatever the key's naming style.
+
+    Cached: the same few key names recur in every document that is redacted."""
+    words = [w for w in _SEPARATORS.split(_CAMEL.sub("_", key).lower()) if w]
+    if not words:
+        return False
+    last = words[-1]
+    return (
+        last in _SECRET_WORDS
+        or last.endswith(_SECRET_SUFFIXES)
+        or (last == "key" and len(words) > 1)  # api_key, private.key, secretAccessKey
+    )
+
+
+def _is_basic_credential(token: str) -> bool:
+    """HTTP Basic credentials are base64 of `user:password`; "Basic setup" is not."""
+    try:
+        return b":" in base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match["aws_scheme"] is not None:
+        return f"{match['aws_scheme']}{REDACTED}:{REDACTED}@"
+    if match["scheme"] is not None:
+        user = SHAPES.sub(_mask, match["user"])
+        return f"{match['scheme']}{user}:{REDACTED}@"
+    if match["key"] is not None:
+        key, sep, value = match["key"], match["sep"], match["value"]
+        if not is_secret_key(key):
+            return key + sep + SHAPES.sub(_mask, value)  # the value may hold a URL or a token
+        quote = value[0] if value[0] in "\"'" else ""
+        return f"{key}{sep}{quote}{REDACTED}{quote}"
+    if match["basic"] is not None and not _is_basic_credential(match["basic"]):
+        return match[0]
+    if match["aws_secret"] is not None:
+        return match["aws_context"] + REDACTED
+    return REDACTED
 
 
 def redact_text(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
+    """`text` with the known secret values (any length: they are known, not guessed) and every
+    credential-shaped part masked."""
     for secret in extra_secrets:
-        if secret and len(secret) >= 4:
+        if secret:
             text = text.replace(secret, REDACTED)
-    return _SECRET_VALUE.sub(REDACTED, text)
+    return SHAPES.sub(_mask, text)
 
 
 def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
