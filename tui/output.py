@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shipdeck.core.domain.redact import redact, redact_text, strip_controls
+from shipdeck.core.domain.redact import (
+    has_unsafe_text,
+    json_text,
+    redact,
+    redact_text,
+    strip_controls,
+)
 from shipdeck.core.domain.secrets import environment_secrets
 from shipdeck.core.errors import Blocker, ExitCode
 
@@ -43,11 +49,13 @@ def _dump(doc: dict[str, Any]) -> str:
     if OPTIONS.output == "yaml":
         import yaml
 
-        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        text = str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        # YAML writes bidi controls raw; ASCII-only output escapes them (and all else non-ASCII).
+        return str(yaml.safe_dump(doc, sort_keys=False)) if has_unsafe_text(text) else text
     # Indented for a person at a terminal; compact for programs, because json's C encoder only
     # serves indent=None and is about five times faster on a 600-cell status.
     indent = 2 if sys.stdout.isatty() else None
-    return json.dumps(doc, ensure_ascii=False, indent=indent, default=str) + "\n"
+    return json_text(json.dumps(doc, ensure_ascii=False, indent=indent, default=str)) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:

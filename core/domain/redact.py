@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from shipdeck.core.domain.secret_shapes import SHAPES
+from shipdeck.core.domain.secret_shapes import ACCESS_KEY_ID, KEY_HEAD, SHAPES
 
 REDACTED = "***"
 
@@ -59,17 +59,17 @@ def _is_basic_credential(token: str) -> bool:
 
 
 def _mask(match: re.Match[str]) -> str:
-    if match["aws_scheme"] is not None:
-        return f"{match['aws_scheme']}{REDACTED}:{REDACTED}@"
-    if match["scheme"] is not None:
-        user = SHAPES.sub(_mask, match["user"])
-        return f"{match['scheme']}{user}:{REDACTED}@"
-    if match["key"] is not None:
-        key, sep, value = match["key"], match["sep"], match["value"]
-        if not is_secret_key(key):
-            return key + sep + SHAPES.sub(_mask, value)  # the value may hold a URL or a token
+    if match["aws_userinfo"] is not None:
+        return f"://{REDACTED}:{REDACTED}@"
+    if match["password"] is not None:
+        return f"://{SHAPES.sub(_mask, match['user'])}:{REDACTED}@"
+    if match["word"] is not None:
+        word, sep, value = match["word"], match["sep"], match["value"]
+        head = KEY_HEAD.search(match.string, 0, match.start())
+        if not is_secret_key((head[0] if head else "") + word):
+            return word + sep + SHAPES.sub(_mask, value)  # the value may hold a URL or a token
         quote = value[0] if value[0] in "\"'" else ""
-        return f"{key}{sep}{quote}{REDACTED}{quote}"
+        return f"{word}{sep}{quote}{REDACTED}{quote}"
     if match["basic"] is not None and not _is_basic_credential(match["basic"]):
         return match[0]
     if match["aws_secret"] is not None:
@@ -83,6 +83,8 @@ def redact_text(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
     for secret in extra_secrets:
         if secret:
             text = text.replace(secret, REDACTED)
+    if text.isalnum():  # commits, digests, names: of all shapes only an AWS key id fits there
+        return ACCESS_KEY_ID.sub(REDACTED, text)
     return SHAPES.sub(_mask, text)
 
 
@@ -107,16 +109,24 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
 # Terminal escape sequences and control characters, in one pass: CSI (7- or 8-bit, also when
 # cut short), OSC/DCS/SOS/PM/APC strings (7- or 8-bit introducer) up to their BEL or ST terminator
 # (a string is also ended by BEL, so markup after a stray BEL stays text), any other ESC
-# sequence, then any C0 control but tab and newline, DEL and C1.
+# sequence, then any C0 control but tab and newline, DEL and C1, and the Unicode bidi controls
+# that reorder what a terminal shows (Trojan Source, CVE-2021-42574): embeddings and overrides
+# U+202A-202E, isolates U+2066-2069, the marks U+200E/U+200F and the Arabic letter mark U+061C.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _CONTROLS = re.compile(
     r"""
       (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?
     | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?
     | \x1b[\x20-\x2f]*[\x30-\x7e]?
-    | [\x00-\x08\x0b-\x1f\x7f-\x9f]
-    """,
+    | [\x00-\x08\x0b-\x1f\x7f-\x9f"""
+    + _BIDI
+    + "]",
     re.VERBOSE,
 )
+# What JSON leaves raw although a terminal acts on it (json.dumps escapes only C0).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029" + _BIDI + "]")
+# Cells a spreadsheet evaluates (OWASP "CSV Injection"): a leading =, +, -, @, tab or CR.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def strip_controls(text: str) -> str:
@@ -124,9 +134,34 @@ def strip_controls(text: str) -> str:
 
     A log line or command output could otherwise retitle the terminal, rewrite the screen or
     smuggle a hyperlink. No ESC, BEL, other C0 (but tab and newline), DEL or C1 character
-    survives. Markup such as `[bold]` is left alone: escaping it is the renderer's job.
+    survives, nor any bidi control that would let a commit subject display reordered. Markup
+    such as `[bold]` is left alone: escaping it is the renderer's job.
     """
     return _CONTROLS.sub("", text)
+
+
+def json_text(document: str) -> str:
+    """A serialised JSON document with the characters a terminal would act on (DEL, C1, bidi
+    controls, line separators) written as \\u escapes: the data is unchanged for a parser, and
+    `-o json` at a terminal shows no reordered text. One scan of a character class, so cheap on
+    large documents; a copy only when such a character is there."""
+    if _JSON_UNSAFE.search(document) is None:
+        return document
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", document)
+
+
+def has_unsafe_text(document: str) -> bool:
+    """Whether a serialised document holds characters that json_text would escape (YAML has no
+    such escape outside double quotes, so its writer falls back to ASCII-only output)."""
+    return _JSON_UNSAFE.search(document) is not None
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that neither a terminal nor a spreadsheet will act on: controls stripped, and a
+    cell that would start a formula (=HYPERLINK(...), +, -, @, tab, CR) prefixed with an
+    apostrophe, which spreadsheets show as text (OWASP CSV injection guidance)."""
+    text = strip_controls("" if value is None else str(value))
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def strip_lines(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Select, and_, func, select
 
+from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage import audit
@@ -157,9 +158,9 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
         d = ev.as_dict()
         if writer:
             d["payload"] = json.dumps(d["payload"], sort_keys=True, ensure_ascii=False)
-            writer.writerow(d)
+            writer.writerow({k: csv_cell(v) for k, v in d.items()})  # opened in a spreadsheet
         else:
-            out.write(json.dumps(d, sort_keys=True, ensure_ascii=False) + "\n")
+            out.write(json_text(json.dumps(d, sort_keys=True, ensure_ascii=False)) + "\n")
         n += 1
     return n
 
