@@ -120,3 +120,20 @@ def test_csv_export_neutralises_spreadsheet_formulas(ws: WorkspaceFixture) -> No
         rows = list(csv.DictReader(fh))
     assert [r["ssh_client"] for r in rows] == ["'" + formula]  # shown as text, never evaluated
     assert rows[0]["actor"] == "alice" and rows[0]["kind"] == "release.created"
+
+
+def test_an_export_file_is_private_and_never_written_through_a_link(
+    ws: WorkspaceFixture, tmp_path: Path
+) -> None:
+    env = ws.env("alice")
+    assert shipdeck("release", "create", "web", "1.0.0", env=env).code == 0
+    out = ws.root / "audit.jsonl"
+    assert shipdeck("audit", "export", "--out", str(out), env=env).code == 0
+    assert out.stat().st_mode & 0o077 == 0 and len(out.read_text().splitlines()) == 1
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    (ws.root / "planted.jsonl").symlink_to(victim)
+    refused = shipdeck("audit", "export", "--out", str(ws.root / "planted.jsonl"), env=env)
+    assert refused.code == 4
+    assert f"{ws.root / 'planted.jsonl'}: refused: it is a symbolic link" in refused.err
+    assert victim.read_text() == "keep me\n"
