@@ -17,7 +17,7 @@ from shipdeck.core.domain.redact import (
     has_unsafe_text,
     json_text,
     redact,
-    redact_text,
+    shown,
     strip_controls,
 )
 from shipdeck.core.domain.secrets import environment_secrets
@@ -66,13 +66,13 @@ def emit(doc: dict[str, Any]) -> None:
 
 def say(text: str) -> None:
     """Human text for table mode on stdout (credential-looking text masked, like JSON output)."""
-    sys.stdout.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stdout.write(shown(text, OPTIONS.secrets) + "\n")
 
 
 def info(text: str) -> None:
     """Progress and warnings: stderr, whatever the output mode. Error messages may quote what a
     user typed (`--artifact 'hf_...'`), so credential-looking text is masked here too."""
-    sys.stderr.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stderr.write(shown(text, OPTIONS.secrets) + "\n")
     sys.stderr.flush()
 
 

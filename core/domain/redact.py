@@ -164,6 +164,12 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def shown(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Text for a person's screen (a CLI line, a TUI notification): controls and bidi stripped,
+    credentials masked. Both front ends show messages through this, so they show the same."""
+    return redact_text(strip_controls(text), secrets)
+
+
 def strip_lines(text: str) -> list[str]:
     """Captured output as lines, each stripped: split first, so no line is joined to the next by
     a sequence left open, and none carries a newline. A final newline ends the last line; it does

@@ -65,3 +65,14 @@ def test_filter_words() -> None:
     assert (flt.actor, flt.kind) == ("bob", "plan.*")
     assert flt.since == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     assert flt.until == datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_error_notifications_show_messages_as_the_cli_prints_them() -> None:
+    from shipdeck.core.errors import AdapterError
+    from shipdeck.tui.screens.base import error_line
+
+    exc = AdapterError(f"webhook hooks.example: HTTP 401: {HOSTILE} password=hunter22")
+    line = error_line(exc)
+    assert line.startswith("webhook hooks.example: HTTP 401: ") and line.endswith("password=***")
+    assert "\x1b" not in line and "\x9b" not in line and not any(c in line for c in BIDI)
+    assert "hunter22" not in error_line(RuntimeError("db password=hunter22"))
