@@ -144,8 +144,9 @@ def json_text(document: str) -> str:
     """A serialised JSON document with the characters a terminal would act on (DEL, C1, bidi
     controls, line separators) written as \\u escapes: the data is unchanged for a parser, and
     `-o json` at a terminal shows no reordered text. One scan of a character class, so cheap on
-    large documents; a copy only when such a character is there."""
-    if _JSON_UNSAFE.search(document) is None:
+    large documents (and none at all for ASCII ones: DEL is all json.dumps leaves of that
+    range); a copy only when such a character is there."""
+    if (document.isascii() and "\x7f" not in document) or _JSON_UNSAFE.search(document) is None:
         return document
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", document)
 
