@@ -65,7 +65,7 @@ def _mask(match: re.Match[str]) -> str:
         return f"://{SHAPES.sub(_mask, match['user'])}:{REDACTED}@"
     if match["word"] is not None:
         word, sep, value = match["word"], match["sep"], match["value"]
-        head = KEY_HEAD.search(match.string, 0, match.start())
+        head = KEY_HEAD.search(match.string, max(0, match.start() - 80), match.start())
         if not is_secret_key((head[0] if head else "") + word):
             return word + sep + SHAPES.sub(_mask, value)  # the value may hold a URL or a token
         quote = value[0] if value[0] in "\"'" else ""
@@ -125,8 +125,9 @@ _CONTROLS = re.compile(
 )
 # What JSON leaves raw although a terminal acts on it (json.dumps escapes only C0).
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029" + _BIDI + "]")
-# Cells a spreadsheet evaluates (OWASP "CSV Injection"): a leading =, +, -, @, tab or CR.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Cells a spreadsheet evaluates (OWASP "CSV Injection"): a leading =, +, -, @, tab or CR; CR is
+# a control, which strip_controls has removed before this is checked.
+_FORMULA_START = ("=", "+", "-", "@", "\t")
 
 
 def strip_controls(text: str) -> str:
