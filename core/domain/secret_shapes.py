@@ -1,8 +1,8 @@
 """What credentials look like in free text: one regular expression, matched once per string.
 
-Most shapes are borrowed from Yelp's detect-secrets 1.5.0 (Apache License 2.0,
-https://github.com/Yelp/detect-secrets, detect_secrets/plugins/*.py), as the issue asks, rather
-than invented here: AWS access key ids and the keyword-anchored AWS secret key, URL userinfo
+Most shapes are borrowed from Yelp's detect-secrets 1.5.0 (Copyright 2017-2018 Yelp Inc.,
+Apache License 2.0, its text in docs/third-party/detect-secrets-1.5.0-LICENSE.txt;
+https://github.com/Yelp/detect-secrets, detect_secrets/plugins/*.py) rather than invented here: AWS access key ids and the keyword-anchored AWS secret key, URL userinfo
 passwords (basic_auth), GitHub (ghp_/gho_/ghu_/ghs_/ghr_), GitLab, JWT, Slack tokens and incoming
 webhooks, Stripe, SendGrid, PyPI and private-key blocks. Changes from the originals: the JWT tail
 is greedy (detect-secrets validates a short match afterwards; we must mask the signature too), the
