@@ -2,14 +2,15 @@
 
 Most shapes are borrowed from Yelp's detect-secrets 1.5.0 (Copyright 2017-2018 Yelp Inc.,
 Apache License 2.0, its text in docs/third-party/detect-secrets-1.5.0-LICENSE.txt;
-https://github.com/Yelp/detect-secrets, detect_secrets/plugins/*.py) rather than invented here: AWS access key ids and the keyword-anchored AWS secret key, URL userinfo
-passwords (basic_auth), GitHub (ghp_/gho_/ghu_/ghs_/ghr_), GitLab, JWT, Slack tokens and incoming
-webhooks, Stripe, SendGrid, PyPI and private-key blocks. Changes from the originals: the JWT tail
-is greedy (detect-secrets validates a short match afterwards; we must mask the signature too), the
-AWS secret key need not be quoted (it shows up in notes as `aws secret ... wJalr...`), the GitHub
-and Slack token bodies accept shorter lengths (their formats have grown), and the keyword rule is
-ours: any `key=value` or `key: value` whose key `is_secret_key` accepts. Added from the vendors'
-own documentation: GitHub fine-grained tokens (`github_pat_`), npm tokens (`npm_`), Hugging Face
+https://github.com/Yelp/detect-secrets, detect_secrets/plugins/*.py) rather than invented here:
+AWS access key ids and the keyword-anchored AWS secret key, URL userinfo passwords (basic_auth),
+GitHub (ghp_/gho_/ghu_/ghs_/ghr_), GitLab, JWT, Slack tokens and incoming webhooks, Stripe,
+SendGrid, PyPI and private-key blocks. Changes from the originals: the JWT tail is greedy
+(detect-secrets validates a short match afterwards; we must mask the signature too), the AWS
+secret key need not be quoted (it shows up in notes as `aws secret ... wJalr...`), the GitHub and
+Slack token bodies accept shorter lengths (their formats have grown), and the keyword rule is
+ours: `key=value` or `key: value` whose key `is_secret_key` accepts. Added from the vendors' own
+documentation: GitHub fine-grained tokens (`github_pat_`), npm tokens (`npm_`), Hugging Face
 (`hf_`), OpenAI-style `sk-` keys, and HTTP Basic/Bearer credentials.
 
 One alternation, so a string is scanned once whatever the number of shapes; branches start with a
