@@ -25,6 +25,7 @@ BENCHES = (
     "audit_verify",
     "audit_export",
     "audit_list",
+    "redaction",
     "orchestration",
     "tui_audit_keys",
 )

@@ -130,3 +130,11 @@ class StorageFailed(ShipdeckError):
 
     exit_code = ExitCode.FAILED
     kind = "storage_failed"
+
+
+class UnsafeFile(AdapterError):
+    """A workspace file that shipdeck refuses to open: a symlink planted where it reads or
+    writes (exit 4, naming the file). An AdapterError, so the task that met it is audited."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "unsafe_file"

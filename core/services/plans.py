@@ -38,6 +38,7 @@ from shipdeck.core.domain.plan import (
     policy_changes,
     policy_snapshot,
 )
+from shipdeck.core.domain.redact import redact_text
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.domain.waves import compute_waves
 from shipdeck.core.domain.windows import WindowState, window_state
@@ -1068,6 +1069,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
     ok, output, code = True, note, None
     if entry.command:
         ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
+    output = redact_text(output, ctx.secrets)  # a check may print a token: never stored as is
     now = ctx.now()
     with ctx.db.write() as conn:
         conn.execute(delete(TICKS).where(TICKS.c.plan_id == plan_id, TICKS.c.item == entry.id))
