@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from shipdeck.core.domain.config_values import value_problems
 from shipdeck.core.domain.occurrences import WallTime, parse_wall_time, to_utc
 from shipdeck.core.domain.waves import find_cycle
 from shipdeck.core.domain.windows import (
@@ -329,6 +330,14 @@ class _Collector:
         return tuple(out)
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a user or actor name: the audit chain reserves control characters
+    as field separators, and a name must read the same on screen as in the record."""
+    if _CONTROL.search(name):
+        return f"user name '{_CONTROL.sub(lambda m: repr(m.group())[1:-1], name)}' holds a control character"
+    return None
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -374,6 +383,8 @@ _TOP = {
 def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> WorkspaceConfig:
     """Turn parsed TOML into a WorkspaceConfig, or raise ConfigError listing every problem."""
     c = _Collector(filename)
+    for path, problem in value_problems(raw):
+        c.err(path, problem)
     c.keys(raw, "", _TOP)
 
     ws = c.table(raw.get("workspace"), "workspace")
@@ -429,7 +440,11 @@ def _parse_roles(c: _Collector, raw: dict[str, Any]) -> dict[str, Role]:
                     f"{path}.permissions[{i}]",
                     f"unknown permission '{p}'" + (f" (did you mean '{hint}'?)" if hint else ""),
                 )
-        roles[rname] = Role(rname, c.strings(r, path, "users"), frozenset(perms))
+        users = c.strings(r, path, "users")
+        for i, user in enumerate(users):
+            if (problem := name_problem(user)) is not None:
+                c.err(f"{path}.users[{i}]", problem)
+        roles[rname] = Role(rname, users, frozenset(perms))
     return roles
 
 

@@ -293,6 +293,12 @@ def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -
     return row
 
 
+def untargeted(ctx: Context, env: str, apps: Sequence[str]) -> list[str]:
+    """The apps shipdeck.toml no longer deploys to `env` (removed, or their target removed):
+    configuration drift after a plan was drafted, which policy and the runner both refuse."""
+    return [a for a in apps if a not in ctx.config.apps or env not in ctx.config.apps[a].targets]
+
+
 def window_tz(ctx: Context, env: str) -> str:
     specs, _ = ctx.config.window_specs(env)
     return specs[0].timezone if specs else "UTC"
@@ -392,6 +398,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
     approvals = tuple(
         policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
