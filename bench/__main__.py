@@ -27,6 +27,7 @@ BENCHES = (
     "audit_list",
     "orchestration",
     "tui_audit_keys",
+    "windows",
 )
 
 
