@@ -165,19 +165,30 @@ def _wall(at: datetime, zone: ZoneInfo) -> datetime:
     return at.astimezone(zone).replace(tzinfo=None)
 
 
-def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The first instant after the spring-forward gap that `wall` falls in."""
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # offset after: lands before gap
-    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # offset before: lands after gap
-    lo, hi = int(before.timestamp()), int(after.timestamp())
-    offset_after = after.astimezone(zone).utcoffset()
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, zone).utcoffset() == offset_after:
-            hi = mid
+def _transition(
+    lo: datetime, hi: datetime, zone: ZoneInfo
+) -> tuple[datetime, timedelta, timedelta]:
+    """The first second in (lo, hi] at which the zone's offset differs from its offset at `lo`
+    (one change in between: no zone changes twice within a day), and the offsets either side."""
+    low, high = int(lo.timestamp()), int(hi.timestamp())
+    before = datetime.fromtimestamp(low, zone).utcoffset()
+    after = datetime.fromtimestamp(high, zone).utcoffset()
+    assert before is not None and after is not None
+    while high - low > 1:
+        mid = (low + high) // 2
+        if datetime.fromtimestamp(mid, zone).utcoffset() == before:
+            low = mid
         else:
-            lo = mid
-    return datetime.fromtimestamp(hi, UTC)
+            high = mid
+    return datetime.fromtimestamp(high, UTC), before, after
+
+
+def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant after the spring-forward gap that `wall` falls in: read with the offset
+    after the gap it lands before the change, read with the one before it lands after it."""
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return _transition(before, after, zone)[0]
 
 
 def _instants(wall: datetime, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
@@ -223,25 +234,6 @@ def _steady_day(spec: WindowSpec, d: date, u0: datetime) -> Iterator[Interval]:
         yield u0 + timedelta(minutes=a), _end(spec, midnight + timedelta(minutes=b), last, zone)
 
 
-def _transition(
-    u0: datetime, u1: datetime, zone: ZoneInfo
-) -> tuple[datetime, timedelta, timedelta]:
-    """The instant in (u0 - 6h, u1] at which the zone's offset changes, and the offsets either
-    side (a day whose midnight falls in a gap starts at the change itself; no zone changes its
-    offset twice within six hours)."""
-    lo, hi = int((u0 - timedelta(hours=6)).timestamp()), int(u1.timestamp())
-    before = datetime.fromtimestamp(lo, zone).utcoffset()
-    after = datetime.fromtimestamp(hi, zone).utcoffset()
-    assert before is not None and after is not None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, zone).utcoffset() == before:
-            lo = mid
-        else:
-            hi = mid
-    return datetime.fromtimestamp(hi, UTC), before, after
-
-
 def _changing_day(spec: WindowSpec, d: date, u0: datetime, u1: datetime) -> list[Interval]:
     """The day's occurrences fire by fire, under the DST rules in the module docstring.
 
@@ -250,7 +242,8 @@ def _changing_day(spec: WindowSpec, d: date, u0: datetime, u1: datetime) -> list
     """
     zone = ZoneInfo(spec.timezone)
     daily = _daily(spec.cron)
-    change, before, after = _transition(u0, u1, zone)
+    # From six hours before midnight: a day whose midnight falls in a gap starts at the change.
+    change, before, after = _transition(u0 - timedelta(hours=6), u1, zone)
     midnight = datetime.combine(d, time(), tzinfo=UTC)  # the wall clock, as UTC arithmetic
     out: list[Interval] = []
     seen: set[datetime] = set()

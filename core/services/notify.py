@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from shipdeck.core.services.context import Context
 
 
@@ -62,5 +64,5 @@ def _record_failure(
                 env=env,
                 plan=plan,
             )
-    except Exception:  # the database itself is down: the caller's change already committed
+    except SQLAlchemyError:  # the database itself is down: the caller's change already committed
         return
