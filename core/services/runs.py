@@ -423,7 +423,8 @@ class _Engine:
         self.env = row.env
         self.author = row.created_by
         self.body = PlanBody.decode(row.body)
-        self.envcfg = env_config(ctx, row.env)
+        # None when shipdeck.toml dropped the environment: every app is then drift (below).
+        self.envcfg = ctx.config.environments.get(row.env)
         self.journal = journal
         self.lost = threading.Event()
         self.stopping = threading.Event()
@@ -850,7 +851,8 @@ class _Engine:
     def _warm(self) -> None:
         """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
         a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
-        seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
+        warm = 0.0 if self.envcfg is None else self.envcfg.warm_seconds
+        seconds = 0.0 if self.body.kind == "rollback" else warm
         nothing_old = all(a.from_color is None for a in self.apps.values())
         if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
             return

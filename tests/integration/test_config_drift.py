@@ -24,6 +24,13 @@ def _without_web_staging(toml: str) -> str:
     return re.sub(r"\[apps\.web\.targets\.staging\]\n(?:[^\[\n][^\n]*\n)*", "", toml)
 
 
+def _without_staging(toml: str) -> str:
+    """The same workspace with the staging environment and every staging target removed."""
+    toml = re.sub(r"\[apps\.[a-z-]+\.targets\.staging\]\n(?:[^\[\n][^\n]*\n)*", "", toml)
+    toml = toml.replace("[environments.staging]\n", "").replace("requires_previous = true\n", "")
+    return toml
+
+
 def _approved_web_plan(ws: WorkspaceFixture) -> tuple[str, str]:
     toml = local_toml()
     ws.write_config(toml)
@@ -92,3 +99,19 @@ def test_reconcile_deploy_and_rollback_survive_a_dead_runner_and_drift(
     )
     other = shipdeck("deploy", "chat-api", "1.0.0", "--env", "staging", env=ws.env())
     assert other.code != 1 and "unexpected" not in other.err
+
+
+def test_reconcile_fails_a_plan_whose_environment_was_removed(ws: WorkspaceFixture) -> None:
+    plan_id, toml = _approved_web_plan(ws)
+    past = replace(ws.as_user("alice"), clock=FixedClock(datetime(2020, 1, 1, tzinfo=UTC)))
+    start_run(past, plan_id)
+    ws.write_config(_without_staging(toml))
+    assert shipdeck("config", "check", env=ws.env()).code == 0
+
+    rec = shipdeck("-o", "json", "reconcile", env=ws.env())
+    assert rec.code == 0, rec.err
+    [done] = rec.json()["reconciled"]
+    assert done["state"] == "failed"
+    assert done["result"].startswith(
+        "configuration drift: shipdeck.toml has no staging target for web any more"
+    )
