@@ -28,6 +28,7 @@ BENCHES = (
     "redaction",
     "orchestration",
     "tui_audit_keys",
+    "windows",
 )
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from shipdeck.core.domain.config import WorkspaceConfig
-from shipdeck.core.errors import PermissionDenied, ShipdeckError
+from shipdeck.core.domain.config import WorkspaceConfig, name_problem
+from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
 from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
@@ -66,6 +66,8 @@ def resolve_actor(config: WorkspaceConfig, environ: Mapping[str, str] | None = N
     name = os_user
     if config.allow_env_actor and env.get("SHIPDECK_ACTOR"):
         name = env["SHIPDECK_ACTOR"]
+        if (problem := name_problem(name)) is not None:
+            raise ConfigError(f"SHIPDECK_ACTOR: {problem}")
     ssh = env.get("SSH_CLIENT", "").split(" ")[0] or None
     return Actor(
         name=name,

@@ -299,6 +299,12 @@ def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -
     return row
 
 
+def untargeted(ctx: Context, env: str, apps: Sequence[str]) -> list[str]:
+    """The apps shipdeck.toml no longer deploys to `env` (removed, or their target removed):
+    configuration drift after a plan was drafted, which policy and the runner both refuse."""
+    return [a for a in apps if a not in ctx.config.apps or env not in ctx.config.apps[a].targets]
+
+
 def window_tz(ctx: Context, env: str) -> str:
     specs, _ = ctx.config.window_specs(env)
     return specs[0].timezone if specs else "UTC"
@@ -431,6 +437,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
     approval_rows, bad = binding.trusted_rows(

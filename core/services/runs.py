@@ -45,12 +45,14 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import OperationalError
 
 from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transition, label
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.windows import describe_next
+from shipdeck.core.domain.release import Manifest
+from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import (
     AdapterError,
     BlockedError,
@@ -85,6 +87,7 @@ from shipdeck.core.services.plans import (
     new_row_id,
     runner_id,
     steps_of,
+    untargeted,
     verdict,
     window_tz,
 )
@@ -422,7 +425,8 @@ class _Engine:
         self.env = row.env
         self.author = row.created_by
         self.body = PlanBody.decode(row.body)
-        self.envcfg = env_config(ctx, row.env)
+        # None when shipdeck.toml dropped the environment: every app is then drift (below).
+        self.envcfg = ctx.config.environments.get(row.env)
         self.journal = journal
         self.lost = threading.Event()
         self.stopping = threading.Event()
@@ -431,8 +435,11 @@ class _Engine:
         self._specs: dict[int, ReleaseSpec] = {}
         self._pending: dict[str, _Row] = {}  # per app: a "done" row waiting for the next step
         self.apps: dict[str, _App] = {}
+        # Configuration drift (a target removed while the plan ran) fails the plan, audited,
+        # in run() and recover(); an engine that could not start would leave it running.
+        self.drift = untargeted(ctx, self.env, [a for wave in self.body.waves for a in wave])
         for wave_no, wave in enumerate(self.body.waves):
-            for app in wave:
+            for app in (a for a in wave if a not in self.drift):
                 tcfg = ctx.config.apps[app].targets[self.env]
                 target = ctx.targets(app, self.env, tcfg.adapter, tcfg.settings)
                 self.apps[app] = _App(app, wave_no, self.body.item(app), target)
@@ -798,9 +805,12 @@ class _Engine:
     def _hold(self, wave: int) -> None:
         """Between waves: a window that closed mid-run holds the next wave until it reopens."""
         held = False
+        window: WindowState | None = None
         while True:
             now = self.ctx.now()
-            window = env_window(self.ctx, self.env, now)
+            # The window's answer holds until its next opening: ask again only then.
+            if window is None or (window.next_open is not None and now >= window.next_open):
+                window = env_window(self.ctx, self.env, now)
             with self.ctx.db.read() as conn:
                 overrides = [
                     _OverrideFact(o.id, o.by, o.reason, o.until)
@@ -856,7 +866,8 @@ class _Engine:
     def _warm(self) -> None:
         """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
         a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
-        seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
+        warm = 0.0 if self.envcfg is None else self.envcfg.warm_seconds
+        seconds = 0.0 if self.body.kind == "rollback" else warm
         nothing_old = all(a.from_color is None for a in self.apps.values())
         if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
             return
@@ -1017,6 +1028,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return self._fail_on_drift()
             self._prepare()
             try:
                 for n, wave in enumerate(self.body.waves):
@@ -1047,6 +1060,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return "failed", self._fail_on_drift()
             with self.ctx.db.read() as conn:
                 self.abort_seen = conn.execute(
                     select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
@@ -1097,6 +1112,17 @@ class _Engine:
             self._heartbeat_stop.set()
             self._writer.close()
             self._close_targets()
+
+    def _fail_on_drift(self) -> RunResult:
+        """Fail the plan, audited, without touching a target: shipdeck.toml no longer says
+        where some of its apps live, so neither finishing nor rolling back can be trusted."""
+        missing = ", ".join(self.drift)
+        result = (
+            f"configuration drift: shipdeck.toml has no {self.env} target for {missing} any more;"
+            " failed without changing anything (restore the target, then deploy or roll back)"
+        )
+        self._finish("failed", result, "run.failed")
+        return self.result("failed", result)
 
     def result(self, state: str, result: str) -> RunResult:
         with self.ctx.db.read() as conn:
