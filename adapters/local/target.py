@@ -253,6 +253,11 @@ class LocalTarget:
     def close(self) -> None:
         """Nothing to release: no connection outlives a call."""
 
+    def processes(self) -> dict[str, int]:
+        """Name -> pid of the proxy and colors running now (what `teardown` stops)."""
+        pids = {name: self.supervisor.pid(name) for name in self.supervisor.names()}
+        return {name: pid for name, pid in pids.items() if pid is not None}
+
     def teardown(self) -> None:
         """Stop the proxy and both colors and forget the switch: nothing is live afterwards."""
         with self.fence.locked():
