@@ -45,13 +45,11 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import OperationalError
 
 from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transition, label
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.release import Manifest
 from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import (
     AdapterError,
@@ -628,8 +626,8 @@ class _Engine:
                     return
                 failing_since = None
             except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
-                failing_since = failing_since or time.monotonic()
-                late = time.monotonic() - failing_since + ttl / 3 >= ttl
+                failing_since = failing_since or self.ctx.clock.monotonic()
+                late = self.ctx.clock.monotonic() - failing_since + ttl / 3 >= ttl
                 print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
                 if late:
                     print("heartbeat: the lease expires before the next beat: stopping the run",
