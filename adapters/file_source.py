@@ -121,7 +121,11 @@ def _scan(name: str, root: Path) -> tuple[ArtifactFile, ...]:
     if not top.is_dir():
         raise ArtifactRefused(f"artifact {name}: {root} is neither a directory nor a file")
     found: list[ArtifactFile] = []
-    for folder, dirs, names in os.walk(top, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would skip the folder: a silent hole
+        raise AdapterError(f"file source: artifact {name}: {exc.filename}: {exc.strerror}")
+
+    for folder, dirs, names in os.walk(top, onerror=unreadable, followlinks=False):
         here = Path(folder)
         for d in dirs:
             if (here / d).is_symlink():

@@ -538,6 +538,8 @@ def demo_root(directory: str | Path | None) -> Path:
     """The demo workspace named (or found like any workspace); refused unless `demo` built it."""
     from shipdeck.core.workspace import find_workspace
 
+    if directory is not None and not (Path(directory) / "shipdeck.toml").is_file():
+        raise UsageError(f"{directory}: no shipdeck.toml there (not a demo workspace)")
     root = find_workspace(directory)
     if not (root / MARKER).is_file():
         raise UsageError(f"{root}: not a demo workspace (no {MARKER}); only `shipdeck demo` ones")

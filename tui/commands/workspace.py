@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
                         {"user": u.user, "name": u.name, "roles": list(u.roles), "does": u.duties}
                         for u in users
                     ],
-                    "act_as": f"SHIPDECK_ACTOR=bob shipdeck -w {root} status",
+                    "act_as": f"SHIPDECK_ACTOR=bob shipdeck -w {root} plan list",
                     "stop": f"shipdeck demo stop {root}",
                 }
             )
