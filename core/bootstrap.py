@@ -19,6 +19,7 @@ from shipdeck.core.ports import (
     CheckpointStore,
     Clock,
     LogSource,
+    MachineProcesses,
     Notifier,
     Target,
     TokenLimitStore,
@@ -33,9 +34,14 @@ def _resolve_path(workspace: Path, value: str) -> Path:
     return path if path.is_absolute() else workspace / path
 
 
+def target_state_dir(workspace: Path, app: str, env: str) -> Path:
+    """Where a target keeps what it knows (switch, processes, fencing) in the workspace."""
+    return workspace / ".shipdeck" / "targets" / app / env
+
+
 def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:
     def factory(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
-        state_dir = workspace / ".shipdeck" / "targets" / app / env
+        state_dir = target_state_dir(workspace, app, env)
         if adapter == "local":
             from shipdeck.adapters.local.target import LocalTarget
 
@@ -62,6 +68,20 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
     return factory
 
 
+def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcesses]]:
+    """(app, env, target) for every `local` target that has state in this workspace, i.e. may
+    have started processes on this machine."""
+    from shipdeck.adapters.local.target import LocalTarget
+
+    found: list[tuple[str, str, MachineProcesses]] = []
+    for app, spec in workspace.config.apps.items():
+        for env, t in spec.targets.items():
+            state = target_state_dir(workspace.root, app, env)
+            if t.adapter == "local" and state.is_dir():
+                found.append((app, env, LocalTarget(app, env, t.settings, state)))
+    return found
+
+
 def make_checkpoint_store(location: str) -> CheckpointStore:
     if location.startswith("s3://"):
         from shipdeck.adapters.s3_checkpoints import S3Checkpoints
@@ -72,8 +92,11 @@ def make_checkpoint_store(location: str) -> CheckpointStore:
     return FileCheckpoints(location)
 
 
-def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | None]:
-    """Artifact sources by [sources] name or by URI scheme, built on first use and kept."""
+def make_sources(
+    config: WorkspaceConfig, workspace: Path
+) -> Callable[[str], ArtifactSource | None]:
+    """Artifact sources by [sources] name or by URI scheme, built on first use and kept.
+    Relative file:// paths are read from the workspace folder."""
     cache: dict[str, ArtifactSource | None] = {}
 
     def get(key: str) -> ArtifactSource | None:
@@ -92,6 +115,10 @@ def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | No
                 from shipdeck.adapters.s3 import S3Source
 
                 source = S3Source.from_settings(settings)
+            elif kind == "file":
+                from shipdeck.adapters.file_source import FileSource
+
+                source = FileSource(workspace)
             cache[key] = source
         return cache[key]
 
@@ -202,7 +229,7 @@ def build_context(
         git=GitRepositories(),
         targets=make_target_factory(workspace.root),
         checkpoints=make_checkpoint_store,
-        sources=make_sources(cfg),
+        sources=make_sources(cfg, workspace.root),
         log_sources=make_log_sources(workspace.root, cfg),
         token_limits=make_token_limits(workspace.root, cfg),
         notifiers=make_notifiers(cfg),

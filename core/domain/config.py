@@ -118,6 +118,7 @@ TOKEN_LIMIT_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]]
 SOURCE_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "hf": {"endpoint": (str, False), "token_env": (str, False), "token_file": (str, False)},
     "s3": {"endpoint_url": (str, False), "profile": (str, False), "region": (str, False)},
+    "file": {},
 }
 
 
@@ -752,7 +753,7 @@ def _parse_apps(
             if uri is not None and "://" not in uri:
                 c.err(
                     f"{apath}.uri",
-                    f"must be a URI like hf://org/model@rev or s3://bucket/key, not '{uri}'",
+                    f"must be a URI like hf://org/model@rev, s3://bucket/key or file://dir, not '{uri}'",
                 )
             artifacts.append(
                 ArtifactConfig(art, uri or "", src, c.get(t, apath, "promote_to", str))

@@ -40,7 +40,7 @@ HORIZON = timedelta(days=400)
 
 # A fixed reference instant for "does this expression ever fire?", so validation is reproducible.
 _CRON_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
 
 BlockerKind = Literal["window_closed", "frozen"]
 
@@ -138,16 +138,22 @@ def validate_timezone(name: str) -> str | None:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse "90m", "8h", "1d12h", "45s" (units d, h, m, s, largest first) into a timedelta."""
+    """Parse "90m", "8h", "1d12h", "45s", "300ms" (units d, h, m, s, ms, largest first), or bare
+    seconds ("30", as argocd takes them), into a timedelta. The one parser for every duration
+    shipdeck takes: options such as --timeout, --until and --since, and shipdeck.toml values."""
     cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        cleaned += "s"
     match = _DURATION_RE.fullmatch(cleaned)
     if not cleaned or match is None:
         raise ValueError(
-            f"invalid duration '{text}': use whole numbers with units d, h, m, s, largest first,"
-            " e.g. 90m, 8h, 1d12h, 45s"
+            f"invalid duration '{text}': use whole numbers with units d, h, m, s, ms, largest"
+            " first, or bare seconds, e.g. 90m, 8h, 1d12h, 45s, 300ms, 30"
         )
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    result = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    days, hours, minutes, seconds, millis = (int(g) if g else 0 for g in match.groups())
+    result = timedelta(
+        days=days, hours=hours, minutes=minutes, seconds=seconds, milliseconds=millis
+    )
     if result <= timedelta(0):
         raise ValueError(f"invalid duration '{text}': must be longer than zero")
     return result

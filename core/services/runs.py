@@ -34,7 +34,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -707,7 +706,7 @@ class _Engine:
             if h.ok:
                 detail = f"serves {h.version!r}, expected {a.item.version!r}"
             if n + 1 < attempts:
-                time.sleep(HEALTH_PAUSE)
+                self.ctx.clock.sleep(HEALTH_PAUSE)
         raise AdapterError(f"{a.name} {a.item.version} on {a.to_color} is unhealthy: {detail}")
 
     def _checker(self, a: _App) -> Callable[[], str]:
@@ -821,7 +820,7 @@ class _Engine:
                 self._write(wave, PLAN_LEVEL, "hold", "started", why, audit_hold)
                 held = True
             self._check_boundary()
-            time.sleep(HOLD_POLL)
+            self.ctx.clock.sleep(HOLD_POLL)
 
     def _wave(self, wave: int, names: Sequence[str]) -> None:
         apps = [self.apps[n] for n in names]
@@ -860,9 +859,10 @@ class _Engine:
         self._check_boundary()
         self._write(wave, PLAN_LEVEL, "warm", "started", f"old colors stay warm for {seconds:g}s")
         failpoint("before", "warm", PLAN_LEVEL)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, 1.0))
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + seconds
+        while (left := deadline - clock.monotonic()) > 0:
+            clock.sleep(min(left, 1.0))
             self._check_boundary()
             for a in self.apps.values():
                 h = a.target.health(a.to_color)
@@ -1187,7 +1187,8 @@ def wait_run(
     Raises TimedOut (exit 6) after `timeout` seconds (the run goes on), and OperationFailed if
     the runner process we launched died while the plan is still running.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    clock = ctx.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
     last = 0
     while True:
         with ctx.db.read() as conn:
@@ -1202,7 +1203,7 @@ def wait_run(
                 steps = tuple(steps_of(conn, plan_id))
             return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
         if launched is not None and not launched.alive():
-            time.sleep(poll)  # its last journal write may have just committed
+            clock.sleep(poll)  # its last journal write may have just committed
             with ctx.db.read() as conn:
                 if load_plan_row(conn, plan_id).state == "running":
                     raise OperationFailed(
@@ -1210,12 +1211,12 @@ def wait_run(
                         f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
                     )
             continue
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock.monotonic() >= deadline:
             raise TimedOut(
                 f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
                 f"(follow it with 'shipdeck plan show {plan_id}')"
             )
-        time.sleep(poll)
+        clock.sleep(poll)
 
 
 # --- abort, reconcile ------------------------------------------------------------------------

@@ -151,7 +151,8 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         _replace(
             'repo = "repos/web"\n', 'repo = "repos/web"\nartifacts = { bundle = "dist.tgz" }\n'
         ),
-        "apps.web.artifacts.bundle.uri: must be a URI like hf://org/model@rev or s3://bucket/key,"
+        "apps.web.artifacts.bundle.uri: must be a URI like hf://org/model@rev, s3://bucket/key"
+        " or file://dir,"
         " not 'dist.tgz'",
     ),
     (

@@ -357,13 +357,18 @@ def test_invalid_timezone(name: str) -> None:
         ("45s", timedelta(seconds=45)),
         ("1h30m15s", timedelta(hours=1, minutes=30, seconds=15)),
         (" 2D ", timedelta(days=2)),
+        ("90", timedelta(seconds=90)),  # bare seconds, as argocd's --timeout takes them
+        ("300ms", timedelta(milliseconds=300)),
+        ("1s500ms", timedelta(seconds=1, milliseconds=500)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "90", "m", "1.5h", "30m1h", "1w", "-5m", "0m", "1h 30m"])
+@pytest.mark.parametrize(
+    "text", ["", "0", "m", "ms", "1.5h", "30m1h", "5ms1s", "1w", "-5m", "0m", "1h 30m"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

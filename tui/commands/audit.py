@@ -61,7 +61,6 @@ def register(app: typer.Typer) -> None:
                 ]
                 for e in events
             ],
-            width=120,
         )
 
     @aud.command("verify")
