@@ -139,13 +139,14 @@ def make_log_sources(workspace: Path, config: WorkspaceConfig) -> Callable[[str,
                 color = live.live_color()
                 if color is None:
                     raise UsageError(f"{app}/{env}: nothing is live yet, so no logs")
-                return FileLogSource(live.log_path(color))  # type: ignore[attr-defined]
+                log = live.log_path(color)  # type: ignore[attr-defined]
+                return FileLogSource(log, workspace=workspace)
             raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.logs] configured")
         s = logs.settings
         if logs.adapter == "file":
             from shipdeck.adapters.logs import FileLogSource
 
-            return FileLogSource(_resolve_path(workspace, s["path"]))
+            return FileLogSource(_resolve_path(workspace, s["path"]), workspace=workspace)
         if logs.adapter == "command":
             from shipdeck.adapters.logs import CommandLogSource
 
@@ -197,7 +198,9 @@ def make_notifiers(
                 WebhookNotifier(
                     n.url,
                     n.format,
-                    headers={h: os.environ[v] for h, v in n.headers_env.items() if v in os.environ},
+                    # Header name -> the NAME of its variable: the adapter reads the value at
+                    # send time, and names a missing variable without ever holding its value.
+                    headers=dict(n.headers_env),
                 ),
                 n.events,
             )

@@ -360,6 +360,12 @@ class _Clock:
         self.at += self.tick
         return at
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # the demo's targets are real processes: their waits are real
+
 
 def as_user(ctx: Context, user: str, clock: _Clock) -> Context:
     actor = resolve_actor(ctx.config, {**os.environ, "SHIPDECK_ACTOR": user})

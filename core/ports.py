@@ -205,8 +205,17 @@ class Notifier(Protocol):
 
 
 class Clock(Protocol):
+    """Time as the engine sees it: wall time for records and policy, monotonic time and sleep for
+    its waits (health pauses, holds, warm delays, following a run), so tests drive all of it."""
+
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (deadlines and elapsed time)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (a fake clock just moves on)."""
 
 
 # --- audit checkpoints -----------------------------------------------------------------------

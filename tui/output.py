@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shipdeck.core.domain.redact import redact, redact_text, strip_controls
+from shipdeck.core.domain.redact import (
+    has_unsafe_text,
+    json_text,
+    redact,
+    shown,
+    strip_controls,
+)
 from shipdeck.core.domain.secrets import environment_secrets
 from shipdeck.core.errors import Blocker, ExitCode
 
@@ -45,11 +51,13 @@ def _dump(doc: dict[str, Any]) -> str:
     if OPTIONS.output == "yaml":
         import yaml
 
-        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        text = str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        # YAML writes bidi controls raw; ASCII-only output escapes them (and all else non-ASCII).
+        return str(yaml.safe_dump(doc, sort_keys=False)) if has_unsafe_text(text) else text
     # Indented for a person at a terminal; compact for programs, because json's C encoder only
     # serves indent=None and is about five times faster on a 600-cell status.
     indent = 2 if sys.stdout.isatty() else None
-    return json.dumps(doc, ensure_ascii=False, indent=indent, default=str) + "\n"
+    return json_text(json.dumps(doc, ensure_ascii=False, indent=indent, default=str)) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:
@@ -60,13 +68,13 @@ def emit(doc: dict[str, Any]) -> None:
 
 def say(text: str) -> None:
     """Human text for table mode on stdout (credential-looking text masked, like JSON output)."""
-    sys.stdout.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stdout.write(shown(text, OPTIONS.secrets) + "\n")
 
 
 def info(text: str) -> None:
     """Progress and warnings: stderr, whatever the output mode. Error messages may quote what a
     user typed (`--artifact 'hf_...'`), so credential-looking text is masked here too."""
-    sys.stderr.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stderr.write(shown(text, OPTIONS.secrets) + "\n")
     sys.stderr.flush()
 
 
