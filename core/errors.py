@@ -87,14 +87,6 @@ class ConflictError(ShipdeckError):
     kind = "conflict"
 
 
-class ArtifactRefused(ShipdeckError):
-    """An artifact that must not be read as given: a path that escapes its directory through a
-    symlink, or a name with a NUL byte. Not permitted (exit 4), naming the artifact."""
-
-    exit_code = ExitCode.NOT_PERMITTED
-    kind = "artifact_refused"
-
-
 class OperationFailed(ShipdeckError):
     exit_code = ExitCode.FAILED
     kind = "failed"
