@@ -189,12 +189,10 @@ def policy_snapshot(
 def _window_dict(w: WindowSpec | None) -> dict[str, Any] | None:
     if w is None:
         return None
-    return {
-        "cron": w.cron,
-        "duration_seconds": w.duration.total_seconds(),
-        "timezone": w.timezone,
-        "kind": w.kind,
-    }
+    length: dict[str, Any] = (
+        {"duration_seconds": w.duration.total_seconds()} if w.duration else {"end": str(w.end)}
+    )
+    return {"cron": w.cron, **length, "timezone": w.timezone, "kind": w.kind}
 
 
 def _freeze_dict(f: FreezeSpec | None) -> dict[str, Any] | None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Select, and_, func, select
 
+from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage import audit
+from shipdeck.core.storage.nofollow import open_nofollow
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -163,11 +167,23 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
         d = ev.as_dict()
         if writer:
             d["payload"] = json.dumps(d["payload"], sort_keys=True, ensure_ascii=False)
-            writer.writerow(d)
+            writer.writerow({k: csv_cell(v) for k, v in d.items()})  # opened in a spreadsheet
         else:
-            out.write(json.dumps(d, sort_keys=True, ensure_ascii=False) + "\n")
+            out.write(json_text(json.dumps(d, sort_keys=True, ensure_ascii=False)) + "\n")
         n += 1
     return n
+
+
+def export_to_file(ctx: Context, fmt: str, path: Path, flt: AuditFilter = AuditFilter()) -> int:
+    """`export` into a new private file (0600: it is the whole log), never through a symlink
+    planted where it is written; both front ends export to files through here."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = open_nofollow(path.absolute(), flags, 0o600, root=ctx.workspace)
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            return export(ctx, fmt, fh, flt)
+    except OSError as exc:
+        raise UsageError(f"export to {path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:

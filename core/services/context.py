@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from shipdeck.core.domain.config import WorkspaceConfig
-from shipdeck.core.errors import PermissionDenied, ShipdeckError
+from shipdeck.core.domain.config import WorkspaceConfig, name_problem
+from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
 from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
@@ -35,6 +36,12 @@ from shipdeck.core.storage.db import Database
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ def resolve_actor(config: WorkspaceConfig, environ: Mapping[str, str] | None = N
     name = os_user
     if config.allow_env_actor and env.get("SHIPDECK_ACTOR"):
         name = env["SHIPDECK_ACTOR"]
+        if (problem := name_problem(name)) is not None:
+            raise ConfigError(f"SHIPDECK_ACTOR: {problem}")
     ssh = env.get("SSH_CLIENT", "").split(" ")[0] or None
     return Actor(
         name=name,

@@ -92,5 +92,5 @@ def _record_failure(
                 env=env,
                 plan=plan,
             )
-    except Exception:  # the database itself is down: the caller's change already committed
+    except ShipdeckError:  # storage errors arrive translated: the caller's change already committed
         return

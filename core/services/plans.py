@@ -38,6 +38,7 @@ from shipdeck.core.domain.plan import (
     policy_changes,
     policy_snapshot,
 )
+from shipdeck.core.domain.redact import redact_text
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.domain.waves import compute_waves
 from shipdeck.core.domain.windows import WindowState, window_state
@@ -298,6 +299,12 @@ def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -
     return row
 
 
+def untargeted(ctx: Context, env: str, apps: Sequence[str]) -> list[str]:
+    """The apps shipdeck.toml no longer deploys to `env` (removed, or their target removed):
+    configuration drift after a plan was drafted, which policy and the runner both refuse."""
+    return [a for a in apps if a not in ctx.config.apps or env not in ctx.config.apps[a].targets]
+
+
 def window_tz(ctx: Context, env: str) -> str:
     specs, _ = ctx.config.window_specs(env)
     return specs[0].timezone if specs else "UTC"
@@ -430,6 +437,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
     approval_rows, bad = binding.trusted_rows(
@@ -1068,6 +1076,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
     ok, output, code = True, note, None
     if entry.command:
         ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
+    output = redact_text(output, ctx.secrets)  # a check may print a token: never stored as is
     now = ctx.now()
     with ctx.db.write() as conn:
         conn.execute(delete(TICKS).where(TICKS.c.plan_id == plan_id, TICKS.c.item == entry.id))

@@ -34,7 +34,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transit
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.windows import describe_next
+from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import (
     AdapterError,
     BlockedError,
@@ -86,6 +85,7 @@ from shipdeck.core.services.plans import (
     new_row_id,
     runner_id,
     steps_of,
+    untargeted,
     verdict,
     window_tz,
 )
@@ -423,7 +423,8 @@ class _Engine:
         self.env = row.env
         self.author = row.created_by
         self.body = PlanBody.decode(row.body)
-        self.envcfg = env_config(ctx, row.env)
+        # None when shipdeck.toml dropped the environment: every app is then drift (below).
+        self.envcfg = ctx.config.environments.get(row.env)
         self.journal = journal
         self.lost = threading.Event()
         self.stopping = threading.Event()
@@ -432,8 +433,11 @@ class _Engine:
         self._specs: dict[int, ReleaseSpec] = {}
         self._pending: dict[str, _Row] = {}  # per app: a "done" row waiting for the next step
         self.apps: dict[str, _App] = {}
+        # Configuration drift (a target removed while the plan ran) fails the plan, audited,
+        # in run() and recover(); an engine that could not start would leave it running.
+        self.drift = untargeted(ctx, self.env, [a for wave in self.body.waves for a in wave])
         for wave_no, wave in enumerate(self.body.waves):
-            for app in wave:
+            for app in (a for a in wave if a not in self.drift):
                 tcfg = ctx.config.apps[app].targets[self.env]
                 target = ctx.targets(app, self.env, tcfg.adapter, tcfg.settings)
                 self.apps[app] = _App(app, wave_no, self.body.item(app), target)
@@ -622,8 +626,8 @@ class _Engine:
                     return
                 failing_since = None
             except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
-                failing_since = failing_since or time.monotonic()
-                late = time.monotonic() - failing_since + ttl / 3 >= ttl
+                failing_since = failing_since or self.ctx.clock.monotonic()
+                late = self.ctx.clock.monotonic() - failing_since + ttl / 3 >= ttl
                 print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
                 if late:
                     print("heartbeat: the lease expires before the next beat: stopping the run",
@@ -714,7 +718,7 @@ class _Engine:
             if h.ok:
                 detail = f"serves {h.version!r}, expected {a.item.version!r}"
             if n + 1 < attempts:
-                time.sleep(HEALTH_PAUSE)
+                self.ctx.clock.sleep(HEALTH_PAUSE)
         raise AdapterError(f"{a.name} {a.item.version} on {a.to_color} is unhealthy: {detail}")
 
     def _checker(self, a: _App) -> Callable[[], str]:
@@ -799,9 +803,12 @@ class _Engine:
     def _hold(self, wave: int) -> None:
         """Between waves: a window that closed mid-run holds the next wave until it reopens."""
         held = False
+        window: WindowState | None = None
         while True:
             now = self.ctx.now()
-            window = env_window(self.ctx, self.env, now)
+            # The window's answer holds until its next opening: ask again only then.
+            if window is None or (window.next_open is not None and now >= window.next_open):
+                window = env_window(self.ctx, self.env, now)
             with self.ctx.db.read() as conn:
                 overrides = [
                     _OverrideFact(o.id, o.by, o.reason, o.until)
@@ -827,7 +834,7 @@ class _Engine:
                 self._write(wave, PLAN_LEVEL, "hold", "started", why, audit_hold)
                 held = True
             self._check_boundary()
-            time.sleep(HOLD_POLL)
+            self.ctx.clock.sleep(HOLD_POLL)
 
     def _wave(self, wave: int, names: Sequence[str]) -> None:
         apps = [self.apps[n] for n in names]
@@ -857,7 +864,8 @@ class _Engine:
     def _warm(self) -> None:
         """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
         a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
-        seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
+        warm = 0.0 if self.envcfg is None else self.envcfg.warm_seconds
+        seconds = 0.0 if self.body.kind == "rollback" else warm
         nothing_old = all(a.from_color is None for a in self.apps.values())
         if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
             return
@@ -865,9 +873,10 @@ class _Engine:
         self._check_boundary()
         self._write(wave, PLAN_LEVEL, "warm", "started", f"old colors stay warm for {seconds:g}s")
         failpoint("before", "warm", PLAN_LEVEL)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, 1.0))
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + seconds
+        while (left := deadline - clock.monotonic()) > 0:
+            clock.sleep(min(left, 1.0))
             self._check_boundary()
             for a in self.apps.values():
                 h = a.target.health(a.to_color)
@@ -1017,6 +1026,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return self._fail_on_drift()
             self._prepare()
             try:
                 for n, wave in enumerate(self.body.waves):
@@ -1047,6 +1058,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return "failed", self._fail_on_drift()
             with self.ctx.db.read() as conn:
                 self.abort_seen = conn.execute(
                     select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
@@ -1097,6 +1110,17 @@ class _Engine:
             self._heartbeat_stop.set()
             self._writer.close()
             self._close_targets()
+
+    def _fail_on_drift(self) -> RunResult:
+        """Fail the plan, audited, without touching a target: shipdeck.toml no longer says
+        where some of its apps live, so neither finishing nor rolling back can be trusted."""
+        missing = ", ".join(self.drift)
+        result = (
+            f"configuration drift: shipdeck.toml has no {self.env} target for {missing} any more;"
+            " failed without changing anything (restore the target, then deploy or roll back)"
+        )
+        self._finish("failed", result, "run.failed")
+        return self.result("failed", result)
 
     def result(self, state: str, result: str) -> RunResult:
         with self.ctx.db.read() as conn:
@@ -1183,7 +1207,8 @@ def wait_run(
     Raises TimedOut (exit 6) after `timeout` seconds (the run goes on), and OperationFailed if
     the runner process we launched died while the plan is still running.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    clock = ctx.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
     last = 0
     while True:
         with ctx.db.read() as conn:
@@ -1198,7 +1223,7 @@ def wait_run(
                 steps = tuple(steps_of(conn, plan_id))
             return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
         if launched is not None and not launched.alive():
-            time.sleep(poll)  # its last journal write may have just committed
+            clock.sleep(poll)  # its last journal write may have just committed
             with ctx.db.read() as conn:
                 if load_plan_row(conn, plan_id).state == "running":
                     raise OperationFailed(
@@ -1206,12 +1231,12 @@ def wait_run(
                         f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
                     )
             continue
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock.monotonic() >= deadline:
             raise TimedOut(
                 f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
                 f"(follow it with 'shipdeck plan show {plan_id}')"
             )
-        time.sleep(poll)
+        clock.sleep(poll)
 
 
 # --- abort, reconcile ------------------------------------------------------------------------

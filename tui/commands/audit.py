@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -61,7 +62,6 @@ def register(app: typer.Typer) -> None:
                 ]
                 for e in events
             ],
-            width=120,
         )
 
     @aud.command("verify")
@@ -120,11 +120,9 @@ def register(app: typer.Typer) -> None:
         if out is None:
             n = run_export(ctx, fmt, sys.stdout)
         else:
-            try:
-                with open(out, "w", encoding="utf-8", newline="") as fh:
-                    n = run_export(ctx, fmt, fh)
-            except OSError as exc:
-                raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from exc
+            from shipdeck.core.services.audit_log import export_to_file
+
+            n = export_to_file(ctx, fmt, Path(out))
         output.info(f"exported {n} events")
 
     @aud.command("checkpoint")
