@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from shipdeck.core.domain.versions import DEFAULT_SCHEME, SCHEMES, VersionScheme
 from shipdeck.core.domain.waves import find_cycle
 from shipdeck.core.domain.windows import (
     FreezeSpec,
@@ -226,6 +227,7 @@ class WorkspaceConfig:
     apps: Mapping[str, App]
     sources: Mapping[str, Source] = field(default_factory=dict)
     notifications: Mapping[str, Notification] = field(default_factory=dict)
+    versions: VersionScheme = DEFAULT_SCHEME  # [releases] versions: which strings are versions
 
     def env_order(self) -> list[str]:
         return sorted(self.environments, key=lambda e: self.environments[e].order)
@@ -366,6 +368,7 @@ _TOP = {
     "apps",
     "sources",
     "notifications",
+    "releases",
 }
 
 
@@ -382,6 +385,13 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     ident = c.table(raw.get("identity"), "identity")
     c.keys(ident, "identity", {"allow_env_actor"})
     allow_env_actor = bool(c.get(ident, "identity", "allow_env_actor", bool, False))
+
+    rel = c.table(raw.get("releases"), "releases")
+    c.keys(rel, "releases", {"versions"})
+    versions = c.get(rel, "releases", "versions", str, DEFAULT_SCHEME)
+    if versions not in SCHEMES:
+        c.err("releases.versions", f"must be one of {', '.join(SCHEMES)}, not '{versions}'")
+        versions = DEFAULT_SCHEME
 
     roles = _parse_roles(c, c.table(raw.get("roles"), "roles"))
     windows = _parse_windows(c, c.table(raw.get("windows"), "windows"))
@@ -410,6 +420,7 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
         apps=apps,
         sources=sources,
         notifications=notifications,
+        versions=versions,
     )
 
 

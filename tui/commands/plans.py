@@ -432,26 +432,8 @@ def register(app: typer.Typer) -> None:
             output.emit({"days": days, "environments": [m.as_dict() for m in rows]})
             return
 
-        def hours(d: timedelta | None) -> str:
-            if d is None:
-                return "-"
-            secs = d.total_seconds()
-            return f"{secs / 3600:.1f}h" if secs >= 3600 else f"{secs / 60:.0f}m"
-
+        heads = ("deploys", "lead time", "change failures", "time to restore", "failed attempts")
         output.table(
-            ["ENV", "DEPLOYS", "PER DAY", "LEAD TIME p50", "p90", "CHANGE FAIL", "RESTORE p50"],
-            [
-                [
-                    m.env,
-                    m.deployments,
-                    f"{m.per_day:.2f}",
-                    hours(m.lead_time_median),
-                    hours(m.lead_time_p90),
-                    "-"
-                    if m.change_failure_rate is None
-                    else f"{m.change_failure_rate:.0%} ({m.failures}/{m.attempts})",
-                    hours(m.time_to_restore_median),
-                ]
-                for m in rows
-            ],
+            ["ENV", *(h.upper() for h in heads)],
+            [[m.env, *(m.cells()[h] for h in heads)] for m in rows],
         )
