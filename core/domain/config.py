@@ -153,6 +153,9 @@ class Environment:
     task_roles: tuple[str, ...] = ()
     failure_policy: Literal["rollback", "halt"] = "rollback"
     warm_seconds: float = 0.0
+    rollback_approvals: int = (
+        0  # approvals a rollback needs here (default: none, it ends incidents)
+    )
 
 
 @dataclass(frozen=True)
@@ -528,6 +531,7 @@ def _parse_environments(
         "task_roles",
         "failure_policy",
         "warm",
+        "rollback_approvals",
     }
     out: dict[str, Environment] = {}
     if not raw:
@@ -561,6 +565,11 @@ def _parse_environments(
             c.err(f"{path}.failure_policy", f"must be 'rollback' or 'halt', not '{policy}'")
             policy = "rollback"
         warm = _duration(c, e, path, "warm", required=False)
+        rollback_approvals = c.get(e, path, "rollback_approvals", int, 0)
+        if rollback_approvals < 0:
+            c.err(f"{path}.rollback_approvals", "must be 0 or more")
+        elif rollback_approvals and not ap_roles:
+            c.err(f"{path}.rollback_approvals", "needs approvals.roles (who may approve)")
         out[ename] = Environment(
             name=ename,
             order=order,
@@ -574,6 +583,7 @@ def _parse_environments(
             task_roles=_role_refs(c, e, path, "task_roles", roles),
             failure_policy=policy,
             warm_seconds=warm.total_seconds() if warm else 0.0,
+            rollback_approvals=max(rollback_approvals, 0),
         )
     return out
 

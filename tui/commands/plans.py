@@ -14,12 +14,12 @@ import typer
 
 from shipdeck.core.errors import OperationFailed, UsageError
 from shipdeck.tui import output
-from shipdeck.tui.commands.common import context
+from shipdeck.tui.commands.common import confirm, context
 
 if TYPE_CHECKING:
     from shipdeck.core.domain.plan import FailurePolicy
     from shipdeck.core.services.context import Context
-    from shipdeck.core.services.plans import PlanView, StepView
+    from shipdeck.core.services.plans import PlanSummary, PlanView, StepView
     from shipdeck.core.services.runs import LaunchedRun, RunResult
 
 
@@ -54,12 +54,27 @@ def _show(view: PlanView) -> None:
     output.say(f"  drafted  {_when(view.created_at)} by {view.created_by}")
     output.say(f"  failure  {view.failure_policy}")
     output.say(f"  window   {view.window_text}")
+    if view.rollback is not None:
+        rb = view.rollback
+        output.say(
+            f"  rollback {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
+            f"{rb.reason or 'no reason given'}"
+        )
+    for change in view.downgrades:
+        output.say(f"  warning  {change.sentence}")
+    for later in view.superseded_by:
+        output.say(f"  history  {later.sentence}")
     for n, wave in enumerate(view.waves, 1):
         items = {i.app: i for i in view.items}
         output.say(f"  wave {n}   " + ", ".join(f"{a} {items[a].version}" for a in wave))
     need = view.approvals_required
     roles = " or ".join(view.approval_roles) or "-"
-    output.say(f"  approvals ({need} needed from {roles}):" if need else "  approvals: none needed")
+    if view.rollback is not None:
+        output.say(f"  approvals: {view.rollback.approvals_note}")
+    else:
+        output.say(
+            f"  approvals ({need} needed from {roles}):" if need else "  approvals: none needed"
+        )
     for a in view.approvals:
         tag = "" if a.current else "  [stale: given for an earlier digest]"
         note = f" - {a.comment}" if a.comment else ""
@@ -93,7 +108,20 @@ def _show(view: PlanView) -> None:
         output.say(f"  result   {view.result}")
 
 
+def _history(p: PlanSummary) -> str:
+    """What `plan list` says beside the state: a rollback's reason, what replaced a plan."""
+    notes = []
+    if p.rollback is not None:
+        notes.append(f"reason: {p.rollback.reason}" if p.rollback.reason else "no reason given")
+    notes.extend(later.sentence for later in p.superseded_by)
+    return "; ".join(notes) or "-"
+
+
 def _emit_plan(view: PlanView, **extra: object) -> None:
+    if view.reused:
+        output.info(f"plan {view.id} is open with exactly this content (same digest): no new plan")
+    for change in view.downgrades:
+        output.info(f"warning: {change.sentence}")
     if output.OPTIONS.machine:
         output.emit({"plan": view.as_dict(), **extra})
     else:
@@ -224,12 +252,13 @@ def register(app: typer.Typer) -> None:
             output.emit({"plans": [p.as_dict() for p in plans]})
             return
         output.table(
-            ["PLAN", "ENV", "STATE", "BY", "CREATED", "NAME"],
+            ["PLAN", "ENV", "KIND", "STATE", "BY", "CREATED", "NAME", "HISTORY"],
             [
-                [p.id, p.env, p.state.replace("_", " "), p.created_by, _when(p.created_at), p.name]
+                [p.id, p.env, p.kind, p.state.replace("_", " "), p.created_by,
+                 _when(p.created_at), p.name, _history(p)]
                 for p in plans
             ],
-        )
+        )  # fmt: skip
 
     @plan.command("show")
     def show(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
@@ -393,11 +422,18 @@ def register(app: typer.Typer) -> None:
         env: str = typer.Option(..., "--env", "-e"),
         reason: str = typer.Option("", "--reason"),
     ) -> None:
-        """Switch APP back to the release live before the current one."""
+        """Switch APP back to the release live before the current one (asks first, and wants
+        --reason, in a protected environment)."""
         from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.rollbacks import check_reason, preview_rollback
         from shipdeck.core.services.runs import rollback
 
         ctx = context()
+        ctx.require("rollback", app=app_name, env=env)  # refusal first: exit 4, not 2 or 3
+        preview = preview_rollback(ctx, app_name, env)
+        check_reason(ctx, env, reason)
+        if preview.confirm:
+            confirm(preview.question)
         result = rollback(
             ctx, app_name, env, reason, None if output.OPTIONS.machine else _step_line
         )
