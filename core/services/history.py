@@ -72,7 +72,7 @@ class Supersession:
     @property
     def sentence(self) -> str:
         verb = "rolled back by" if self.rolled_back else "superseded by"
-        return f"{self.app}: {verb} {self.plan} ({self.version} live since {self.at:%Y-%m-%d %H:%M} UTC)"
+        return f"{self.app}: {verb} {self.plan} ({self.version}, {self.at:%Y-%m-%d %H:%M} UTC)"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "at": self.at.isoformat()}

@@ -108,13 +108,19 @@ def _show(view: PlanView) -> None:
         output.say(f"  result   {view.result}")
 
 
-def _history(p: PlanSummary) -> str:
-    """What `plan list` says beside the state: a rollback's reason, what replaced a plan."""
+def _history(p: PlanSummary) -> list[str]:
+    """What `plan list` says under its table about a plan: a rollback's from/to, actor and
+    reason, and what replaced the plan since, so a finished plan's state is not read as live."""
     notes = []
     if p.rollback is not None:
-        notes.append(f"reason: {p.rollback.reason}" if p.rollback.reason else "no reason given")
-    notes.extend(later.sentence for later in p.superseded_by)
-    return "; ".join(notes) or "-"
+        rb = p.rollback
+        notes.append(
+            f"{p.id}: rollback of {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
+            f"{rb.reason or 'no reason given'}"
+        )
+    for later in p.superseded_by:
+        notes.append(f"{p.id}: {later.sentence}")
+    return notes
 
 
 def _emit_plan(view: PlanView, **extra: object) -> None:
@@ -252,13 +258,17 @@ def register(app: typer.Typer) -> None:
             output.emit({"plans": [p.as_dict() for p in plans]})
             return
         output.table(
-            ["PLAN", "ENV", "KIND", "STATE", "BY", "CREATED", "NAME", "HISTORY"],
+            ["PLAN", "ENV", "STATE", "BY", "CREATED", "NAME"],
             [
-                [p.id, p.env, p.kind, p.state.replace("_", " "), p.created_by,
-                 _when(p.created_at), p.name, _history(p)]
+                [p.id, p.env, p.state.replace("_", " "), p.created_by, _when(p.created_at), p.name]
                 for p in plans
             ],
         )  # fmt: skip
+        notes = [line for p in plans for line in _history(p)]
+        if notes:
+            output.say("history:")
+        for line in notes:
+            output.say(f"  {line}")
 
     @plan.command("show")
     def show(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
