@@ -478,8 +478,8 @@ def register(app: typer.Typer) -> None:
             output.emit({"days": days, "environments": [m.as_dict() for m in rows]})
             return
 
-        heads = ("deploys", "lead time", "change failures", "time to restore", "failed attempts")
-        output.table(
-            ["ENV", *(h.upper() for h in heads)],
-            [[m.env, *(m.cells()[h] for h in heads)] for m in rows],
-        )
+        # One block per environment, in the TUI's words (EnvMetrics.cells): a table would cut them.
+        for n, m in enumerate(rows):
+            output.say(("\n" if n else "") + f"{m.env}  last {days} days")
+            for label, value in [*m.cells().items(), ("failed attempts", str(m.failed_attempts))]:
+                output.say(f"  {label:<17}{value}")
