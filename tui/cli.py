@@ -15,7 +15,7 @@ import typer
 
 from shipdeck.core.errors import ExitCode, ShipdeckError
 from shipdeck.tui import output
-from shipdeck.tui.commands import audit, plans, releases, status, tasks, workspace
+from shipdeck.tui.commands import audit, plans, releases, serve, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -63,6 +63,7 @@ releases.register(app)
 plans.register(app)
 tasks.register(app)
 audit.register(app)
+serve.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
