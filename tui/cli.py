@@ -17,7 +17,7 @@ from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
 from shipdeck.tui import output
 from shipdeck.tui.argv import hoist_global_options
-from shipdeck.tui.commands import audit, meta, plans, releases, status, tasks, workspace
+from shipdeck.tui.commands import audit, meta, plans, releases, serve, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -84,6 +84,7 @@ plans.register(app)
 tasks.register(app)
 audit.register(app)
 meta.register(app)
+serve.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

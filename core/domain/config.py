@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from shipdeck.core.domain.config_values import value_problems
 from shipdeck.core.domain.occurrences import WallTime, parse_wall_time, to_utc
+from shipdeck.core.domain.versions import DEFAULT_SCHEME, SCHEMES, VersionScheme
 from shipdeck.core.domain.waves import find_cycle
 from shipdeck.core.domain.windows import (
     FreezeSpec,
@@ -156,6 +157,9 @@ class Environment:
     task_roles: tuple[str, ...] = ()
     failure_policy: Literal["rollback", "halt"] = "rollback"
     warm_seconds: float = 0.0
+    rollback_approvals: int = (
+        0  # approvals a rollback needs here (default: none, it ends incidents)
+    )
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ class WorkspaceConfig:
     apps: Mapping[str, App]
     sources: Mapping[str, Source] = field(default_factory=dict)
     notifications: Mapping[str, Notification] = field(default_factory=dict)
+    versions: VersionScheme = DEFAULT_SCHEME  # [releases] versions: which strings are versions
 
     def env_order(self) -> list[str]:
         return sorted(self.environments, key=lambda e: self.environments[e].order)
@@ -378,6 +383,7 @@ _TOP = {
     "apps",
     "sources",
     "notifications",
+    "releases",
 }
 
 
@@ -396,6 +402,13 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     ident = c.table(raw.get("identity"), "identity")
     c.keys(ident, "identity", {"allow_env_actor"})
     allow_env_actor = bool(c.get(ident, "identity", "allow_env_actor", bool, False))
+
+    rel = c.table(raw.get("releases"), "releases")
+    c.keys(rel, "releases", {"versions"})
+    versions = c.get(rel, "releases", "versions", str, DEFAULT_SCHEME)
+    if versions not in SCHEMES:
+        c.err("releases.versions", f"must be one of {', '.join(SCHEMES)}, not '{versions}'")
+        versions = DEFAULT_SCHEME
 
     roles = _parse_roles(c, c.table(raw.get("roles"), "roles"))
     windows = _parse_windows(c, c.table(raw.get("windows"), "windows"))
@@ -424,6 +437,7 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
         apps=apps,
         sources=sources,
         notifications=notifications,
+        versions=versions,
     )
 
 
@@ -572,6 +586,7 @@ def _parse_environments(
         "task_roles",
         "failure_policy",
         "warm",
+        "rollback_approvals",
     }
     out: dict[str, Environment] = {}
     if not raw:
@@ -605,6 +620,11 @@ def _parse_environments(
             c.err(f"{path}.failure_policy", f"must be 'rollback' or 'halt', not '{policy}'")
             policy = "rollback"
         warm = _duration(c, e, path, "warm", required=False)
+        rollback_approvals = c.get(e, path, "rollback_approvals", int, 0)
+        if rollback_approvals < 0:
+            c.err(f"{path}.rollback_approvals", "must be 0 or more")
+        elif rollback_approvals and not ap_roles:
+            c.err(f"{path}.rollback_approvals", "needs approvals.roles (who may approve)")
         out[ename] = Environment(
             name=ename,
             order=order,
@@ -618,6 +638,7 @@ def _parse_environments(
             task_roles=_role_refs(c, e, path, "task_roles", roles),
             failure_policy=policy,
             warm_seconds=warm.total_seconds() if warm else 0.0,
+            rollback_approvals=max(rollback_approvals, 0),
         )
     return out
 

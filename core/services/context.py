@@ -188,6 +188,18 @@ class Context:
         with self.db.write() as conn:
             self.audit(conn, kind, {**outcome, "intent_seq": seq}, app=app, env=env, plan=plan)
 
+    def refusal(self, permission: str, roles: tuple[str, ...] = ()) -> str | None:
+        """Why the actor may not do this (None: they may). `require` audits and raises it; the
+        allowed-actions function shows it before anyone tries."""
+        if self.read_only:
+            return "this session is read-only"
+        if permission not in self.actor.permissions:
+            held = ", ".join(self.actor.roles) or "no role"
+            return f"{self.actor.name} ({held}) lacks permission '{permission}'"
+        if roles and not set(roles) & set(self.actor.roles):
+            return f"{self.actor.name} is not in {' or '.join(roles)}"
+        return None
+
     def require(
         self,
         permission: str,
@@ -202,14 +214,7 @@ class Context:
         `roles`, when given, narrows who may act to members of those roles (e.g. an environment's
         override_roles), on top of the permission.
         """
-        why: str | None = None
-        if self.read_only:
-            why = "this session is read-only"
-        elif permission not in self.actor.permissions:
-            held = ", ".join(self.actor.roles) or "no role"
-            why = f"{self.actor.name} ({held}) lacks permission '{permission}'"
-        elif roles and not set(roles) & set(self.actor.roles):
-            why = f"{self.actor.name} is not in {' or '.join(roles)}"
+        why = self.refusal(permission, roles)
         if why is None:
             return
         with self.db.write() as conn:
