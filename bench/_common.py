@@ -99,6 +99,7 @@ def workspace_toml(apps: list[str]) -> str:
         "",
         "[identity]",
         "allow_env_actor = true",
+        'delegators = ["*"]',
         "",
         "[roles.release-managers]",
         'users = ["alice"]',

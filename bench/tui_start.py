@@ -34,6 +34,7 @@ name = "bench"
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [roles.release-managers]
 users = ["alice"]

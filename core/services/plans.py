@@ -1085,9 +1085,7 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
         ).first()
     if found is None:
         raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
-    perms = ctx.actor.permissions
-    if "plan.approve" not in perms and "override" not in perms:
-        ctx.require("plan.approve", env=found.env, plan=found.plan_id)
+    ctx.require(("plan.approve", "override"), env=found.env, plan=found.plan_id)
     if found.by == ctx.actor.name:
         raise ConflictError(
             f"override {override_id} was used by {ctx.actor.name}: someone else must acknowledge it"
