@@ -40,6 +40,7 @@ PERMISSIONS = (
     "task.restart",
     "task.token-limit",
     "audit.checkpoint",
+    "workspace.admin",
 )
 
 # Settings each adapter accepts: key -> (type, required). Kept here, not in the adapters, so

@@ -52,6 +52,7 @@ from shipdeck.core.services.notify import notify
 from shipdeck.core.services.releases import app_config, find_release, latest_release
 from shipdeck.core.storage.tables import (
     APPROVALS,
+    AUDIT_EVENTS,
     DEPLOYMENTS,
     LEASES,
     OVERRIDES,
@@ -379,6 +380,20 @@ class Verdict:
     blockers: tuple[Blocker, ...]
 
 
+_EDITS = ("plan.changed", "plan.submitted")
+
+
+def _editors(conn: Connection, plan_id: str) -> tuple[str, ...]:
+    """Everyone the audit log shows changing or submitting this plan (see policy.authors)."""
+    return tuple(
+        conn.execute(
+            select(AUDIT_EVENTS.c.actor)
+            .where(AUDIT_EVENTS.c.plan == plan_id, AUDIT_EVENTS.c.kind.in_(_EDITS))
+            .distinct()
+        ).scalars()
+    )
+
+
 def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     body = PlanBody.decode(row.body)
     env = env_config(ctx, row.env)
@@ -392,6 +407,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        editors=_editors(conn, row.id),
     )
     approvals = tuple(
         policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
@@ -863,6 +879,8 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             what = (
                 "drafted this plan"
                 if ctx.actor.name == row.created_by
+                else "edited or submitted this plan"
+                if ctx.actor.name in v.facts.editors
                 else "authored a release in it"
             )
             refused = Blocker(

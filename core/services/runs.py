@@ -88,6 +88,7 @@ from shipdeck.core.services.plans import (
     verdict,
     window_tz,
 )
+from shipdeck.core.storage.files import make_dirs, open_file
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -1122,7 +1123,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     URL through the environment (never argv) and acts as the same person."""
     ticket = start_run(ctx, plan_id)
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(log_path.parent)
     code_root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
@@ -1133,7 +1134,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
+    with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
