@@ -21,6 +21,7 @@ from shipdeck.core.services.context import Actor, Context, refusal, resolve_acto
 from shipdeck.core.storage.db import Database
 from shipdeck.core.storage.files import SHARED_DIR, SHARED_FILE, is_shared, make_dirs
 from shipdeck.core.storage.migrations import HEAD_REVISION
+from shipdeck.core.storage.pg_roles import RoleSetup, role_name, setup_roles
 from shipdeck.core.workspace import CONFIG_NAME, STATE_DIR, Workspace, load_config
 
 ADMIN = "workspace.admin"
@@ -244,3 +245,30 @@ def _finding(path: Path, st: os.stat_result, problem: str, fix: str) -> Finding:
         str(path), stat.filemode(st.st_mode), user_name(st.st_uid), group_name(st.st_gid),
         problem, fix,
     )  # fmt: skip
+
+
+# --- PostgreSQL roles ------------------------------------------------------------------------------
+
+
+def database_roles(
+    ctx: Context, persons: tuple[str, ...], *, owner: str = "shipdeck_owner",
+    people: str = "shipdeck_people",
+) -> RoleSetup:  # fmt: skip
+    """Set up (or extend) the owner role, the people role and one login role per person, audited
+    in the same transaction as the DDL. Adding a person later is this command again with their
+    name; their shipdeck.toml roles name the same login."""
+    ctx.require(ADMIN)
+    if ctx.db.is_sqlite:
+        raise UsageError(f"db roles: needs PostgreSQL; this workspace uses {ctx.db.display_url}")
+    names = (
+        role_name(owner, "--owner"),
+        role_name(people, "--people"),
+        tuple(role_name(p, "person") for p in persons),
+    )
+    with ctx.change("db.roles", {"owner": owner, "people": people, "persons": list(persons)}) as (
+        conn,
+        body,
+    ):
+        done = setup_roles(conn, *names)
+        body["schema"] = done.schema
+    return done

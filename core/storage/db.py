@@ -22,7 +22,13 @@ from shipdeck.core.errors import (
     SchemaBehindError,
     ShipdeckError,
 )
-from shipdeck.core.storage.files import first_denied, from_os_error, permission_problem, touch
+from shipdeck.core.storage.files import (
+    exists,
+    first_denied,
+    from_os_error,
+    permission_problem,
+    touch,
+)
 from shipdeck.core.storage.migrations import HEAD_REVISION
 
 SQLITE_BUSY_MS = 60_000
@@ -86,7 +92,7 @@ class Database:
     @property
     def exists(self) -> bool:
         """False only for a SQLite file that is not there (PostgreSQL: the server decides)."""
-        return self.path is None or self.path.exists()
+        return self.path is None or exists(self.path)
 
     def sqlite_files(self) -> list[Path]:
         """The folder and the files SQLite needs to write in WAL mode, in the order to check."""

@@ -118,13 +118,36 @@ def permission_problem(path: Path, *, write: bool = True) -> PermissionDenied:
     )
 
 
+def reachable(path: Path) -> Path:
+    """The nearest of `path` and its folders that this process can stat; a folder above it it
+    may not search is where a permission problem lies."""
+    here = path
+    while here.parent != here:
+        try:
+            here.stat()
+            return here
+        except OSError:
+            here = here.parent
+    return here
+
+
+def exists(path: Path) -> bool:
+    """Path.exists, except that a folder this user may not search is a permission problem
+    naming it, not a crash and not "no such file"."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        raise permission_problem(reachable(path), write=False) from None
+    return True
+
+
 def from_os_error(exc: PermissionError) -> PermissionDenied:
     """A PermissionError raised anywhere, as the sentence above about the file it names."""
     name = exc.filename if isinstance(exc.filename, str | bytes) else None
     if name is None:
         return PermissionDenied(f"not permitted: {os_user()}: {exc.strerror or exc}")
     path = Path(os.fsdecode(name))
-    target = path
-    while not target.exists() and target.parent != target:
-        target = target.parent
-    return permission_problem(target, write=True)
+    target = reachable(path)
+    return permission_problem(target, write=target == path)

@@ -122,6 +122,29 @@ def register(app: typer.Typer) -> None:
         else:
             output.say(f"{done.database}: schema {done.before or 'empty'} → {done.after}")
 
+    @db_app.command("roles")
+    def roles(
+        persons: list[str] = typer.Argument(None, help="Login roles to create, one per person."),
+        owner: str = typer.Option("shipdeck_owner", "--owner", help="Role that owns the tables."),
+        people: str = typer.Option(
+            "shipdeck_people", "--people", help="Role that holds what a person may do."
+        ),
+    ) -> None:
+        """PostgreSQL: owner and per-person login roles; the audit log append-only for people."""
+        from shipdeck.core.services.admin import database_roles
+        from shipdeck.tui.commands.common import context
+
+        done = database_roles(context(), tuple(persons or ()), owner=owner, people=people)
+        doc = {"owner": done.owner, "people": done.people, "persons": list(done.persons),
+               "schema": done.schema}  # fmt: skip
+        if output.OPTIONS.machine:
+            output.emit(doc)
+        else:
+            output.say(
+                f"schema {done.schema}: owned by {done.owner}; {done.people}: "
+                f"{', '.join(done.persons) or 'no new people'} (audit log append-only)"
+            )
+
     @app.command("demo")
     def demo(
         directory: str | None = typer.Option(
