@@ -26,12 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from shipdeck.core.bootstrap import open_context
-    from shipdeck.core.services.context import resolve_actor
     from shipdeck.core.services.runs import RunTicket, execute_run
 
     try:
         ctx = open_context(args.workspace)
-        acting = resolve_actor(ctx.config)
+        acting = ctx.actor  # resolved as any command is (kernel, delegation or session_user)
         ctx = replace(
             ctx,
             actor=replace(

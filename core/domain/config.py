@@ -278,7 +278,9 @@ class WorkspaceConfig:
                     names.add(str(target.token_limits.settings["token_env"]))
         for n in self.notifications.values():
             names.update(n.headers_env.values())
-        names.update(ENV_REF.findall(self.database or ""))
+        # Only the password's ${VAR}s: a login name in the URL is who acts, shown everywhere.
+        password = re.match(r"[^:/]+://[^:@/]*:([^@]*)@", self.database or "")
+        names.update(ENV_REF.findall(password.group(1)) if password else ())
         return names
 
     def window_specs(self, env: str) -> tuple[list[WindowSpec], list[FreezeSpec]]:

@@ -35,9 +35,15 @@ class Upgraded:
 
 
 def _actor(workspace: Workspace, db: Database | None) -> Actor:
-    source = workspace.config.identity.source
-    session = db.session_user() if db is not None and source == "database" else None
-    return resolve_actor(workspace.config, session_user=session)
+    """Who asks, as `resolve_actor` decides it (asking PostgreSQL where identity comes from it)."""
+    if workspace.config.identity.source != "database":
+        return resolve_actor(workspace.config)
+    own = db or Database(workspace.database_url())
+    try:
+        return resolve_actor(workspace.config, session_user=own.session_user())
+    finally:
+        if db is None:
+            own.dispose()
 
 
 def _anyone() -> Actor:

@@ -72,7 +72,8 @@ def setup_roles(conn: Connection, owner: str, people: str, persons: tuple[str, .
     ]
     for table in tables:
         conn.execute(text(f'ALTER TABLE "{schema}"."{table}" OWNER TO "{owner}"'))
-    conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{people}"'))
+    # The owner needs the schema too: foreign-key checks run as the table's owner.
+    conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{owner}", "{people}"'))
     conn.execute(
         text(
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{people}"'
