@@ -93,6 +93,9 @@ class ActionsProvider(Provider):
 
 class ShipdeckApp(App[None]):
     TITLE = "shipdeck"
+    # Start in the dashboard's mode: Textual mounts it before it handles the first key, so keys
+    # typed during start-up reach the dashboard instead of a blank screen that is being replaced.
+    DEFAULT_MODE = "dashboard"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ActionsProvider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -134,7 +137,6 @@ class ShipdeckApp(App[None]):
     # --- navigation ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.switch_mode("dashboard")
         self.set_interval(self.poll_seconds, self.poll_head)
         self.poll_head()
 

@@ -262,7 +262,10 @@ class ProcessSupervisor:
         make_dirs(log_path.parent)
         child_env = {**os.environ, **env} if env else None
         try:
-            with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+            # Appended without following a link: a symlink planted at the log (or a folder
+            # above it, below the state folder) would make the app write wherever we may write.
+            fd = open_file(log_path, os.O_WRONLY | os.O_APPEND, root=self.state_dir)
+            with open(fd, "ab") as log:
                 proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shipdeck.core.errors import PermissionDenied
 from shipdeck.core.kernel import group_name, in_group, os_user, user_name
+from shipdeck.core.storage.nofollow import open_nofollow
 
 SHARED_FILE = 0o660
 PRIVATE_FILE = 0o600
@@ -56,14 +57,14 @@ def make_dirs(path: Path) -> None:
         os.chmod(folder, SHARED_DIR if is_shared(folder.parent) else PRIVATE_DIR)
 
 
-def open_file(path: Path, flags: int) -> int:
-    """os.open with O_CREAT, never through a symlink; a file this call creates gets the folder's
-    mode (above) whatever the umask. An existing file keeps its mode."""
-    base = flags | os.O_CLOEXEC | os.O_NOFOLLOW
+def open_file(path: Path, flags: int, *, root: Path | None = None) -> int:
+    """os.open with O_CREAT, never through a symlink (below `root`, at no component: see
+    core.storage.nofollow); a file this call creates gets the folder's mode (above) whatever the
+    umask. An existing file keeps its mode."""
     try:
-        fd = os.open(path, base | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        fd = open_nofollow(path, flags | os.O_CREAT | os.O_EXCL, PRIVATE_FILE, root=root)
     except FileExistsError:
-        return os.open(path, base)
+        return open_nofollow(path, flags, root=root)
     try:
         os.fchmod(fd, file_mode(path.parent))
     except BaseException:
