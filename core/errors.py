@@ -70,6 +70,13 @@ class ConfigError(ShipdeckError):
     kind = "config_invalid"
 
 
+class DatabaseUnavailable(ShipdeckError):
+    """The configured database cannot be reached: named (password masked), never replaced."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "database_unavailable"
+
+
 class SchemaBehindError(ShipdeckError):
     exit_code = ExitCode.NOT_PERMITTED
     kind = "schema_behind"

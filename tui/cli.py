@@ -121,6 +121,11 @@ def run(argv: list[str] | None = None) -> int:
             sys.stderr.write(message.rstrip("\n") + "\n\n")
             message = "missing command"
         return output.fail(ExitCode.USAGE, "usage", message + where)
+    except PermissionError as exc:  # a file this user may not touch: name it, the user, the fix
+        from shipdeck.core.storage.files import from_os_error
+
+        denied = from_os_error(exc)
+        return output.fail(denied.exit_code, denied.kind, denied.message)
     except KeyboardInterrupt:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
     except BrokenPipeError:

@@ -450,6 +450,20 @@ def _say_what_changed(
     )
 
 
+_EDITS = ("plan.changed", "plan.submitted")
+
+
+def _editors(conn: Connection, plan_id: str) -> tuple[str, ...]:
+    """Everyone the audit log shows changing or submitting this plan (see policy.authors)."""
+    return tuple(
+        conn.execute(
+            select(AUDIT_EVENTS.c.actor)
+            .where(AUDIT_EVENTS.c.plan == plan_id, AUDIT_EVENTS.c.kind.in_(_EDITS))
+            .distinct()
+        ).scalars()
+    )
+
+
 def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     body = PlanBody.decode(row.body)
     env = policy_for(env_config(ctx, row.env), body.kind)
@@ -463,6 +477,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        editors=_editors(conn, row.id),
         untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
@@ -1013,6 +1028,8 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             what = (
                 "drafted this plan"
                 if ctx.actor.name == row.created_by
+                else "edited or submitted this plan"
+                if ctx.actor.name in v.facts.editors
                 else "authored a release in it"
             )
             refused = Blocker(
@@ -1253,9 +1270,7 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
         ).first()
     if found is None:
         raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
-    perms = ctx.actor.permissions
-    if "plan.approve" not in perms and "override" not in perms:
-        ctx.require("plan.approve", env=found.env, plan=found.plan_id)
+    ctx.require(("plan.approve", "override"), env=found.env, plan=found.plan_id)
     if found.by == ctx.actor.name:
         raise ConflictError(
             f"override {override_id} was used by {ctx.actor.name}: someone else must acknowledge it"

@@ -91,6 +91,7 @@ from shipdeck.core.services.plans import (
 )
 from shipdeck.core.services.releases import proven_release
 from shipdeck.core.services.rollbacks import check_reason, check_target, choose
+from shipdeck.core.storage.files import make_dirs, open_file
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -1168,7 +1169,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     ticket = start_run(ctx, plan_id)
     token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(log_path.parent)
     code_root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
@@ -1181,7 +1182,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
     try:
-        with open(log_path, "ab") as log:
+        with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
