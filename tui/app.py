@@ -12,17 +12,21 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from shipdeck.core.services.context import Context
 from shipdeck.tui.messages import HeadChanged
+
+if TYPE_CHECKING:
+    from shipdeck.core.domain.release import ReleaseRecord
+    from shipdeck.core.services.plans import PlanSummary
 
 POLL_SECONDS = 2.0
 
@@ -56,28 +60,44 @@ def _load_screen(path: str) -> Callable[[], Screen[Any]]:
 
 
 class ActionsProvider(Provider):
-    """The command palette lists every action the current screen allows, every section and every
-    app, so anything reachable by a key is reachable by name too."""
+    """The command palette: every shipdeck action of the current screen with its key (refused
+    ones too, saying why), and a jump to any app, plan, release or run. Textual's own entries
+    (theme, scrolling, screenshots) are not shipdeck actions and are left out."""
 
-    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.jumps: list[tuple[str, Callable[[], Any], str]] = []
+
+    async def startup(self) -> None:
         app = self.app
         assert isinstance(app, ShipdeckApp)
-        seen: set[str] = set()
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
+        worker = app.run_worker(
+            partial(jump_targets, app.ctx), thread=True, exit_on_error=False, group="palette"
+        )
+        try:
+            self.jumps = list(jump_commands(app, await worker.wait()))
+        except WorkerFailed as failed:
+            from shipdeck.tui.screens.base import error_line
+
+            app.notify(f"palette: {error_line(failed.error)}", severity="warning", markup=False)
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        from shipdeck.tui.widgets.keys import screen_actions
+
+        app = self.app
+        assert isinstance(app, ShipdeckApp)
+        for a in screen_actions(self.screen):
+            if a.action == "command_palette":
                 continue
-            if binding.action == "command_palette":
-                continue
-            seen.add(binding.action)
-            shown = binding.key_display or app.get_key_display(binding) or key
-            yield (
-                binding.description,
-                partial(app.run_action, binding.action, active.node),
-                f"key: {shown}",
-            )
+            keys = " / ".join(a.keys)
+            if a.refused:
+                say = partial(app.notify, f"{a.description}: {a.refused}", severity="warning")
+                yield f"{a.description} (disabled)", say, f"key: {keys} · {a.refused}"
+            else:
+                yield a.description, partial(app.run_action, a.action, a.node), f"key: {keys}"
         for name in app.ctx.config.apps:
             yield f"Open app {name}", partial(app.open_app, name), "releases and diffs"
+        yield from self.jumps
 
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():
@@ -91,10 +111,40 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(name), command, help=help_text)
 
 
+@dataclass(frozen=True)
+class JumpTargets:
+    plans: list[PlanSummary]
+    releases: list[ReleaseRecord]
+
+
+def jump_targets(ctx: Context) -> JumpTargets:
+    """What the palette can jump to; read in a worker thread when the palette opens."""
+    from shipdeck.core.services.plans import list_plans
+    from shipdeck.core.services.releases import list_releases
+
+    return JumpTargets(list_plans(ctx, limit=200), list_releases(ctx))
+
+
+def jump_commands(
+    app: ShipdeckApp, targets: JumpTargets
+) -> Iterator[tuple[str, Callable[[], Any], str]]:
+    from shipdeck.core.domain.plan import PRE_RUN
+    from shipdeck.core.domain.redact import strip_controls
+
+    for p in targets.plans:
+        what = f"{p.env} · {p.state.replace('_', ' ')} · {strip_controls(p.name)}"
+        yield f"Open plan {p.id}", partial(app.open_plan, p.id), what
+        if p.state not in PRE_RUN:
+            yield f"Watch run {p.id}", partial(app.open_run, p.id), what
+    for r in targets.releases:
+        name = f"Open release {r.app} {strip_controls(r.version)}"
+        yield name, partial(app.open_release, r.app, r.version), f"commit {r.commit[:7]}"
+
+
 class ShipdeckApp(App[None]):
     TITLE = "shipdeck"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {ActionsProvider}
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ActionsProvider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -163,6 +213,26 @@ class ShipdeckApp(App[None]):
         if self.current_mode != "dashboard":
             self.switch_mode("dashboard")
         self.push_screen(AppScreen(name, env))
+
+    def open_plan(self, plan_id: str) -> None:
+        from shipdeck.tui.screens.plan_detail import PlanScreen
+
+        if self.current_mode != "plans":
+            self.switch_mode("plans")
+        self.push_screen(PlanScreen(plan_id))
+
+    def open_run(self, plan_id: str) -> None:
+        from shipdeck.tui.screens.run import RunScreen
+
+        if self.current_mode != "plans":
+            self.switch_mode("plans")
+        self.push_screen(RunScreen(plan_id))
+
+    def open_release(self, app: str, version: str) -> None:
+        from shipdeck.tui.screens.release import ReleaseScreen
+
+        self.open_app(app)
+        self.push_screen(ReleaseScreen(app, version))
 
     # --- live refresh --------------------------------------------------------------------------
 

@@ -141,6 +141,18 @@ class Context:
             yield conn, body
             self.audit(conn, kind, body, app=app, env=env, plan=plan)
 
+    def denial(self, permission: str, roles: tuple[str, ...] = ()) -> str | None:
+        """Why this actor may not use `permission` (narrowed to `roles`), or None: the sentence
+        `require` refuses with, and front ends show beside an action offered disabled."""
+        if self.read_only:
+            return "this session is read-only"
+        if permission not in self.actor.permissions:
+            held = ", ".join(self.actor.roles) or "no role"
+            return f"{self.actor.name} ({held}) lacks permission '{permission}'"
+        if roles and not set(roles) & set(self.actor.roles):
+            return f"{self.actor.name} is not in {' or '.join(roles)}"
+        return None
+
     def require(
         self,
         permission: str,
@@ -155,14 +167,7 @@ class Context:
         `roles`, when given, narrows who may act to members of those roles (e.g. an environment's
         override_roles), on top of the permission.
         """
-        why: str | None = None
-        if self.read_only:
-            why = "this session is read-only"
-        elif permission not in self.actor.permissions:
-            held = ", ".join(self.actor.roles) or "no role"
-            why = f"{self.actor.name} ({held}) lacks permission '{permission}'"
-        elif roles and not set(roles) & set(self.actor.roles):
-            why = f"{self.actor.name} is not in {' or '.join(roles)}"
+        why = self.denial(permission, roles)
         if why is None:
             return
         with self.db.write() as conn:

@@ -14,9 +14,28 @@ from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
-from shipdeck.tui.widgets.matrix import StatusMatrix
+from shipdeck.tui.widgets.matrix import MARK_WORD, StatusMatrix
 
-LEGEND = "↓n commits behind  ✓ latest  Δ artifacts/config changed"
+
+def legend() -> Text:
+    """Every mark a cell can show, each explained (MARKS says what the core means by it)."""
+    text = Text("✓ latest  ↓n commits behind  Δ artifacts/config differ", style="dim")
+    for mark, (word, style) in MARK_WORD.items():
+        if word:
+            text.append("  ")
+            text.append(word, style=style)
+            text.append(f" {SHORT[mark]}", style="dim")
+    return text
+
+
+SHORT = {
+    "drift": "colour switched outside shipdeck",
+    "running": "in the running plan",
+    "locked": "env locked",
+    "last_failed": "live, last run failed",
+    "failed": "nothing live",
+    "live": "serving",
+}
 
 
 class DashboardScreen(ShipdeckScreen):
@@ -25,6 +44,8 @@ class DashboardScreen(ShipdeckScreen):
         # priority: handled as the key arrives, so what is typed next already lands in the box
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
         Binding("r", "refresh", "Refresh"),
+        Binding("n", "new_plan", "New plan"),
+        Binding("R", "rollback", "Roll back", key_display="R"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -70,9 +91,35 @@ class DashboardScreen(ShipdeckScreen):
         if not self.apps:
             note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
         elif needle:
-            note.update(Text(f"{len(shown)} of {len(self.apps)} apps match '{needle}'   {LEGEND}"))
+            note.update(
+                Text(f"{len(shown)} of {len(self.apps)} apps match '{needle}'  ").append_text(
+                    legend()
+                )
+            )
         else:
-            note.update(Text(f"{len(self.apps)} apps   {LEGEND}"))
+            note.update(Text(f"{len(self.apps)} apps  ").append_text(legend()))
+
+    def denials(self) -> dict[str, str]:
+        refused = {
+            "new_plan": self.ctx.denial("plan.create"),
+            "rollback": self.ctx.denial("rollback"),
+        }
+        return {a: why for a, why in refused.items() if why}
+
+    def action_new_plan(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        self.app.push_screen(PlanEditScreen(self.query_one(StatusMatrix).current_env()))
+
+    def action_rollback(self) -> None:
+        from shipdeck.tui.screens.rollback import offer_rollback
+
+        matrix = self.query_one(StatusMatrix)
+        app, env = matrix.current_app(), matrix.current_env()
+        if app is None or env is None:
+            self.notify("Roll back: move to an app's cell in an environment first", markup=False)
+            return
+        offer_rollback(self, app, env)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and self.focused is not None and self.focused.id == "filter":

@@ -24,6 +24,7 @@ from textual.widgets import Footer, Static
 from textual.widgets.option_list import Option
 
 from shipdeck.core.domain.plan import PRE_RUN
+from shipdeck.core.services.actions import PLAN_ACTIONS, open_reviews, plan_actions
 from shipdeck.core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.form import Field, FormScreen, Values
@@ -31,8 +32,6 @@ from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text, when
 from shipdeck.tui.widgets.scroll import VimScroll
 from shipdeck.tui.widgets.vim import VimOptionList
-
-RUNNABLE = ("awaiting_approval", "approved")
 
 
 def waves_text(view: PlanView) -> Text:
@@ -61,7 +60,7 @@ def status_text(view: PlanView) -> Text:
                 text.append("✗ ", style="bold red")
                 text.append(safe(b.message))
         elif view.state == "draft":
-            text.append("draft: submit it (shipdeck plan submit) before approvals", style="dim")
+            text.append("draft: submit it (S) to ask for approvals, or edit it (e)", style="dim")
         else:
             text.append("✓ nothing blocks it: it may run now", style="bold green")
         return text
@@ -194,15 +193,9 @@ class Checklist(VimOptionList):
 class PlanScreen(ShipdeckScreen):
     TITLE = "Plan"
     CSS_PATH = "shipping.tcss"
-    MUTATING: ClassVar[dict[str, str]] = {
-        "tick": "plan.check",
-        "approve": "plan.approve",
-        "reject": "plan.approve",
-        "override": "override",
-        "run": "plan.run",
-        "abort": "plan.abort",
-    }
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("S", "submit", "Submit", key_display="S"),
+        Binding("e", "edit", "Edit"),
         Binding("y", "approve", "Approve"),
         Binding("n", "reject", "Reject"),
         Binding("r", "run", "Run"),
@@ -231,6 +224,7 @@ class PlanScreen(ShipdeckScreen):
         super().__init__()
         self.plan_id = plan_id
         self.view: PlanView | None = None
+        self.actions: dict[str, str | None] = {}  # core.services.actions.plan_actions
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"Plan {self.plan_id}")
@@ -260,6 +254,7 @@ class PlanScreen(ShipdeckScreen):
     def _loaded(self, message: Loaded) -> None:
         first = self.view is None
         self.view = message.view
+        self.actions = plan_actions(self.ctx, message.view)
         self._show(message.view)
         self.mark_loaded(message.head_seq)
         self.refresh_bindings()
@@ -294,43 +289,18 @@ class PlanScreen(ShipdeckScreen):
         if view.checklist:
             checklist.highlighted = min(at or 0, len(view.checklist) - 1)
 
-    # --- who may do what, now ----------------------------------------------------------------
+    # --- who may do what, now (the core decides: core.services.actions) ---------------------
 
-    def _in(self, roles: tuple[str, ...]) -> bool:
-        return not roles or bool(set(roles) & set(self.ctx.actor.roles))
-
-    def _open_reviews(self, view: PlanView) -> list[OverrideView]:
-        me = self.ctx.actor.name
-        return [o for o in view.overrides if o.acknowledged_by is None and o.by != me]
+    def denials(self) -> dict[str, str]:
+        return {a: why for a, why in self.actions.items() if why}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action not in (*self.MUTATING, "watch", "ack"):
-            return super().check_action(action, parameters)
         v = self.view
-        if v is None:
-            return False
-        app = self.shipdeck
         if action == "watch":
-            return v.state not in PRE_RUN or bool(v.steps)
-        if action == "ack":
-            allowed = app.may("plan.approve") or app.may("override")
-            return allowed and bool(self._open_reviews(v))
-        if action == "run":
-            return app.may("deploy" if v.kind == "deploy" else "plan.run") and v.state in RUNNABLE
-        if not super().check_action(action, parameters):
-            return False
-        if action == "tick":
-            return v.state in PRE_RUN and bool(v.checklist)
-        if action in ("approve", "reject"):
-            if not (v.state in RUNNABLE and v.approvals_required > 0):
-                return False
-            me = self.ctx.actor.name
-            mine = any(a.by == me and a.current and a.decision == "approve" for a in v.approvals)
-            return self._in(v.approval_roles) and not (action == "approve" and mine)
-        if action == "override":
-            roles = self.ctx.config.environments[v.env].override_roles
-            return v.state in (*PRE_RUN, "running") and bool(roles) and self._in(roles)
-        return v.state in (*PRE_RUN, "running")  # abort
+            return v is not None and (v.state not in PRE_RUN or bool(v.steps))
+        if action not in PLAN_ACTIONS:
+            return super().check_action(action, parameters)
+        return v is not None and action in self.actions and self.actions[action] is None
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -406,10 +376,6 @@ class PlanScreen(ShipdeckScreen):
     def action_run(self) -> None:
         v = self.view
         assert v is not None
-        if v.blockers:
-            more = f" (and {len(v.blockers) - 1} more)" if len(v.blockers) > 1 else ""
-            self.show_error(f"plan {v.id} may not run yet: {v.blockers[0].message}{more}")
-            return
         body = Text()
         body.append_text(waves_text(v))
         body.append(
@@ -433,7 +399,7 @@ class PlanScreen(ShipdeckScreen):
     def action_ack(self) -> None:
         v = self.view
         assert v is not None
-        reviews = self._open_reviews(v)
+        reviews = open_reviews(self.ctx, v)
         if not reviews:
             return
         o = reviews[0]
@@ -449,6 +415,25 @@ class PlanScreen(ShipdeckScreen):
         from shipdeck.tui.screens.run import RunScreen
 
         self.app.push_screen(RunScreen(self.plan_id))
+
+    def action_submit(self) -> None:
+        v = self.view
+        assert v is not None
+        need = v.approvals_required
+        then = f"it then needs {need} approval(s)" if need else "it is approved at once"
+        form = FormScreen(
+            f"Submit plan {v.id}?",
+            Text(f"{self._items_line(v)} in {v.env}: {then}."),
+            confirm="submit",
+        )
+        self._ask(form, lambda values: self._act("submit", values))
+
+    def action_edit(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        v = self.view
+        assert v is not None
+        self.app.push_screen(PlanEditScreen(v.env, plan=v))
 
     @on(Checklist.Tick)
     def _tick(self, message: Checklist.Tick) -> None:
@@ -474,6 +459,9 @@ class PlanScreen(ShipdeckScreen):
         from shipdeck.core.services import plans, runs
 
         ctx, pid = self.ctx, self.plan_id
+        if action == "submit":
+            view = plans.submit_plan(ctx, pid)
+            return f"plan {pid} submitted: it is {state_label(view.state)}", False
         if action == "tick":
             tick = plans.check_item(ctx, pid, values["item"])
             return f"ticked '{safe(tick.text)}'", False

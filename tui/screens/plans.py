@@ -88,6 +88,7 @@ class PlansScreen(ShipdeckScreen):
     TITLE = "Plans"
     CSS_PATH = "shipping.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_plan", "New plan"),
         Binding("w", "watch", "Watch run"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("r", "refresh", "Refresh"),
@@ -190,9 +191,7 @@ class PlansScreen(ShipdeckScreen):
         elif self.rows:
             why.update(Text("no plan matches the filter (Esc clears it)", style="dim"))
         else:
-            why.update(
-                Text("no plans yet: shipdeck plan create --env ENV APP@VERSION…", style="dim")
-            )
+            why.update(Text("no plans yet: n drafts one", style="dim"))
         self.refresh_bindings()
 
     @on(DataTable.RowHighlighted)
@@ -219,6 +218,15 @@ class PlansScreen(ShipdeckScreen):
         row = self.current()
         if row is not None:
             self.app.push_screen(PlanScreen(row.summary.id))
+
+    def denials(self) -> dict[str, str]:
+        why = self.ctx.denial("plan.create")
+        return {"new_plan": why} if why else {}
+
+    def action_new_plan(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        self.app.push_screen(PlanEditScreen())
 
     def action_watch(self) -> None:
         from shipdeck.tui.screens.run import RunScreen

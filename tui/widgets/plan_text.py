@@ -69,3 +69,12 @@ def elapsed(delta: timedelta | None) -> str:
 
 def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def clip_words(text: str, width: int) -> str:
+    """Cut at the last word boundary that fits, so a note never ends mid-word."""
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 1, 0)]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut).rstrip(" ,;:-") + "…"

@@ -1,0 +1,77 @@
+"""Rolling one app back, from the dashboard or the app view: ask what it would do, confirm (with a
+reason where the environment is protected), start it, and watch it.
+
+The question and the answer come from the core (preview_rollback, launch_rollback) in worker
+threads; the rollback itself runs in a detached runner, like `plan run`, so the console may close
+while it finishes. A refusal (permission, lock, nothing to roll back to) is a toast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.form import Field, FormScreen, Values
+from shipdeck.tui.widgets.plan_text import safe
+
+if TYPE_CHECKING:
+    from shipdeck.core.services.rollback_preview import RollbackPreview
+    from shipdeck.core.services.runs import LaunchedRun
+
+
+def rollback_form(p: RollbackPreview) -> FormScreen:
+    body = Text()
+    body.append(f"{p.app} in {p.env}: {safe(p.from_version)} → {safe(p.to_version)}", style="bold")
+    body.append(
+        "\n\nSwitches back to the release live before this one: instantly while its colour is "
+        "still warm, else by redeploying it. Rollbacks need no approvals or open window (they "
+        "are how incidents end); the reason is kept with the record."
+    )
+    reason = Field(
+        "reason",
+        "Reason",
+        placeholder="incident, ticket, what went wrong",
+        required=p.reason_required,
+    )
+    return FormScreen(
+        f"Roll back {p.app} in {p.env}?", body, [reason], confirm="roll back", danger=True
+    )
+
+
+def offer_rollback(screen: ShipdeckScreen, app: str, env: str) -> None:
+    """Ask, then start and watch; each step's blocking call runs in a worker thread."""
+    ctx = screen.ctx
+
+    def load() -> None:
+        from shipdeck.core.services.rollback_preview import preview_rollback
+
+        preview = preview_rollback(ctx, app, env)
+        screen.app.call_from_thread(ask, preview)
+
+    def ask(preview: RollbackPreview) -> None:
+        def answered(values: Values | None) -> None:
+            if values is not None:
+                screen.run_worker(
+                    lambda: start(values["reason"]), thread=True, exit_on_error=False,
+                    group="rollback",
+                )  # fmt: skip
+
+        screen.app.push_screen(rollback_form(preview), answered)
+
+    def start(reason: str) -> None:
+        from shipdeck.core.services.runs import launch_rollback
+
+        launched = launch_rollback(ctx, app, env, reason)
+        screen.app.call_from_thread(started, launched)
+
+    def started(launched: LaunchedRun) -> None:
+        from shipdeck.tui.screens.run import RunScreen
+
+        screen.notify(
+            f"rolling back {app} in {env}: plan {launched.plan_id}", title="done", markup=False
+        )
+        screen.app.push_screen(RunScreen(launched.plan_id))
+
+    screen.run_worker(load, thread=True, exit_on_error=False, group="rollback")
