@@ -1,0 +1,137 @@
+"""A whole release made from the TUI alone, on real local blue/green targets: alice drafts the prod
+plan in the plan editor, bob and carol (two more app instances) tick and approve, alice runs it
+and watches, then rolls it back from the dashboard; the plans list and dashboard then tell the
+truth about it. No service is called by the test to make the release, only to read the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from shipdeck.core.services.plans import get_plan, list_plans
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dashboard import DashboardScreen
+from shipdeck.tui.screens.plan_detail import PlanScreen
+from shipdeck.tui.screens.plan_new import PlanEditScreen
+from shipdeck.tui.screens.plans import PlansScreen
+from shipdeck.tui.screens.run import RunScreen
+from shipdeck.tui.widgets.form import FormScreen
+from tests.integration.shipping import front_port, get_version, teardown_targets
+from tests.support.workspace import WorkspaceFixture
+from tests.tui.pilot import open_section, screen_text, settle, until
+from tests.tui.shipping_scenario import build_ship_scenario, targets_toml
+from tests.tui.test_plans_flow import RUN_DEADLINE, live, open_plan
+
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def release_ws(tmp_path: Path) -> Iterator[WorkspaceFixture]:
+    """The shipping scenario without prod's business-hours window: runs use the real clock, and
+    whether Berlin's office is open must not decide the test."""
+    ws = build_ship_scenario(tmp_path / "ws")
+    ws.write_config(targets_toml().replace('windows = ["business-hours"]\n', ""))
+    try:
+        yield ws
+    finally:
+        teardown_targets(ws)
+        ws.close()
+
+
+async def test_a_whole_release_from_the_tui_then_history_tells_the_truth(
+    release_ws: WorkspaceFixture,
+) -> None:
+    ws = release_ws
+    alice = ShipdeckApp(live(ws, "alice"), poll_seconds=0.2)
+    bob = ShipdeckApp(live(ws, "bob"), poll_seconds=0.2)
+    carol = ShipdeckApp(live(ws, "carol"), poll_seconds=0.2)
+    async with (
+        alice.run_test(size=SIZE, notifications=True) as a,
+        bob.run_test(size=SIZE) as b,
+        carol.run_test(size=SIZE) as c,
+    ):
+        # alice: a new prod plan, chat-api only, seen with its diff and waves before it exists
+        await open_section(a, "p", PlansScreen)
+        await a.press("n")
+        await settle(a)
+        editor = alice.screen
+        assert isinstance(editor, PlanEditScreen) and editor.env == "staging"
+        await a.press("E")
+        await until(a, lambda: editor.env == "prod" and editor.preview is not None)
+        assert set(editor.chosen) == {"model-server", "chat-api", "web"}  # not live: latest
+        await a.press("space", "j", "j", "space")  # model-server and web out
+        await until(a, lambda: editor.preview is not None and len(editor.preview.items) == 1)
+        shown = screen_text(alice)
+        assert "chat-api  2.0.0 → 2.2.0" in shown and "waves  1 chat-api 2.2.0" in shown
+        assert "config max_tokens: 4096 → 8192" in shown
+        assert "2 needed from approvers" in shown
+        await a.press("c")
+        assert isinstance(alice.screen, FormScreen)
+        await a.press(*"tokens up", "enter")
+        await until(a, lambda: isinstance(alice.screen, PlanScreen) and alice.screen.loaded)
+        plan_screen = alice.screen
+        assert isinstance(plan_screen, PlanScreen) and plan_screen.view is not None
+        plan_id = plan_screen.view.id
+        assert plan_screen.view.state == "awaiting_approval"
+        assert [(i.app, i.version) for i in plan_screen.view.items] == [("chat-api", "2.2.0")]
+        # alice may not approve (her own plan, and she is no approver): the key says why
+        await a.press("y")
+        said = [n.message for n in alice._notifications]
+        assert "Approve: alice is not in approvers" in said, said
+        assert alice.screen is plan_screen
+
+        # bob ticks the checklist and approves; carol approves: two consoles, two people
+        await open_plan(b, plan_id)
+        await b.press("space")
+        await until(b, lambda: "[x] Release notes reviewed" in screen_text(bob))
+        await b.press("y", "enter")
+        await until(b, lambda: "✓ bob" in screen_text(bob))
+        await open_plan(c, plan_id)
+        await until(c, lambda: "has 1 of 2: bob" in screen_text(carol))
+        await c.press("y", "enter")
+        await until(c, lambda: "✓ nothing blocks it: it may run now" in screen_text(carol))
+
+        # alice's console sees it by itself, runs it and watches it to the end
+        await until(a, lambda: "✓ nothing blocks it: it may run now" in screen_text(alice))
+        await a.press("r", "y")
+        await until(a, lambda: isinstance(alice.screen, RunScreen))
+        run = alice.screen
+        assert isinstance(run, RunScreen)
+        await until(a, lambda: run.state == "succeeded", RUN_DEADLINE)
+        assert get_version(front_port(ws, "chat-api", "prod")) == "2.2.0"
+
+        # back on the dashboard: chat-api in prod, rolled back with a reason (prod is protected)
+        while not isinstance(alice.screen, DashboardScreen):
+            await a.press("q")
+        await settle(a)
+        await a.press("j", "l", "l", "R")  # chat-api, prod
+        await until(a, lambda: isinstance(alice.screen, FormScreen))
+        assert "chat-api in prod: 2.2.0 → 2.0.0" in screen_text(alice)
+        await a.press("enter")
+        assert "Reason: required" in screen_text(alice)
+        alice.screen.query_one(Input).value = "latency regression"
+        await a.press("enter")
+        await until(a, lambda: isinstance(alice.screen, RunScreen))
+        rollback_run = alice.screen
+        assert isinstance(rollback_run, RunScreen) and rollback_run.plan_id != plan_id
+        await until(a, lambda: rollback_run.state == "succeeded", RUN_DEADLINE)
+        assert get_version(front_port(ws, "chat-api", "prod")) == "2.0.0"
+
+        # the dashboard says what is live: 2.0.0, healthy, nothing running
+        while not isinstance(alice.screen, DashboardScreen):
+            await a.press("q")
+        await settle(a)
+        dashboard = screen_text(alice)
+        chat_row = next(line for line in dashboard.splitlines() if "chat-api" in line)
+        assert "2.0.0" in chat_row and "running" not in chat_row
+
+    plans = {p.id: p for p in list_plans(ws.base)}
+    assert plans[plan_id].state == "succeeded"
+    rollback = get_plan(ws.base, rollback_run.plan_id)
+    assert rollback.kind == "rollback" and [(i.app, i.version) for i in rollback.items] == [
+        ("chat-api", "2.0.0")
+    ]
