@@ -1,7 +1,7 @@
 """What a rollback would do, asked before it runs: which release goes and which comes back.
 
-`runs.rollback` picks the same pair through `rollback_pair`, so what a person confirms is what
-runs. A protected environment wants a reason for it (the TUI asks; the record keeps it).
+`rollback_pair` picks the pair the way `runs.rollback` does (the TUI confirms what will run). A
+protected environment wants a reason for it: the TUI asks for one there.
 """
 
 from __future__ import annotations
@@ -57,15 +57,10 @@ def check_target(ctx: Context, app: str, env: str) -> None:
         raise UsageError(f"{app} has no target in {env}")
 
 
-def rollback_needs_reason(ctx: Context, env: str) -> bool:
-    """Protected environments keep a reason with every rollback."""
-    return env_config(ctx, env).protected
-
-
 def preview_rollback(ctx: Context, app: str, env: str) -> RollbackPreview:
     check_target(ctx, app, env)
     with ctx.db.read() as conn:
         current, previous = rollback_pair(conn, app, env)
     return RollbackPreview(
-        app, env, current.version, previous.version, rollback_needs_reason(ctx, env)
+        app, env, current.version, previous.version, env_config(ctx, env).protected
     )

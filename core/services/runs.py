@@ -58,6 +58,7 @@ from shipdeck.core.errors import (
     BlockedError,
     ConflictError,
     ExitCode,
+    NotFoundError,
     OperationFailed,
     TimedOut,
     UsageError,
@@ -86,11 +87,6 @@ from shipdeck.core.services.plans import (
     steps_of,
     verdict,
     window_tz,
-)
-from shipdeck.core.services.rollback_preview import (
-    check_target,
-    rollback_needs_reason,
-    rollback_pair,
 )
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
@@ -1121,16 +1117,10 @@ class LaunchedRun:
 
 
 def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
-    """Start the run (policy + lease, here and now), then execute it in a detached runner
-    process so the caller can return (see spawn_runner)."""
-    return spawn_runner(ctx, start_run(ctx, plan_id))
-
-
-def spawn_runner(ctx: Context, ticket: RunTicket) -> LaunchedRun:
-    """Execute a started run in a detached `python -m shipdeck.core.runner` process, so closing
-    the console never stops it half way. The runner inherits the database URL through the
-    environment (never argv) and acts as the same person."""
-    plan_id = ticket.plan_id
+    """Start the run (policy + lease, here and now), then execute it in a detached
+    `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
+    URL through the environment (never argv) and acts as the same person."""
+    ticket = start_run(ctx, plan_id)
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     code_root = str(Path(__file__).resolve().parents[2])
@@ -1292,21 +1282,34 @@ def rollback(
     old color is still warm (staging it again is a no-op), a redeploy otherwise. Runs as a
     one-app rollback plan under the environment lease; needs the 'rollback' permission, not
     approvals or an open window (it is how incidents end)."""
-    return _Engine(ctx, start_rollback(ctx, app, env, reason), progress).run()
-
-
-def start_rollback(ctx: Context, app: str, env: str, reason: str = "") -> RunTicket:
-    """The rollback plan, created running under the environment lease (see `rollback`)."""
-    check_target(ctx, app, env)
+    env_config(ctx, env)
+    if app not in ctx.config.apps:
+        raise NotFoundError(f"unknown app '{app}'")
+    if env not in ctx.config.apps[app].targets:
+        raise UsageError(f"{app} has no target in {env}")
     ctx.require("rollback", app=app, env=env)
-    if rollback_needs_reason(ctx, env) and not reason.strip():
-        raise UsageError(f"rollback in {env}: a reason is required ({env} is protected)")
     reconcile(ctx, env=env, auto=True)
     with ctx.db.write() as conn:
         lease = _lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
-        current, previous = rollback_pair(conn, app, env)
+        rows = conn.execute(
+            select(DEPLOYMENTS)
+            .where(
+                DEPLOYMENTS.c.app == app,
+                DEPLOYMENTS.c.env == env,
+                DEPLOYMENTS.c.outcome == "succeeded",
+            )
+            .order_by(DEPLOYMENTS.c.id.desc())
+        ).all()
+        if not rows:
+            raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
+        current = rows[0]
+        previous = next((r for r in rows[1:] if r.release_id != current.release_id), None)
+        if previous is None:
+            raise UsageError(
+                f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
+            )
         rel = conn.execute(select(RELEASES).where(RELEASES.c.id == previous.release_id)).one()
         item = PlanItem(app, rel.version, rel.id, rel.digest, rel.commit, rel.created_by)
         body = build_body(ctx, env, [item], kind="rollback", failure_policy="halt",
@@ -1326,12 +1329,7 @@ def start_rollback(ctx: Context, app: str, env: str, reason: str = "") -> RunTic
              "version": rel.version, "reason": reason},
             app=app, env=env, plan=plan_id,
         )  # fmt: skip
-    return RunTicket(plan_id, epoch)
-
-
-def launch_rollback(ctx: Context, app: str, env: str, reason: str = "") -> LaunchedRun:
-    """`rollback`, carried out by a detached runner (what the TUI starts, then watches)."""
-    return spawn_runner(ctx, start_rollback(ctx, app, env, reason))
+    return _Engine(ctx, RunTicket(plan_id, epoch), progress).run()
 
 
 def deploy_plan(ctx: Context, app: str, version: str, env: str) -> str:

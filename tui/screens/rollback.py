@@ -1,9 +1,9 @@
 """Rolling one app back, from the dashboard or the app view: ask what it would do, confirm (with a
 reason where the environment is protected), start it, and watch it.
 
-The question and the answer come from the core (preview_rollback, launch_rollback) in worker
-threads; the rollback itself runs in a detached runner, like `plan run`, so the console may close
-while it finishes. A refusal (permission, lock, nothing to roll back to) is a toast.
+The question and the answer come from the core (preview_rollback, rollback) in worker threads;
+the dashboard marks the app running meanwhile, and the run view opens on the rollback when it is
+done. A refusal (permission, lock, nothing to roll back to) is a toast.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from shipdeck.tui.widgets.plan_text import safe
 
 if TYPE_CHECKING:
     from shipdeck.core.services.rollback_preview import RollbackPreview
-    from shipdeck.core.services.runs import LaunchedRun
+    from shipdeck.core.services.runs import RunResult
 
 
 def rollback_form(p: RollbackPreview) -> FormScreen:
@@ -61,17 +61,21 @@ def offer_rollback(screen: ShipdeckScreen, app: str, env: str) -> None:
         screen.app.push_screen(rollback_form(preview), answered)
 
     def start(reason: str) -> None:
-        from shipdeck.core.services.runs import launch_rollback
+        from shipdeck.core.services.runs import rollback
 
-        launched = launch_rollback(ctx, app, env, reason)
-        screen.app.call_from_thread(started, launched)
+        screen.app.call_from_thread(screen.notify, f"rolling back {app} in {env}…", markup=False)
+        result = rollback(ctx, app, env, reason)
+        screen.app.call_from_thread(finished, result)
 
-    def started(launched: LaunchedRun) -> None:
+    def finished(result: RunResult) -> None:
         from shipdeck.tui.screens.run import RunScreen
 
         screen.notify(
-            f"rolling back {app} in {env}: plan {launched.plan_id}", title="done", markup=False
+            f"rollback plan {result.plan_id} {result.state.replace('_', ' ')}: {result.result}",
+            title="done" if result.ok else "rollback failed",
+            severity="information" if result.ok else "error",
+            markup=False,
         )
-        screen.app.push_screen(RunScreen(launched.plan_id))
+        screen.app.push_screen(RunScreen(result.plan_id))
 
     screen.run_worker(load, thread=True, exit_on_error=False, group="rollback")
