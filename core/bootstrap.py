@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,23 @@ def build_context(
 
 def open_context(path: str | Path | None = None, **kwargs: Any) -> Context:
     return build_context(open_workspace(path), **kwargs)
+
+
+def reconfigure(ctx: Context, config: WorkspaceConfig) -> Context:
+    """The same session under a changed shipdeck.toml (an open TUI re-reads it): ports that take
+    settings from it are rebuilt, and the same person's roles and permissions are read again.
+    The name stays: who is acting does not change because the policy file did."""
+    name = ctx.actor.name
+    actor = replace(
+        ctx.actor, roles=tuple(config.roles_of(name)), permissions=config.permissions_of(name)
+    )
+    return replace(
+        ctx,
+        config=config,
+        actor=actor,
+        sources=make_sources(config),
+        log_sources=make_log_sources(ctx.workspace, config),
+        token_limits=make_token_limits(ctx.workspace, config),
+        notifiers=make_notifiers(config),
+        secrets=environment_secrets(os.environ, config.secret_env_names()),
+    )

@@ -22,11 +22,12 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerFailed, WorkerState
 
 from shipdeck.core.services.context import Context
-from shipdeck.tui.messages import HeadChanged
+from shipdeck.tui.messages import ConfigChanged, HeadChanged
 
 if TYPE_CHECKING:
     from shipdeck.core.domain.release import ReleaseRecord
     from shipdeck.core.services.plans import PlanSummary
+    from shipdeck.core.workspace import ConfigStamp
 
 POLL_SECONDS = 2.0
 
@@ -165,6 +166,8 @@ class ShipdeckApp(App[None]):
         self.poll_seconds = poll_seconds
         self.head_seq: int | None = None
         self.poll_failing = False
+        self.config_stamp: ConfigStamp | None = None  # shipdeck.toml as this session read it
+        self.config_problem = ""  # the last broken shipdeck.toml said so once
         self.sections = {s.mode: s for s in SECTIONS}
         for s in self.sections.values():
             self.add_mode(s.mode, _load_screen(s.screen))
@@ -240,9 +243,71 @@ class ShipdeckApp(App[None]):
     def poll_head(self) -> None:
         from shipdeck.core.services.audit_log import head
 
+        self._poll_config()
         seq, digest = head(self.ctx)
         if seq != self.head_seq:
             self.post_message(HeadChanged(seq, digest))
+
+    def _poll_config(self) -> None:
+        """In the poll worker: a changed shipdeck.toml is read again and the session rebuilt on
+        it (windows, freezes, policy, roles); a broken one is named and the old one kept."""
+        from shipdeck.core.bootstrap import reconfigure
+        from shipdeck.core.errors import ShipdeckError
+        from shipdeck.core.workspace import CONFIG_NAME, config_stamp, load_config
+
+        path = self.ctx.workspace / CONFIG_NAME
+        try:
+            stamp = config_stamp(path, self.config_stamp)
+        except OSError as exc:
+            stamp = None
+            problem = f"{path}: {exc.strerror or exc}"
+        else:
+            problem = ""
+        if stamp is not None and self.config_stamp is None:
+            self.config_stamp = stamp  # the first look: what this session started with
+            return
+        if stamp is None or stamp.sha256 == self.config_stamp_hash:
+            if problem and problem != self.config_problem:
+                self.post_message(ConfigChanged(None, problem, stamp))
+            return
+        try:
+            ctx = reconfigure(self.ctx, load_config(path))
+        except ShipdeckError as exc:
+            if exc.message != self.config_problem:
+                self.post_message(ConfigChanged(None, exc.message, stamp))
+            return
+        self.post_message(ConfigChanged(ctx, "", stamp))
+
+    @property
+    def config_stamp_hash(self) -> str | None:
+        return None if self.config_stamp is None else self.config_stamp.sha256
+
+    @on(ConfigChanged)
+    def _config_changed(self, message: ConfigChanged) -> None:
+        from shipdeck.tui.screens.base import ShipdeckScreen
+
+        if message.stamp is not None:
+            self.config_stamp = message.stamp
+        if message.ctx is None:
+            self.config_problem = message.problem
+            self.notify(
+                f"shipdeck.toml changed but cannot be used: {message.problem} "
+                "(still showing the previous one)",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
+        self.config_problem = ""
+        self.ctx = message.ctx
+        self.notify("shipdeck.toml changed: re-evaluated", markup=False)
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, ShipdeckScreen):
+                    screen.seen_head = None  # hidden screens catch up when shown again
+        screen = self.screen
+        if isinstance(screen, ShipdeckScreen) and screen.loaded:
+            screen.reload()
 
     @on(Worker.StateChanged)
     def _poll_state(self, event: Worker.StateChanged) -> None:

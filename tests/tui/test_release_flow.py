@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from shipdeck.core.services.plans import get_plan, list_plans
+from shipdeck.core.services.plans import create_plan, get_plan, list_plans
 from shipdeck.tui.app import ShipdeckApp
 from shipdeck.tui.screens.dashboard import DashboardScreen
 from shipdeck.tui.screens.plan_detail import PlanScreen
@@ -23,7 +23,8 @@ from shipdeck.tui.widgets.form import FormScreen
 from tests.integration.shipping import front_port, get_version, teardown_targets
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, screen_text, settle, until
-from tests.tui.shipping_scenario import build_ship_scenario, targets_toml
+from tests.tui.scenario import actor_ctx
+from tests.tui.shipping_scenario import build_ship_scenario, ship_scenario, targets_toml
 from tests.tui.test_plans_flow import RUN_DEADLINE, live, open_plan
 
 SIZE = (100, 30)
@@ -135,3 +136,39 @@ async def test_a_whole_release_from_the_tui_then_history_tells_the_truth(
     assert rollback.kind == "rollback" and [(i.app, i.version) for i in rollback.items] == [
         ("chat-api", "2.0.0")
     ]
+
+
+async def test_a_freeze_added_to_shipdeck_toml_is_seen_by_an_open_console(
+    tmp_path: Path,
+) -> None:
+    """The scenario's fixed clock (Tuesday 12:00 UTC) sits inside the freeze written here."""
+    with ship_scenario(tmp_path / "ws") as scenario:
+        await _freeze_seen(scenario)
+
+
+async def _freeze_seen(scenario: WorkspaceFixture) -> None:
+    config = scenario.root / "shipdeck.toml"
+    toml = config.read_text(encoding="utf-8")
+    plan = create_plan(actor_ctx(scenario, "alice"), "staging", ["chat-api@2.1.0"])
+    app = ShipdeckApp(actor_ctx(scenario, "alice"), poll_seconds=0.2)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await open_plan(pilot, plan.id)
+        assert "✓ nothing blocks it: it may run now" in screen_text(app)
+        assert "run" in {b.binding.action for b in screen.active_bindings.values()}
+
+        frozen = toml.replace(
+            "[environments.staging]\n", '[environments.staging]\nfreezes = ["audit"]\n'
+        )
+        config.write_text(
+            frozen + '\n[freezes.audit]\nstart = "2026-11-24T11:00:00+00:00"\n'
+            'end = "2026-11-24T15:00:00+00:00"\nreason = "quarter close"\n',
+            encoding="utf-8",
+        )
+        await until(pilot, lambda: "frozen by 'audit' (quarter close)" in screen_text(app))
+        said = [n.message for n in app._notifications]
+        assert "shipdeck.toml changed: re-evaluated" in said, said
+        assert "run" not in {b.binding.action for b in screen.active_bindings.values()}
+
+        config.write_text("[workspace\n", encoding="utf-8")
+        await until(pilot, lambda: any("cannot be used" in n.message for n in app._notifications))
+        assert "frozen by 'audit'" in screen_text(app)  # the last good policy still shown
