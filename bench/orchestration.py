@@ -1,22 +1,18 @@
 """How much does the run engine add on top of the target steps themselves?
 
-    cd /work/main && python -m bench.orchestration [--apps 50] [--waves 5] [--step 0.2]
-                                                  [--database-url URL] [--runs 3]
+    python -m bench --only orchestration
 
-A 50-app plan in 5 waves (each app of wave w depends on one app of wave w-1) runs through the
-real engine (start_run + execute_run: lease, journal rows before and after every step, deployment
-records, audit events, SQLite by default) against a Target whose every mutating call and health
-check sleeps `--step` seconds. Per app and wave the engine makes 4 such calls (stage, health,
+A 50-app plan in 5 waves and a 200-app plan in 10 (--quick: 20 apps in 4; each app of wave w
+depends on one app of wave w-1) runs through the real engine (start_run + execute_run: lease,
+journal rows before and after every step, deployment records, audit events; SQLite, or
+--database-url) against a Target whose every mutating call and health check sleeps `step`. Per app and wave the engine makes 4 such calls (stage, health,
 switch, verify), and finalize makes one more after the last wave, so the critical path is
-(4 x waves + 1) x step. Prints wall time / critical path; goal <= 1.10.
+(4 x waves + 1) x step. The figure is wall time / critical path (goals in GOALS).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.harness import Metric, Options, Sample
+from bench.workspace import as_actor
 from shipdeck.core.ports import Color, Health, ReleaseSpec
 
 
@@ -99,84 +97,77 @@ def bench_toml(apps: int, waves: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.orchestration")
-    parser.add_argument("--apps", type=int, default=50)
-    parser.add_argument("--waves", type=int, default=5)
-    parser.add_argument("--step", type=float, default=0.2, help="seconds per target call")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--database-url", default=None, help="a PostgreSQL server (default: SQLite in a temp dir)"
-    )
-    args = parser.parse_args()
-
+def measure(apps: int, waves: int, step: float, runs: int, database_url: str | None) -> Metric:
+    """`runs` runs of one plan after a first that puts everything live (so finalize has work)."""
     from shipdeck.core.bootstrap import build_context
     from shipdeck.core.demo import make_repo
-    from shipdeck.core.services.context import SystemClock, resolve_actor
+    from shipdeck.core.services.context import SystemClock
     from shipdeck.core.services.plans import create_plan
     from shipdeck.core.services.releases import create_release
     from shipdeck.core.services.runs import execute_run, start_run
     from shipdeck.core.storage.db import Database
     from shipdeck.core.workspace import Workspace, load_config
 
+    samples: list[Sample] = []
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-orch-")))
         make_repo(
             root / "repos" / "one", ("one",), datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
         )
-        (root / "shipdeck.toml").write_text(bench_toml(args.apps, args.waves))
+        (root / "shipdeck.toml").write_text(bench_toml(apps, waves))
         url = f"sqlite:///{root / 'state.db'}"
-        if args.database_url:  # a private schema, dropped afterwards: never touch shared tables
+        if database_url:  # a private schema, dropped afterwards: never touch shared tables
             from tests.support.workspace import postgres_schema
 
-            url = stack.enter_context(postgres_schema(args.database_url))
+            url = stack.enter_context(postgres_schema(database_url))
         db = Database(url)
         db.upgrade()
         db.dispose()
         targets: dict[str, SleepyTarget] = {}
 
         def factory(app: str, env: str, adapter: str, settings: Any) -> SleepyTarget:
-            return targets.setdefault(app, SleepyTarget(args.step))
+            return targets.setdefault(app, SleepyTarget(step))
 
         base = build_context(Workspace(root, load_config(root / "shipdeck.toml")), database_url=url)
-        ctx = replace(
-            base,
-            targets=factory,
-            clock=SystemClock(),
-            actor=resolve_actor(base.config, {"USER": "bench", "SHIPDECK_ACTOR": "alice"}),
-        )
+        ctx = replace(as_actor(base, "alice"), targets=factory, clock=SystemClock())
         names = sorted(ctx.config.apps)
-        ratios, walls = [], []
-        for run in range(args.runs + 1):  # run 0 puts something live, so finalize has work
+        for run in range(runs + 1):
             for a in names:
                 create_release(ctx, a, f"{run}.0")
             plan = create_plan(ctx, "staging", [f"{a}@{run}.0" for a in names])
             ticket = start_run(ctx, plan.id)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             result = execute_run(ctx, ticket)
-            wall = time.perf_counter() - t0
+            sample = Sample(time.perf_counter() - t0, time.process_time() - cpu0)
             if result.state != "succeeded":
-                print(f"run {run} {result.state}: {result.result}", file=sys.stderr)
-                return 1
-            if run == 0:
-                continue
-            waves = len(plan.waves)
-            critical = (4 * waves + 1) * args.step
-            walls.append(wall)
-            ratios.append(wall / critical)
+                raise RuntimeError(f"bench run {run} {result.state}: {result.result}")
+            if run:
+                samples.append(sample)
         base.db.dispose()
-    critical = (4 * args.waves + 1) * args.step
-    db_name = "postgresql" if url.startswith("postgres") else "sqlite"
-    print(
-        f"orchestration: {args.apps} apps in {args.waves} waves, {args.step * 1000:.0f} ms per "
-        f"target call, {db_name}, {args.runs} runs"
+    critical = (4 * waves + 1) * step
+    store = "postgresql" if database_url else "sqlite"
+    return Metric(
+        f"orchestration.{store}.{apps}apps-{waves}waves",
+        f"a {apps}-app plan in {waves} waves through the real engine, {step * 1000:.0f} ms per target call",
+        "the critical path: (4 x waves + 1) target calls",
+        samples,
+        [Sample(critical, critical)],
+        ("<=", GOALS[(store, apps)]),
     )
-    print(f"critical path {critical:.2f} s; wall median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")  # fmt: skip
-    print(f"wall / critical path: median {statistics.median(ratios):.3f}, max {max(ratios):.3f} "
-          f"(goal <= 1.10)")  # fmt: skip
-    return 0 if statistics.median(ratios) <= 1.10 else 1
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+# (store, apps) -> goal for wall / critical path; quick runs are judged like the 50-app plan.
+GOALS = {
+    ("sqlite", 20): 1.05,
+    ("sqlite", 50): 1.05,
+    ("sqlite", 200): 1.08,
+    ("postgresql", 20): 1.10,
+    ("postgresql", 50): 1.10,
+    ("postgresql", 200): 1.12,
+}
+
+
+def metrics(opts: Options) -> list[Metric]:
+    shapes = ((20, 4),) if opts.quick else ((50, 5), (200, 10))
+    step = 0.05 if opts.quick else 0.2
+    return [measure(a, w, step, opts.runs, opts.database_url) for a, w in shapes]

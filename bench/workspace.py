@@ -1,36 +1,34 @@
-"""The large workspace the foundation benchmarks share, built once and cached under bench/out/.
+"""The big workspaces the benchmarks share, built once per size and cached under bench/out/.
 
-200 apps x 3 environments, each app a real git repository of 20 commits (written by one
-`git fast-import` per app), three releases per app recorded through the release service,
-deployments with their audit events (as tests record them: tests/support/deployments.py), and
-1,000,000 audit events bulk-inserted with sqlite3 and a correctly computed chain
-(core.storage.audit.event_hash), so `shipdeck audit verify` passes.
-
-The first build takes a minute or two on 2 cores; later runs find `READY` and reuse it.
+`apps` apps x 3 environments (staging, canary, prod, each with a `local` target), one real git
+repository of 20 commits per app (one `git fast-import` each), three releases per app recorded
+through the release service, a deployment per app and environment with its audit event, and
+`events` hash-chained audit events written in bulk (chained exactly as the service chains them,
+so `shipdeck audit verify` passes). On PostgreSQL (`database_url`) the state lives in a schema of
+its own per size, kept for the next run like the folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-import sqlite3
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.harness import ROOT, Options
+
 if TYPE_CHECKING:
     from shipdeck.core.services.context import Context
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 ENVS = ("staging", "canary", "prod")
-ACTORS = tuple(f"user{i:02d}" for i in range(20))  # user00..user19, 50,000 events each
+ACTORS = tuple(f"user{i:02d}" for i in range(20))
 KINDS = (
     "release.created",
     "plan.created",
@@ -43,11 +41,24 @@ KINDS = (
     "access.denied",
     "audit.checkpoint",
 )
-_START = datetime(2025, 1, 1, tzinfo=UTC)
+START = datetime(2025, 1, 1, tzinfo=UTC)
+COMMITS = 20
 
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A ready workspace: its folder and the database URL its state lives at."""
+
+    root: Path
+    url: str
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.url.removeprefix("sqlite:///")) if self.url.startswith("sqlite") else None
 
 
 def git_env() -> dict[str, str]:
@@ -58,7 +69,7 @@ def _fast_import_stream(app: str, commits: int) -> bytes:
     """A linear history: commit i changes file.txt and CHANGELOG.md; marks :1..:commits."""
     parts: list[bytes] = []
     for i in range(1, commits + 1):
-        when = int((_START + timedelta(hours=i)).timestamp())
+        when = int((START + timedelta(hours=i)).timestamp())
         msg = f"{app}: change {i}\n".encode()
         body = f"{app} revision {i}\n".encode()
         log = "".join(f"- change {k}\n" for k in range(1, i + 1)).encode()
@@ -129,19 +140,23 @@ def workspace_toml(apps: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _bulk_audit(db_path: Path, events: int, apps: list[str]) -> None:
-    """`events` audit events, chained exactly as core.storage.audit.append would chain them."""
-    from shipdeck.core.domain.canonical import canonical_bytes
-    from shipdeck.core.storage.audit import GENESIS, at_text, event_hash
+def bulk_audit(url: str, events: int, apps: list[str]) -> None:
+    """Append `events` events after the current head, in transactions of 50,000."""
+    from sqlalchemy import insert, update
 
-    con = sqlite3.connect(db_path)
-    con.execute("PRAGMA synchronous=OFF")
-    prev = GENESIS
-    batch = 50_000
-    rows: list[tuple[object, ...]] = []
-    con.execute("BEGIN")
-    for seq in range(1, events + 1):
-        at = (_START + timedelta(seconds=seq * 20)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    from shipdeck.core.domain.canonical import canonical_bytes
+    from shipdeck.core.storage import audit
+    from shipdeck.core.storage.db import Database
+    from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
+
+    db = Database(url)
+    with db.read() as conn:
+        seq, prev = audit.head(conn)
+    target = seq + events
+    batch: list[dict[str, object]] = []
+    while seq < target:
+        seq += 1
+        at = START + timedelta(seconds=seq * 20)
         actor = ACTORS[seq % len(ACTORS)]
         ssh = f"10.0.{seq % 7}.{seq % 250}" if seq % 3 == 0 else None
         kind = KINDS[seq % len(KINDS)]
@@ -151,33 +166,65 @@ def _bulk_audit(db_path: Path, events: int, apps: list[str]) -> None:
         payload = canonical_bytes(
             {"n": seq, "note": "grüße ✓" if seq % 11 == 0 else None, "v": f"1.{seq % 40}.0"}
         )
-        digest = event_hash(
-            prev, seq, at_text(at), actor, actor, ssh, kind, app, env, plan, payload
+        digest = audit.event_hash(
+            prev, seq, audit.at_text(at), actor, actor, ssh, kind, app, env, plan, payload
         )
-        rows.append((seq, at, actor, actor, ssh, kind, app, env, plan, payload, prev, digest))
+        batch.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "os_user": actor,
+                "ssh_client": ssh,
+                "kind": kind,
+                "app": app,
+                "env": env,
+                "plan": plan,
+                "payload": payload,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
-        if len(rows) == batch:
-            con.executemany("INSERT INTO audit_event VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            rows.clear()
+        if len(batch) == 50_000 or seq == target:
+            with db.write() as conn:
+                conn.execute(insert(AUDIT_EVENTS), batch)
+                conn.execute(
+                    update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=seq, hash=prev)
+                )
+            batch.clear()
             say(f"  audit events: {seq:,}")
-    if rows:
-        con.executemany("INSERT INTO audit_event VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    con.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (events, prev))
-    con.commit()
-    con.close()
+    db.dispose()
 
 
-def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
-    """The cached workspace for these sizes (built if missing); returns its folder."""
-    root = OUT / f"ws-{apps}x{len(ENVS)}-{commits}c-{events}e"
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    """The URL of a schema of its own on the server (created if missing)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options=-csearch_path%3D{schema}"
+
+
+def build(apps: int = 200, events: int = 1_000_000, database_url: str | None = None) -> Built:
+    """The cached workspace for these sizes (built if missing)."""
+    tag = f"{apps}a-{events}e"
+    if database_url:
+        tag += "-pg" + hashlib.sha256(database_url.encode()).hexdigest()[:8]
+    root = OUT / f"ws-{tag}"
+    if database_url:
+        url = _postgres_schema_url(database_url, "bench_" + tag.replace("-", "_"))
+    else:
+        url = f"sqlite:///{root / '.shipdeck' / 'state.db'}"
     if (root / "READY").exists():
-        return root
+        return Built(root, url)
     if root.exists():
         shutil.rmtree(root)
     say(f"building {root} (once; later runs reuse it)")
-    sys.path.insert(0, str(ROOT))
     from shipdeck.core.bootstrap import build_context
-    from shipdeck.core.services.context import resolve_actor
     from shipdeck.core.services.releases import create_release
     from shipdeck.core.storage.db import Database
     from shipdeck.core.workspace import Workspace, load_config
@@ -185,20 +232,20 @@ def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
 
     names = [f"app-{i:03d}" for i in range(apps)]
     t = time.perf_counter()
-    shas = {name: make_repo(root / "repos" / name, name, commits) for name in names}
+    shas = {name: make_repo(root / "repos" / name, name, COMMITS) for name in names}
     say(f"  {apps} repositories in {time.perf_counter() - t:.1f} s")
     (root / "shipdeck.toml").write_text(workspace_toml(names), encoding="utf-8")
-    ws = Workspace(root, load_config(root / "shipdeck.toml"))
-    db_path = root / ".shipdeck" / "state.db"
-    Database(f"sqlite:///{db_path}").upgrade()
+    if database_url:
+        _reset_schema(url)
+    Database(url).upgrade()
     t = time.perf_counter()
-    _bulk_audit(db_path, events, names)
+    bulk_audit(url, events, names)
     say(f"  {events:,} audit events in {time.perf_counter() - t:.1f} s")
 
-    ctx = build_context(ws)
-    ctx = replace(ctx, actor=resolve_actor(ws.config, {"USER": "bench", "SHIPDECK_ACTOR": "alice"}))
+    ws = Workspace(root, load_config(root / "shipdeck.toml"))
+    ctx = as_actor(build_context(ws, database_url=url), "alice")
     t = time.perf_counter()
-    picks = (commits // 4, commits // 2, commits - 1)  # prod, canary, staging run these
+    picks = (COMMITS // 4, COMMITS // 2, COMMITS - 1)  # prod, canary, staging run these
     for name in names:
         for k, idx in enumerate(picks):
             create_release(ctx, name, f"1.{k}.0", commit=shas[name][idx])
@@ -208,50 +255,36 @@ def build(apps: int = 200, commits: int = 20, events: int = 1_000_000) -> Path:
     say(f"  {3 * apps} releases and deployments in {time.perf_counter() - t:.1f} s")
     ctx.db.dispose()
     (root / "READY").write_text("ok\n")
-    return root
+    return Built(root, url)
 
 
-def cli_env(root: Path, actor: str = "alice") -> dict[str, str]:
-    return {
-        **os.environ,
-        "SHIPDECK_WORKSPACE": str(root),
-        "SHIPDECK_ACTOR": actor,
-        "NO_COLOR": "1",
-        "PYTHONPATH": str(ROOT),
-    }
+def _reset_schema(url: str) -> None:
+    """A half-built schema from an interrupted build is dropped with everything in it."""
+    from sqlalchemy import create_engine, text
+
+    base, _, options = url.partition("?options=-csearch_path%3D")
+    engine = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{options}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{options}"'))
+    engine.dispose()
 
 
-def open_ctx(root: Path, actor: str = "alice") -> Context:
-    """A service Context on the workspace, acting as `actor`."""
-    sys.path.insert(0, str(ROOT))
-    from shipdeck.core.bootstrap import build_context
+def workspace_events(opts: Options, apps: int) -> int:
+    """The audit benches' workspace carries the full log; the others only a little of it."""
+    return opts.events if apps == opts.audit_apps else 20_000
+
+
+def as_actor(ctx: Context, actor: str) -> Context:
+    """The same Context acting as `actor` (the bench workspace delegates, as the tests do)."""
     from shipdeck.core.services.context import resolve_actor
+
+    return replace(ctx, actor=resolve_actor(ctx.config, {"USER": "bench", "SHIPDECK_ACTOR": actor}))
+
+
+def open_ctx(built: Built, actor: str = "alice") -> Context:
+    """A service Context on the workspace, acting as `actor`."""
+    from shipdeck.core.bootstrap import build_context
     from shipdeck.core.workspace import open_workspace
 
-    ws = open_workspace(root)
-    ctx = build_context(ws)
-    return replace(ctx, actor=resolve_actor(ws.config, {"USER": "bench", "SHIPDECK_ACTOR": actor}))
-
-
-def time_process(argv: list[str], env: dict[str, str] | None = None) -> float:
-    """Wall time of one process run (it must succeed)."""
-    t = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def interleaved(
-    a: Callable[[], float], b: Callable[[], float], runs: int
-) -> Iterator[tuple[float, float]]:
-    """Alternate the measured and the baseline run, so background load hits both alike."""
-    for _ in range(runs):
-        yield a(), b()
+    return as_actor(build_context(open_workspace(built.root), database_url=built.url), actor)
