@@ -20,6 +20,7 @@ from shipdeck.tui.screens.plan_new import PlanEditScreen
 from shipdeck.tui.screens.plans import PlansScreen
 from shipdeck.tui.screens.run import RunScreen
 from shipdeck.tui.widgets.form import FormScreen
+from shipdeck.tui.widgets.vim import VimLog
 from tests.integration.shipping import front_port, get_version, teardown_targets
 from tests.support.workspace import WorkspaceFixture
 from tests.tui.pilot import open_section, screen_text, settle, until
@@ -104,6 +105,13 @@ async def test_a_whole_release_from_the_tui_then_history_tells_the_truth(
         assert isinstance(run, RunScreen)
         await until(a, lambda: run.state == "succeeded", RUN_DEADLINE)
         assert get_version(front_port(ws, "chat-api", "prod")) == "2.2.0"
+        log = run.query_one(VimLog)
+        widest = max(line.cell_length for line in log.lines)
+        await a.resize_terminal(widest - 10, SIZE[1])  # narrower than its widest line
+        await until(a, lambda: log.scrollable_content_region.width < widest)
+        await settle(a)
+        assert max(line.cell_length for line in log.lines) <= log.scrollable_content_region.width
+        await a.resize_terminal(*SIZE)
 
         # back on the dashboard: chat-api in prod, rolled back with a reason (prod is protected)
         while not isinstance(alice.screen, DashboardScreen):

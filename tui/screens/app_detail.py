@@ -22,7 +22,7 @@ from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.diff_text import count_words, diff_body
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
-from shipdeck.tui.widgets.plan_text import clip_words
+from shipdeck.tui.widgets.plan_text import clip_words, when
 from shipdeck.tui.widgets.scroll import VimScroll
 from shipdeck.tui.widgets.vim import VimTable
 
@@ -92,7 +92,7 @@ class AppScreen(ShipdeckScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#releases", DataTable)
-        table.add_columns("version", "commit", "created", "by", "live in", "notes")
+        table.add_columns("version", "commit", "created UTC", "by", "live in", "notes")
         table.focus()
         self.reload()
 
@@ -123,7 +123,7 @@ class AppScreen(ShipdeckScreen):
             info.append(f"  on-call {_safe(spec.oncall)}")
         if spec.depends_on:
             info.append(f"  depends on {', '.join(spec.depends_on)}", style="dim")
-        info.append(f"  {len(view.releases)} releases", style="dim")
+        info.append(f"  {len(view.releases)} releases · times UTC", style="dim")
         self.query_one("#app-info", Static).update(info)
 
         table = self.query_one("#releases", DataTable)
@@ -143,7 +143,7 @@ class AppScreen(ShipdeckScreen):
             table.add_row(
                 version,
                 Text(rec.commit[:7], style="cyan"),
-                Text(f"{rec.created_at:%m-%d %H:%M}"),
+                Text(when(rec.created_at)),
                 Text(_safe(rec.created_by)),
                 live,
                 Text(clip_words(notes, NOTES_WIDTH)),

@@ -50,7 +50,7 @@ def waves_text(view: PlanView) -> Text:
     return text
 
 
-def status_text(view: PlanView) -> Text:
+def status_text(view: PlanView, zone: str = "UTC") -> Text:
     """Why it cannot run (one sentence per blocker), that it can, or how the run went."""
     text = Text()
     if view.state in PRE_RUN:
@@ -68,7 +68,7 @@ def status_text(view: PlanView) -> Text:
     if view.started_at is not None:
         end = view.finished_at
         took = elapsed(end - view.started_at) if end else ""
-        text.append(f"  started {when(view.started_at)}", style="dim")
+        text.append(f"  started {when(view.started_at, zone)}", style="dim")
         if end is not None:
             text.append(f", took {took}", style="dim")
     if view.abort_requested_by:
@@ -79,17 +79,17 @@ def status_text(view: PlanView) -> Text:
     return text
 
 
-def approval_line(a: ApprovalView) -> Text:
+def approval_line(a: ApprovalView, zone: str = "UTC") -> Text:
     text = Text()
     if a.decision == "reject":
         text.append("✗ ", style="bold red")
         text.append(safe(a.by), style="bold")
-        text.append(f" rejected {when(a.at)}", style="dim")
+        text.append(f" rejected {when(a.at, zone)}", style="dim")
         text.append(f": {safe(a.comment)}")
         return text
     text.append("✓ " if a.current else "~ ", style="bold green" if a.current else "yellow")
     text.append(safe(a.by), style="bold")
-    text.append(f" {when(a.at)}", style="dim")
+    text.append(f" {when(a.at, zone)}", style="dim")
     if a.comment:
         text.append(f"  “{safe(a.comment)}”")
     if not a.current:
@@ -97,11 +97,11 @@ def approval_line(a: ApprovalView) -> Text:
     return text
 
 
-def override_line(o: OverrideView) -> Text:
+def override_line(o: OverrideView, zone: str = "UTC") -> Text:
     text = Text()
     text.append(f"#{o.id} ", style="bold")
     text.append(safe(o.by), style="bold")
-    text.append(f" until {when(o.until)}", style="dim")
+    text.append(f" until {when(o.until, zone)}", style="dim")
     text.append("  active" if o.active else "  expired", style="bold yellow" if o.active else "dim")
     if o.acknowledged_by:
         text.append(f"  reviewed by {safe(o.acknowledged_by)}", style="green")
@@ -121,15 +121,17 @@ def rows(pairs: list[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def top_part(view: PlanView) -> RenderableType:
+def top_part(view: PlanView, zone: str = "UTC") -> RenderableType:
     window = Text(
         "● " if view.window.open else "○ ", style="green" if view.window.open else "yellow"
     )
     window.append(safe(view.window_text))
-    return rows([("waves", waves_text(view)), ("window", window), ("status", status_text(view))])
+    return rows(
+        [("waves", waves_text(view)), ("window", window), ("status", status_text(view, zone))]
+    )
 
 
-def rest_part(view: PlanView) -> RenderableType:
+def rest_part(view: PlanView, zone: str = "UTC") -> RenderableType:
     need = view.approvals_required
     head = Text(
         f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}"
@@ -137,19 +139,21 @@ def rest_part(view: PlanView) -> RenderableType:
         else "none needed",
         style="dim",
     )
-    approvals = Text("\n").join([head, *(approval_line(a) for a in view.approvals)])
+    approvals = Text("\n").join([head, *(approval_line(a, zone) for a in view.approvals)])
     pairs: list[tuple[str, RenderableType]] = [("approvals", approvals)]
     if view.overrides:
-        pairs.append(("overrides", Text("\n").join(override_line(o) for o in view.overrides)))
+        pairs.append(("overrides", Text("\n").join(override_line(o, zone) for o in view.overrides)))
     if view.steps:
         first, last = view.steps[0].at, view.steps[-1].at
-        journal = Text(f"{len(view.steps)} steps, {clock(first)} to {clock(last)}", style="dim")
+        journal = Text(
+            f"{len(view.steps)} steps, {clock(first, zone)} to {clock(last, zone)}", style="dim"
+        )
         journal.append("  w watches the run", style="")
         pairs.append(("journal", journal))
     return Group(rows(pairs))
 
 
-def checklist_prompt(c: ChecklistView) -> Text:
+def checklist_prompt(c: ChecklistView, zone: str = "UTC") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     if c.done:
         text.append("[x] ", style="bold green")
@@ -162,7 +166,7 @@ def checklist_prompt(c: ChecklistView) -> Text:
         text.append(f"  runs {safe(' '.join(c.command))}", style="dim")
     if c.by:
         text.append(
-            f"  {'ticked' if c.done else 'failed'} by {safe(c.by)} {when(c.at)}", style="dim"
+            f"  {'ticked' if c.done else 'failed'} by {safe(c.by)} {when(c.at, zone)}", style="dim"
         )
     return text
 
@@ -262,20 +266,28 @@ class PlanScreen(ShipdeckScreen):
             checklist = self.query_one(Checklist)
             (checklist if checklist.option_count else self.query_one(VimScroll)).focus()
 
+    @property
+    def zone(self) -> str:
+        """This screen's one zone: the plan's environment's window zone (as its window line)."""
+        from shipdeck.core.services.plans import window_tz
+
+        return window_tz(self.ctx, self.view.env) if self.view is not None else "UTC"
+
     def _show(self, view: PlanView) -> None:
+        zone = self.zone
         summary = Text(no_wrap=True, overflow="ellipsis")
         summary.append(f"{view.id}  ", style="bold")
         summary.append(f"{view.env}  ", style="bold")
         summary.append_text(state_text(view.state))
         summary.append(f"  {safe(view.name)}")
         summary.append(
-            f"\ndrafted by {safe(view.created_by)} {when(view.created_at)}"
+            f"\ndrafted by {safe(view.created_by)} {when(view.created_at, zone)} {zone} (all times)"
             f" · on failure {view.failure_policy} · digest {view.digest.removeprefix('sha256:')[:12]}",
             style="dim",
         )
         self.query_one("#plan-summary", Static).update(summary)
-        self.query_one("#plan-top", Static).update(top_part(view))
-        self.query_one("#plan-rest", Static).update(rest_part(view))
+        self.query_one("#plan-top", Static).update(top_part(view, zone))
+        self.query_one("#plan-rest", Static).update(rest_part(view, zone))
         title = Text("checklist", style="dim")
         if not view.checklist:
             title.append("  none for this plan", style="dim")
@@ -284,7 +296,7 @@ class PlanScreen(ShipdeckScreen):
         self.query_one("#checklist-title", Static).update(title)
         checklist = self.query_one(Checklist)
         at = checklist.highlighted
-        checklist.set_options(Option(checklist_prompt(c), id=c.item) for c in view.checklist)
+        checklist.set_options(Option(checklist_prompt(c, zone), id=c.item) for c in view.checklist)
         checklist.display = bool(view.checklist)
         if view.checklist:
             checklist.highlighted = min(at or 0, len(view.checklist) - 1)
@@ -405,7 +417,7 @@ class PlanScreen(ShipdeckScreen):
         o = reviews[0]
         form = FormScreen(
             f"Acknowledge override #{o.id}?",
-            override_line(o),
+            override_line(o, self.zone),
             [Field("note", "Note", placeholder="optional: what you checked")],
             confirm="acknowledge",
         )
@@ -475,7 +487,7 @@ class PlanScreen(ShipdeckScreen):
             from shipdeck.core.domain.windows import parse_duration
 
             o = plans.override(ctx, pid, values["reason"], parse_duration(values["until"]))
-            return f"override #{o.id} until {when(o.until)}: a review is open", False
+            return f"override #{o.id} until {when(o.until, self.zone)}: a review is open", False
         if action == "run":
             launched = runs.launch_run(ctx, pid)
             return f"plan {pid} is running (runner pid {launched.pid})", True

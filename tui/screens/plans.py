@@ -67,7 +67,7 @@ def explain(row: PlanRow) -> Text:
     text = Text()
     text.append(f"{s.id}  ", style="bold")
     text.append(safe(s.name))
-    text.append(f"  drafted by {safe(s.created_by)} {when(s.created_at)}", style="dim")
+    text.append(f"  drafted by {safe(s.created_by)} {when(s.created_at)} UTC", style="dim")
     if row.blockers:
         for b in row.blockers:
             text.append("\n✗ ", style="bold red")
@@ -146,7 +146,7 @@ class PlansScreen(ShipdeckScreen):
         table = self.query_one(PlanTable)
         keep = self.current()
         table.clear(columns=True)  # columns sized afresh: the widest rows may be gone
-        for label in ("plan", "env", "state", "blk", "items", "created"):
+        for label in ("plan", "env", "state", "blk", "items", "UTC"):
             table.add_column(label, key=label)
         narrow = self.size.width < 100  # the day is enough there; items need the room
         others = [  # the widest cell or header of every other column
@@ -154,7 +154,7 @@ class PlansScreen(ShipdeckScreen):
             max((len(r.summary.env) for r in self.shown), default=3),
             max((len(state_text(r.state)) for r in self.shown), default=5),
             max((3 + len(str(len(r.blockers))) for r in self.shown), default=3),
-            7 if narrow else 11,
+            5 if narrow else 11,
         ]
         # each cell is padded by one column either side; leave room for the scrollbar
         items_width = max(self.size.width - sum(others) - 2 * (len(others) + 1) - 2, 16)

@@ -12,7 +12,7 @@ from rich.text import Text
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.plan_preview import Change
 from shipdeck.core.services.releases import ReleaseDiff
-from shipdeck.tui.widgets.plan_text import safe
+from shipdeck.tui.widgets.plan_text import in_zone, safe
 
 PREVIEW_COMMITS = 5  # per app in a plan: enough to recognise the change; the app view lists all
 
@@ -20,7 +20,7 @@ PREVIEW_COMMITS = 5  # per app in a plan: enough to recognise the change; the ap
 def commit_line(c: CommitInfo) -> Text:
     text = Text("  ")
     text.append(c.sha[:7], style="cyan")
-    text.append(f"  {c.date:%Y-%m-%d %H:%M}  ", style="dim")
+    text.append(f"  {in_zone(c.date):%Y-%m-%d %H:%M}  ", style="dim")
     text.append(f"{safe(c.author)[:16]:<16}", style="bold")
     text.append(f"  {safe(c.subject)}")
     return text

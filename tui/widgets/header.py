@@ -74,8 +74,9 @@ class HeaderBar(Static):
 
 def env_timezone(ctx: Context, env: str) -> str:
     """Show times in the zone of the environment's first window (people think in that zone)."""
-    windows, _ = ctx.config.window_specs(env)
-    return windows[0].timezone if windows else "UTC"
+    from shipdeck.core.services.plans import window_tz
+
+    return window_tz(ctx, env)
 
 
 class WindowsBar(Static):

@@ -48,13 +48,20 @@ def state_text(state: str, mark: bool = True) -> Text:
     return Text(shown, style=STATE_STYLE.get(state, ""))
 
 
-def when(at: datetime | None) -> str:
-    """Short absolute time: the console shows UTC like the audit log does."""
-    return "-" if at is None else f"{at:%m-%d %H:%M}"
+def in_zone(at: datetime, zone: str = "UTC") -> datetime:
+    """Every time on a screen is shown in that screen's one zone, which the screen labels."""
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(zone))
 
 
-def clock(at: datetime) -> str:
-    return f"{at:%H:%M:%S}"
+def when(at: datetime | None, zone: str = "UTC") -> str:
+    """Short absolute time in the screen's zone (UTC unless the screen says otherwise)."""
+    return "-" if at is None else f"{in_zone(at, zone):%m-%d %H:%M}"
+
+
+def clock(at: datetime, zone: str = "UTC") -> str:
+    return f"{in_zone(at, zone):%H:%M:%S}"
 
 
 def elapsed(delta: timedelta | None) -> str:
