@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.domain.waves import compute_waves
 from shipdeck.core.errors import UsageError
+from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import env_config
 from shipdeck.core.services.releases import (
@@ -50,7 +51,7 @@ class Change:
     old: ReleaseRecord | None
     new: ReleaseRecord
     diff: ReleaseDiff
-    removed_commits: int  # > 0: a downgrade, these live commits would be taken out
+    removed: list[CommitInfo]  # commits only `old` has: a downgrade takes these out
 
     @property
     def unchanged(self) -> bool:
@@ -87,10 +88,10 @@ def plan_choices(ctx: Context, env: str) -> list[AppChoice]:
 def compare(ctx: Context, old: ReleaseRecord | None, new: ReleaseRecord) -> Change:
     """What going from `old` (None: nothing) to `new` changes; commits only `old` has are
     counted, so a downgrade says how much it takes out."""
-    removed = 0
+    removed: list[CommitInfo] = []
     if old is not None and old.commit != new.commit:
         repo = repo_path(ctx, ctx.config.apps[new.app])
-        removed = ctx.git.count_between(repo, new.commit, old.commit)
+        removed = ctx.git.commits_between(repo, new.commit, old.commit)
     return Change(new.app, old, new, diff_records(ctx, old, new), removed)
 
 

@@ -43,7 +43,7 @@ class DashboardScreen(ShipdeckScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed next already lands in the box
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "refresh", "Refresh", show=False),  # live refresh does it: room for q and ?
         Binding("n", "new_plan", "New plan"),
         Binding("R", "rollback", "Roll back", key_display="R"),
         Binding("escape", "clear_filter", "Clear filter", show=False),

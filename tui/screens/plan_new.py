@@ -35,7 +35,7 @@ class ChoiceTable(VimTable):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "screen.include", "Include", key_display="space"),
         Binding("left,h", "screen.version(1)", "Older", key_display="←"),
-        Binding("right,l", "screen.version(-1)", "Newer", key_display="→"),
+        Binding("right,l", "screen.version(-1)", "Newer", key_display="→", show=False),
     ]
 
 
@@ -66,8 +66,8 @@ class PlanEditScreen(ShipdeckScreen):
     MUTATING: ClassVar[dict[str, str]] = {"create": "plan.create", "draft": "plan.create"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "create", "Create"),
-        Binding("d", "draft", "Save draft"),
-        Binding("E", "next_env", "Environment", key_display="E"),
+        Binding("d", "draft", "Save draft", show=False),  # help and the palette list it
+        Binding("E", "next_env", "Env", key_display="E"),
         Binding("tab", "switch_pane", "Apps/preview", show=False),
         Binding("escape", "app.go_back", "Back", show=False),
     ]

@@ -17,8 +17,9 @@ from shipdeck.tui.widgets.plan_text import in_zone, safe
 PREVIEW_COMMITS = 5  # per app in a plan: enough to recognise the change; the app view lists all
 
 
-def commit_line(c: CommitInfo) -> Text:
-    text = Text("  ")
+def commit_line(c: CommitInfo, sign: str = " ") -> Text:
+    """One commit; a downgrade marks the ones it takes out with '−'."""
+    text = Text(f" {sign}", style="bold yellow")
     text.append(c.sha[:7], style="cyan")
     text.append(f"  {in_zone(c.date):%Y-%m-%d %H:%M}  ", style="dim")
     text.append(f"{safe(c.author)[:16]:<16}", style="bold")
@@ -59,13 +60,18 @@ def change_text(item: Change, max_commits: int | None = PREVIEW_COMMITS) -> Text
     if item.unchanged:
         text.append("  already live: nothing changes", style="dim")
         return text
-    if item.removed_commits:
-        text.append(
-            f"  downgrade: removes {count_words(item.removed_commits)}", style="bold yellow"
-        )
+    removed = item.removed
+    if removed:
+        text.append(f"  downgrade: removes {count_words(len(removed))}", style="bold yellow")
     added = len(item.diff.commits)
     if added:
         text.append(f"  adds {count_words(added)}", style="green")
+    shown = removed if max_commits is None else removed[:max_commits]
+    for c in shown:
+        text.append("\n")
+        text.append_text(commit_line(c, "−"))
+    if len(shown) < len(removed):
+        text.append(f"\n  … and {len(removed) - len(shown)} more removed", style="dim")
     text.append("\n")
     text.append_text(diff_body(item.diff, max_commits))
     return text
