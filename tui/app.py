@@ -88,7 +88,7 @@ class ActionsProvider(Provider):
         app = self.app
         assert isinstance(app, ShipdeckApp)
         for a in screen_actions(self.screen):
-            if a.action == "command_palette":
+            if a.action == "command_palette" or a.movement:
                 continue
             keys = " / ".join(a.keys)
             if a.refused:

@@ -59,14 +59,17 @@ def env_section(diff: EnvDiff, now: datetime) -> Text:
 
 
 class ReleaseTable(VimTable):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open release")]
+    # Enter is what a list does anyway: the footer keeps its room for the release keys and q, ?.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open release", show=False)
+    ]
 
 
 class AppScreen(ShipdeckScreen):
     TITLE = "App"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x", "mark", "Mark for diff"),
-        Binding("c", "compare", "Diff with mark"),
+        Binding("x", "mark", "Mark"),
+        Binding("c", "compare", "Diff"),
         Binding("D", "deploy", "Deploy", key_display="D"),
         Binding("R", "rollback", "Roll back", key_display="R"),
         Binding("r", "refresh", "Refresh", show=False),

@@ -15,6 +15,10 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 
+# Moving a cursor or scrolling: help lists these keys, the palette (a list of things to do) not.
+MOVEMENT = ("cursor_", "scroll_", "page_", "first", "last", "scroll(")
+
+
 @dataclass(frozen=True)
 class KeyAction:
     action: str
@@ -23,6 +27,10 @@ class KeyAction:
     node: DOMNode
     app_wide: bool
     refused: str | None = None  # why this person may not, or None when it may be done
+
+    @property
+    def movement(self) -> bool:
+        return self.action.startswith(MOVEMENT)
 
 
 def _declared_by_shipdeck(node: DOMNode) -> dict[str, str]:
