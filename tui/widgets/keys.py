@@ -14,7 +14,6 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-
 # Moving a cursor or scrolling: help lists these keys, the palette (a list of things to do) not.
 MOVEMENT = ("cursor_", "scroll_", "page_", "first", "last", "scroll(")
 
