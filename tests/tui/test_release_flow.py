@@ -137,6 +137,24 @@ async def test_a_whole_release_from_the_tui_then_history_tells_the_truth(
         dashboard = screen_text(alice)
         chat_row = next(line for line in dashboard.splitlines() if "chat-api" in line)
         assert "2.0.0" in chat_row and "running" not in chat_row
+        assert chat_row.rstrip().endswith("live")  # prod: healthy, and the last run succeeded
+
+        # the plans list: the rollback labelled with versions, who and why; the plan it undid
+        # says so and links to it
+        plans = await open_section(a, "p", PlansScreen)
+        rows = {r.summary.id: r for r in plans.shown}
+        assert rows[rollback_run.plan_id].items == ("rollback chat-api 2.2.0 → 2.0.0",)
+        listing = screen_text(alice)
+        assert "rollback chat-api 2.2.0 → 2.0.0" in listing and "↺ rolled back" in listing
+        await open_plan(a, plan_id)
+        shown = screen_text(alice)
+        assert f"chat-api: rolled back by {rollback_run.plan_id} (2.0.0 live since" in shown
+        await a.press("o")
+        await until(a, lambda: isinstance(alice.screen, PlanScreen) and alice.screen.loaded)
+        assert alice.screen.plan_id == rollback_run.plan_id
+        shown = screen_text(alice)
+        assert "↺ rollback chat-api 2.2.0 → 2.0.0 by alice: latency regression" in shown
+        assert "no approvals needed: in prod a rollback needs only the 'rollback'" in shown
 
     plans = {p.id: p for p in list_plans(ws.base)}
     assert plans[plan_id].state == "succeeded"

@@ -25,11 +25,20 @@ from textual.widgets.option_list import Option
 
 from shipdeck.core.domain.plan import PRE_RUN
 from shipdeck.core.services.actions import PLAN_ACTIONS, open_reviews, plan_actions
+from shipdeck.core.services.plan_history import PlanHistory
 from shipdeck.core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.form import Field, FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
-from shipdeck.tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text, when
+from shipdeck.tui.widgets.plan_text import (
+    clock,
+    elapsed,
+    history_lines,
+    safe,
+    state_label,
+    state_text,
+    when,
+)
 from shipdeck.tui.widgets.scroll import VimScroll
 from shipdeck.tui.widgets.vim import VimOptionList
 
@@ -50,7 +59,7 @@ def waves_text(view: PlanView) -> Text:
     return text
 
 
-def status_text(view: PlanView, zone: str = "UTC") -> Text:
+def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None = None) -> Text:
     """Why it cannot run (one sentence per blocker), that it can, or how the run went."""
     text = Text()
     if view.state in PRE_RUN:
@@ -73,7 +82,11 @@ def status_text(view: PlanView, zone: str = "UTC") -> Text:
             text.append(f", took {took}", style="dim")
     if view.abort_requested_by:
         text.append(f"\nabort requested by {safe(view.abort_requested_by)}", style="bold yellow")
-    if view.result:
+    if history is not None and (history.rollback or history.superseded):
+        text.append_text(history_lines(history, view.result, zone))
+        if history.superseded:
+            text.append("\no opens the later plan", style="dim italic")
+    elif view.result:
         text.append("\n")
         text.append(safe(view.result))
     return text
@@ -121,24 +134,35 @@ def rows(pairs: list[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def top_part(view: PlanView, zone: str = "UTC") -> RenderableType:
+def top_part(
+    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
+) -> RenderableType:
     window = Text(
         "● " if view.window.open else "○ ", style="green" if view.window.open else "yellow"
     )
     window.append(safe(view.window_text))
     return rows(
-        [("waves", waves_text(view)), ("window", window), ("status", status_text(view, zone))]
+        [
+            ("waves", waves_text(view)),
+            ("window", window),
+            ("status", status_text(view, zone, history)),
+        ]
     )
 
 
-def rest_part(view: PlanView, zone: str = "UTC") -> RenderableType:
+def rest_part(
+    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
+) -> RenderableType:
     need = view.approvals_required
-    head = Text(
-        f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}"
-        if need
-        else "none needed",
-        style="dim",
-    )
+    rollback = history.rollback if history is not None else None
+    if rollback is not None:
+        head = Text(safe(rollback.approvals_note), style="dim")
+    elif need:
+        head = Text(
+            f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}", style="dim"
+        )
+    else:
+        head = Text("none needed", style="dim")
     approvals = Text("\n").join([head, *(approval_line(a, zone) for a in view.approvals)])
     pairs: list[tuple[str, RenderableType]] = [("approvals", approvals)]
     if view.overrides:
@@ -207,14 +231,16 @@ class PlanScreen(ShipdeckScreen):
         Binding("x", "abort", "Abort"),
         Binding("b", "override", "Override"),
         Binding("v", "ack", "Ack override"),
+        Binding("o", "open_later", "Open later plan"),
         Binding("escape", "app.go_back", "Back", show=False),
     ]
 
     class Loaded(Message):
-        def __init__(self, view: PlanView, head_seq: int) -> None:
+        def __init__(self, view: PlanView, head_seq: int, history: PlanHistory) -> None:
             super().__init__()
             self.view = view
             self.head_seq = head_seq
+            self.history = history
 
     class Done(Message):
         """An action went through: say so, and show the plan as it is now."""
@@ -229,6 +255,7 @@ class PlanScreen(ShipdeckScreen):
         self.plan_id = plan_id
         self.view: PlanView | None = None
         self.actions: dict[str, str | None] = {}  # core.services.actions.plan_actions
+        self.history = PlanHistory()  # what later plans did to what this one shipped
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"Plan {self.plan_id}")
@@ -249,15 +276,19 @@ class PlanScreen(ShipdeckScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _load(self) -> None:
         from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.plan_history import plan_history
         from shipdeck.core.services.plans import get_plan
 
         seq, _ = head(self.ctx)
-        self.post_message(self.Loaded(get_plan(self.ctx, self.plan_id), seq))
+        view = get_plan(self.ctx, self.plan_id)
+        history = plan_history(self.ctx, [self.plan_id]).get(self.plan_id, PlanHistory())
+        self.post_message(self.Loaded(view, seq, history))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         first = self.view is None
         self.view = message.view
+        self.history = message.history
         self.actions = plan_actions(self.ctx, message.view)
         self._show(message.view)
         self.mark_loaded(message.head_seq)
@@ -286,10 +317,12 @@ class PlanScreen(ShipdeckScreen):
             style="dim",
         )
         self.query_one("#plan-summary", Static).update(summary)
-        self.query_one("#plan-top", Static).update(top_part(view, zone))
-        self.query_one("#plan-rest", Static).update(rest_part(view, zone))
+        self.query_one("#plan-top", Static).update(top_part(view, zone, self.history))
+        self.query_one("#plan-rest", Static).update(rest_part(view, zone, self.history))
         title = Text("checklist", style="dim")
-        if not view.checklist:
+        if self.history.rollback is not None:
+            title.append("  not asked of a rollback (it is how incidents end)", style="dim")
+        elif not view.checklist:
             title.append("  none for this plan", style="dim")
         elif self.check_action("tick", ()):
             title.append("  space ticks the highlighted item", style="dim italic")
@@ -310,6 +343,8 @@ class PlanScreen(ShipdeckScreen):
         v = self.view
         if action == "watch":
             return v is not None and (v.state not in PRE_RUN or bool(v.steps))
+        if action == "open_later":
+            return bool(self.history.superseded)
         if action not in PLAN_ACTIONS:
             return super().check_action(action, parameters)
         return v is not None and action in self.actions and self.actions[action] is None
@@ -427,6 +462,11 @@ class PlanScreen(ShipdeckScreen):
         from shipdeck.tui.screens.run import RunScreen
 
         self.app.push_screen(RunScreen(self.plan_id))
+
+    def action_open_later(self) -> None:
+        """Follow history: the plan that replaced what this one shipped."""
+        if self.history.superseded:
+            self.app.push_screen(PlanScreen(self.history.superseded[0].plan))
 
     def action_submit(self) -> None:
         v = self.view

@@ -7,10 +7,14 @@ they pass through strip_controls and become rich Text (never markup): `[bold]` s
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from shipdeck.core.domain.redact import strip_controls
+
+if TYPE_CHECKING:
+    from shipdeck.core.services.plan_history import PlanHistory
 
 STATE_STYLE = {
     "draft": "dim",
@@ -85,3 +89,24 @@ def clip_words(text: str, width: int) -> str:
     cut = text[: max(width - 1, 0)]
     space = cut.rfind(" ")
     return (cut[:space] if space > 0 else cut).rstrip(" ,;:-") + "…"
+
+
+def history_lines(history: PlanHistory, result: str, zone: str = "UTC") -> Text:
+    """A finished plan's truth now: a rollback's from/to, who and why; how its own run ended;
+    and which later plans replaced what it shipped."""
+    text = Text()
+    rb = history.rollback
+    if rb is not None:
+        text.append(f"\n↺ {safe(rb.label)}", style="bold magenta")
+        text.append(f" by {safe(rb.by)}: ", style="")
+        text.append(safe(rb.reason) if rb.reason else "no reason given", style="")
+    if result:
+        text.append("\nrun: ", style="dim")
+        text.append(safe(result), style="dim")
+    for x in history.superseded:
+        text.append("\n↺ " if x.rolled_back else "\n⤳ ", style="bold magenta")
+        verb = "rolled back by" if x.rolled_back else "superseded by"
+        text.append(f"{x.app}: {verb} ")
+        text.append(x.plan, style="bold")
+        text.append(f" ({safe(x.version)} live since {when(x.at, zone)})")
+    return text
