@@ -198,3 +198,73 @@ async def _freeze_seen(scenario: WorkspaceFixture) -> None:
         config.write_text("[workspace\n", encoding="utf-8")
         await until(pilot, lambda: any("cannot be used" in n.message for n in app._notifications))
         assert "frozen by 'audit'" in screen_text(app)  # the last good policy still shown
+
+
+async def test_drafts_are_saved_edited_and_submitted_and_one_app_deploys(tmp_path: Path) -> None:
+    with ship_scenario(tmp_path / "ws") as ws:
+        app = ShipdeckApp(actor_ctx(ws, "alice"), poll_seconds=0.2)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await open_section(pilot, "p", PlansScreen)
+            await pilot.press("n")
+            await settle(pilot)
+            editor = app.screen
+            assert isinstance(editor, PlanEditScreen)
+            assert editor.preview is None and "nothing chosen" in screen_text(app)  # all live
+            await pilot.press("E")
+            await until(pilot, lambda: editor.preview is not None)
+            await pilot.press("d")
+            assert isinstance(app.screen, FormScreen) and "Save a draft for prod?" in screen_text(
+                app
+            )
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, PlanScreen) and app.screen.loaded)
+            plan = app.screen
+            assert isinstance(plan, PlanScreen) and plan.view is not None
+            assert plan.view.state == "draft" and len(plan.view.items) == 3
+            assert "draft: submit it (S) to ask for approvals, or edit it (e)" in screen_text(app)
+
+            # edit: model-server out, chat-api one release older
+            await pilot.press("e")
+            await settle(pilot)
+            edit = app.screen
+            assert isinstance(edit, PlanEditScreen) and edit.plan is not None
+            await pilot.press("space", "j", "left")
+            await until(pilot, lambda: edit.preview is not None and len(edit.preview.items) == 2)
+            assert "chat-api  2.0.0 → 2.1.0" in screen_text(app)
+            await pilot.press("c")
+            assert "approvals given so far stop counting" in screen_text(app)
+            await pilot.press("y")
+            await until(pilot, lambda: app.screen is plan)
+            await until(
+                pilot,
+                lambda: (
+                    plan.view is not None
+                    and [(i.app, i.version) for i in plan.view.items]
+                    == [("chat-api", "2.1.0"), ("web", "0.9.0")]
+                ),
+            )
+            await pilot.press("S")
+            assert isinstance(app.screen, FormScreen) and "needs 2 approval(s)" in screen_text(app)
+            await pilot.press("y")
+            await until(
+                pilot, lambda: plan.view is not None and plan.view.state == "awaiting_approval"
+            )
+
+            # deploy one app from its view: model-server 1.0.0 to staging, a named downgrade
+            while not isinstance(app.screen, DashboardScreen):
+                await pilot.press("q")
+            await settle(pilot)
+            await pilot.press("enter")  # model-server
+            await settle(pilot)
+            await pilot.press("j", "D")  # its older release
+            await settle(pilot)
+            deploy = app.screen
+            assert isinstance(deploy, PlanEditScreen) and deploy.deploy
+            await until(pilot, lambda: deploy.preview is not None)
+            assert "model-server  1.1.0 → 1.0.0  downgrade: removes 3 commits" in screen_text(app)
+            await pilot.press("c", "enter")
+            await until(pilot, lambda: isinstance(app.screen, PlanScreen) and app.screen.loaded)
+            deployed = app.screen
+            assert isinstance(deployed, PlanScreen) and deployed.view is not None
+            assert deployed.view.kind == "deploy" and deployed.view.env == "staging"
+            assert [(i.app, i.version) for i in deployed.view.items] == [("model-server", "1.0.0")]

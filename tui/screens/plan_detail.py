@@ -63,16 +63,13 @@ def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None =
     """Why it cannot run (one sentence per blocker), that it can, or how the run went."""
     text = Text()
     if view.state in PRE_RUN:
-        if view.blockers:
-            for i, b in enumerate(view.blockers):
-                text.append("\n" if i else "")
-                text.append("✗ ", style="bold red")
-                text.append(safe(b.message))
-        elif view.state == "draft":
-            text.append("draft: submit it (S) to ask for approvals, or edit it (e)", style="dim")
-        else:
-            text.append("✓ nothing blocks it: it may run now", style="bold green")
-        return text
+        lines = [Text.assemble(("✗ ", "bold red"), safe(b.message)) for b in view.blockers]
+        if view.state == "draft":
+            hint = "draft: submit it (S) to ask for approvals, or edit it (e)"
+            lines.insert(0, Text(hint, style="bold"))
+        elif not view.blockers:
+            lines.append(Text("✓ nothing blocks it: it may run now", style="bold green"))
+        return Text("\n").join(lines)
     text.append_text(state_text(view.state))
     if view.started_at is not None:
         end = view.finished_at
