@@ -58,10 +58,8 @@ from shipdeck.core.errors import (
     BlockedError,
     ConflictError,
     ExitCode,
-    NotFoundError,
     OperationFailed,
     TimedOut,
-    UsageError,
 )
 from shipdeck.core.ports import (
     Color,
@@ -88,6 +86,7 @@ from shipdeck.core.services.plans import (
     verdict,
     window_tz,
 )
+from shipdeck.core.services.rollback_preview import check_target, rollback_pair
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -1282,34 +1281,14 @@ def rollback(
     old color is still warm (staging it again is a no-op), a redeploy otherwise. Runs as a
     one-app rollback plan under the environment lease; needs the 'rollback' permission, not
     approvals or an open window (it is how incidents end)."""
-    env_config(ctx, env)
-    if app not in ctx.config.apps:
-        raise NotFoundError(f"unknown app '{app}'")
-    if env not in ctx.config.apps[app].targets:
-        raise UsageError(f"{app} has no target in {env}")
+    check_target(ctx, app, env)
     ctx.require("rollback", app=app, env=env)
     reconcile(ctx, env=env, auto=True)
     with ctx.db.write() as conn:
         lease = _lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
-        rows = conn.execute(
-            select(DEPLOYMENTS)
-            .where(
-                DEPLOYMENTS.c.app == app,
-                DEPLOYMENTS.c.env == env,
-                DEPLOYMENTS.c.outcome == "succeeded",
-            )
-            .order_by(DEPLOYMENTS.c.id.desc())
-        ).all()
-        if not rows:
-            raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
-        current = rows[0]
-        previous = next((r for r in rows[1:] if r.release_id != current.release_id), None)
-        if previous is None:
-            raise UsageError(
-                f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
-            )
+        current, previous = rollback_pair(conn, app, env)
         rel = conn.execute(select(RELEASES).where(RELEASES.c.id == previous.release_id)).one()
         item = PlanItem(app, rel.version, rel.id, rel.digest, rel.commit, rel.created_by)
         body = build_body(ctx, env, [item], kind="rollback", failure_policy="halt",
