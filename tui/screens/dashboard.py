@@ -17,22 +17,36 @@ from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
 from shipdeck.tui.widgets.matrix import MARK_WORD, StatusMatrix
 
 
-def legend() -> Text:
-    """Every mark a cell can show, each explained (MARKS says what the core means by it)."""
-    text = Text("✓ latest  ↓n commits behind  Δ artifacts/config differ", style="dim")
-    for mark, (word, style) in MARK_WORD.items():
-        if word:
+def legend(lead: str, width: int) -> Text:
+    """`lead`, then every mark a cell can show, each explained (MARKS says what the core means
+    by each), packed into lines of `width` so no entry is split across two."""
+    entries = [
+        ("✓", "green", "latest"),
+        ("↓n", "yellow", "commits behind"),
+        ("Δ", "bold magenta", "artifacts/config differ"),
+        *((word, style, SHORT[mark]) for mark, (word, style) in MARK_WORD.items() if word),
+    ]
+    text = Text(lead.rstrip(), no_wrap=True)
+    used = len(lead.rstrip())
+    for word, style, meaning in entries:
+        size = len(word) + 1 + len(meaning)
+        if used and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
             text.append("  ")
-            text.append(word, style=style)
-            text.append(f" {SHORT[mark]}", style="dim")
+            used += 2
+        text.append(word, style=style)
+        text.append(f" {meaning}", style="dim")
+        used += size
     return text
 
 
 SHORT = {
-    "drift": "colour switched outside shipdeck",
+    "drift": "colour switched by hand",
     "running": "in the running plan",
     "locked": "env locked",
-    "last_failed": "live, last run failed",
+    "last_failed": "live; the last run failed",
     "failed": "nothing live",
     "live": "serving",
 }
@@ -87,17 +101,21 @@ class DashboardScreen(ShipdeckScreen):
         needle = self.query_one("#filter", Input).value.strip().lower()
         shown = [a for a in self.apps if needle in a.app.lower()] if needle else self.apps
         self.query_one(StatusMatrix).show(shown, self.ctx.now())
+        self._note(len(shown), needle)
+
+    def _note(self, shown: int, needle: str) -> None:
         note = self.query_one("#note", Static)
+        width = max(self.size.width - 2, 40)  # the note's padding
         if not self.apps:
             note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
         elif needle:
-            note.update(
-                Text(f"{len(shown)} of {len(self.apps)} apps match '{needle}'  ").append_text(
-                    legend()
-                )
-            )
+            note.update(legend(f"{shown} of {len(self.apps)} apps match '{needle}'  ", width))
         else:
-            note.update(Text(f"{len(self.apps)} apps  ").append_text(legend()))
+            note.update(legend(f"{len(self.apps)} apps  ", width))
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self._show()
 
     def denials(self) -> dict[str, str]:
         refused = {
