@@ -28,6 +28,7 @@ from shipdeck.adapters.argv import kill_group, placeholders, render_argv, run_ar
 from shipdeck.adapters.aws import AwsClient, aws_errors
 from shipdeck.core.domain.redact import last_line
 from shipdeck.core.errors import AdapterError
+from shipdeck.core.storage.nofollow import open_nofollow
 
 # --- timestamps and selection ------------------------------------------------------------------
 
@@ -121,9 +122,15 @@ class FileLogSource:
     """A log file on this machine, read from the end so tailing a huge file costs only the tail."""
 
     def __init__(
-        self, path: Path | str, *, poll_interval: float = 0.25, block_size: int = 1 << 16
+        self,
+        path: Path | str,
+        *,
+        workspace: Path | None = None,
+        poll_interval: float = 0.25,
+        block_size: int = 1 << 16,
     ) -> None:
         self.path = Path(path)
+        self.workspace = workspace  # under it, no component of the path may be a symlink
         self.poll_interval = poll_interval
         self.block_size = block_size
 
@@ -132,7 +139,8 @@ class FileLogSource:
 
     def _open(self) -> BinaryIO:
         try:
-            return self.path.open("rb", buffering=0)  # whole blocks: no buffer to copy through
+            fd = open_nofollow(self.path, os.O_RDONLY, root=self.workspace)
+            return open(fd, "rb", buffering=0)  # whole blocks: no buffer to copy through
         except FileNotFoundError:
             raise self._error("not found") from None
         except OSError as exc:
@@ -199,9 +207,11 @@ class FileLogSource:
         partial = b""
         try:
             try:
-                f = self.path.open("rb")
+                f = self._open()
                 f.seek(0, os.SEEK_END)
-            except FileNotFoundError:
+            except AdapterError:
+                if self.path.exists() or self.path.is_symlink():
+                    raise  # a planted link, or unreadable: say so, do not wait for it
                 f = None  # read it from its start once it appears
             while not stop.is_set():
                 data = f.read(1 << 16) if f is not None else b""

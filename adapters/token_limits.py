@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from shipdeck.adapters.argv import run_argv
-from shipdeck.adapters.local.processes import atomic_write_text, file_lock
+from shipdeck.adapters.local.processes import file_lock
 from shipdeck.adapters.webhook import no_redirect_opener
 from shipdeck.core.domain.redact import last_line
 from shipdeck.core.errors import AdapterError
@@ -85,9 +85,15 @@ def _model_entries(data: Any, model: str) -> list[dict[str, Any]]:
 class LiteLLMFileLimits:
     """`tpm`/`rpm` under `litellm_params` of every deployment named `model` in a LiteLLM config.
 
-    The file is edited in place (only the two values change; comments, order, quoting and the
-    other deployments stay byte for byte), checked by parsing it again, written atomically with
-    its mode kept, and the proxy is told to reload. A failed reload puts the old file back.
+    The file is edited in place (only the two values change; comments, order, quoting, line
+    endings and the other deployments stay byte for byte), checked by parsing it again, and the
+    proxy is told to reload. A failed reload puts the old text back.
+
+    In place means in the same file, not a new one renamed over it: the config is often a
+    symlink into the gateway's deployment, or bind-mounted into its container, and both keep
+    pointing at the old inode after a rename (the gateway would keep the old limit while we
+    report the new one). The workspace names this path, so a link here is followed on purpose,
+    to the file it names; mode and owner stay the file's own.
     """
 
     def __init__(
@@ -106,7 +112,8 @@ class LiteLLMFileLimits:
 
     def _text(self) -> str:
         try:
-            return self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8", newline="") as fh:  # CRLF stays CRLF
+                return fh.read()
         except FileNotFoundError:
             raise AdapterError(f"{self.label}: file not found") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -230,11 +237,24 @@ class LiteLLMFileLimits:
         return edits
 
     def _replace(self, text: str) -> None:
-        """Write atomically and keep the file's mode: a LiteLLM config often holds API keys."""
+        """Overwrite the real file's content in place (same inode, mode and owner). The space is
+        reserved first, so a full disk fails before a byte of the old text is touched."""
+        data = text.encode("utf-8")
         try:
-            atomic_write_text(self.path, text, mode=self.path.stat().st_mode & 0o7777)
+            fd = os.open(self.path.resolve(strict=True), os.O_WRONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise AdapterError(f"{self.label}: cannot write: {exc.strerror or exc}") from None
+        try:
+            os.posix_fallocate(fd, 0, max(len(data), 1))
+            written = os.pwrite(fd, data, 0)
+            if written != len(data):
+                raise OSError(f"short write ({written} of {len(data)} bytes)")
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        except OSError as exc:
+            raise AdapterError(f"{self.label}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
 
 
 # --- HTTP gateway ------------------------------------------------------------------------------

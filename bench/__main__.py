@@ -25,8 +25,10 @@ BENCHES = (
     "audit_verify",
     "audit_export",
     "audit_list",
+    "redaction",
     "orchestration",
     "tui_audit_keys",
+    "windows",
 )
 
 

@@ -20,6 +20,7 @@ from shipdeck.core.ports import (
     CheckpointStore,
     Clock,
     LogSource,
+    MachineProcesses,
     Notifier,
     Target,
     TokenLimitStore,
@@ -34,9 +35,14 @@ def _resolve_path(workspace: Path, value: str) -> Path:
     return path if path.is_absolute() else workspace / path
 
 
+def target_state_dir(workspace: Path, app: str, env: str) -> Path:
+    """Where a target keeps what it knows (switch, processes, fencing) in the workspace."""
+    return workspace / ".shipdeck" / "targets" / app / env
+
+
 def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:
     def factory(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
-        state_dir = workspace / ".shipdeck" / "targets" / app / env
+        state_dir = target_state_dir(workspace, app, env)
         if adapter == "local":
             from shipdeck.adapters.local.target import LocalTarget
 
@@ -63,6 +69,20 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
     return factory
 
 
+def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcesses]]:
+    """(app, env, target) for every `local` target that has state in this workspace, i.e. may
+    have started processes on this machine."""
+    from shipdeck.adapters.local.target import LocalTarget
+
+    found: list[tuple[str, str, MachineProcesses]] = []
+    for app, spec in workspace.config.apps.items():
+        for env, t in spec.targets.items():
+            state = target_state_dir(workspace.root, app, env)
+            if t.adapter == "local" and state.is_dir():
+                found.append((app, env, LocalTarget(app, env, t.settings, state)))
+    return found
+
+
 def make_checkpoint_store(location: str) -> CheckpointStore:
     if location.startswith("s3://"):
         from shipdeck.adapters.s3_checkpoints import S3Checkpoints
@@ -73,8 +93,11 @@ def make_checkpoint_store(location: str) -> CheckpointStore:
     return FileCheckpoints(location)
 
 
-def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | None]:
-    """Artifact sources by [sources] name or by URI scheme, built on first use and kept."""
+def make_sources(
+    config: WorkspaceConfig, workspace: Path
+) -> Callable[[str], ArtifactSource | None]:
+    """Artifact sources by [sources] name or by URI scheme, built on first use and kept.
+    Relative file:// paths are read from the workspace folder."""
     cache: dict[str, ArtifactSource | None] = {}
 
     def get(key: str) -> ArtifactSource | None:
@@ -93,6 +116,10 @@ def make_sources(config: WorkspaceConfig) -> Callable[[str], ArtifactSource | No
                 from shipdeck.adapters.s3 import S3Source
 
                 source = S3Source.from_settings(settings)
+            elif kind == "file":
+                from shipdeck.adapters.file_source import FileSource
+
+                source = FileSource(workspace)
             cache[key] = source
         return cache[key]
 
@@ -113,13 +140,14 @@ def make_log_sources(workspace: Path, config: WorkspaceConfig) -> Callable[[str,
                 color = live.live_color()
                 if color is None:
                     raise UsageError(f"{app}/{env}: nothing is live yet, so no logs")
-                return FileLogSource(live.log_path(color))  # type: ignore[attr-defined]
+                log = live.log_path(color)  # type: ignore[attr-defined]
+                return FileLogSource(log, workspace=workspace)
             raise UsageError(f"{app}/{env}: no [apps.{app}.targets.{env}.logs] configured")
         s = logs.settings
         if logs.adapter == "file":
             from shipdeck.adapters.logs import FileLogSource
 
-            return FileLogSource(_resolve_path(workspace, s["path"]))
+            return FileLogSource(_resolve_path(workspace, s["path"]), workspace=workspace)
         if logs.adapter == "command":
             from shipdeck.adapters.logs import CommandLogSource
 
@@ -171,7 +199,9 @@ def make_notifiers(
                 WebhookNotifier(
                     n.url,
                     n.format,
-                    headers={h: os.environ[v] for h, v in n.headers_env.items() if v in os.environ},
+                    # Header name -> the NAME of its variable: the adapter reads the value at
+                    # send time, and names a missing variable without ever holding its value.
+                    headers=dict(n.headers_env),
                 ),
                 n.events,
             )
@@ -203,14 +233,21 @@ def build_context(
         git=GitRepositories(),
         targets=make_target_factory(workspace.root),
         checkpoints=make_checkpoint_store,
-        sources=make_sources(cfg),
-        log_sources=make_log_sources(workspace.root, cfg),
-        token_limits=make_token_limits(workspace.root, cfg),
-        notifiers=make_notifiers(cfg),
         clock=clock or SystemClock(),
         read_only=read_only,
-        secrets=environment_secrets(os.environ, cfg.secret_env_names()),
+        **configured_ports(cfg, workspace.root),
     )
+
+
+def configured_ports(config: WorkspaceConfig, root: Path) -> dict[str, Any]:
+    """The Context fields built from shipdeck.toml's settings (rebuilt when it changes)."""
+    return {
+        "sources": make_sources(config, root),
+        "log_sources": make_log_sources(root, config),
+        "token_limits": make_token_limits(root, config),
+        "notifiers": make_notifiers(config),
+        "secrets": environment_secrets(os.environ, config.secret_env_names()),
+    }
 
 
 def open_context(path: str | Path | None = None, **kwargs: Any) -> Context:
@@ -225,13 +262,4 @@ def reconfigure(ctx: Context, config: WorkspaceConfig) -> Context:
     actor = replace(
         ctx.actor, roles=tuple(config.roles_of(name)), permissions=config.permissions_of(name)
     )
-    return replace(
-        ctx,
-        config=config,
-        actor=actor,
-        sources=make_sources(config),
-        log_sources=make_log_sources(ctx.workspace, config),
-        token_limits=make_token_limits(ctx.workspace, config),
-        notifiers=make_notifiers(config),
-        secrets=environment_secrets(os.environ, config.secret_env_names()),
-    )
+    return replace(ctx, config=config, actor=actor, **configured_ports(config, ctx.workspace))

@@ -6,15 +6,22 @@ and a clock walked through the past weeks), so the audit log it leaves verifies 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shipdeck.core.domain.config import WorkspaceConfig
+from shipdeck.core.errors import PermissionDenied, UsageError
+from shipdeck.core.ports import MachineProcesses
 from shipdeck.core.services.context import Context, resolve_actor
 
 DEMO_USERS = {
@@ -25,6 +32,39 @@ DEMO_USERS = {
     "erin": "Erin Walsh",
     "frank": "Frank Osei",
 }
+
+
+# What each demo role is for, in the words the demo's welcome text and the README use.
+ROLE_DUTIES = {
+    "release-managers": "ships releases and plans (every permission)",
+    "developers": "cuts releases, drafts plans, deploys",
+    "approvers": "approve prod plans (two needed), tick checklists",
+    "auditors": "read-only: status, plans, audit log, metrics",
+    "on-call": "rollback, reconcile, logs, restart, token limits",
+}
+# The file that marks a folder as built by `shipdeck demo`: `demo stop` ends processes only there.
+MARKER = Path(".shipdeck") / "demo"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user: str
+    name: str
+    roles: tuple[str, ...]
+    duties: str
+
+
+def demo_users(config: WorkspaceConfig) -> list[DemoUser]:
+    """The people of the demo and what they may do, read from its shipdeck.toml."""
+    prod = config.environments.get("prod")
+    users = []
+    for user, name in DEMO_USERS.items():
+        roles = tuple(config.roles_of(user))
+        duties = [ROLE_DUTIES.get(r, r) for r in roles]
+        if prod is not None and set(roles) & set(prod.override_roles):
+            duties.append("break-glass overrides in prod")
+        users.append(DemoUser(user, name, roles, "; ".join(duties)))
+    return users
 
 
 @dataclass(frozen=True)
@@ -267,6 +307,46 @@ model_list:
 """
 
 
+# Artifacts the demo's releases carry, as real file:// directories it writes (app -> name, kind).
+ARTIFACTS = {
+    "model-server": ("model", "models"),
+    "embedder": ("model", "models"),
+    "chat-api": ("eval-data", "data"),
+}
+
+
+def _blob(seed: str, size: int) -> bytes:
+    """`size` bytes that depend on `seed`: different weights per version, built in microseconds."""
+    block = hashlib.sha256(seed.encode()).digest()
+    return (block * (size // len(block) + 1))[:size]
+
+
+def write_artifact(root: Path, app: str, version: str, n: int) -> dict[str, str]:
+    """The artifact directory of `app` `version` (the n-th release), as --artifact pairs.
+
+    Models grow by a few KB a release and change their tokenizer every other release; the eval
+    data set gains rows. Small, so the demo builds in seconds, yet every diff has something to say.
+    """
+    if app not in ARTIFACTS:
+        return {}
+    name, kind = ARTIFACTS[app]
+    folder = Path(kind) / app / version
+    path = root / folder
+    path.mkdir(parents=True, exist_ok=True)
+    if kind == "models":
+        config = {"model_type": app, "hidden_size": 256 * (1 + n // 2), "revision": version}
+        (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (path / "model.safetensors").write_bytes(_blob(f"{app}@{version}", 4000 + 1500 * n))
+        (path / "tokenizer.json").write_bytes(_blob(f"{app}-tok-{n // 2}", 1200 + 100 * (n // 2)))
+    else:
+        rows = [
+            {"id": i, "prompt": f"question {i}", "expected": f"answer {i}"} for i in range(20 * n)
+        ]
+        (path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (path / "README.md").write_text(f"# {app} evaluation set {version}\n")
+    return {name: f"file://{folder.as_posix()}"}
+
+
 class _Clock:
     """The demo walks this clock through the past so its history has believable dates; while a
     plan runs it ticks, so its steps take believable time too."""
@@ -279,6 +359,12 @@ class _Clock:
         at = self.at
         self.at += self.tick
         return at
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # the demo's targets are real processes: their waits are real
 
 
 def as_user(ctx: Context, user: str, clock: _Clock) -> Context:
@@ -313,6 +399,10 @@ def build_demo(
             root / "repos" / app.name, app.subjects, start, timedelta(hours=61)
         )
     (root / "shipdeck.toml").write_text(demo_toml(free_ports(len(APPS) * 6)), encoding="utf-8")
+    (root / MARKER).parent.mkdir(exist_ok=True)
+    (root / MARKER).write_text(
+        "built by `shipdeck demo`; `shipdeck demo stop` ends its processes\n"
+    )
     (root / "gateway").mkdir()
     for env, (tpm, rpm) in {"staging": (20_000, 100), "prod": (120_000, 600)}.items():
         (root / "gateway" / f"{env}.yaml").write_text(GATEWAY_YAML.format(tpm=tpm, rpm=rpm))
@@ -336,6 +426,7 @@ def build_demo(
     # for the latest releases waiting for its second approval.
     events: list[tuple[datetime, int, Callable[[], None]]] = []
     hour = timedelta(hours=61)
+    cut_so_far: dict[str, list[str]] = {}
 
     def release_at(
         at: datetime,
@@ -348,7 +439,12 @@ def build_demo(
     ) -> None:
         def cut() -> None:
             clock.at = at
-            create_release(user(by), app, version, commit=commit, notes=notes, config=config)
+            artifacts = write_artifact(root, app, version, len(cut_so_far.setdefault(app, [])))
+            cut_so_far[app].append(version)
+            create_release(
+                user(by), app, version, commit=commit, notes=notes, config=config,
+                artifacts=artifacts,
+            )  # fmt: skip
 
         events.append((at, 0, cut))
 
@@ -384,6 +480,11 @@ def build_demo(
     ):
         events.append((start + timedelta(days=day), 1, lambda env=env: ship(env)))  # type: ignore[misc]
     events.append((start + timedelta(days=29.5), 1, lambda: ship("prod", run=False)))
+    # New weights on the same code, not shipped anywhere yet: status shows "model changed".
+    release_at(
+        start + timedelta(days=29.7), "model-server", "1.5.0", shas["model-server"][-1],
+        "Retrained weights (same code)", "alice",
+    )  # fmt: skip
 
     def ship(env: str, run: bool = True) -> None:
         """Plan what the previous env runs (or the latest releases), approve, tick, run."""
@@ -428,3 +529,129 @@ def build_demo(
     progress(f"demo workspace ready: {root}")
     base.db.dispose()
     return root
+
+
+# --- stopping what the demo started -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoProcess:
+    what: str  # "chat-api/prod proxy", "runner of plan P-3"
+    pid: int
+
+
+def demo_root(directory: str | Path | None) -> Path:
+    """The demo workspace named (or found like any workspace); refused unless `demo` built it."""
+    from shipdeck.core.workspace import find_workspace
+
+    root = find_workspace(directory)
+    if not (root / MARKER).is_file():
+        raise UsageError(f"{root}: not a demo workspace (no {MARKER}); only `shipdeck demo` ones")
+    return root
+
+
+def running_processes(root: Path) -> list[DemoProcess]:
+    """The target processes (proxies and colors) of the workspace's local targets running now."""
+    from shipdeck.core.bootstrap import machine_targets
+    from shipdeck.core.workspace import open_workspace
+
+    return _processes(machine_targets(open_workspace(root)))
+
+
+def still_running_notice(root: Path) -> str | None:
+    """What to tell someone leaving the TUI: target processes outlive it, and how to end them."""
+    running = running_processes(root)
+    if not running:
+        return None
+    how = (
+        f"stop them with: shipdeck demo stop {root}"
+        if (root / MARKER).is_file()
+        else "they keep serving until a plan or a person stops them"
+    )
+    return f"{len(running)} local target process(es) keep running; {how}"
+
+
+def _processes(targets: list[tuple[str, str, MachineProcesses]]) -> list[DemoProcess]:
+    return [
+        DemoProcess(f"{app}/{env} {name}", pid)
+        for app, env, target in targets
+        for name, pid in sorted(target.processes().items())
+    ]
+
+
+def _live_runners(ctx: Context) -> list[DemoProcess]:
+    """Detached runners still holding a lease, identified by pid and start time (a pid alone may
+    have been reused by now)."""
+    from sqlalchemy import select
+
+    from shipdeck.core.services.plans import runner_id
+    from shipdeck.core.storage.tables import LEASES
+
+    with ctx.db.read() as conn:
+        rows = conn.execute(
+            select(LEASES.c.plan_id, LEASES.c.runner).where(LEASES.c.runner.is_not(None))
+        ).all()
+    found = []
+    for plan_id, runner in rows:
+        pid = int(runner.split("|")[2]) if runner.count("|") == 3 else 0
+        if pid > 0 and pid != os.getpid() and runner_id(pid) == runner:
+            found.append(DemoProcess(f"runner of plan {plan_id}", pid))
+    return found
+
+
+def _end(process: DemoProcess, grace: float = 5.0) -> None:
+    """SIGTERM a runner (and SIGCONT, so a stopped one sees it), SIGKILL it if it is still
+    there after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(process.pid, sig)
+            os.kill(process.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if _gone(process.pid):
+                return
+            time.sleep(0.02)
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (exited, waiting for its parent to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
+
+
+def stop_demo(directory: str | Path | None, *, read_only: bool = False) -> list[DemoProcess]:
+    """End the demo's runners, then its target processes; return what was running. Idempotent.
+
+    Runners go first: a runner left alive would start target processes again. An intent event
+    naming every process is committed before the first signal, and the outcome after.
+    """
+    from shipdeck.core.bootstrap import build_context, machine_targets
+    from shipdeck.core.workspace import open_workspace
+
+    ws = open_workspace(demo_root(directory))
+    ctx = build_context(ws, read_only=read_only)
+    try:
+        if ctx.read_only:
+            raise PermissionDenied("demo stop: this session is read-only")
+        targets = machine_targets(ws)
+        runners = _live_runners(ctx)
+        planned = [*runners, *_processes(targets)]
+        if not planned:
+            return []
+        listed = [{"what": p.what, "pid": p.pid} for p in planned]
+        with ctx.db.write() as conn:
+            ctx.audit(conn, "demo.stop", {"processes": listed})
+        for runner in runners:
+            _end(runner)
+        for _, _, target in targets:
+            target.teardown()
+        with ctx.db.write() as conn:
+            ctx.audit(conn, "demo.stopped", {"processes": listed})
+        return planned
+    finally:
+        ctx.db.dispose()

@@ -87,6 +87,14 @@ class ConflictError(ShipdeckError):
     kind = "conflict"
 
 
+class ArtifactRefused(ShipdeckError):
+    """An artifact that must not be read as given: a path that escapes its directory through a
+    symlink, or a name with a NUL byte. Not permitted (exit 4), naming the artifact."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "artifact_refused"
+
+
 class OperationFailed(ShipdeckError):
     exit_code = ExitCode.FAILED
     kind = "failed"
@@ -106,3 +114,27 @@ class TimedOut(ShipdeckError):
 class IntegrityError(ShipdeckError):
     exit_code = ExitCode.INTEGRITY
     kind = "integrity"
+
+
+class StorageUnwritable(ShipdeckError):
+    """The database refuses writes (read-only file or transaction, missing permission): nothing
+    was changed and no effect was attempted. Exit 4, like any other "not permitted"."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "storage_unwritable"
+
+
+class StorageFailed(ShipdeckError):
+    """The database could not finish (disk full, I/O error, connection lost): the operation ran
+    and failed before its effect. Exit 5."""
+
+    exit_code = ExitCode.FAILED
+    kind = "storage_failed"
+
+
+class UnsafeFile(AdapterError):
+    """A workspace file that shipdeck refuses to open: a symlink planted where it reads or
+    writes (exit 4, naming the file). An AdapterError, so the task that met it is audited."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "unsafe_file"

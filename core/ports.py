@@ -160,6 +160,17 @@ class Target(Protocol):
         """Release client resources (not the deployed processes)."""
 
 
+class MachineProcesses(Protocol):
+    """A target whose processes run on this machine (the `local` adapter): what `demo stop`
+    ends and what the TUI mentions on quit, because they outlive every shipdeck command."""
+
+    def processes(self) -> dict[str, int]:
+        """Name -> pid of its processes that are running now."""
+
+    def teardown(self) -> None:
+        """Stop all of them and forget the switch: nothing is live afterwards. Idempotent."""
+
+
 # (app, env, adapter name, adapter settings) -> a Target for that app in that environment.
 TargetFactory = Callable[[str, str, str, Mapping[str, Any]], Target]
 
@@ -194,8 +205,17 @@ class Notifier(Protocol):
 
 
 class Clock(Protocol):
+    """Time as the engine sees it: wall time for records and policy, monotonic time and sleep for
+    its waits (health pauses, holds, warm delays, following a run), so tests drive all of it."""
+
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (deadlines and elapsed time)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (a fake clock just moves on)."""
 
 
 # --- audit checkpoints -----------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 `plan run` without `--wait` starts the run (policy and lease) itself, then hands the execution to
 this process so the command can return. It continues the run under the same person's name; the
-engine refuses unless that person holds the lease at exactly EPOCH, so this entry point cannot be
-used to start anything or to act for someone else. Lives outside core.services because it wires
+engine refuses unless that person holds the lease at exactly EPOCH, and before that the runner
+redeems the one-time token the launching command handed it through an inherited pipe
+(core.services.runner_token): a second runner started by hand for the same plan and epoch is
+refused and audited. Lives outside core.services because it wires
 adapters (through core.bootstrap).
 """
 
@@ -26,9 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from shipdeck.core.bootstrap import open_context
+    from shipdeck.core.services import runner_token
     from shipdeck.core.services.context import resolve_actor
     from shipdeck.core.services.runs import RunTicket, execute_run
 
+    token = runner_token.receive()  # first: nothing below may see or print it
     try:
         ctx = open_context(args.workspace)
         acting = resolve_actor(ctx.config)
@@ -41,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 permissions=ctx.config.permissions_of(args.actor),
             ),
         )
+        runner_token.redeem(ctx, args.plan, args.epoch, token)
         print(f"runner pid {os.getpid()}: plan {args.plan} epoch {args.epoch}", flush=True)
         result = execute_run(
             ctx,

@@ -27,7 +27,8 @@ permissions = ["plan.approve", "plan.check"]
 users = ["erin"]
 permissions = []
 
-# Windows: cron start + duration, in an IANA time zone. kind = "allow" (only then) or "deny" (never then).
+# Windows: cron start + duration (elapsed) or end = "Mon 07:00" (local wall clock), in an IANA time
+# zone. kind = "allow" (only then) or "deny" (never then). DST rules: docs/windows.md.
 [windows.business-hours]
 cron = "0 9 * * 1-5"
 duration = "8h"

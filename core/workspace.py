@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipdeck.core.domain.config import WorkspaceConfig, parse_config
+from shipdeck.core.domain.config_values import MAX_DEPTH, deep_nesting_at
 from shipdeck.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "shipdeck.toml"
@@ -17,6 +18,9 @@ def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) 
     """--workspace, else SHIPDECK_WORKSPACE, else the nearest folder upward with shipdeck.toml."""
     given = explicit or os.environ.get("SHIPDECK_WORKSPACE")
     if given:
+        if "\x00" in str(given):
+            source = "--workspace" if explicit else "SHIPDECK_WORKSPACE"
+            raise UsageError(f"{source}: the path contains a NUL character")
         path = Path(given).expanduser().resolve()
         if not (path / CONFIG_NAME).is_file():
             source = "--workspace" if explicit else "SHIPDECK_WORKSPACE"
@@ -34,7 +38,10 @@ def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) 
 def load_config(path: Path) -> WorkspaceConfig:
     name = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(_too_deep(name, text)) from None
     except FileNotFoundError:
         raise ConfigError(f"{name}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -42,6 +49,15 @@ def load_config(path: Path) -> WorkspaceConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: TOML syntax error: {exc}") from None
     return parse_config(raw, name)
+
+
+def _too_deep(name: str, text: str) -> str:
+    """tomllib recurses per nesting level; say where the file nests too deep instead."""
+    where = deep_nesting_at(text)
+    if where is None:
+        return f"{name}: values nested too deeply to parse"
+    line, key = where
+    return f"{name}: {key}: nested more than {MAX_DEPTH} levels deep (line {line})"
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,9 @@ def jump_commands(
 
 class ShipdeckApp(App[None]):
     TITLE = "shipdeck"
+    # Start in the dashboard's mode: Textual mounts it before it handles the first key, so keys
+    # typed during start-up reach the dashboard instead of a blank screen that is being replaced.
+    DEFAULT_MODE = "dashboard"
     CSS_PATH = "app.tcss"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ActionsProvider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -187,7 +190,6 @@ class ShipdeckApp(App[None]):
     # --- navigation ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.switch_mode("dashboard")
         self.set_interval(self.poll_seconds, self.poll_head)
         self.poll_head()
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import typer
 
+from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
 from shipdeck.tui import output
-from shipdeck.tui.commands import audit, plans, releases, status, tasks, workspace
+from shipdeck.tui.argv import hoist_global_options
+from shipdeck.tui.commands import audit, meta, plans, releases, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -27,6 +29,12 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipdeck {__version__}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
@@ -36,20 +44,32 @@ def _root(
         "-w",
         help="Workspace folder (default: SHIPDECK_WORKSPACE or nearest shipdeck.toml).",
     ),
-    out: str = typer.Option("table", "--output", "-o", help="table, json or yaml."),
+    out: str = typer.Option(
+        "table", "--output", "-o", help="table, wide (never cut cells), json or yaml."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to confirmations."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt; fail instead."),
     read_only: bool = typer.Option(False, "--read-only", help="Refuse every change (auditors)."),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version and exit.",
+    ),
 ) -> None:
-    if out not in ("table", "json", "yaml"):
-        raise typer.BadParameter(f"'{out}': expected table, json or yaml", param_hint="--output")
+    """Global options go before or after the command (`shipdeck status -o json`)."""
+    if out not in output.FORMATS:
+        raise typer.BadParameter(
+            f"'{out}': expected {', '.join(output.FORMATS)}", param_hint="--output"
+        )
     output.OPTIONS.workspace = workspace_dir
     output.OPTIONS.output = out
     output.OPTIONS.yes = yes
     output.OPTIONS.no_input = no_input
     output.OPTIONS.read_only = read_only
     if ctx.invoked_subcommand is None:
-        if sys.stdin.isatty() and sys.stdout.isatty():
+        if output.on_terminal():
             from shipdeck.tui.commands.tui import open_tui
 
             open_tui(workspace_dir, read_only=read_only)
@@ -63,16 +83,22 @@ releases.register(app)
 plans.register(app)
 tasks.register(app)
 audit.register(app)
+meta.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code instead of raising (tests call this in-process)."""
     # Reset in place (modules may hold the object): nothing leaks from a previous in-process run.
     vars(output.OPTIONS).update(vars(output.Options()))
-    command = typer.main.get_command(app)
+    command = typer.main.get_group(app)
+    meta.prepare_completion()
+    args = hoist_global_options(command, sys.argv[1:] if argv is None else argv)
     try:
-        result: Any = command.main(args=argv, prog_name="shipdeck", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
+        result: Any = command.main(args=args, prog_name="shipdeck", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else 0
+        if code == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
+            return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
+        return code
     except ShipdeckError as exc:
         return output.fail(exc.exit_code, exc.kind, exc.message, exc.blockers)
     except typer.Abort:
@@ -85,7 +111,7 @@ def run(argv: list[str] | None = None) -> int:
         where = ""
         if ctx is not None:
             out = ctx.find_root().params.get("out")
-            if out in ("table", "json", "yaml"):
+            if out in output.FORMATS:
                 output.OPTIONS.output = out
             sub = ctx.command_path.partition(" ")[2]
             where = f" (try 'shipdeck {sub} --help')" if sub else " (try 'shipdeck --help')"

@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shipdeck.core.domain.redact import redact, redact_text, strip_controls
+from shipdeck.core.domain.redact import (
+    has_unsafe_text,
+    json_text,
+    redact,
+    shown,
+    strip_controls,
+)
 from shipdeck.core.domain.secrets import environment_secrets
 from shipdeck.core.errors import Blocker, ExitCode
 
 SCHEMA_VERSION = 1
+# "wide" is a table whose cells are never cut, even on a terminal.
+FORMATS = ("table", "wide", "json", "yaml")
 
 
 @dataclass
@@ -43,11 +51,13 @@ def _dump(doc: dict[str, Any]) -> str:
     if OPTIONS.output == "yaml":
         import yaml
 
-        return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        text = str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        # YAML writes bidi controls raw; ASCII-only output escapes them (and all else non-ASCII).
+        return str(yaml.safe_dump(doc, sort_keys=False)) if has_unsafe_text(text) else text
     # Indented for a person at a terminal; compact for programs, because json's C encoder only
     # serves indent=None and is about five times faster on a 600-cell status.
     indent = 2 if sys.stdout.isatty() else None
-    return json.dumps(doc, ensure_ascii=False, indent=indent, default=str) + "\n"
+    return json_text(json.dumps(doc, ensure_ascii=False, indent=indent, default=str)) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:
@@ -58,13 +68,13 @@ def emit(doc: dict[str, Any]) -> None:
 
 def say(text: str) -> None:
     """Human text for table mode on stdout (credential-looking text masked, like JSON output)."""
-    sys.stdout.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stdout.write(shown(text, OPTIONS.secrets) + "\n")
 
 
 def info(text: str) -> None:
     """Progress and warnings: stderr, whatever the output mode. Error messages may quote what a
     user typed (`--artifact 'hf_...'`), so credential-looking text is masked here too."""
-    sys.stderr.write(redact_text(strip_controls(text), OPTIONS.secrets) + "\n")
+    sys.stderr.write(shown(text, OPTIONS.secrets) + "\n")
     sys.stderr.flush()
 
 
@@ -92,21 +102,48 @@ def color_enabled() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def clip(text: str, width: int = 80) -> str:
-    """One line of at most `width` characters, cut with an ellipsis."""
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+def on_terminal() -> bool:
+    """Both ends are a terminal: what a full-screen app (the TUI) needs to be usable."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80) -> None:
-    """A plain aligned table that fits `width` columns: long cells are cut, not wrapped.
+def line_width() -> int | None:
+    """How many columns a line of a table may take: the terminal's width (COLUMNS wins, as for
+    any curses program), or no limit when stdout is a pipe or a file, or with `-o wide`, so a
+    script or `grep` sees every cell in full."""
+    if OPTIONS.output == "wide" or not sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+    except (OSError, ValueError):
+        return 80
+
+
+def clip(text: str, width: int | None = None) -> str:
+    """One line of at most `width` characters (default: line_width()), cut with an ellipsis."""
+    width = line_width() if width is None else width
+    if width is None or len(text) <= width:
+        return text
+    return text[: max(width - 1, 0)] + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain aligned table that fits line_width(): long cells are cut, not wrapped.
 
     The last column (notes) keeps some room: when one long value (a version string) would push
     it off the line, the widest other columns give way first."""
     cells = [[strip_controls("" if v is None else str(v)) for v in row] for row in rows]
+    width = line_width()
     widths = [len(h) for h in headers]
     for row in cells:
         for i, v in enumerate(row):
             widths[i] = max(widths[i], len(v))
+    if width is None:
+        _say_rows(headers, cells, widths)
+        return
     keep = min(widths[-1], max(len(headers[-1]), 20))
     while sum(widths[:-1]) + 2 * (len(widths) - 1) + keep > width:
         i = max(range(len(widths) - 1), key=lambda k: widths[k] - len(headers[k]))
@@ -116,12 +153,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80
     fixed = sum(widths[:-1]) + 2 * (len(widths) - 1)
     widths[-1] = max(len(headers[-1]), min(widths[-1], width - fixed))
 
+    _say_rows(headers, cells, widths, width)
+
+
+def _say_rows(
+    headers: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    widths: Sequence[int],
+    width: int | None = None,
+) -> None:
+    """The header and rows, each cell cut to its column's width (only when `width` is given)."""
+
     def line(values: Sequence[str]) -> str:
-        parts = []
-        for i, v in enumerate(values):
-            w = widths[i]
-            parts.append(clip(v, w).ljust(w))
-        return "  ".join(parts).rstrip()[:width]
+        parts = [
+            (v if width is None else clip(v, widths[i])).ljust(widths[i])
+            for i, v in enumerate(values)
+        ]
+        text = "  ".join(parts).rstrip()
+        return text if width is None else text[:width]
 
     say(line(list(headers)))
     for row in cells:

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 # How the local and nginx targets run this app when no `command` is configured. `--opt=value`
@@ -34,13 +35,19 @@ def _printable(text: str) -> str:
 
 
 class HealthMode:
-    """`ok`, `fail`, or `fail-after:SECONDS` (healthy at first, then failing: a bad release that
-    passes the first check). An empty string means `ok`, so an unset config value is harmless."""
+    """`ok`, `fail`, `fail-after:SECONDS` (healthy at first, then failing: a bad release that
+    passes the first check) or `fail-when:PATH` (failing while the file PATH exists: someone, a
+    demo or a test, decides when the release goes bad, whatever the machine's load). An empty
+    string means `ok`, so an unset config value is harmless."""
 
     def __init__(self, spec: str) -> None:
         self.spec = spec or "ok"
         self.fail_after: float | None
-        if self.spec == "ok":
+        self.fail_when: Path | None = None
+        if self.spec.startswith("fail-when:") and self.spec != "fail-when:":
+            self.fail_after = None
+            self.fail_when = Path(self.spec.removeprefix("fail-when:"))
+        elif self.spec == "ok":
             self.fail_after = None
         elif self.spec == "fail":
             self.fail_after = 0.0
@@ -51,11 +58,13 @@ class HealthMode:
                 raise argparse.ArgumentTypeError(f"bad seconds in {spec!r}") from None
         else:
             raise argparse.ArgumentTypeError(
-                f"expected ok, fail or fail-after:SECONDS, not {spec!r}"
+                f"expected ok, fail, fail-after:SECONDS or fail-when:PATH, not {spec!r}"
             )
         self.started = time.monotonic()
 
     def healthy(self) -> bool:
+        if self.fail_when is not None:
+            return not self.fail_when.exists()
         return self.fail_after is None or time.monotonic() - self.started < self.fail_after
 
 

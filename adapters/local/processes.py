@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from shipdeck.adapters.local.loopback import answers, port_free
 from shipdeck.core.domain.redact import last_line
 from shipdeck.core.errors import AdapterError
+from shipdeck.core.storage.nofollow import open_nofollow
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
@@ -262,7 +263,11 @@ class ProcessSupervisor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         child_env = {**os.environ, **env} if env else None
         try:
-            with open(log_path, "ab") as log:
+            # Appended without following a link: a symlink planted at the log (or a folder
+            # above it, below the state folder) would make the app write wherever we may write.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            fd = open_nofollow(log_path, flags, 0o640, root=self.state_dir)
+            with open(fd, "ab") as log:
                 proc = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,

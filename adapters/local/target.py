@@ -5,6 +5,7 @@ separate CLI invocations and a shipdeck restarted after a SIGKILL see the same w
 
     processes.json, processes.lock   the supervisor's record of blue, green and proxy processes
     backend.json                     the proxy's live backend: THE switch, read by live_color
+    draining.json                    the proxy's open connections to backends no longer live
     staged-{blue,green}.json         what release each color runs, with its exact argv
     epoch                            the highest fencing epoch seen
     target.lock                      held around every check-and-act
@@ -44,6 +45,10 @@ from shipdeck.core.ports import Color, Health, ReleaseSpec
 COLORS: tuple[Color, Color] = ("blue", "green")
 PROXY = "proxy"
 START_TIMEOUT = 10.0
+# How long a stop waits for the proxy's connections to the old color to finish (a log stream may
+# hold one open): past it the color is stopped anyway, as a stop always did.
+DRAIN_TIMEOUT = 10.0
+_DRAIN_POLL = 0.02
 
 
 def render_command(
@@ -211,9 +216,23 @@ class LocalTarget:
         with self.fence.hold(epoch):
             if self.live_color() == color:
                 self._fail(f"refusing to stop {color}: it is live")
+            self._drained(color)
             self.supervisor.stop(color)
             with contextlib.suppress(FileNotFoundError):
                 self._staged_path(color).unlink()
+
+    def _drained(self, color: Color) -> None:
+        """Wait until the proxy has no connection open to `color` (see front_proxy: a connection
+        routed there just before the switch may still be on its way), at most DRAIN_TIMEOUT."""
+        from shipdeck.adapters.local.front_proxy import DRAINING_FILE  # asyncio: only when stopping
+
+        backend = f"127.0.0.1:{self.ports[color]}"
+        path = self._backend_path.with_name(DRAINING_FILE)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while backend in self._read_json(path).get("draining", {}):
+            if time.monotonic() >= deadline or not self.supervisor.is_running(PROXY):
+                return
+            time.sleep(_DRAIN_POLL)
 
     def restart(self, epoch: int) -> None:
         with self.fence.hold(epoch):
@@ -233,6 +252,11 @@ class LocalTarget:
 
     def close(self) -> None:
         """Nothing to release: no connection outlives a call."""
+
+    def processes(self) -> dict[str, int]:
+        """Name -> pid of the proxy and colors running now (what `teardown` stops)."""
+        pids = {name: self.supervisor.pid(name) for name in self.supervisor.names()}
+        return {name: pid for name, pid in pids.items() if pid is not None}
 
     def teardown(self) -> None:
         """Stop the proxy and both colors and forget the switch: nothing is live afterwards."""

@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+from shipdeck.core.domain.config_values import value_problems
+from shipdeck.core.domain.occurrences import WallTime, parse_wall_time, to_utc
 from shipdeck.core.domain.waves import find_cycle
 from shipdeck.core.domain.windows import (
     FreezeSpec,
@@ -115,6 +118,7 @@ TOKEN_LIMIT_ADAPTERS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]]
 SOURCE_KINDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "hf": {"endpoint": (str, False), "token_env": (str, False), "token_file": (str, False)},
     "s3": {"endpoint_url": (str, False), "profile": (str, False), "region": (str, False)},
+    "file": {},
 }
 
 
@@ -327,6 +331,14 @@ class _Collector:
         return tuple(out)
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a user or actor name: the audit chain reserves control characters
+    as field separators, and a name must read the same on screen as in the record."""
+    if _CONTROL.search(name):
+        return f"user name '{_CONTROL.sub(lambda m: repr(m.group())[1:-1], name)}' holds a control character"
+    return None
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -372,6 +384,8 @@ _TOP = {
 def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> WorkspaceConfig:
     """Turn parsed TOML into a WorkspaceConfig, or raise ConfigError listing every problem."""
     c = _Collector(filename)
+    for path, problem in value_problems(raw):
+        c.err(path, problem)
     c.keys(raw, "", _TOP)
 
     ws = c.table(raw.get("workspace"), "workspace")
@@ -427,7 +441,11 @@ def _parse_roles(c: _Collector, raw: dict[str, Any]) -> dict[str, Role]:
                     f"{path}.permissions[{i}]",
                     f"unknown permission '{p}'" + (f" (did you mean '{hint}'?)" if hint else ""),
                 )
-        roles[rname] = Role(rname, c.strings(r, path, "users"), frozenset(perms))
+        users = c.strings(r, path, "users")
+        for i, user in enumerate(users):
+            if (problem := name_problem(user)) is not None:
+                c.err(f"{path}.users[{i}]", problem)
+        roles[rname] = Role(rname, users, frozenset(perms))
     return roles
 
 
@@ -436,12 +454,12 @@ def _parse_windows(c: _Collector, raw: dict[str, Any]) -> dict[str, WindowSpec]:
     for wname, wraw in raw.items():
         path = f"windows.{wname}"
         w = c.table(wraw, path)
-        c.keys(w, path, {"cron", "duration", "timezone", "kind"})
+        c.keys(w, path, {"cron", "duration", "end", "timezone", "kind"})
         cron = c.get(w, path, "cron", str, required=True)
         if cron is not None and (problem := validate_cron(cron)):
             c.err(f"{path}.cron", problem)
             cron = None
-        duration = _duration(c, w, path, "duration", required=True)
+        duration, end, length_ok = _window_length(c, w, path)
         tz = c.get(w, path, "timezone", str, "UTC")
         if (problem := validate_timezone(tz)) is not None:
             c.err(f"{path}.timezone", problem)
@@ -450,9 +468,29 @@ def _parse_windows(c: _Collector, raw: dict[str, Any]) -> dict[str, WindowSpec]:
         if kind not in ("allow", "deny"):
             c.err(f"{path}.kind", f"must be 'allow' or 'deny', not '{kind}'")
             kind = None
-        if cron and duration and tz and kind:
-            out[wname] = WindowSpec(wname, cron, duration, tz, kind)
+        if cron and length_ok and tz and kind:
+            out[wname] = WindowSpec(wname, cron, duration, tz, kind, end)
     return out
+
+
+def _window_length(
+    c: _Collector, w: Mapping[str, Any], path: str
+) -> tuple[timedelta | None, WallTime | None, bool]:
+    """A window lasts an elapsed `duration` or until a local wall-clock `end`: exactly one."""
+    if "duration" in w and "end" in w:
+        c.err(f"{path}.end", "use either duration or end, not both")
+        return None, None, False
+    if "end" not in w:
+        duration = _duration(c, w, path, "duration", required=True)
+        return duration, None, duration is not None
+    text = c.get(w, path, "end", str, required=True)
+    if text is None:
+        return None, None, False
+    try:
+        return None, parse_wall_time(text), True
+    except ValueError as exc:
+        c.err(f"{path}.end", str(exc))
+        return None, None, False
 
 
 def _duration(
@@ -473,9 +511,16 @@ def _parse_freezes(c: _Collector, raw: dict[str, Any]) -> dict[str, FreezeSpec]:
     for fname, fraw in raw.items():
         path = f"freezes.{fname}"
         f = c.table(fraw, path)
-        c.keys(f, path, {"start", "end", "reason"})
-        start = _instant(c, f, path, "start")
-        end = _instant(c, f, path, "end")
+        c.keys(f, path, {"start", "end", "reason", "timezone"})
+        zone = None
+        if "timezone" in f:
+            tz = c.get(f, path, "timezone", str)
+            if tz is not None and (problem := validate_timezone(tz)) is not None:
+                c.err(f"{path}.timezone", problem)
+            elif tz is not None:
+                zone = ZoneInfo(tz)
+        start = _instant(c, f, path, "start", zone)
+        end = _instant(c, f, path, "end", zone)
         reason = c.get(f, path, "reason", str, "")
         if start and end:
             if end <= start:
@@ -485,7 +530,12 @@ def _parse_freezes(c: _Collector, raw: dict[str, Any]) -> dict[str, FreezeSpec]:
     return out
 
 
-def _instant(c: _Collector, raw: Mapping[str, Any], path: str, key: str) -> datetime | None:
+def _instant(
+    c: _Collector, raw: Mapping[str, Any], path: str, key: str, zone: ZoneInfo | None
+) -> datetime | None:
+    """A freeze bound: with an offset, or a local wall-clock time in the freeze's `timezone`
+    (DST-correct; a repeated local time starts at its first and ends at its second occurrence,
+    so the freeze covers both)."""
     value = c.get(raw, path, key, (datetime, str), required=True)
     if isinstance(value, str):
         try:
@@ -494,7 +544,12 @@ def _instant(c: _Collector, raw: Mapping[str, Any], path: str, key: str) -> date
             c.err(_join(path, key), f"not an ISO 8601 date-time: '{value}'")
             return None
     if isinstance(value, datetime) and value.tzinfo is None:
-        c.err(_join(path, key), "needs a UTC offset (e.g. 2026-12-20T00:00:00+01:00)")
+        if zone is not None:
+            return to_utc(value, zone, later=key == "end").astimezone(zone)
+        c.err(
+            _join(path, key),
+            "needs a UTC offset (e.g. 2026-12-20T00:00:00+01:00) or a timezone key for the freeze",
+        )
         return None
     return value
 
@@ -698,7 +753,7 @@ def _parse_apps(
             if uri is not None and "://" not in uri:
                 c.err(
                     f"{apath}.uri",
-                    f"must be a URI like hf://org/model@rev or s3://bucket/key, not '{uri}'",
+                    f"must be a URI like hf://org/model@rev, s3://bucket/key or file://dir, not '{uri}'",
                 )
             artifacts.append(
                 ArtifactConfig(art, uri or "", src, c.get(t, apath, "promote_to", str))

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
 from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
 from shipdeck.core.errors import ConflictError
 
 PlanState = Literal[
@@ -164,19 +165,67 @@ def checklist(env: Environment, body: PlanBody) -> tuple[ChecklistItem, ...]:
     return env.checklist + tuple(c for c in body.extra_checklist if c.id not in own)
 
 
-def policy_snapshot(env: Environment) -> dict[str, Any]:
+def policy_snapshot(
+    env: Environment,
+    windows: Mapping[str, WindowSpec] | None = None,
+    freezes: Mapping[str, FreezeSpec] | None = None,
+) -> dict[str, Any]:
     """The parts of an environment's policy an approver signs off on (not operational tuning
-    such as the warm delay)."""
+    such as the warm delay): the rules and the *definitions* of the windows and freezes they
+    name, so turning the deny window an approval was given under into an always-open allow
+    window changes the digest, not just renaming it."""
+    windows = windows or {}
+    freezes = freezes or {}
     return {
         "approvals": {"required": env.approvals.required, "roles": sorted(env.approvals.roles)},
         "requires_previous": env.requires_previous,
-        "windows": sorted(env.windows),
-        "freezes": sorted(env.freezes),
+        "override_roles": sorted(env.override_roles),
+        "windows": {name: _window_dict(windows.get(name)) for name in sorted(env.windows)},
+        "freezes": {name: _freeze_dict(freezes.get(name)) for name in sorted(env.freezes)},
+        "checklist": [_checklist_dict(c) for c in env.checklist],
     }
 
 
-def plan_digest(env: Environment, body: PlanBody) -> str:
-    """Digest over environment, releases, waves, checklist and policy: what approvals bind to."""
+def _window_dict(w: WindowSpec | None) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    length: dict[str, Any] = (
+        {"duration_seconds": w.duration.total_seconds()} if w.duration else {"end": str(w.end)}
+    )
+    return {"cron": w.cron, **length, "timezone": w.timezone, "kind": w.kind}
+
+
+def _freeze_dict(f: FreezeSpec | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {"start": f.start.isoformat(), "end": f.end.isoformat()}
+
+
+def policy_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two policy snapshots, named for a person ("window 'business'")."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key in ("windows", "freezes") and isinstance(a, dict) and isinstance(b, dict):
+            what = key[:-1] if key == "windows" else "freeze"
+            out.extend(
+                f"{what} '{name}'" for name in sorted(set(a) | set(b)) if a.get(name) != b.get(name)
+            )
+        else:
+            out.append({"approvals": "approval rule", "checklist": "checklist"}.get(key, key))
+    return out
+
+
+def plan_digest(
+    env: Environment,
+    body: PlanBody,
+    windows: Mapping[str, WindowSpec] | None = None,
+    freezes: Mapping[str, FreezeSpec] | None = None,
+) -> str:
+    """Digest over environment, releases, waves, checklist and policy (with the definitions of
+    its windows and freezes): what approvals bind to."""
     return digest_of(
         {
             "env": env.name,
@@ -188,7 +237,7 @@ def plan_digest(env: Environment, body: PlanBody) -> str:
             "waves": [list(w) for w in body.waves],
             "checklist": [_checklist_dict(c) for c in checklist(env, body)],
             "failure_policy": body.failure_policy,
-            "policy": policy_snapshot(env),
+            "policy": policy_snapshot(env, windows, freezes),
         }
     )
 

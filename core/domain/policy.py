@@ -3,7 +3,7 @@
 Every blocker carries one sentence a person can act on ("needs 1 more approval from approvers",
 "prod window opens Tue 09:00 Europe/Berlin, in 14h"), so the TUI and `plan show` never explain
 policy themselves. Kinds are the headless contract's: window_closed, frozen, approvals_missing,
-checklist_incomplete, locked, not_promoted, self_approval, stale_approval.
+checklist_incomplete, locked, not_promoted, self_approval, stale_approval, target_missing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class PlanFacts:
     author: str
     items: tuple[tuple[str, str, str], ...]  # (app, version, release author)
     checklist: tuple[ChecklistItem, ...]
+    untargeted: tuple[str, ...] = ()  # apps in the plan that shipdeck.toml gives no target here
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,19 @@ def promotion_blockers(facts: Sequence[PromotionFact]) -> list[Blocker]:
     ]
 
 
+def target_blockers(plan: PlanFacts, env: str) -> list[Blocker]:
+    """A plan can only ship apps the workspace still deploys somewhere in its environment."""
+    return [
+        Blocker(
+            "target_missing",
+            f"{app} has no target in {env} in shipdeck.toml"
+            f" (add [apps.{app}.targets.{env}] or plan without {app})",
+            {"app": app},
+        )
+        for app in plan.untargeted
+    ]
+
+
 def evaluate(
     plan: PlanFacts,
     env: Environment,
@@ -257,10 +271,12 @@ def evaluate(
 ) -> list[Blocker]:
     """Every reason the plan may not start now; empty means it may.
 
-    Order is what a person fixes first: lock and window (wait), promotion, approvals, checklist.
+    Order is what a person fixes first: the configuration (a target removed after the plan was
+    drafted), lock and window (wait), promotion, approvals, checklist.
     An active override lifts window and freeze blockers only.
     """
     return [
+        *target_blockers(plan, env.name),
         *lock_blockers(plan.id, env.name, lock),
         *window_blockers(env.name, window, window_tz, overrides, now),
         *promotion_blockers(promotion),

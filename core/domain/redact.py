@@ -1,45 +1,91 @@
 """Secret redaction and safe text, applied before anything is stored, printed or shown.
 
-Redaction works on key names (token, password, secret, key, ...) and on values that look like
-credentials wherever they appear, so a token pasted into a free-text field is caught too.
+Redaction works on structure and on shape. Structure: values under credential-named keys (in any
+naming style: `apiToken`, `client-secret`, `API_TOKEN`), the password in URL userinfo and DSNs,
+the value in `password=...` text. Shape: tokens that look like credentials wherever they appear
+(core.domain.secret_shapes, borrowed from detect-secrets), so a token pasted into a free-text
+field or printed into a log line is caught too. Plus the exact values we know to be secret.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
+
+from shipdeck.core.domain.secret_shapes import ACCESS_KEY_ID, KEY_HEAD, SHAPES
 
 REDACTED = "***"
 
-_SECRET_KEY = re.compile(
-    r"(^|[_\-.])(token|password|passwd|secret|secrets|api[_-]?key|credential|credentials"
-    r"|authorization|auth)$"
-    # api_key, private-key, ... but not a bare "key" (our own documents use it to name a config
-    # key) nor "tokens" (max_tokens is a model setting whose value must stay visible and hashed).
-    r"|[_\-.]key$",
-    re.IGNORECASE,
+# camelCase and PascalCase word starts (apiToken, HFToken, OAuthToken), then any separator.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+# The last word of a credential's name. Not "tokens" (max_tokens is a model setting whose value
+# must stay visible and hashed), nor a bare "key" (our documents use it to name a config key).
+_SECRET_WORDS = frozenset(
+    {
+        *("token", "password", "passwd", "pwd", "passphrase", "secret", "secrets"),
+        *("credential", "credentials", "authorization", "auth", "apikey", "cookie"),
+    }
 )
-_SECRET_VALUE = re.compile(
-    r"(hf_[A-Za-z0-9]{16,}"
-    r"|AKIA[0-9A-Z]{16}"
-    r"|ghp_[A-Za-z0-9]{20,}"
-    # Not inside a word: "risk-scoring-service" is an app name, not an "sk-" key.
-    r"|(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}"
-    r"|xox[abpr]-[A-Za-z0-9\-]{10,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,})"
-)
+_SECRET_SUFFIXES = ("password", "passwd", "passphrase", "apikey")  # PGPASSWORD, xapikey
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
+    """Whether a value stored under `key` is a credential, whatever the key's naming style.
+
+    Cached: the same few key names recur in every document that is redacted."""
+    words = [w for w in _SEPARATORS.split(_CAMEL.sub("_", key).lower()) if w]
+    if not words:
+        return False
+    last = words[-1]
+    return (
+        last in _SECRET_WORDS
+        or last.endswith(_SECRET_SUFFIXES)
+        or (last == "key" and len(words) > 1)  # api_key, private.key, secretAccessKey
+    )
+
+
+def _is_basic_credential(token: str) -> bool:
+    """HTTP Basic credentials are base64 of `user:password`; "Basic setup" is not."""
+    try:
+        return b":" in base64.b64decode(token, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _mask(match: re.Match[str]) -> str:
+    if match["aws_userinfo"] is not None:
+        return f"://{REDACTED}:{REDACTED}@"
+    if match["password"] is not None:
+        return f"://{SHAPES.sub(_mask, match['user'])}:{REDACTED}@"
+    if match["word"] is not None:
+        word, sep, value = match["word"], match["sep"], match["value"]
+        head = KEY_HEAD.search(match.string, max(0, match.start() - 80), match.start())
+        if not is_secret_key((head[0] if head else "") + word):
+            return word + sep + SHAPES.sub(_mask, value)  # the value may hold a URL or a token
+        quote = value[0] if value[0] in "\"'" else ""
+        return f"{word}{sep}{quote}{REDACTED}{quote}"
+    if match["basic"] is not None and not _is_basic_credential(match["basic"]):
+        return match[0]
+    if match["aws_secret"] is not None:
+        return match["aws_context"] + REDACTED
+    return REDACTED
 
 
 def redact_text(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
+    """`text` with the known secret values (any length: they are known, not guessed) and every
+    credential-shaped part masked."""
     for secret in extra_secrets:
-        if secret and len(secret) >= 4:
+        if secret:
             text = text.replace(secret, REDACTED)
-    return _SECRET_VALUE.sub(REDACTED, text)
+    if text.isalnum():  # commits, digests, names: of all shapes only an AWS key id fits there
+        return ACCESS_KEY_ID.sub(REDACTED, text)
+    return SHAPES.sub(_mask, text)
 
 
 def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
@@ -63,16 +109,25 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
 # Terminal escape sequences and control characters, in one pass: CSI (7- or 8-bit, also when
 # cut short), OSC/DCS/SOS/PM/APC strings (7- or 8-bit introducer) up to their BEL or ST terminator
 # (a string is also ended by BEL, so markup after a stray BEL stays text), any other ESC
-# sequence, then any C0 control but tab and newline, DEL and C1.
+# sequence, then any C0 control but tab and newline, DEL and C1, and the Unicode bidi controls
+# that reorder what a terminal shows (Trojan Source, CVE-2021-42574): embeddings and overrides
+# U+202A-202E, isolates U+2066-2069, the marks U+200E/U+200F and the Arabic letter mark U+061C.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _CONTROLS = re.compile(
     r"""
       (?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?
     | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?
     | \x1b[\x20-\x2f]*[\x30-\x7e]?
-    | [\x00-\x08\x0b-\x1f\x7f-\x9f]
-    """,
+    | [\x00-\x08\x0b-\x1f\x7f-\x9f"""
+    + _BIDI
+    + "]",
     re.VERBOSE,
 )
+# What JSON leaves raw although a terminal acts on it (json.dumps escapes only C0).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029" + _BIDI + "]")
+# Cells a spreadsheet evaluates (OWASP "CSV Injection"): a leading =, +, -, @, tab or CR; CR is
+# a control, which strip_controls has removed before this is checked.
+_FORMULA_START = ("=", "+", "-", "@", "\t")
 
 
 def strip_controls(text: str) -> str:
@@ -80,9 +135,41 @@ def strip_controls(text: str) -> str:
 
     A log line or command output could otherwise retitle the terminal, rewrite the screen or
     smuggle a hyperlink. No ESC, BEL, other C0 (but tab and newline), DEL or C1 character
-    survives. Markup such as `[bold]` is left alone: escaping it is the renderer's job.
+    survives, nor any bidi control that would let a commit subject display reordered. Markup
+    such as `[bold]` is left alone: escaping it is the renderer's job.
     """
     return _CONTROLS.sub("", text)
+
+
+def json_text(document: str) -> str:
+    """A serialised JSON document with the characters a terminal would act on (DEL, C1, bidi
+    controls, line separators) written as \\u escapes: the data is unchanged for a parser, and
+    `-o json` at a terminal shows no reordered text. One scan of a character class, so cheap on
+    large documents (and none at all for ASCII ones: DEL is all json.dumps leaves of that
+    range); a copy only when such a character is there."""
+    if (document.isascii() and "\x7f" not in document) or _JSON_UNSAFE.search(document) is None:
+        return document
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", document)
+
+
+def has_unsafe_text(document: str) -> bool:
+    """Whether a serialised document holds characters that json_text would escape (YAML has no
+    such escape outside double quotes, so its writer falls back to ASCII-only output)."""
+    return _JSON_UNSAFE.search(document) is not None
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that neither a terminal nor a spreadsheet will act on: controls stripped, and a
+    cell that would start a formula (=HYPERLINK(...), +, -, @, tab, CR) prefixed with an
+    apostrophe, which spreadsheets show as text (OWASP CSV injection guidance)."""
+    text = strip_controls("" if value is None else str(value))
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def shown(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Text for a person's screen (a CLI line, a TUI notification): controls and bidi stripped,
+    credentials masked. Both front ends show messages through this, so they show the same."""
+    return redact_text(strip_controls(text), secrets)
 
 
 def strip_lines(text: str) -> list[str]:

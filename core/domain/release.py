@@ -65,7 +65,11 @@ class Manifest:
             "app": self.app,
             "version": self.version,
             "commit": self.commit,
-            "artifacts": [a.as_dict() for a in sorted(self.artifacts, key=lambda a: a.name)],
+            # Masked as stored: a URI may carry credentials (https://user:token@host,
+            # s3://AKIA..:SECRET@bucket); they belong in the environment, not in the manifest.
+            "artifacts": redact(
+                [a.as_dict() for a in sorted(self.artifacts, key=lambda a: a.name)]
+            ),
             "config": redact(dict(self.config)),
         }
 

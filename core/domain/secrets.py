@@ -13,8 +13,11 @@ from collections.abc import Iterable, Mapping
 _CREDENTIAL_NAME = re.compile(
     r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)", re.I
 )
-# Values this short or this common would mask ordinary words; real credentials are longer.
-_MIN_LENGTH = 8
+# A variable we only guess is a credential (by its name) may hold a short ordinary word
+# (AUTH_MODE=on): its value is masked from this length up. Variables the workspace names as
+# credentials (token_env, headers_env) are masked at any length: a 6-character header secret is
+# still a secret, and it must not reach the audit log.
+_MIN_GUESSED_LENGTH = 8
 
 
 def environment_secrets(environ: Mapping[str, str], named: Iterable[str] = ()) -> tuple[str, ...]:
@@ -23,6 +26,10 @@ def environment_secrets(environ: Mapping[str, str], named: Iterable[str] = ()) -
     values = {
         value
         for name, value in environ.items()
-        if (name in wanted or _CREDENTIAL_NAME.search(name)) and len(value) >= _MIN_LENGTH
+        if value
+        and (
+            name in wanted
+            or (_CREDENTIAL_NAME.search(name) is not None and len(value) >= _MIN_GUESSED_LENGTH)
+        )
     }
     return tuple(sorted(values, key=len, reverse=True))

@@ -3,21 +3,20 @@
 Pure: every answer is a function of the specs and a clock passed in, so the policy check, the TUI
 and `plan show` agree and tests can pin any instant.
 
-Semantics
-- A window occurrence starts at each cron fire time and lasts `duration` of real elapsed time.
-  The cron is evaluated on the wall clock of the window's IANA time zone, so "0 9 * * 1-5" in
-  Europe/Berlin means 09:00 local before and after a DST change, while an 8h duration that spans
-  the change still lasts 8 real hours (its local closing time moves by the DST shift).
-- Local times a DST change makes special follow croniter 7 (forward iteration):
-  * a nonexistent time (inside the spring-forward gap) fires at the first existing minute after
-    it when the hour field names that hour ("30 2 * * *" fires 03:00 CEST on the spring-forward
-    day; several such fires collapse into one); with "*" in the hour field there is simply no
-    fire inside the gap ("30 * * * *" goes from 01:30 CET to 03:30 CEST);
-  * an ambiguous time (inside the fall-back repeat) fires twice, once per UTC offset, so a
-    "30 2 * * *" window opens at 02:30 CEST and again at 02:30 CET that night.
+Semantics (Argo CD sync windows: schedule + duration, allow/deny, deny wins; docs/windows.md)
+- A window occurrence starts at each cron fire time and lasts `duration` of real elapsed time,
+  or, with `end` instead, until the next time the local wall clock shows that time ("07:00" daily
+  or "Mon 07:00" weekly), so a weekly freeze ending Monday 07:00 Berlin ends at 07:00 on both
+  sides of a DST change. The cron is evaluated on the wall clock of the window's IANA time zone,
+  so "0 9 * * 1-5" in Europe/Berlin means 09:00 local before and after a DST change, while an 8h
+  duration that spans the change still lasts 8 real hours (its local closing time moves).
+- Local times a DST change makes special (core/domain/occurrences.py has the rules): a fire in
+  the spring-forward gap follows croniter 7; a fixed local time that occurs twice on the
+  fall-back night opens an allow window once (the first) and keeps a deny window closed across
+  both occurrences.
 - With allow windows, the environment is open only inside at least one allow occurrence; with
   none it is always allowed. Deny occurrences and freezes close it regardless of allow windows.
-- Intervals include their start and exclude their end: [start, start + duration).
+- Intervals include their start and exclude their end: [start, end).
 - `next_open` / `next_close` are the first instants after `now` at which the overall state
   becomes open / closed, searched at most `HORIZON` ahead (None when there is no such instant in
   that range). Both are filled when known: while closed, `next_close` is when the coming opening
@@ -35,34 +34,47 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from shipdeck.core.domain.occurrences import Interval, WallTime, merged_runs
+
 HORIZON = timedelta(days=400)
 
 # A fixed reference instant for "does this expression ever fire?", so validation is reproducible.
 _CRON_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
 
 BlockerKind = Literal["window_closed", "frozen"]
-_Interval = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
 class WindowSpec:
+    """One window: opens at each cron fire and lasts `duration` of elapsed time, or until the
+    next local wall-clock `end` (exactly one of the two)."""
+
     name: str
     cron: str
-    duration: timedelta
+    duration: timedelta | None
     timezone: str
     kind: Literal["allow", "deny"]
+    end: WallTime | None = None
 
     def __post_init__(self) -> None:
         # Rejected here so window_state never meets a spec it cannot evaluate.
         problem = (
             validate_cron(self.cron)
             or validate_timezone(self.timezone)
-            or (None if self.duration > timedelta(0) else "duration must be positive")
+            or _length_problem(self.duration, self.end)
             or (None if self.kind in ("allow", "deny") else "kind must be 'allow' or 'deny'")
         )
         if problem:
             raise ValueError(f"window {self.name!r}: {problem}")
+
+
+def _length_problem(duration: timedelta | None, end: WallTime | None) -> str | None:
+    if (duration is None) == (end is None):
+        return "needs exactly one of duration and end"
+    if duration is not None and duration <= timedelta(0):
+        return "duration must be positive"
+    return None
 
 
 @dataclass(frozen=True)
@@ -126,49 +138,25 @@ def validate_timezone(name: str) -> str | None:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse "90m", "8h", "1d12h", "45s" (units d, h, m, s, largest first) into a timedelta."""
+    """Parse "90m", "8h", "1d12h", "45s", "300ms" (units d, h, m, s, ms, largest first), or bare
+    seconds ("30", as argocd takes them), into a timedelta. The one parser for every duration
+    shipdeck takes: options such as --timeout, --until and --since, and shipdeck.toml values."""
     cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        cleaned += "s"
     match = _DURATION_RE.fullmatch(cleaned)
     if not cleaned or match is None:
         raise ValueError(
-            f"invalid duration '{text}': use whole numbers with units d, h, m, s, largest first,"
-            " e.g. 90m, 8h, 1d12h, 45s"
+            f"invalid duration '{text}': use whole numbers with units d, h, m, s, ms, largest"
+            " first, or bare seconds, e.g. 90m, 8h, 1d12h, 45s, 300ms, 30"
         )
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    result = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    days, hours, minutes, seconds, millis = (int(g) if g else 0 for g in match.groups())
+    result = timedelta(
+        days=days, hours=hours, minutes=minutes, seconds=seconds, milliseconds=millis
+    )
     if result <= timedelta(0):
         raise ValueError(f"invalid duration '{text}': must be longer than zero")
     return result
-
-
-def _runs(spec: WindowSpec, since: datetime, until: datetime) -> Iterator[_Interval]:
-    """Merged [start, end) UTC intervals of the window's occurrences that end after `since`.
-
-    Overlapping or touching occurrences merge, so the sweep sees only real state changes.
-    Occurrences starting after `until` are not generated, which bounds the work for
-    expressions that fire very often; intervals ending at or before `until` are exact.
-    """
-    zone = ZoneInfo(spec.timezone)
-    # Fires after since - duration are exactly the occurrences still lasting at `since`.
-    fires = croniter(spec.cron, (since - spec.duration).astimezone(zone))
-    run: _Interval | None = None
-    while True:
-        try:
-            # Convert before adding: arithmetic on zone-aware datetimes is wall-clock.
-            start = fires.get_next(datetime).astimezone(UTC)
-        except CroniterBadDateError:
-            break
-        if start > until:
-            break
-        end = start + spec.duration
-        if run is not None and start <= run[1]:
-            run = (run[0], max(run[1], end))
-            continue
-        if run is not None:
-            yield run
-        run = (start, end)
-    if run is not None:
-        yield run
 
 
 class _Track:
@@ -179,7 +167,7 @@ class _Track:
         kind: Literal["allow", "deny", "freeze"],
         name: str,
         tz: str,
-        runs: Iterator[_Interval],
+        runs: Iterator[Interval],
         note: str = "",
     ) -> None:
         self.kind = kind
@@ -187,7 +175,7 @@ class _Track:
         self.tz = tz
         self.note = note
         self._runs = runs
-        self.current: _Interval | None = next(runs, None)
+        self.current: Interval | None = next(runs, None)
 
     def advance(self, t: datetime) -> None:
         """Move to the first interval that ends after `t`."""
@@ -238,7 +226,7 @@ def window_state(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     limit = now + HORIZON
-    tracks = [_Track(w.kind, w.name, w.timezone, _runs(w, now, limit)) for w in windows]
+    tracks = [_Track(w.kind, w.name, w.timezone, merged_runs(w, now, limit)) for w in windows]
     tracks += [
         # UTC before comparing: aware datetimes sharing one zone compare by wall clock.
         _Track(

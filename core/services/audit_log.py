@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Select, and_, func, select
 
+from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage import audit
+from shipdeck.core.storage.nofollow import open_nofollow
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -157,11 +161,23 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
         d = ev.as_dict()
         if writer:
             d["payload"] = json.dumps(d["payload"], sort_keys=True, ensure_ascii=False)
-            writer.writerow(d)
+            writer.writerow({k: csv_cell(v) for k, v in d.items()})  # opened in a spreadsheet
         else:
-            out.write(json.dumps(d, sort_keys=True, ensure_ascii=False) + "\n")
+            out.write(json_text(json.dumps(d, sort_keys=True, ensure_ascii=False)) + "\n")
         n += 1
     return n
+
+
+def export_to_file(ctx: Context, fmt: str, path: Path, flt: AuditFilter = AuditFilter()) -> int:
+    """`export` into a new private file (0600: it is the whole log), never through a symlink
+    planted where it is written; both front ends export to files through here."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = open_nofollow(path.absolute(), flags, 0o600, root=ctx.workspace)
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            return export(ctx, fmt, fh, flt)
+    except OSError as exc:
+        raise UsageError(f"export to {path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:
@@ -169,17 +185,58 @@ def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:
     path would otherwise verify against nothing and pass)."""
     try:
         found = audit.parse_checkpoints(ctx.checkpoints(location).read(), location)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    except audit.CheckpointFormatError as exc:
+        raise IntegrityError(f"checkpoint store tampered with: {exc}") from exc
     if not found:
         raise UsageError(f"--checkpoints {location}: no checkpoints there (no such file, or empty)")
     return found
 
 
-def verify(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
+NO_CHECKPOINTS = (
+    "no checkpoints given: a truncated log (its newest events removed and the head row fixed) "
+    "cannot be detected; pass --checkpoints"
+)
+
+
+def verify(
+    ctx: Context, checkpoints: str | None = None, *, require_checkpoints: bool = False
+) -> audit.VerifyResult:
+    """The chain, the bound state rows and the checkpoints; without checkpoints only what the
+    database proves about itself, which `require_checkpoints` turns into a failure."""
     cps = load_checkpoints(ctx, checkpoints) if checkpoints else []
     with ctx.db.read() as conn:
-        return audit.verify(conn, cps)
+        result = audit.verify(conn, cps)
+    if result.ok and require_checkpoints and not cps:
+        return replace(result, ok=False, first_bad_seq=result.head_seq + 1, reason=NO_CHECKPOINTS)
+    return result
+
+
+def open_intents(ctx: Context) -> list[Event]:
+    """Intents whose outcome was never recorded: effects that may or may not have happened
+    (the command died, or the database failed after the effect). A full read of the chain."""
+    with ctx.db.read() as conn:
+        seqs = audit.verify(conn).open_intents
+        if not seqs:
+            return []
+        query = (
+            select(AUDIT_EVENTS).where(AUDIT_EVENTS.c.seq.in_(seqs)).order_by(AUDIT_EVENTS.c.seq)
+        )
+        return [_event(r) for r in conn.execute(query)]
+
+
+def verify_warnings(result: audit.VerifyResult) -> list[str]:
+    """What a passing verify cannot prove or did not settle, said plainly."""
+    out: list[str] = []
+    if result.ok and not result.checkpoints:
+        out.append(NO_CHECKPOINTS)
+    if result.open_intents:
+        seqs = ", ".join(str(s) for s in result.open_intents[:10])
+        more = " ..." if len(result.open_intents) > 10 else ""
+        out.append(
+            f"{len(result.open_intents)} intent(s) without an outcome (events {seqs}{more}): "
+            "those effects may or may not have happened; see 'shipdeck reconcile'"
+        )
+    return out
 
 
 def verify_or_raise(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
@@ -190,12 +247,14 @@ def verify_or_raise(ctx: Context, checkpoints: str | None = None) -> audit.Verif
 
 
 def checkpoint(ctx: Context, to: str) -> audit.Checkpoint:
-    """Record the checkpoint as an event, then write the head (which includes that event) outside
-    the database, where a rewrite of the log cannot reach it."""
+    """Record the intent, then write the head (which includes that intent) outside the database,
+    where a rewrite of the log cannot reach it; the outcome event names what was written."""
     ctx.require("audit.checkpoint")
-    with ctx.db.write() as conn:
-        ctx.audit(conn, "audit.checkpoint", {"to": to})
-        seq, digest = audit.head(conn)
-    cp = audit.Checkpoint(seq, digest, ctx.now().isoformat())
-    ctx.checkpoints(to).append(cp.to_json())
+    store = ctx.checkpoints(to)
+    with ctx.effect("audit.checkpoint", {"to": to}) as out:
+        with ctx.db.read() as conn:
+            seq, digest = audit.head(conn)
+        cp = audit.Checkpoint(seq, digest, ctx.now().isoformat())
+        store.append(cp.to_json())
+        out.update(to=to, seq=seq, hash=digest)
     return cp

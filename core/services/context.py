@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
-from shipdeck.core.domain.config import WorkspaceConfig
-from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.domain.config import WorkspaceConfig, name_problem
+from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
 from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
@@ -35,6 +36,12 @@ from shipdeck.core.storage.db import Database
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ def resolve_actor(config: WorkspaceConfig, environ: Mapping[str, str] | None = N
     name = os_user
     if config.allow_env_actor and env.get("SHIPDECK_ACTOR"):
         name = env["SHIPDECK_ACTOR"]
+        if (problem := name_problem(name)) is not None:
+            raise ConfigError(f"SHIPDECK_ACTOR: {problem}")
     ssh = env.get("SSH_CLIENT", "").split(" ")[0] or None
     return Actor(
         name=name,
@@ -109,7 +118,9 @@ class Context:
         app: str | None = None,
         env: str | None = None,
         plan: str | None = None,
+        binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
     ) -> int:
+        """Append `kind`; `binds` are the state rows (table, key) this event vouches for."""
         return audit.append(
             conn,
             self.actor.who,
@@ -120,6 +131,7 @@ class Context:
             env=env,
             plan=plan,
             secrets=self.secrets,
+            binds=binds,
         )
 
     @contextmanager
@@ -152,6 +164,41 @@ class Context:
         if roles and not set(roles) & set(self.actor.roles):
             return f"{self.actor.name} is not in {' or '.join(roles)}"
         return None
+
+    @contextmanager
+    def effect(
+        self,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        app: str | None = None,
+        env: str | None = None,
+        plan: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Bracket an effect outside the database with its intent and its outcome.
+
+        The intent (`KIND.intent`) commits in its own transaction before the body runs: if it
+        cannot be recorded, the storage error propagates and the effect is never attempted. The
+        body fills the yielded dict with what happened; it becomes the outcome event `KIND` (or
+        `KIND.failed` with the error), which names the intent by `intent_seq`. An outcome that
+        cannot be written leaves the intent open, and `audit verify` and `reconcile` report it.
+        """
+        params = dict(payload or {})
+        with self.db.write() as conn:
+            seq = self.audit(conn, f"{kind}.intent", params, app=app, env=env, plan=plan)
+        outcome: dict[str, Any] = {}
+        try:
+            yield outcome
+        except BaseException as exc:
+            failure = {**params, **outcome, "error": str(exc)[:300], "intent_seq": seq}
+            try:
+                with self.db.write() as conn:
+                    self.audit(conn, f"{kind}.failed", failure, app=app, env=env, plan=plan)
+            except ShipdeckError:
+                pass  # the original error matters more; the open intent tells the rest
+            raise
+        with self.db.write() as conn:
+            self.audit(conn, kind, {**outcome, "intent_seq": seq}, app=app, env=env, plan=plan)
 
     def require(
         self,

@@ -7,17 +7,18 @@ ChecklistView, OverrideView), never table rows. Running plans is core.services.r
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.engine import CursorResult, Row
 
 from shipdeck.core.domain import policy
@@ -34,7 +35,10 @@ from shipdeck.core.domain.plan import (
     label,
     parse_item_spec,
     plan_digest,
+    policy_changes,
+    policy_snapshot,
 )
+from shipdeck.core.domain.redact import redact_text
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.domain.waves import compute_waves
 from shipdeck.core.domain.windows import WindowState, window_state
@@ -50,8 +54,10 @@ from shipdeck.core.errors import (
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.releases import app_config, find_release, latest_release
+from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import (
     APPROVALS,
+    AUDIT_EVENTS,
     DEPLOYMENTS,
     LEASES,
     OVERRIDES,
@@ -293,6 +299,12 @@ def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -
     return row
 
 
+def untargeted(ctx: Context, env: str, apps: Sequence[str]) -> list[str]:
+    """The apps shipdeck.toml no longer deploys to `env` (removed, or their target removed):
+    configuration drift after a plan was drafted, which policy and the runner both refuse."""
+    return [a for a in apps if a not in ctx.config.apps or env not in ctx.config.apps[a].targets]
+
+
 def window_tz(ctx: Context, env: str) -> str:
     specs, _ = ctx.config.window_specs(env)
     return specs[0].timezone if specs else "UTC"
@@ -379,10 +391,43 @@ class Verdict:
     blockers: tuple[Blocker, ...]
 
 
+def digest_for(ctx: Context, env: Environment, body: PlanBody) -> str:
+    """The plan's digest under the workspace's current policy definitions."""
+    return plan_digest(env, body, ctx.config.windows, ctx.config.freezes)
+
+
+def snapshot_for(ctx: Context, env: Environment) -> dict[str, Any]:
+    return policy_snapshot(env, ctx.config.windows, ctx.config.freezes)
+
+
+def _say_what_changed(
+    ctx: Context, conn: Connection, env: Environment, blocker: Blocker, rows: Sequence[Any]
+) -> Blocker:
+    """A stale approval names the policy definitions that changed since it was given (from the
+    snapshot its audit event keeps), so "the plan changed" is never all an approver hears."""
+    if blocker.kind != "stale_approval":
+        return blocker
+    seqs = [r.audit_seq for r in rows if r.digest != blocker.detail.get("digest") and r.audit_seq]
+    if not seqs:
+        return blocker
+    payload = conn.execute(select(AUDIT_EVENTS.c.payload).where(AUDIT_EVENTS.c.seq == max(seqs)))
+    given = json.loads(bytes(payload.scalar_one())).get("policy")
+    if not isinstance(given, dict):
+        return blocker
+    changed = policy_changes(given, snapshot_for(ctx, env))
+    if not changed:
+        return blocker
+    return Blocker(
+        blocker.kind,
+        f"{blocker.message}; changed since: {', '.join(changed)}",
+        {**blocker.detail, "policy_changed": changed},
+    )
+
+
 def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     body = PlanBody.decode(row.body)
     env = env_config(ctx, row.env)
-    digest = plan_digest(env, body)
+    digest = digest_for(ctx, env, body)
     now = ctx.now()
     items = tuple(checklist(env, body))
     facts = policy.PlanFacts(
@@ -392,21 +437,30 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
+    # Decisions count only rows their audit events vouch for; the others are named as blockers.
+    approval_rows, bad = binding.trusted_rows(
+        conn,
+        APPROVALS,
+        conn.execute(
+            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
+        ),
+    )
+    tick_rows, bad_ticks = binding.trusted_rows(
+        conn, TICKS, conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
+    )
+    override_rows, bad_overrides = binding.trusted_rows(
+        conn, OVERRIDES, conn.execute(select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id))
+    )
+    _, bad_plan = binding.trusted_rows(conn, PLANS, [row])
+    unverified = [*bad_plan, *bad, *bad_ticks, *bad_overrides]
     approvals = tuple(
         policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
-        for a in conn.execute(
-            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
-        )
+        for a in approval_rows
     )
-    ticks = {
-        t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok))
-        for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
-    }
-    overrides = tuple(
-        policy.OverrideFact(o.id, o.by, o.reason, o.until)
-        for o in conn.execute(select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id))
-    )
+    ticks = {t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok)) for t in tick_rows}
+    overrides = tuple(policy.OverrideFact(o.id, o.by, o.reason, o.until) for o in override_rows)
     window = env_window(ctx, row.env, now)
     lock = read_lock(conn, row.env, now)
     promotion: list[policy.PromotionFact] = []
@@ -447,7 +501,19 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
                 now=now,
             )
         )
+        blockers = tuple(
+            _say_what_changed(ctx, conn, env, b, approval_rows) for b in blockers
+        ) + tuple(unverified_blocker(p) for p in unverified)
     return Verdict(body, env, digest, facts, approvals, ticks, window, lock, overrides, blockers)
+
+
+def unverified_blocker(problem: binding.Problem) -> Blocker:
+    """A state row that its audit event does not vouch for: it does not count, and it is named."""
+    return Blocker(
+        "unverified",
+        f"{problem.sentence}: it does not count (run 'shipdeck audit verify')",
+        {"table": problem.table, "key": problem.key, "seq": problem.seq},
+    )
 
 
 def effective_state(stored: str, blockers: Sequence[Blocker]) -> str:
@@ -676,7 +742,7 @@ def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state
     plan_id = new_plan_id()
     now = ctx.now()
     env = env_config(ctx, body.env)
-    digest = plan_digest(env, body)
+    digest = digest_for(ctx, env, body)
     conn.execute(
         insert(PLANS).values(
             id=plan_id,
@@ -707,6 +773,7 @@ def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state
         },
         env=body.env,
         plan=plan_id,
+        binds=[(PLANS, {"id": plan_id})],
     )
     return plan_id
 
@@ -786,7 +853,7 @@ def update_plan(
             replaces=dict(body.replaces),
         )
         environment = env_config(ctx, row.env)
-        digest = plan_digest(environment, new_body)
+        digest = digest_for(ctx, environment, new_body)
         new_state = "draft" if row.state == "draft" else _waiting_state(environment)
         if new_state != row.state:
             check_transition(plan_id, row.state, new_state)
@@ -807,6 +874,7 @@ def update_plan(
             },
             env=row.env,
             plan=plan_id,
+            binds=[(PLANS, {"id": plan_id})],
         )
     return get_plan(ctx, plan_id)
 
@@ -828,12 +896,25 @@ def submit_plan(ctx: Context, plan_id: str) -> PlanView:
 
 
 def _set_state(
-    ctx: Context, conn: Connection, row: Row[Any], new: str, kind: str, payload: dict[str, Any]
+    ctx: Context,
+    conn: Connection,
+    row: Row[Any],
+    new: str,
+    kind: str,
+    payload: dict[str, Any],
+    binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
 ) -> None:
     if new != row.state:
         check_transition(row.id, row.state, new)
     conn.execute(update(PLANS).where(PLANS.c.id == row.id).values(state=new, updated_at=ctx.now()))
-    ctx.audit(conn, kind, {**payload, "from": row.state, "state": new}, env=row.env, plan=row.id)
+    ctx.audit(
+        conn,
+        kind,
+        {**payload, "from": row.state, "state": new},
+        env=row.env,
+        plan=row.id,
+        binds=binds,
+    )
 
 
 # --- approvals ---------------------------------------------------------------------------------
@@ -879,14 +960,18 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             for a in v.approvals
         ):
             now = ctx.now()
-            conn.execute(
-                insert(APPROVALS).values(
-                    plan_id=plan_id, by=ctx.actor.name, at=now, digest=v.digest,
-                    decision="approve", comment=comment,
+            approval_id = new_row_id(
+                conn.execute(
+                    insert(APPROVALS).values(
+                        plan_id=plan_id, by=ctx.actor.name, at=now, digest=v.digest,
+                        decision="approve", comment=comment,
+                    )
                 )
             )  # fmt: skip
-            after = verdict(ctx, conn, row)
-            approved_now = _approved_now(after)
+            mine = policy.ApprovalFact(
+                ctx.actor.name, now, v.digest, "approve", tuple(ctx.actor.roles)
+            )
+            approved_now = _approved_now(replace(v, approvals=(*v.approvals, mine)))
             new_state = "approved" if approved_now else "awaiting_approval"
             conn.execute(
                 update(PLANS)
@@ -896,9 +981,15 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             ctx.audit(
                 conn,
                 "plan.approved",
-                {"digest": v.digest, "comment": comment, "state": new_state},
+                {
+                    "digest": v.digest,
+                    "comment": comment,
+                    "state": new_state,
+                    "policy": snapshot_for(ctx, v.env),
+                },
                 env=row.env,
                 plan=plan_id,
+                binds=[(APPROVALS, {"id": approval_id})],
             )
     if refused is not None:
         raise BlockedError(refused.message, blockers=[refused])
@@ -914,11 +1005,13 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
     ctx.require("plan.approve", env=env.name, plan=plan_id, roles=env.approvals.roles)
     with ctx.db.write() as conn:
         row = _pre_run_row(conn, plan_id, "rejected")
-        digest = plan_digest(env, PlanBody.decode(row.body))
-        conn.execute(
-            insert(APPROVALS).values(
-                plan_id=plan_id, by=ctx.actor.name, at=ctx.now(), digest=digest,
-                decision="reject", comment=reason,
+        digest = digest_for(ctx, env, PlanBody.decode(row.body))
+        rejection_id = new_row_id(
+            conn.execute(
+                insert(APPROVALS).values(
+                    plan_id=plan_id, by=ctx.actor.name, at=ctx.now(), digest=digest,
+                    decision="reject", comment=reason,
+                )
             )
         )  # fmt: skip
         conn.execute(
@@ -926,7 +1019,10 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
             .where(PLANS.c.id == plan_id)
             .values(result=f"rejected by {ctx.actor.name}: {reason}")
         )
-        _set_state(ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest})
+        _set_state(
+            ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest},
+            binds=[(APPROVALS, {"id": rejection_id})],
+        )  # fmt: skip
     return get_plan(ctx, plan_id)
 
 
@@ -980,6 +1076,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
     ok, output, code = True, note, None
     if entry.command:
         ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
+    output = redact_text(output, ctx.secrets)  # a check may print a token: never stored as is
     now = ctx.now()
     with ctx.db.write() as conn:
         conn.execute(delete(TICKS).where(TICKS.c.plan_id == plan_id, TICKS.c.item == entry.id))
@@ -995,6 +1092,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
              "exit_code": code},
             env=row.env,
             plan=plan_id,
+            binds=[(TICKS, {"plan_id": plan_id, "item": entry.id})],
         )  # fmt: skip
     if not ok:
         last = next((ln for ln in reversed(output.splitlines()) if ln.strip()), "no output")
@@ -1055,6 +1153,7 @@ def override(
              "window_open": window.open, "window_reason": window.reason},
             env=row.env,
             plan=plan_id,
+            binds=[(OVERRIDES, {"id": new_id})],
         )  # fmt: skip
         o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == new_id)).one()
     notify(ctx, "override.used", {"plan": plan_id, "reason": reason, "until": end.isoformat()},
@@ -1105,7 +1204,7 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
             )
             ctx.audit(
                 conn, "override.acknowledged", {"override": override_id, "by_user": found.by, "note": note},
-                env=found.env, plan=found.plan_id,
+                env=found.env, plan=found.plan_id, binds=[(OVERRIDES, {"id": override_id})],
             )  # fmt: skip
         o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == override_id)).one()
     return _override_view(o, found.env, now)

@@ -19,10 +19,10 @@ from shipdeck.core.domain.release import (
     artifact_changes,
     config_changes,
 )
-from shipdeck.core.errors import ConflictError, NotFoundError, UsageError
+from shipdeck.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit, binding
 from shipdeck.core.storage.tables import RELEASES
 
 
@@ -146,6 +146,7 @@ def create_release(
                 "notes": notes,
             },
             app=app,
+            binds=[(RELEASES, {"id": new_id})],
         )
         row = conn.execute(select(RELEASES).where(RELEASES.c.id == new_id)).one()
     return Created(_record(row), created=True)
@@ -162,10 +163,30 @@ def list_releases(ctx: Context, app: str | None = None) -> list[ReleaseRecord]:
 
 
 def find_release(conn: Connection, app: str, version: str) -> ReleaseRecord | None:
+    """The release as recorded, proven: a manifest that no longer hashes to its digest, or a row
+    its audit event does not vouch for, is an integrity failure (exit 7), never shipped or shown."""
     row = conn.execute(
         select(RELEASES).where(RELEASES.c.app == app, RELEASES.c.version == version)
     ).first()
-    return _record(row) if row else None
+    if row is None:
+        return None
+    return proven_release(conn, row)
+
+
+def proven_release(conn: Connection, row: Any) -> ReleaseRecord:
+    """`row` as a record, once its manifest, digest and audit binding agree."""
+    rec = _record(row)
+    _, problems = binding.trusted_rows(conn, RELEASES, [row])
+    if rec.manifest.digest != row.digest:
+        raise IntegrityError(
+            f"release {row.app} {row.version} (table release, id={row.id}, event "
+            f"{row.audit_seq}): its manifest hashes to {rec.manifest.digest[:19]}, not its "
+            f"recorded digest {row.digest[:19]} (altered)"
+        )
+    if problems:
+        p = problems[0]
+        raise IntegrityError(f"release {row.app} {row.version}: {p.sentence}")
+    return rec
 
 
 def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:

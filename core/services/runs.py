@@ -34,7 +34,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,14 +50,14 @@ from shipdeck.core.domain.plan import PRE_RUN, PlanBody, PlanItem, check_transit
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override, lock_blockers
-from shipdeck.core.domain.release import Manifest
-from shipdeck.core.domain.windows import describe_next
+from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import (
     AdapterError,
     BlockedError,
     ConflictError,
     ExitCode,
     OperationFailed,
+    ShipdeckError,
     TimedOut,
 )
 from shipdeck.core.ports import (
@@ -69,6 +68,7 @@ from shipdeck.core.ports import (
     Target,
     other_color,
 )
+from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import (
@@ -83,9 +83,11 @@ from shipdeck.core.services.plans import (
     new_row_id,
     runner_id,
     steps_of,
+    untargeted,
     verdict,
     window_tz,
 )
+from shipdeck.core.services.releases import proven_release
 from shipdeck.core.services.rollback_preview import check_target, rollback_pair
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
@@ -192,7 +194,7 @@ def failpoint(phase: str, step: str, app: str) -> None:
 # --- the lease -------------------------------------------------------------------------------
 
 
-def _lock_lease(conn: Connection, env: str) -> Row[Any]:
+def lock_lease(conn: Connection, env: str) -> Row[Any]:
     """The env's lease row, created if missing, locked until the transaction ends."""
     ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
@@ -248,7 +250,7 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
     ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
     reconcile(ctx, env=row.env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         if lease_live(lease, ctx.now()):
             raise _locked(row.env, lease)
@@ -420,7 +422,8 @@ class _Engine:
         self.env = row.env
         self.author = row.created_by
         self.body = PlanBody.decode(row.body)
-        self.envcfg = env_config(ctx, row.env)
+        # None when shipdeck.toml dropped the environment: every app is then drift (below).
+        self.envcfg = ctx.config.environments.get(row.env)
         self.journal = journal
         self.lost = threading.Event()
         self.stopping = threading.Event()
@@ -429,8 +432,11 @@ class _Engine:
         self._specs: dict[int, ReleaseSpec] = {}
         self._pending: dict[str, _Row] = {}  # per app: a "done" row waiting for the next step
         self.apps: dict[str, _App] = {}
+        # Configuration drift (a target removed while the plan ran) fails the plan, audited,
+        # in run() and recover(); an engine that could not start would leave it running.
+        self.drift = untargeted(ctx, self.env, [a for wave in self.body.waves for a in wave])
         for wave_no, wave in enumerate(self.body.waves):
-            for app in wave:
+            for app in (a for a in wave if a not in self.drift):
                 tcfg = ctx.config.apps[app].targets[self.env]
                 target = ctx.targets(app, self.env, tcfg.adapter, tcfg.settings)
                 self.apps[app] = _App(app, wave_no, self.body.item(app), target)
@@ -597,7 +603,11 @@ class _Engine:
     # --- heartbeat -------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        """Renew the lease every third of its life. A storage error is said on the run log and
+        retried while the lease still has slack; once it cannot be renewed in time the run is
+        treated as fenced (it stops touching anything), never left acting on an expired lease."""
         ttl = lease_seconds()
+        failing_since: float | None = None
         while not self._heartbeat_stop.wait(ttl / 3):
             try:
                 with self.ctx.db.write() as conn:
@@ -613,8 +623,19 @@ class _Engine:
                 if done.rowcount == 0:
                     self.lost.set()
                     return
-            except Exception:  # a database hiccup: try again next beat, the lease has slack
-                continue
+                failing_since = None
+            except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
+                failing_since = failing_since or self.ctx.clock.monotonic()
+                late = self.ctx.clock.monotonic() - failing_since + ttl / 3 >= ttl
+                print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
+                if late:
+                    print("heartbeat: the lease expires before the next beat: stopping the run",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    self.lost.set()
+                    return
+            except BaseException:  # a bug: the run stops instead of acting on an expiring lease
+                self.lost.set()
+                raise
 
     # --- release specs ---------------------------------------------------------------------
 
@@ -624,8 +645,9 @@ class _Engine:
             ids = {release_id, *(a.item.release_id for a in self.apps.values())}
             with self.ctx.db.read() as conn:
                 rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
+                proven = {row.id: proven_release(conn, row).manifest for row in rows}
             for row in rows:
-                m = Manifest.decode(row.manifest)
+                m = proven[row.id]
                 arts = tuple(
                     ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
                     for e in m.artifacts
@@ -695,7 +717,7 @@ class _Engine:
             if h.ok:
                 detail = f"serves {h.version!r}, expected {a.item.version!r}"
             if n + 1 < attempts:
-                time.sleep(HEALTH_PAUSE)
+                self.ctx.clock.sleep(HEALTH_PAUSE)
         raise AdapterError(f"{a.name} {a.item.version} on {a.to_color} is unhealthy: {detail}")
 
     def _checker(self, a: _App) -> Callable[[], str]:
@@ -714,13 +736,13 @@ class _Engine:
                 return
             now = self.ctx.now()
             kind = "rollback" if self.body.kind == "rollback" else "deploy"
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
                     by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             replaced = self.body.replaces.get(a.name)
             if replaced is not None:
                 conn.execute(
@@ -734,6 +756,7 @@ class _Engine:
                 {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
                  "version": a.item.version, "epoch": self.epoch, "kind": kind},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -741,7 +764,7 @@ class _Engine:
     def _record_failed(self, a: _App) -> Callable[[Connection], None]:
         def extra(conn: Connection) -> None:
             now = self.ctx.now()
-            conn.execute(
+            inserted = conn.execute(
                 insert(DEPLOYMENTS).values(
                     app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
                     commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
@@ -749,10 +772,11 @@ class _Engine:
                     kind="rollback" if self.body.kind == "rollback" else "deploy",
                     outcome="failed", ended_at=now,
                 )
-            )  # fmt: skip
+            ).inserted_primary_key  # fmt: skip
             self.ctx.audit(
                 conn, "app.failed", {"version": a.item.version, "color": a.to_color},
                 app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
             )  # fmt: skip
 
         return extra
@@ -778,9 +802,12 @@ class _Engine:
     def _hold(self, wave: int) -> None:
         """Between waves: a window that closed mid-run holds the next wave until it reopens."""
         held = False
+        window: WindowState | None = None
         while True:
             now = self.ctx.now()
-            window = env_window(self.ctx, self.env, now)
+            # The window's answer holds until its next opening: ask again only then.
+            if window is None or (window.next_open is not None and now >= window.next_open):
+                window = env_window(self.ctx, self.env, now)
             with self.ctx.db.read() as conn:
                 overrides = [
                     _OverrideFact(o.id, o.by, o.reason, o.until)
@@ -806,7 +833,7 @@ class _Engine:
                 self._write(wave, PLAN_LEVEL, "hold", "started", why, audit_hold)
                 held = True
             self._check_boundary()
-            time.sleep(HOLD_POLL)
+            self.ctx.clock.sleep(HOLD_POLL)
 
     def _wave(self, wave: int, names: Sequence[str]) -> None:
         apps = [self.apps[n] for n in names]
@@ -836,7 +863,8 @@ class _Engine:
     def _warm(self) -> None:
         """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
         a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
-        seconds = 0.0 if self.body.kind == "rollback" else self.envcfg.warm_seconds
+        warm = 0.0 if self.envcfg is None else self.envcfg.warm_seconds
+        seconds = 0.0 if self.body.kind == "rollback" else warm
         nothing_old = all(a.from_color is None for a in self.apps.values())
         if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
             return
@@ -844,9 +872,10 @@ class _Engine:
         self._check_boundary()
         self._write(wave, PLAN_LEVEL, "warm", "started", f"old colors stay warm for {seconds:g}s")
         failpoint("before", "warm", PLAN_LEVEL)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, 1.0))
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + seconds
+        while (left := deadline - clock.monotonic()) > 0:
+            clock.sleep(min(left, 1.0))
             self._check_boundary()
             for a in self.apps.values():
                 h = a.target.health(a.to_color)
@@ -996,6 +1025,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return self._fail_on_drift()
             self._prepare()
             try:
                 for n, wave in enumerate(self.body.waves):
@@ -1026,6 +1057,8 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            if self.drift:
+                return "failed", self._fail_on_drift()
             with self.ctx.db.read() as conn:
                 self.abort_seen = conn.execute(
                     select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
@@ -1077,6 +1110,17 @@ class _Engine:
             self._writer.close()
             self._close_targets()
 
+    def _fail_on_drift(self) -> RunResult:
+        """Fail the plan, audited, without touching a target: shipdeck.toml no longer says
+        where some of its apps live, so neither finishing nor rolling back can be trusted."""
+        missing = ", ".join(self.drift)
+        result = (
+            f"configuration drift: shipdeck.toml has no {self.env} target for {missing} any more;"
+            " failed without changing anything (restore the target, then deploy or roll back)"
+        )
+        self._finish("failed", result, "run.failed")
+        return self.result("failed", result)
+
     def result(self, state: str, result: str) -> RunResult:
         with self.ctx.db.read() as conn:
             steps = tuple(steps_of(conn, self.plan_id))
@@ -1120,6 +1164,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
     URL through the environment (never argv) and acts as the same person."""
     ticket = start_run(ctx, plan_id)
+    token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     code_root = str(Path(__file__).resolve().parents[2])
@@ -1127,16 +1172,21 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         **os.environ,
         "SHIPDECK_DATABASE_URL": ctx.db.url,
         "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
+        runner_token.TOKEN_FD_ENV: str(token_fd),
     }
     argv = [
         sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
-        )  # fmt: skip
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
+                pass_fds=(token_fd,),
+            )  # fmt: skip
+    finally:
+        os.close(token_fd)
     claim_runner(ctx, ticket, proc.pid)
     threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
     return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
@@ -1156,7 +1206,8 @@ def wait_run(
     Raises TimedOut (exit 6) after `timeout` seconds (the run goes on), and OperationFailed if
     the runner process we launched died while the plan is still running.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    clock = ctx.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
     last = 0
     while True:
         with ctx.db.read() as conn:
@@ -1171,7 +1222,7 @@ def wait_run(
                 steps = tuple(steps_of(conn, plan_id))
             return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
         if launched is not None and not launched.alive():
-            time.sleep(poll)  # its last journal write may have just committed
+            clock.sleep(poll)  # its last journal write may have just committed
             with ctx.db.read() as conn:
                 if load_plan_row(conn, plan_id).state == "running":
                     raise OperationFailed(
@@ -1179,12 +1230,12 @@ def wait_run(
                         f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
                     )
             continue
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock.monotonic() >= deadline:
             raise TimedOut(
                 f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
                 f"(follow it with 'shipdeck plan show {plan_id}')"
             )
-        time.sleep(poll)
+        clock.sleep(poll)
 
 
 # --- abort, reconcile ------------------------------------------------------------------------
@@ -1199,7 +1250,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
     ctx.require("plan.abort", env=row.env, plan=plan_id)
     orphaned = False
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, row.env)
+        lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
         now = ctx.now()
         if row.state in PRE_RUN:
@@ -1244,7 +1295,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
         running = conn.execute(query.order_by(PLANS.c.started_at)).all()
     for plan_id, plan_env in running:
         with ctx.db.write() as conn:
-            lease = _lock_lease(conn, plan_env)
+            lease = lock_lease(conn, plan_env)
             row = load_plan_row(conn, plan_id, for_update=True)
             if row.state != "running" or (
                 lease_live(lease, ctx.now()) and lease.plan_id == plan_id
@@ -1285,7 +1336,7 @@ def rollback(
     ctx.require("rollback", app=app, env=env)
     reconcile(ctx, env=env, auto=True)
     with ctx.db.write() as conn:
-        lease = _lock_lease(conn, env)
+        lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
         current, previous = rollback_pair(conn, app, env)

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import update
 
 from shipdeck.core.domain.redact import redact_text, strip_controls
 from shipdeck.core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
 from shipdeck.core.ports import Health, TokenLimits
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import lease_live, runner_id
 from shipdeck.core.services.releases import app_config
-from shipdeck.core.services.status import active_locks
+from shipdeck.core.services.runs import lock_lease
 from shipdeck.core.storage.tables import LEASES
 
 
@@ -73,51 +75,78 @@ def follow_logs(ctx: Context, app: str, env: str, stop: threading.Event) -> Iter
         yield redact_text(strip_controls(line), ctx.secrets)
 
 
-def _epoch_unless_running(ctx: Context, env: str) -> int:
-    """Day-2 changes wait for a running plan to finish, and carry the environment's current
-    fencing epoch so targets accept them without taking the lease."""
-    with ctx.db.read() as conn:
-        lock = active_locks(conn, ctx.now()).get(env)
-        epoch = conn.execute(select(LEASES.c.epoch).where(LEASES.c.env == env)).scalar()
-    if lock is not None:
-        raise BlockedError(
-            f"{env} is locked by {lock.holder} (plan {lock.plan_id})",
-            blockers=[
-                Blocker("locked", f"{env} is locked by {lock.holder} running plan {lock.plan_id}")
-            ],
+TASK_LEASE_SECONDS = (
+    600.0  # a crashed task frees it at once (its pid is recorded); a hung one at this
+)
+
+
+@contextmanager
+def task_lease(ctx: Context, env: str, what: str) -> Iterator[int]:
+    """Hold the environment's lease while a day-2 change acts, so it never overlaps a run.
+
+    Refused with `locked` (exit 3) while a plan or another task holds it; yields the new fencing
+    epoch, which the target is given so a stale runner's late commands are refused.
+    """
+    with ctx.db.write() as conn:
+        lease = lock_lease(conn, env)
+        if lease_live(lease, ctx.now()):
+            holder = lease.holder
+            what_ = f"plan {lease.plan_id}" if lease.plan_id else "a day-2 task"
+            raise BlockedError(
+                f"{env} is locked by {holder} ({what_})",
+                blockers=[Blocker("locked", f"{env} is locked by {holder} running {what_}")],
+            )
+        epoch = int(lease.epoch) + 1
+        now = ctx.now()
+        conn.execute(
+            update(LEASES)
+            .where(LEASES.c.env == env)
+            .values(
+                epoch=epoch,
+                holder=ctx.actor.name,
+                plan_id=None,
+                since=now,
+                expires_at=now + timedelta(seconds=TASK_LEASE_SECONDS),
+                runner=runner_id(),
+            )
         )
-    return int(epoch or 0)
+        ctx.audit(conn, "lease.taken", {"epoch": epoch, "for": what}, env=env)
+    try:
+        yield epoch
+    finally:
+        with ctx.db.write() as conn:
+            conn.execute(
+                update(LEASES)
+                .where(LEASES.c.env == env, LEASES.c.epoch == epoch)
+                .values(holder=None, plan_id=None, expires_at=None, runner=None)
+            )
+            ctx.audit(conn, "lease.released", {"epoch": epoch, "for": what}, env=env)
 
 
 def restart(ctx: Context, app: str, env: str, *, reason: str | None = None) -> Health:
-    """Restart the live color in place and check it is healthy afterwards."""
+    """Restart the live color in place and check it is healthy afterwards.
+
+    The environment lease is held for the whole restart, so no plan can start in between.
+    """
     _guard(ctx, "task.restart", app, env, reason, changes=True)
     target_cfg = ctx.config.apps[app].targets.get(env)
     if target_cfg is None:
         raise UsageError(f"{app}/{env}: no target configured")
-    epoch = _epoch_unless_running(ctx, env)
-    params: dict[str, Any] = {"reason": reason}
     target = ctx.targets(app, env, target_cfg.adapter, target_cfg.settings)
     try:
         color = target.live_color()
         if color is None:
             raise UsageError(f"{app}/{env}: nothing is live, nothing to restart")
-        params["color"] = color
-        target.restart(epoch)
-        health = target.health(color)
-    except AdapterError as exc:
-        _failed(ctx, "task.restart", app, env, params, exc)
-        raise
+        with (
+            task_lease(ctx, env, f"task.restart {app}") as epoch,
+            ctx.effect("task.restart", {"reason": reason, "color": color}, app=app, env=env) as out,
+        ):
+            out.update(reason=reason, color=color)
+            target.restart(epoch)
+            health = target.health(color)
+            out.update(healthy=health.ok, detail=health.detail)
     finally:
         target.close()
-    with ctx.db.write() as conn:
-        ctx.audit(
-            conn,
-            "task.restart",
-            {**params, "healthy": health.ok, "detail": health.detail},
-            app=app,
-            env=env,
-        )
     if not health.ok:
         raise OperationFailed(
             f"{app}/{env}: restarted {color}, but it is not healthy: {health.detail}"
@@ -164,21 +193,19 @@ def set_limits(
     params: dict[str, Any] = {"reason": reason, "tpm": tpm, "rpm": rpm}
     try:
         old = store.read()
-        new = TokenLimits(tpm if tpm is not None else old.tpm, rpm if rpm is not None else old.rpm)
-        store.write(new)
     except AdapterError as exc:
         _failed(ctx, "task.token-limit", app, env, params, exc)
         raise
-    with ctx.db.write() as conn:
-        ctx.audit(
-            conn,
-            "task.token-limit",
-            {
-                "reason": reason,
-                "old": {"tpm": old.tpm, "rpm": old.rpm},
-                "new": {"tpm": new.tpm, "rpm": new.rpm},
-            },
-            app=app,
-            env=env,
-        )
+    new = TokenLimits(tpm if tpm is not None else old.tpm, rpm if rpm is not None else old.rpm)
+    change = {
+        "reason": reason,
+        "old": {"tpm": old.tpm, "rpm": old.rpm},
+        "new": {"tpm": new.tpm, "rpm": new.rpm},
+    }
+    with (
+        task_lease(ctx, env, f"task.token-limit {app}"),
+        ctx.effect("task.token-limit", change, app=app, env=env) as out,
+    ):
+        store.write(new)
+        out.update(change)
     return LimitChange(old, new)

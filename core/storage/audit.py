@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from shipdeck.core.domain.canonical import canonical_bytes
 from shipdeck.core.domain.redact import redact
+from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
@@ -82,6 +83,23 @@ def event_hash(
     return h.hexdigest()
 
 
+def event_hash_of(row: Any) -> str:
+    """The hash an event row should have, from its stored columns (its stored prev_hash)."""
+    return event_hash(
+        row.prev_hash,
+        row.seq,
+        at_text(row.at),
+        row.actor,
+        row.os_user,
+        row.ssh_client,
+        row.kind,
+        row.app,
+        row.env,
+        row.plan,
+        bytes(row.payload),
+    )
+
+
 @dataclass(frozen=True)
 class Who:
     actor: str
@@ -100,18 +118,21 @@ def append(
     env: str | None = None,
     plan: str | None = None,
     secrets: tuple[str, ...] = (),
+    binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
 ) -> int:
     """Append one event inside the caller's write transaction; returns its sequence number.
 
     The head row is read FOR UPDATE (PostgreSQL) or under BEGIN IMMEDIATE (SQLite), so concurrent
-    writers queue and the sequence stays gapless.
+    writers queue and the sequence stays gapless. `binds` names the state rows (table, key) this
+    event created or changed: the payload carries their content hashes and the rows get `seq`.
     """
     for text in (who.actor, who.os_user, who.ssh_client, kind, app, env, plan):
         if text is not None and any(c in text for c in _RESERVED):
             raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
     head = conn.execute(_LOCK_HEAD).one()
     seq = head.seq + 1
-    body = canonical_bytes(redact(dict(payload), secrets))
+    bound = [binding.binding(conn, table, key) for table, key in binds]
+    body = canonical_bytes({**redact(dict(payload), secrets), **({"bind": bound} if bound else {})})
     at = at.astimezone(UTC)
     digest = event_hash(
         head.hash,
@@ -144,6 +165,8 @@ def append(
         },
     )
     conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": digest})
+    for b in bound:
+        binding.stamp(conn, b, seq)
     return seq
 
 
@@ -162,28 +185,75 @@ def head(conn: Connection) -> tuple[int, str]:
     return int(row.seq), str(row.hash)
 
 
+def stored_head(conn: Connection) -> tuple[int, str] | None:
+    """The head row as stored, or None when it is gone or holds no integer sequence."""
+    row = conn.execute(_READ_HEAD).first()
+    if row is None or not isinstance(row.seq, int) or not isinstance(row.hash, str):
+        return None
+    return row.seq, row.hash
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     seq: int
     hash: str
     at: str
+    # The file/object and line it was read from, for messages; neither written nor compared.
+    where: str = field(default="", compare=False)
 
     def to_json(self) -> str:
         return json.dumps({"seq": self.seq, "hash": self.hash, "at": self.at}, sort_keys=True)
 
 
+class CheckpointFormatError(ValueError):
+    """A checkpoint line that is not one: the checkpoint store itself has been tampered with."""
+
+
 def parse_checkpoints(text: str, where: str) -> list[Checkpoint]:
-    """One JSON object per line; a malformed line is an error naming the file and line."""
+    """One JSON object per line; a malformed line is an error naming the file and line.
+
+    The sequence must be a JSON integer (not 1e400, not 3.0, not "3") and the hash 64 hex digits:
+    anything else could only come from an edit of the store, so it is an integrity failure.
+    """
     out: list[Checkpoint] = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-            out.append(Checkpoint(int(obj["seq"]), str(obj["hash"]), str(obj.get("at", ""))))
+            obj = json.loads(line, parse_constant=_no_constant)
+            seq, digest = obj["seq"], obj["hash"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{where}: line {n}: not a checkpoint ({exc})") from exc
+            raise CheckpointFormatError(f"{where}: line {n}: not a checkpoint ({exc})") from exc
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise CheckpointFormatError(f"{where}: line {n}: seq {seq!r} is not a sequence number")
+        if not isinstance(digest, str) or len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise CheckpointFormatError(f"{where}: line {n}: hash {digest!r} is not a SHA-256")
+        out.append(Checkpoint(seq, digest, str(obj.get("at", "")), f"{where} line {n}"))
     return out
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def agreed(
+    checkpoints: Iterable[Checkpoint],
+) -> tuple[dict[int, Checkpoint], str | None, int | None]:
+    """The checkpoints by sequence, or why they cannot be trusted: two that disagree about one
+    sequence mean someone appended a forged head (the last line must not simply win)."""
+    by_seq: dict[int, Checkpoint] = {}
+    for cp in checkpoints:
+        seen = by_seq.setdefault(cp.seq, cp)
+        if seen.hash != cp.hash:
+            return (
+                by_seq,
+                (
+                    f"checkpoints disagree about event {cp.seq}: {seen.where} says {seen.hash[:16]}, "
+                    f"{cp.where} says {cp.hash[:16]} (a forged head was appended)"
+                ),
+                cp.seq,
+            )
+    return by_seq, None, None
 
 
 @dataclass(frozen=True)
@@ -195,6 +265,8 @@ class VerifyResult:
     first_bad_seq: int | None
     reason: str | None
     checkpoints: int = 0
+    open_intents: tuple[int, ...] = ()  # intents with no outcome: effects that may have happened
+    state_rows: int = 0
 
 
 _SELECT_ALL = (
@@ -218,9 +290,17 @@ def _rows(conn: Connection) -> Iterator[tuple[Any, ...]]:
     cur.close()
 
 
+_MALFORMED = (TypeError, ValueError, AttributeError, OverflowError)
+
+
 def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
-    wanted = {c.seq: c for c in checkpoints}
+    """Prove the chain, the state rows bound to it and the checkpoints, naming the first bad
+    sequence. Rows of the wrong storage type (payload as TEXT, `at` as an integer) are tampering
+    like any other, never a crash."""
+    wanted, disagreement, disagreed_at = agreed(checkpoints)
     seen_at: dict[int, str] = {}
+    binds: binding.Binds = {}
+    intents: dict[int, None] = {}
     expected = 1
     prev = GENESIS
     first_bad: int | None = None
@@ -234,9 +314,17 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
         if prev_hash != prev:
             first_bad, reason = seq, f"event {seq} does not link to event {seq - 1}"
             break
-        digest = event_hash(
-            prev, seq, at_text(at), actor, os_user, ssh, kind, app, env, plan, bytes(payload)
-        )
+        try:
+            body = bytes(payload)
+            digest = event_hash(
+                prev, seq, at_text(at), actor, os_user, ssh, kind, app, env, plan, body
+            )
+            if digest == stored:
+                binding.collect(binds, seq, body)
+                _track_intents(intents, seq, kind, body)
+        except _MALFORMED as exc:
+            first_bad, reason = seq, f"event {seq} has a column of the wrong type ({exc})"
+            break
         if digest != stored:
             first_bad, reason = (
                 seq,
@@ -248,10 +336,15 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
         prev = stored
         expected += 1
     last = expected - 1
-    head_seq, head_hash = head(conn)
-    if first_bad is None and (head_seq, head_hash) != (last, prev):
+    stored_head_ = stored_head(conn)
+    if first_bad is None and stored_head_ is None:
+        first_bad, reason = last + 1, "the chain head row is missing or malformed"
+    elif first_bad is None and stored_head_ != (last, prev):
+        head_seq = stored_head_[0] if stored_head_ else 0
         first_bad = min(head_seq, last) + 1
         reason = f"chain head says event {head_seq}, the log ends at event {last}"
+    if first_bad is None and disagreement is not None:
+        first_bad, reason = disagreed_at, disagreement
     if first_bad is None:
         for cp in sorted(wanted.values(), key=lambda c: c.seq):
             if cp.seq > last:
@@ -262,12 +355,33 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
                 first_bad = cp.seq
                 reason = f"event {cp.seq} differs from checkpoint {cp.at} (the log was rewritten)"
                 break
+    state_rows = 0
+    if first_bad is None:
+        problems = binding.check_state(conn, binds)
+        state_rows = len(binds)
+        if problems:
+            p = problems[0]
+            first_bad = p.seq if p.seq is not None else last + 1
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            reason = p.sentence + more
     return VerifyResult(
         ok=first_bad is None,
-        events=last if first_bad is None else max(first_bad - 1, 0),
+        events=last if first_bad is None else max(min(first_bad - 1, last), 0),
         head_seq=last,
         head_hash=prev,
         first_bad_seq=first_bad,
         reason=reason,
         checkpoints=len(wanted),
+        open_intents=tuple(intents),
+        state_rows=state_rows,
     )
+
+
+def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes) -> None:
+    """Open an intent at `KIND.intent`; its outcome names it by `intent_seq`."""
+    if kind.endswith(".intent"):
+        intents[seq] = None
+    elif b'"intent_seq"' in payload:
+        done = json.loads(payload).get("intent_seq")
+        if isinstance(done, int):
+            intents.pop(done, None)

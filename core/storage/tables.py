@@ -95,6 +95,7 @@ class Release(SQLModel, table=True):
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = _utc()
     created_by: str
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 class Deployment(SQLModel, table=True):
@@ -118,6 +119,7 @@ class Deployment(SQLModel, table=True):
     outcome: str = "succeeded"  # succeeded | failed | rolled_back
     # When the outcome stopped changing: a rolled-back row's restore time (DORA time to restore).
     ended_at: datetime | None = _utc(nullable=True)
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 class CommitDistance(SQLModel, table=True):
@@ -150,6 +152,7 @@ class Plan(SQLModel, table=True):
     run_epoch: int | None = None
     abort_requested_by: str | None = None
     result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 class Approval(SQLModel, table=True):
@@ -162,6 +165,7 @@ class Approval(SQLModel, table=True):
     digest: str
     decision: str = "approve"  # approve | reject
     comment: str = ""
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 class ChecklistTick(SQLModel, table=True):
@@ -173,6 +177,7 @@ class ChecklistTick(SQLModel, table=True):
     at: datetime = _utc()
     output: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     ok: bool = True
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 class Lease(SQLModel, table=True):
@@ -189,6 +194,9 @@ class Lease(SQLModel, table=True):
     # host|boot id|pid|start time of the process running the plan: a dead runner on this host
     # frees the lease at once instead of after its expiry.
     runner: str | None = None
+    # SHA-256 of the one-time token the command that took the lease handed to its detached
+    # runner out of band; the runner redeems it (and clears it) before it may act.
+    runner_token: str | None = None
 
 
 class RunStep(SQLModel, table=True):
@@ -219,6 +227,7 @@ class Override(SQLModel, table=True):
     until: datetime = _utc()
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = _utc(nullable=True)
+    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
 
 
 metadata = SQLModel.metadata

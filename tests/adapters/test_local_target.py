@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -362,3 +363,52 @@ def test_zero_failed_requests_during_20_switches(make_target: MakeTarget) -> Non
     assert result.errors == [] and result.failures == 0
     assert result.sent == 1800
     assert set(result.bodies) == {"1.0", "2.0"}
+
+
+def established_to(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:`port` (the kernel's table, not the proxy's)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    local = f"0100007F:{port:04X}"
+    return sum(1 for r in rows if r.split()[1] == local and r.split()[3] == "01")
+
+
+def test_the_old_color_is_stopped_only_after_its_connections_finish(
+    make_target: MakeTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection routed to blue before the switch still gets its answer from blue, although
+    blue is told to stop before the request is even complete: the stop waits for the proxy."""
+    target = make_target()
+    target.stage("blue", release("1.0"), 1)
+    target.stage("green", release("2.0"), 1)
+    target.switch("blue", 1)
+    held = socket.create_connection(("127.0.0.1", target.port), timeout=10)
+    held.sendall(b"GET /version HTTP/1.0\r\n")  # the blank line that ends the request comes later
+    deadline = time.monotonic() + 30
+    while established_to(target.ports["blue"]) < 1:  # the proxy has routed it to blue
+        assert time.monotonic() < deadline, "the proxy never connected the held request to blue"
+        time.sleep(0.01)
+    target.switch("green", 1)
+    draining = json.loads((target.state_dir / "draining.json").read_text())
+    assert draining == {"draining": {f"127.0.0.1:{target.ports['blue']}": 1}}
+
+    waiting = threading.Event()
+    is_running = target.supervisor.is_running
+
+    def spy(name: str) -> bool:
+        if name == "proxy":  # asked only while the stop waits for blue's connections
+            waiting.set()
+        return is_running(name)
+
+    monkeypatch.setattr(target.supervisor, "is_running", spy)
+    stopper = threading.Thread(target=target.stop_idle, args=("blue", 1))
+    stopper.start()
+    assert waiting.wait(30), "stop_idle did not wait for the proxy"
+    held.sendall(b"\r\n")
+    answer = b""
+    while chunk := held.recv(4096):
+        answer += chunk
+    held.close()
+    stopper.join(30)
+    assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\n1.0")
+    assert not stopper.is_alive() and target.staged_version("blue") is None
+    assert json.loads((target.state_dir / "draining.json").read_text()) == {"draining": {}}

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from shipdeck.adapters.s3_checkpoints import S3Checkpoints
-from shipdeck.core.errors import AdapterError, UsageError
+from shipdeck.core.errors import AdapterError, ConfigError, UsageError
 
 
 @pytest.fixture
@@ -70,3 +70,46 @@ def test_missing_bucket_is_a_one_line_adapter_error(moto_endpoint: str) -> None:
 def test_bad_locations_are_usage_errors(location: str) -> None:
     with pytest.raises(UsageError, match="expected s3://bucket/key"):
         S3Checkpoints(location)
+
+
+def test_an_unversioned_bucket_is_refused(s3: Any, moto_endpoint: str) -> None:
+    name = f"plain-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    store = S3Checkpoints(f"s3://{name}/heads", endpoint_url=moto_endpoint)
+    for call in (store.read, lambda: store.append("x")):
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert str(info.value) == (
+            f"s3 checkpoints s3://{name}/heads: bucket {name} has no versioning (never enabled): "
+            "an overwrite would erase earlier checkpoints; enable versioning on it"
+        )
+    assert "Contents" not in s3.list_objects_v2(Bucket=name)  # nothing was written
+
+
+def test_an_overwrite_cannot_take_back_a_true_line(
+    s3: Any, bucket: str, moto_endpoint: str
+) -> None:
+    """The attacker replaces the object with a forged history: every version is read, so the
+    true line is still there beside the forged one (verify then finds them disagreeing)."""
+    store = S3Checkpoints(f"s3://{bucket}/heads", endpoint_url=moto_endpoint)
+    store.append('{"seq": 1, "hash": "true"}')
+    s3.put_object(Bucket=bucket, Key="heads", Body=b'{"seq": 1, "hash": "forged"}\n')
+    assert store.read() == '{"seq": 1, "hash": "true"}\n{"seq": 1, "hash": "forged"}\n'
+
+
+def test_object_lock_buckets_take_checkpoints(s3: Any, moto_endpoint: str) -> None:
+    name = f"locked-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    store = S3Checkpoints(f"s3://{name}/heads", endpoint_url=moto_endpoint)
+    store.append("one")
+    store.append("two")
+    assert store.read() == "one\ntwo\n"
+    versions = s3.list_object_versions(Bucket=name, Prefix="heads")["Versions"]
+    assert len(versions) == 2  # put with a checksum, as Object Lock requires; both kept

@@ -88,7 +88,7 @@ def test_block_insert_keeps_indentation(tmp_path: Path) -> None:
 
 
 def test_a_write_keeps_the_file_private(config: Path) -> None:
-    """The file often holds API keys: its mode survives the atomic replace."""
+    """The file often holds API keys: its mode survives the write (made in place)."""
     config.chmod(0o640)
     LiteLLMFileLimits(config, "embedder").write(TokenLimits(tpm=5000, rpm=50))
     assert config.stat().st_mode & 0o777 == 0o640
@@ -257,3 +257,48 @@ def test_gateway_wrong_token_missing_env_and_unreachable(
     with pytest.raises(AdapterError, match=r"cannot reach: .*[Cc]onnection refused"):
         dead.read()
     assert os.environ["GATEWAY_TOKEN"] == TOKEN
+
+
+def litellm_load(path: Path) -> Any:
+    """What LiteLLM's proxy does to read its config (litellm 1.110.2, proxy_server.py,
+    ProxyConfig._get_config_from_file): open in text mode, yaml.safe_load. litellm itself is not
+    installed here (a 43 MB wheel and its proxy's ~100 dependencies for one function)."""
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def test_a_symlinked_config_is_edited_in_place_at_its_real_path(tmp_path: Path) -> None:
+    real = tmp_path / "gateway-deploy" / "litellm.yaml"
+    real.parent.mkdir()
+    real.write_bytes(CONFIG.replace("\n", "\r\n").encode())
+    real.chmod(0o640)
+    mounted = tmp_path / "container-view.yaml"  # a bind mount sees the inode, as a hard link does
+    os.link(real, mounted)
+    link = tmp_path / "ws" / "gateway.yaml"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    inode = real.stat().st_ino
+
+    LiteLLMFileLimits(link, "embedder").write(TokenLimits(tpm=5000, rpm=50))
+
+    assert link.is_symlink() and link.readlink() == real  # the link is still the link
+    assert real.stat().st_ino == inode and stat.S_IMODE(real.stat().st_mode) == 0o640
+    raw = mounted.read_bytes()
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # every line still ends in CRLF
+    assert b"# LiteLLM proxy config - maintained by the platform team\r\n" in raw
+    by_name = {e["model_name"]: e["litellm_params"] for e in litellm_load(mounted)["model_list"]}
+    assert by_name["embedder"] == {"model": "openai/text-embedding-3-small", "tpm": 5000, "rpm": 50}
+    assert LiteLLMFileLimits(link, "embedder").read() == TokenLimits(5000, 50)
+    assert not list(real.parent.glob(".*tmp")) and not list(link.parent.glob(".*tmp"))
+
+
+def test_a_failed_reload_restores_the_text_in_the_same_file(tmp_path: Path) -> None:
+    real = tmp_path / "litellm.yaml"
+    real.write_text(CONFIG)
+    link = tmp_path / "gateway.yaml"
+    link.symlink_to(real)
+    inode = real.stat().st_ino
+    fail = [sys.executable, "-c", "import sys; sys.exit('reload refused')"]
+    with pytest.raises(AdapterError, match=r"reload failed .*previous file restored"):
+        LiteLLMFileLimits(link, "gpt-4o", fail).write(TokenLimits(tpm=1, rpm=None))
+    assert real.read_text() == CONFIG and real.stat().st_ino == inode and link.is_symlink()

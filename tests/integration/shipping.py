@@ -58,6 +58,26 @@ def live(ws: WorkspaceFixture, user: str = "alice") -> Context:
     return replace(ws.as_user(user), clock=SystemClock())
 
 
+class _Reached(Exception):
+    pass
+
+
+def until_step(ctx: Context, plan_id: str, step: str, state: str, timeout: float = 120) -> None:
+    """Return once the plan's journal has `step` in `state` (a condition, whatever the load),
+    following it with the engine's own wait_run; TimedOut if the run never gets there."""
+    from shipdeck.core.services.runs import wait_run
+
+    def check(s: Any) -> None:
+        if (s.step, s.state) == (step, state):
+            raise _Reached
+
+    try:
+        result = wait_run(ctx, plan_id, timeout=timeout, on_step=check)
+    except _Reached:
+        return
+    raise AssertionError(f"plan {plan_id} ended {result.state} before {step} was {state}")
+
+
 def stop_runners(ws: WorkspaceFixture) -> None:
     """SIGKILL detached runners still holding a lease (a failed test may leave one mid-run,
     and it would restart target processes after the teardown)."""

@@ -152,11 +152,12 @@ def test_honest_log_verifies_also_against_checkpoints(ws: WorkspaceFixture, tmp_
     honest_log_more = shipdeck("release", "create", "chat-api", "1.0.0", env=ws.env("alice"))
     assert honest_log_more.code == 0
     second = checkpoint(ws, cps)
-    assert (first, second) == (N + 1, N + 3)
-    assert_ok(ws, N + 3, "--checkpoints", str(cps))
+    # Each checkpoint is its intent (the head it writes) followed by its outcome event.
+    assert (first, second) == (N + 1, N + 4)
+    assert_ok(ws, N + 5, "--checkpoints", str(cps))
     assert verify(ws, "--checkpoints", str(cps)).json()["checkpoints"] == 2
     text_mode = shipdeck("audit", "verify", "--checkpoints", str(cps), env=ws.env("erin"))
-    assert text_mode.code == 0 and text_mode.out.startswith(f"ok: {N + 3} events, head {N + 3} ")
+    assert text_mode.code == 0 and text_mode.out.startswith(f"ok: {N + 5} events, head {N + 5} ")
 
 
 def test_verify_needs_no_permission_and_reads_bad_checkpoint_files_carefully(
@@ -166,9 +167,10 @@ def test_verify_needs_no_permission_and_reads_bad_checkpoint_files_carefully(
     missing = verify(ws, "--checkpoints", str(tmp_path / "none.jsonl"))
     assert missing.code == 2 and "no such file" in missing.json()["error"]["message"]
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"seq": 1, "hash": "x"}\nnot json\n')
+    # A line that is not a checkpoint can only come from an edit of the store: integrity, exit 7.
+    bad.write_text('{"seq": 1, "hash": "%s"}\nnot json\n' % ("ab" * 32))
     r = verify(ws, "--checkpoints", str(bad))
-    assert r.code == 2 and f"{bad}: line 2: not a checkpoint" in r.json()["error"]["message"]
+    assert r.code == 7 and f"{bad}: line 2: not a checkpoint" in r.json()["error"]["message"]
 
 
 # --- tampering, each caught at the right sequence number ---------------------------------------
@@ -307,7 +309,7 @@ def test_rewritten_tail_is_caught_only_by_a_checkpoint(
         for i in range(40):
             audit.append(conn, audit.Who("bob", "bob"), "plan.created", {"i": i}, at=START)
     late = checkpoint(ws, cps)
-    assert (early, late) == (120, 161)
+    assert (early, late) == (120, 162)  # each checkpoint: its intent, then its outcome
     with ws.base.db.write() as conn:
         prev = rows(conn, 139)[0].hash
         for r in rows(conn, 140):

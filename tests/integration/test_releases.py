@@ -165,7 +165,7 @@ def test_concurrent_creators_of_one_version_both_succeed(ws: WorkspaceFixture) -
 
     bob = ws.as_user("bob")
     with ws.base.db.write() as conn:
-        conn.execute(
+        row = conn.execute(
             insert(Release.__table__).values(  # type: ignore[attr-defined]
                 app="chat-api",
                 version="3.0.0",
@@ -176,8 +176,15 @@ def test_concurrent_creators_of_one_version_both_succeed(ws: WorkspaceFixture) -
                 created_at=ws.clock.now(),
                 created_by="bob",
             )
+        ).inserted_primary_key
+        assert row is not None
+        bob.audit(
+            conn,
+            "release.created",
+            {"version": "3.0.0"},
+            app="chat-api",
+            binds=[(Release.__table__, {"id": row[0]})],  # type: ignore[attr-defined]
         )
-        bob.audit(conn, "release.created", {"version": "3.0.0"}, app="chat-api")
         thread = threading.Thread(target=creator)
         thread.start()
         _wait_until_blocked(ws, thread)

@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from shipdeck.core.errors import ConflictError
+from shipdeck.core.errors import ConflictError, TimedOut
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.metrics import metrics
 from shipdeck.core.services.plans import PlanView, create_plan, get_plan, override
-from shipdeck.core.services.runs import abort, rollback, run_plan, wait_run
+from shipdeck.core.services.runs import abort, rollback, run_plan, start_run, wait_run
 from shipdeck.core.services.status import status
+from tests.fakes.clock import FakeClock
 from tests.integration.shipping import (
     front_port,
     get_version,
     live,
     release_all,
     shipping,
+    until_step,
     untracked_app_processes,
 )
 from tests.support.cli import cli
@@ -133,15 +136,55 @@ def test_halt_leaves_what_succeeded(ws: WorkspaceFixture) -> None:
 
 
 def test_a_release_going_bad_while_warm_is_rolled_back(ws: WorkspaceFixture) -> None:
-    with shipping(ws, warm={"staging": "6s"}):
+    # The release goes bad when the test says so, once the run is warm: no race with the load.
+    with shipping(ws, warm={"staging": "1h"}):
         alice = live(ws)
         release_all(alice, "1.0.0", apps=["model-server"])
         assert run_plan(alice, create_plan(alice, "staging", ["model-server"]).id).ok
-        release_all(alice, "1.1.0", apps=["model-server"], demo_health="fail-after:2.5")
-        result = run_plan(alice, create_plan(alice, "staging", ["model-server@1.1.0"]).id)
+        bad = ws.root / "model-server-1.1.0-is-bad"
+        release_all(alice, "1.1.0", apps=["model-server"], demo_health=f"fail-when:{bad}")
+        plan = create_plan(alice, "staging", ["model-server@1.1.0"])
+        assert cli(ws, "plan", "run", plan.id).returncode == 0
+        until_step(alice, plan.id, "warm", "started")
+        assert served_by(ws, "model-server") == "1.1.0"
+        bad.touch()
+        result = wait_run(alice, plan.id, timeout=120)
         assert result.state == "rolled_back", result.result
         assert "went unhealthy while warm" in result.result
         assert served_by(ws, "model-server") == "1.0.0"
+
+
+def test_a_warm_delay_passes_on_the_engines_clock(ws: WorkspaceFixture) -> None:
+    """Ten minutes warm on a fake clock: the engine health-checks once a (fake) second, then
+    stops the old color; real time spent is only the checks'."""
+    with shipping(ws, warm={"staging": "10m"}):
+        alice = live(ws)
+        release_all(alice, "1.0.0", apps=["chat-api"])
+        release_all(alice, "1.1.0", apps=["chat-api"])
+        assert run_plan(alice, create_plan(alice, "staging", ["chat-api@1.0.0"]).id).ok
+        clock = FakeClock(alice.now())
+        result = run_plan(
+            replace(alice, clock=clock), create_plan(alice, "staging", ["chat-api@1.1.0"]).id
+        )
+        assert result.ok, result.result
+        assert clock.sleeps.count(1.0) == 600 and clock.elapsed >= 600
+        warm = [s for s in result.steps if s.step == "warm"]
+        assert [s.state for s in warm] == ["started", "done"]
+        assert served_by(ws, "chat-api") == "1.1.0"
+        assert untracked_app_processes(ws) == []
+
+
+def test_following_a_run_times_out_on_the_callers_clock(ws: WorkspaceFixture) -> None:
+    with shipping(ws):
+        alice = live(ws)
+        release_all(alice, "1.0.0", apps=["web"])
+        plan = create_plan(alice, "staging", ["web"])
+        start_run(alice, plan.id)  # running, and no runner moves it on
+        clock = FakeClock(alice.now())
+        with pytest.raises(TimedOut, match="still running after 30s"):
+            wait_run(replace(alice, clock=clock), plan.id, timeout=30, poll=0.2)
+        assert 30 <= clock.elapsed < 30.5 and set(clock.sleeps) == {0.2}
+        assert get_plan(alice, plan.id).state == "running"
 
 
 def test_rollback_command_redeploys_the_previous_release(ws: WorkspaceFixture) -> None:
@@ -165,7 +208,8 @@ def test_rollback_command_redeploys_the_previous_release(ws: WorkspaceFixture) -
 
 
 def test_abort_mid_run_rolls_back_and_timeout_exits_6(ws: WorkspaceFixture) -> None:
-    with shipping(ws, warm={"staging": "20s"}):
+    # An hour warm: the run is still there when the timeout and the abort come, whatever the load.
+    with shipping(ws, warm={"staging": "1h"}):
         alice = live(ws)
         release_all(alice, "1.0.0", apps=["web"])
         assert run_plan(alice, create_plan(alice, "staging", ["web"]).id).ok  # no old color: quick
@@ -175,6 +219,7 @@ def test_abort_mid_run_rolls_back_and_timeout_exits_6(ws: WorkspaceFixture) -> N
         waited = cli(ws, "plan", "run", plan.id, "--wait", "--timeout", "3s")
         assert waited.returncode == 6, waited.stderr
         assert "goes on in the background" in waited.stderr
+        until_step(alice, plan.id, "warm", "started")
         assert get_plan(alice, plan.id).state == "running"
         assert served_by(ws, "web") == "1.1.0"  # switched, old color warm
 

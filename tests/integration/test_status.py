@@ -22,6 +22,7 @@ from shipdeck.core.storage.tables import CommitDistance, Lease
 from tests.integration.test_releases import git
 from tests.support.cli import shipdeck
 from tests.support.deployments import record_deployment
+from tests.support.terminal import shipdeck_on_terminal
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 _DIST = CommitDistance.__table__  # type: ignore[attr-defined]
@@ -299,12 +300,12 @@ def test_status_json_follows_the_contract(ws: WorkspaceFixture) -> None:
     assert [[e["env"] for e in a["environments"]] for a in one.json()["apps"]] == [["prod"]]
 
 
-def test_status_table_fits_80_columns(ws: WorkspaceFixture) -> None:
+def test_status_table_fits_an_80_column_terminal(ws: WorkspaceFixture) -> None:
     populate(ws)
     alice = ws.as_user("alice")
     many = {f"setting_number_{i}": i for i in range(12)}
     create_release(alice, "chat-api", "3.0.0-with-a-rather-long-version", config=many)
-    r = shipdeck("status", env=ws.env("erin"))
+    r = shipdeck_on_terminal("status", env=ws.env("erin"), columns=80)
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0].split() == ["APP", "ENV", "DEPLOYED", "COLOR", "LATEST", "BEHIND", "NOTES"]
@@ -319,7 +320,7 @@ def test_status_table_fits_80_columns(ws: WorkspaceFixture) -> None:
     subject = "Rework the streaming path so that partial tokens are flushed before the keep-alive"
     git(repo, "-c", "user.name=Tess", "-c", "user.email=t@example.com", "commit", "-qm", subject)
     create_release(alice, "chat-api", "3.1.0")
-    commits = shipdeck("status", "--commits", env=ws.env("erin"))
+    commits = shipdeck_on_terminal("status", "--commits", env=ws.env("erin"), columns=80)
     assert commits.code == 0
     listed = commits.out.splitlines()[7:]
     assert len(listed) == 16  # chat-api: 4 and 7 commits behind; web prod: 5

@@ -59,6 +59,7 @@ def run_process(
         [sys.executable, "-m", "shipdeck.tui.cli", *args],
         env=dict(env),
         cwd=cwd,
+        stdin=subprocess.DEVNULL,  # never the test runner's terminal: no prompt may wait on it
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -22,12 +22,7 @@ def record_deployment(
     outcome: str = "succeeded",
 ) -> int:
     """`version` of `app` went live in `env` (or failed to); returns the deployment id."""
-    with ctx.change(
-        "deployment.recorded",
-        {"version": version, "color": color, "outcome": outcome},
-        app=app,
-        env=env,
-    ) as (conn, _):
+    with ctx.db.write() as conn:
         rel = find_release(conn, app, version)
         assert rel is not None, (app, version)
         key = conn.execute(
@@ -45,4 +40,12 @@ def record_deployment(
             )
         ).inserted_primary_key
         assert key is not None
+        ctx.audit(
+            conn,
+            "deployment.recorded",
+            {"version": version, "color": color, "outcome": outcome},
+            app=app,
+            env=env,
+            binds=[(_DEP, {"id": key[0]})],
+        )
     return int(key[0])

@@ -12,14 +12,17 @@ from pathlib import Path
 
 from shipdeck.core.bootstrap import build_context
 from shipdeck.core.demo import make_repo
-from shipdeck.core.services.context import Context, resolve_actor
+from shipdeck.core.services.context import Context, SystemClock, resolve_actor
 from shipdeck.core.workspace import Workspace, load_config
 
 PG_ENV = "SHIPDECK_TEST_POSTGRES_URL"
 PG_SKIP = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test); .ci/run sets it"
 
 
-class FixedClock:
+class FixedClock(SystemClock):
+    """Wall time stands still until the test moves it; waits are real (the targets' processes
+    live in real time). tests/fakes/clock.py has a clock whose waits are fake too."""
+
     def __init__(self, at: datetime | None = None) -> None:
         self.at = at or datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

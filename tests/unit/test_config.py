@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shipdeck.core.domain.config import parse_config
 from shipdeck.core.errors import ConfigError
 from tests.support.cli import shipdeck
-from tests.support.workspace import BASIC_TOML
+from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 _PROD = "[environments.prod]\nrequires_previous = true\n"
 
@@ -151,7 +151,8 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         _replace(
             'repo = "repos/web"\n', 'repo = "repos/web"\nartifacts = { bundle = "dist.tgz" }\n'
         ),
-        "apps.web.artifacts.bundle.uri: must be a URI like hf://org/model@rev or s3://bucket/key,"
+        "apps.web.artifacts.bundle.uri: must be a URI like hf://org/model@rev, s3://bucket/key"
+        " or file://dir,"
         " not 'dist.tgz'",
     ),
     (
@@ -166,6 +167,42 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
         "roles.approvers.permissions[0]: unknown permission 'plan\\napprove'",
     ),
     (
+        "arrays nested past the TOML parser's recursion limit",
+        BASIC_TOML + "\n[apps.web.config]\nx = " + "[" * 2000 + "]" * 2000 + "\n",
+        "apps.web.config.x: nested more than 32 levels deep (line 41)",
+    ),
+    (
+        "arrays nested deeper than the limit",
+        BASIC_TOML + "\n[apps.web.config]\nx = " + "[" * 40 + "]" * 40 + "\n",
+        "apps.web.config.x: nested more than 32 levels deep",
+    ),
+    (
+        "a path with an embedded NUL",
+        _replace('repo = "repos/web"', 'repo = "repos/\\u0000web"'),
+        "apps.web.repo: contains a NUL character",
+    ),
+    (
+        "a user name with a control character",
+        _replace('users = ["alice"]', 'users = ["al\\u001eice"]'),
+        "roles.release-managers.users[0]: user name 'al\\x1eice' holds a control character",
+    ),
+    (
+        "a window with both duration and end",
+        BASIC_TOML + '\n[windows.w]\ncron = "0 18 * * fri"\nduration = "1h"\nend = "Mon 07:00"\n',
+        "windows.w.end: use either duration or end, not both",
+    ),
+    (
+        "a window end that is not a wall-clock time",
+        BASIC_TOML + '\n[windows.w]\ncron = "0 18 * * fri"\nend = "Monday 7"\n',
+        "windows.w.end: invalid end 'Monday 7': use a local time HH:MM",
+    ),
+    (
+        "a freeze in an unknown time zone",
+        BASIC_TOML + "\n[freezes.f]\nstart = 2026-12-24T00:00:00\nend = 2026-12-27T07:00:00\n"
+        'timezone = "Europe/Berln"\n',
+        "freezes.f.timezone: unknown time zone 'Europe/Berln'",
+    ),
+    (
         "no environments",
         '[workspace]\nname = "x"\n',
         "environments: at least one environment is required",
@@ -175,6 +212,27 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
 
 def _check(root: Path, *extra: str) -> Any:
     return shipdeck("--workspace", str(root), *extra, "config", "check", env=dict(os.environ))
+
+
+def test_an_actor_name_with_a_control_character_exits_4(ws: WorkspaceFixture) -> None:
+    r = shipdeck("status", env=ws.env("al\x1eice"))
+    assert (r.code, r.err_lines) == (
+        4,
+        ["shipdeck: error: SHIPDECK_ACTOR: user name 'al\\x1eice' holds a control character"],
+    )
+
+
+def test_a_freeze_may_end_at_a_local_wall_clock_time() -> None:
+    text = BASIC_TOML.replace(
+        "[environments.prod]\n", '[environments.prod]\nfreezes = ["xmas"]\n'
+    ) + (
+        "\n[freezes.xmas]\nstart = 2026-10-24T18:00:00\nend = 2026-10-25T02:30:00\n"
+        'timezone = "Europe/Berlin"\n'
+    )
+    freeze = parse_config(tomllib.loads(text)).freezes["xmas"]
+    # 02:30 happens twice that night (Berlin falls back): a freeze lasts until the second.
+    assert freeze.end.isoformat() == "2026-10-25T02:30:00+01:00"
+    assert freeze.start.isoformat() == "2026-10-24T18:00:00+02:00"
 
 
 def test_there_are_at_least_fifteen_distinct_bad_configs() -> None:

@@ -77,7 +77,10 @@ def test_ordinary_text_is_not_mistaken_for_a_token(text: str) -> None:
 def test_bearer_credentials_and_extra_secrets() -> None:
     assert redact_text("Authorization: Bearer abc.def-ghi_jkl") == f"Authorization: {REDACTED}"
     assert redact_text("pw=hunter22 ok", extra_secrets=("hunter22",)) == f"pw={REDACTED} ok"
-    assert redact_text("abc", extra_secrets=("abc",)) == "abc"  # too short to mask safely
+    # Known secrets are masked at any length (the length floor for guessed ones is in
+    # core.domain.secrets); an empty one masks nothing.
+    assert redact_text("abc", extra_secrets=("abc",)) == REDACTED
+    assert redact_text("abc", extra_secrets=("",)) == "abc"
 
 
 def test_redact_keeps_structure_and_empty_secrets() -> None:
@@ -106,3 +109,107 @@ def test_strip_controls_leaves_no_escape_or_control(text: str) -> None:
     out = strip_controls(text)
     assert "\x1b" not in out and "\x9b" not in out
     assert all(c in "\t\n" or not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) for c in out)
+
+
+# --- structure and shape (issue 10) --------------------------------------------------------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documented example secret key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        *("apiToken", "clientSecret", "API_TOKEN", "api-token", "secretAccessKey", "sessionToken"),
+        *("PGPASSWORD", "x-api-key", "X-Auth-Token", "HFToken", "privateKey", "pwd", "Cookie"),
+    ],
+)
+def test_secret_key_names_in_any_style(key: str) -> None:
+    assert is_secret_key(key)
+    assert redact({"outer": {key: "plain-value"}}) == {"outer": {key: REDACTED}}
+
+
+@pytest.mark.parametrize("key", ["accessKeyId", "maxTokens", "tokenEnv", "tokenLimits", "keyName"])
+def test_ordinary_names_in_any_style_stay_visible(key: str) -> None:
+    assert not is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("https://user:tok3n-value@host/x", f"https://user:{REDACTED}@host/x"),
+        (
+            f"s3://AKIAABCDEFGHIJ234567:{AWS_SECRET}@bucket/key",
+            f"s3://{REDACTED}:{REDACTED}@bucket/key",
+        ),
+        ("postgresql://app:p@ss@db:5432/x", f"postgresql://app:{REDACTED}@db:5432/x"),
+        ("redis://:hunter22@cache:6379/0", f"redis://:{REDACTED}@cache:6379/0"),
+        (
+            "uri=git+https://bot:abc123@git.example/r.git",
+            f"uri=git+https://bot:{REDACTED}@git.example/r.git",
+        ),
+        (
+            "host=db user=app password=hunter2 dbname=x",
+            f"host=db user=app password={REDACTED} dbname=x",
+        ),
+    ],
+)
+def test_credentials_in_urls_and_dsns_are_masked(raw: str, masked: str) -> None:
+    assert redact_text(raw) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://127.0.0.1:8601/version",
+        "oci://registry:5000/app@sha256:" + "ab" * 32,
+        "hf://org/model@main",
+        "mailto:ops@example.com",
+        "at 2026-12-01T21:02:30+00:00 user=alice",
+        "basic configuration done; Bearer",
+        "tokens_per_minute: 1000, max_tokens=4096",
+    ],
+)
+def test_urls_and_settings_without_credentials_are_untouched(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("login ok password=hunter2 from 10.0.0.1", f"login ok password={REDACTED} from 10.0.0.1"),
+        (
+            '{"user": "bob", "password": "two words"}',
+            f'{{"user": "bob", "password": "{REDACTED}"}}',
+        ),
+        ("PGPASSWORD='s3cr3t' psql", f"PGPASSWORD='{REDACTED}' psql"),
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: {REDACTED}"),
+        ("proxy sent Basic dXNlcjpwYXNzd29yZA== upstream", f"proxy sent {REDACTED} upstream"),
+        ("--api-token=abc123 --verbose", f"--api-token={REDACTED} --verbose"),
+        (f"rotated: aws secret is {AWS_SECRET} now", f"rotated: aws secret is {REDACTED} now"),
+        (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", f"AWS_SECRET_ACCESS_KEY={REDACTED}"),
+    ],
+)
+def test_credentials_in_log_lines_are_masked(line: str, masked: str) -> None:
+    assert redact_text(line) == masked
+
+
+SHAPED = [
+    "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN",
+    "gho_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "ghs_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "eyJhbGciOiJIUzI1NiJ9"
+    + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+    + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "https://hooks.slack.com/services/" + "T0123ABCD/B0123ABCD/abcdefghijklmnopqrstuvwx",
+    "glpat-" + "abcdefghij1234567890",
+    "npm_" + "abcdefghijklmnopqrstuvwxyz0123456789",
+    "SG." + "a" * 22 + "." + "b" * 43,
+    "sk_live_" + "0123456789abcdefghijklmn",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+]
+
+
+@pytest.mark.parametrize("token", SHAPED)
+def test_more_token_shapes_are_masked(token: str) -> None:
+    assert redact_text(f"note: {token} (old)") == f"note: {REDACTED} (old)"
+    assert token not in repr(redact({"notes": [f"x {token}"]}))

@@ -12,12 +12,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipdeck.core.domain.redact import last_line, one_line, strip_controls, strip_lines
+from shipdeck.core.domain.redact import (
+    csv_cell,
+    json_text,
+    last_line,
+    one_line,
+    strip_controls,
+    strip_lines,
+)
+
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 
 def forbidden(ch: str) -> bool:
     code = ord(ch)
-    return (code < 0x20 and ch != "\t") or 0x7F <= code <= 0x9F
+    return (code < 0x20 and ch != "\t") or 0x7F <= code <= 0x9F or ch in BIDI
 
 
 @pytest.mark.parametrize(
@@ -41,6 +50,8 @@ def forbidden(ch: str) -> bool:
         ("cut at end \x1b[", "cut at end "),
         ("unterminated \x1b]0;title", "unterminated "),
         ("two\nlines\r", "two\nlines"),
+        ("if (admin\u202e\u2066 /* x */\u2069\u2066) {", "if (admin /* x */) {"),
+        ("\u200eltr\u200frtl\u061carabic", "ltrrtlarabic"),
     ],
 )
 def test_strip_controls_examples(raw: str, clean: str) -> None:
@@ -49,7 +60,7 @@ def test_strip_controls_examples(raw: str, clean: str) -> None:
 
 FRAGMENTS = [
     "\x1b", "\x1b[", "\x1b]", "\x1bP", "\x1b\\", "\x07", "\x9b", "\x9c", "\x9d", "\x90",
-    "[bold]", "[/]", "31m", ";", "\n", "\t", "\r", "\x00", "\x7f", "\x85",
+    "[bold]", "[/]", "31m", ";", "\n", "\t", "\r", "\x00", "\x7f", "\x85", *BIDI,
 ]  # fmt: skip
 hostile = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.characters()), max_size=40).map("".join)
 clean_text = st.text(st.characters(exclude_categories=["Cs"]).filter(lambda c: not forbidden(c)))
@@ -95,3 +106,33 @@ def test_last_line_prefers_the_first_output_with_something_to_say() -> None:
     assert last_line(" \n\x1b[0m\n", "from stdout\n") == "from stdout"
     assert last_line("", "") == "no output"
     assert last_line("y" * 500, limit=200) == "y" * 200
+
+
+def test_json_text_escapes_what_a_terminal_acts_on_and_keeps_the_data() -> None:
+    import json
+
+    doc = json.dumps({"subject": "fix\u202e txt.exe\x85\x7f", "ok": "ü ✓"}, ensure_ascii=False)
+    safe = json_text(doc)
+    assert not any(ch in safe for ch in (*BIDI, "\x85", "\x7f"))
+    assert "ü ✓" in safe and json.loads(safe) == json.loads(doc)
+    assert json_text('{"a": 1}') == '{"a": 1}'
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://evil","x")', '\'=HYPERLINK("http://evil","x")'),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tindented", "'\tindented"),
+        ("\r=1", "'=1"),  # CR is stripped, and what it hid is still neutralised
+        ("\x1b[31m=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("alice\u202eevil", "aliceevil"),
+        ("plain text = fine", "plain text = fine"),
+        (42, "42"),
+        (None, ""),
+    ],
+)
+def test_csv_cell_neutralises_formulas_and_controls(value: object, cell: str) -> None:
+    assert csv_cell(value) == cell

@@ -17,6 +17,7 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shipdeck.core.domain.occurrences import WallTime
 from shipdeck.core.domain.windows import (
     HORIZON,
     FreezeSpec,
@@ -250,16 +251,30 @@ def test_nonexistent_local_time_fires_at_first_existing_minute() -> None:
     assert state.next_close == utc(2024, 3, 31, 1, 30)
 
 
-def test_ambiguous_local_time_fires_once_per_offset() -> None:
+def test_repeated_local_time_opens_an_allow_window_once_the_first() -> None:
+    # Vixie cron runs a job in the repeated hour once; croniter 7 would fire twice.
     repeat = allow("30 2 * * *", "30m")
     first = local(BERLIN, 2024, 10, 27, 2, 30, fold=0)  # CEST, 00:30Z
     second = local(BERLIN, 2024, 10, 27, 2, 30, fold=1)  # CET, 01:30Z
     assert second - first == timedelta(hours=1)
-    assert window_state([repeat], [], first).open
+    opened = window_state([repeat], [], first)
+    assert opened.open and opened.next_close == first + timedelta(minutes=30)
     between = window_state([repeat], [], first + timedelta(minutes=45))
     assert not between.open
-    assert between.next_open == second
-    assert window_state([repeat], [], second + timedelta(minutes=29)).open
+    assert between.next_open == local(BERLIN, 2024, 10, 28, 2, 30)
+    assert not window_state([repeat], [], second + timedelta(minutes=1)).open
+
+
+def test_repeated_local_time_keeps_a_deny_window_closed_across_both() -> None:
+    # 2026-11-01: New York falls back from EDT to EST at 06:00Z; 01:30 happens twice.
+    repeat = deny("30 1 * * *", "30m", tz="America/New_York")
+    first = local("America/New_York", 2026, 11, 1, 1, 30, fold=0)  # EDT, 05:30Z
+    second = local("America/New_York", 2026, 11, 1, 1, 30, fold=1)  # EST, 06:30Z
+    state = window_state([repeat], [], first)
+    assert not state.open
+    assert state.next_open == second + timedelta(minutes=30)
+    assert not window_state([repeat], [], first + timedelta(minutes=40)).open  # 01:10 EST
+    assert window_state([repeat], [], second + timedelta(minutes=30)).open
 
 
 # --- describe_next ------------------------------------------------------------------------------
@@ -342,13 +357,18 @@ def test_invalid_timezone(name: str) -> None:
         ("45s", timedelta(seconds=45)),
         ("1h30m15s", timedelta(hours=1, minutes=30, seconds=15)),
         (" 2D ", timedelta(days=2)),
+        ("90", timedelta(seconds=90)),  # bare seconds, as argocd's --timeout takes them
+        ("300ms", timedelta(milliseconds=300)),
+        ("1s500ms", timedelta(seconds=1, milliseconds=500)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "90", "m", "1.5h", "30m1h", "1w", "-5m", "0m", "1h 30m"])
+@pytest.mark.parametrize(
+    "text", ["", "0", "m", "ms", "1.5h", "30m1h", "5ms1s", "1w", "-5m", "0m", "1h 30m"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
@@ -409,6 +429,49 @@ def test_every_dst_zone_has_two_transitions() -> None:
     assert all(len(_transitions(zone, year)) == 2 for zone, year in DST_ZONES.items())
 
 
+def _length(spec: WindowSpec) -> timedelta:
+    """At least the longest an occurrence can last (the reference's look-back); a wall-clock
+    end can make an occurrence a DST shift longer than a day or a week."""
+    if spec.end is not None:
+        return timedelta(days=2 if spec.end.weekday is None else 8)
+    assert spec.duration is not None
+    return spec.duration
+
+
+def _ref_end_instant(wall: datetime, zone: ZoneInfo, later: bool) -> datetime:
+    """Brute force: scan UTC minutes around `wall` for those the zone shows as `wall`; none
+    means a gap (end at the first minute shown after it), two means a repeat."""
+    hits, after = [], None
+    near = wall.replace(tzinfo=zone).astimezone(UTC)  # only where to start looking
+    t, stop = near - timedelta(hours=3), near + timedelta(hours=3)
+    while t < stop:
+        shown = t.astimezone(zone).replace(tzinfo=None)
+        if shown == wall:
+            hits.append(t)
+        elif shown > wall and after is None:
+            after = t
+        t += timedelta(minutes=1)
+    if not hits:
+        assert after is not None
+        return after
+    return hits[-1] if later else hits[0]
+
+
+def _ref_end(spec: WindowSpec, fire: datetime) -> datetime:
+    """The occurrence's end: elapsed duration, or the next local wall time the end names."""
+    if spec.end is None:
+        assert spec.duration is not None
+        return fire + spec.duration
+    zone = ZoneInfo(spec.timezone)
+    wall = fire.astimezone(zone).replace(tzinfo=None)
+    day = wall.date()
+    while True:
+        at = datetime(day.year, day.month, day.day, spec.end.hour, spec.end.minute)
+        if at > wall and spec.end.weekday in (None, at.weekday()):
+            return _ref_end_instant(at, zone, later=spec.kind == "deny")
+        day += timedelta(days=1)
+
+
 def _ref_fires(spec: WindowSpec, lo: datetime, hi: datetime) -> list[datetime]:
     """Raw croniter fire times in (lo, hi], UTC, started from an hour before `lo`."""
     it = croniter(spec.cron, (lo - timedelta(hours=1)).astimezone(ZoneInfo(spec.timezone)))
@@ -416,6 +479,26 @@ def _ref_fires(spec: WindowSpec, lo: datetime, hi: datetime) -> list[datetime]:
     while (fire := it.get_next(datetime).astimezone(UTC)) <= hi:
         if fire > lo:
             out.append(fire)
+    return out
+
+
+def _ref_occurrences(
+    spec: WindowSpec, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime]]:
+    """croniter's fires as occurrences, with the repeated-hour rule applied fire by fire: for a
+    fixed-time cron, the second fire of a local time that occurs twice is dropped for an allow
+    window, and for a deny window it stretches back to the first (so the deny covers both)."""
+    zone = ZoneInfo(spec.timezone)
+    fixed = not any(field.startswith("*") for field in spec.cron.split()[:2])
+    out = []
+    for fire in _ref_fires(spec, lo, hi):
+        wall = fire.astimezone(zone)
+        first = wall.replace(fold=0).astimezone(UTC)
+        if fixed and wall.fold == 1 and first != fire:
+            if spec.kind == "deny":
+                out.append((first, _ref_end(spec, fire)))
+            continue
+        out.append((fire, _ref_end(spec, fire)))
     return out
 
 
@@ -431,10 +514,7 @@ class _Reference:
     ) -> None:
         self.until = until
         self.windows = windows
-        self.occurrences = [
-            (w.kind, [(f, f + w.duration) for f in _ref_fires(w, now - w.duration, until)])
-            for w in windows
-        ]
+        self.occurrences = [(w.kind, _ref_occurrences(w, now - _length(w), until)) for w in windows]
         self.freezes = [(f.start, f.end) for f in freezes]
 
     def is_open(self, t: datetime) -> bool:
@@ -466,13 +546,13 @@ def _window(draw: st.DrawFn, zone: str) -> WindowSpec:
     minutes = draw(st.sampled_from([1, 30, 60, 61, 90, 150, 480, 1470]) | st.integers(1, 1500))
     tz = draw(st.sampled_from([zone, zone, zone, *ALL_ZONES]))
     kind: Literal["allow", "deny"] = "deny" if draw(st.integers(0, 2)) == 0 else "allow"
-    return WindowSpec(
-        f"w{draw(st.integers(0, 99))}",
-        f"{minute} {hour} * * {dow}",
-        timedelta(minutes=minutes),
-        tz,
-        kind,
-    )
+    name, cron = f"w{draw(st.integers(0, 99))}", f"{minute} {hour} * * {dow}"
+    if draw(st.integers(0, 3)) == 0:  # a wall-clock end, often inside a DST gap or repeat
+        weekday = draw(st.none() | st.integers(0, 6))
+        end_hour = draw(st.sampled_from([0, 1, 2, 3, 7, 23]))
+        end = WallTime(weekday, end_hour, draw(st.sampled_from([0, 30, 59])))
+        return WindowSpec(name, cron, None, tz, kind, end)
+    return WindowSpec(name, cron, timedelta(minutes=minutes), tz, kind)
 
 
 @st.composite

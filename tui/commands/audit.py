@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -61,7 +62,6 @@ def register(app: typer.Typer) -> None:
                 ]
                 for e in events
             ],
-            width=120,
         )
 
     @aud.command("verify")
@@ -69,11 +69,19 @@ def register(app: typer.Typer) -> None:
         checkpoints: str | None = typer.Option(
             None, "--checkpoints", help="Checkpoint file or s3:// URI."
         ),
+        require_checkpoints: bool = typer.Option(
+            False,
+            "--require-checkpoints",
+            help="Fail (exit 7) without checkpoints: truncation cannot be detected then.",
+        ),
     ) -> None:
-        """Verify the hash chain (exit 7 naming the first bad sequence number)."""
+        """Verify the hash chain, the state rows bound to it and the checkpoints (exit 7 naming
+        the first bad sequence number)."""
         from shipdeck.core.services.audit_log import verify as run_verify
+        from shipdeck.core.services.audit_log import verify_warnings
 
-        r = run_verify(context(), checkpoints)
+        r = run_verify(context(), checkpoints, require_checkpoints=require_checkpoints)
+        warnings = verify_warnings(r)
         doc = {
             "ok": r.ok,
             "events": r.events,
@@ -81,13 +89,19 @@ def register(app: typer.Typer) -> None:
             "first_bad_seq": r.first_bad_seq,
             "reason": r.reason,
             "checkpoints": r.checkpoints,
+            "state_rows": r.state_rows,
+            "open_intents": list(r.open_intents),
+            "warnings": warnings,
         }
         if output.OPTIONS.machine:
             output.emit(doc)
         elif r.ok:
             output.say(
-                f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, {r.checkpoints} checkpoint(s) match"
+                f"ok: {r.events} events, head {r.head_seq} {r.head_hash[:16]}, "
+                f"{r.state_rows} state rows bound, {r.checkpoints} checkpoint(s) match"
             )
+        for w in warnings:
+            output.info(f"shipdeck: warning: {w}")
         if not r.ok:
             output.info(f"shipdeck: integrity failure at event {r.first_bad_seq}: {r.reason}")
             raise typer.Exit(int(ExitCode.INTEGRITY))
@@ -106,11 +120,9 @@ def register(app: typer.Typer) -> None:
         if out is None:
             n = run_export(ctx, fmt, sys.stdout)
         else:
-            try:
-                with open(out, "w", encoding="utf-8", newline="") as fh:
-                    n = run_export(ctx, fmt, fh)
-            except OSError as exc:
-                raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from exc
+            from shipdeck.core.services.audit_log import export_to_file
+
+            n = export_to_file(ctx, fmt, Path(out))
         output.info(f"exported {n} events")
 
     @aud.command("checkpoint")

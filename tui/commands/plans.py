@@ -406,17 +406,31 @@ def register(app: typer.Typer) -> None:
     @app.command("reconcile")
     def reconcile_(env: str | None = typer.Option(None, "--env", "-e")) -> None:
         """Finish or roll back runs that were interrupted."""
+        from shipdeck.core.services.audit_log import open_intents
         from shipdeck.core.services.runs import reconcile
 
-        results = reconcile(context(), env=env)
+        ctx = context()
+        results = reconcile(ctx, env=env)
+        intents = [e for e in open_intents(ctx) if env is None or e.env == env]
         if output.OPTIONS.machine:
-            output.emit({"reconciled": [r.as_dict() for r in results]})
+            output.emit(
+                {
+                    "reconciled": [r.as_dict() for r in results],
+                    "open_intents": [e.as_dict() for e in intents],
+                }
+            )
             return
-        if not results:
+        if not results and not intents:
             output.say("nothing to reconcile")
         for r in results:
             output.say(
                 f"plan {r.plan_id} ({r.env}): {r.decision} -> {r.state.replace('_', ' ')}: {r.result}"
+            )
+        for e in intents:
+            where = "/".join(x for x in (e.app, e.env) if x) or "workspace"
+            output.say(
+                f"intent {e.seq} {e.kind.removesuffix('.intent')} ({where}) by {e.actor} has no "
+                "outcome: it may or may not have happened; check it by hand"
             )
 
     @app.command("metrics")

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
             try:
                 for line in follow_logs(ctx, app_name, env, stop):
                     output.say(line)
-            except KeyboardInterrupt:
+            finally:  # Ctrl-C: stop the follower, then exit 130 like every other command
                 stop.set()
 
     @task.command("restart")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipdeck.core.errors import ConfigError, UsageError
 from shipdeck.tui import output
+
+if TYPE_CHECKING:
+    from shipdeck.core.demo import DemoUser
 
 
 def register(app: typer.Typer) -> None:
@@ -90,8 +94,14 @@ def register(app: typer.Typer) -> None:
         else:
             output.say(f"{db.display_url}: schema {before or 'empty'} → {after}")
 
-    @app.command("demo")
+    demo_app = typer.Typer(
+        help="A self-contained demo workspace: build it and open the TUI, or stop its processes."
+    )
+    app.add_typer(demo_app, name="demo")
+
+    @demo_app.callback(invoke_without_command=True)
     def demo(
+        ctx: typer.Context,
         directory: str | None = typer.Option(
             None, "--dir", help="Where to build it (default: a new temp folder)."
         ),
@@ -100,17 +110,55 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Build a self-contained demo workspace and open the TUI on it."""
-        from shipdeck.core.demo import build_demo
+        if ctx.invoked_subcommand is not None:
+            return
+        from shipdeck.core.demo import build_demo, demo_users
+        from shipdeck.core.workspace import open_workspace
 
+        if not no_tui:  # refuse before spending seconds on a workspace nobody can look at
+            from shipdeck.tui.commands.tui import require_terminal
+
+            require_terminal("shipdeck demo", "pass --no-tui to only build the workspace")
         root = build_demo(Path(directory) if directory else None, progress=output.info)
+        users = demo_users(open_workspace(root).config)
         if output.OPTIONS.machine:
-            output.emit({"workspace": str(root)})
+            output.emit(
+                {
+                    "workspace": str(root),
+                    "users": [
+                        {"user": u.user, "name": u.name, "roles": list(u.roles), "does": u.duties}
+                        for u in users
+                    ],
+                    "act_as": f"SHIPDECK_ACTOR=bob shipdeck -w {root} status",
+                    "stop": f"shipdeck demo stop {root}",
+                }
+            )
         else:
-            output.say(str(root))
+            output.say(str(root))  # stdout: only the path, for `cd "$(shipdeck demo --no-tui)"`
+            _welcome(root, users)
         if not no_tui:
             from shipdeck.tui.commands.tui import open_tui
 
             open_tui(str(root), read_only=output.OPTIONS.read_only)
+
+    @demo_app.command("stop")
+    def demo_stop(
+        directory: str | None = typer.Argument(
+            None, metavar="[DIR]", help="The demo workspace (default: --workspace or nearest)."
+        ),
+    ) -> None:
+        """Stop the demo's target processes, front proxies and runners. Idempotent."""
+        from shipdeck.core.demo import stop_demo
+
+        stopped = stop_demo(
+            directory or output.OPTIONS.workspace, read_only=output.OPTIONS.read_only
+        )
+        if output.OPTIONS.machine:
+            output.emit({"stopped": [{"what": p.what, "pid": p.pid} for p in stopped]})
+            return
+        for p in stopped:
+            output.say(f"stopped {p.what} (pid {p.pid})")
+        output.say(f"{len(stopped)} process(es) stopped" if stopped else "nothing was running")
 
     @app.command("tui")
     def tui_cmd() -> None:
@@ -118,3 +166,16 @@ def register(app: typer.Typer) -> None:
         from shipdeck.tui.commands.tui import open_tui
 
         open_tui(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only)
+
+
+def _welcome(root: Path, users: list[DemoUser]) -> None:
+    """Who is who in the demo, how to act as them and how to stop it (stderr: human text)."""
+    output.info("")
+    output.info(f"Demo workspace: {root}")
+    output.info("Demo users (act as one with SHIPDECK_ACTOR):")
+    width = max(len(u.user) for u in users)
+    for u in users:
+        roles = ", ".join(u.roles) or "no role"
+        output.info(f"  {u.user.ljust(width)}  {u.name:<14}  {roles:<16}  {u.duties}")
+    output.info(f"Act as bob:     SHIPDECK_ACTOR=bob shipdeck -w {root} plan list")
+    output.info(f"Stop processes: shipdeck demo stop {root}")

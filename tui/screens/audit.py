@@ -275,14 +275,10 @@ class AuditScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, path: Path, flt: AuditFilter) -> None:
-        from shipdeck.core.services.audit_log import export
+        from shipdeck.core.services.audit_log import export_to_file
 
         fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
-        try:
-            with path.open("w", encoding="utf-8", newline="") as fh:
-                count = export(self.ctx, fmt, fh, flt)
-        except OSError as exc:
-            raise UsageError(f"export to {path}: cannot write ({exc.strerror})") from exc
+        count = export_to_file(self.ctx, fmt, path, flt)
         self.post_message(ExportFinished(str(path), count))
 
     @on(ExportFinished)

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
+from shipdeck.core.domain.redact import shown
 from shipdeck.core.errors import ShipdeckError
 from shipdeck.core.services.context import Context
 
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 def error_line(exc: BaseException) -> str:
     """One line for people: a shipdeck error's own message, anything else named as a bug."""
     if isinstance(exc, ShipdeckError):
-        return exc.message
-    return f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)"
+        return shown(exc.message)  # the CLI's rule: messages quote remote text and user input
+    return shown(f"unexpected {type(exc).__name__}: {exc} (a bug: please report it)")
 
 
 class ShipdeckScreen(Screen[None]):

@@ -8,13 +8,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Input, Static
 
 from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
-from shipdeck.tui.widgets.matrix import MARK_WORD, StatusMatrix
+from shipdeck.tui.widgets.matrix import MARK_WORD, MatrixRows, StatusMatrix
 
 
 def legend(lead: str, width: int) -> Text:
@@ -54,6 +55,9 @@ SHORT = {
 
 class DashboardScreen(ShipdeckScreen):
     TITLE = "Dashboard"
+    # Focus the matrix from the first frame: the filter box (hidden until '/', in app.tcss) must
+    # never hold focus, or keys typed during start-up would vanish into it.
+    AUTO_FOCUS = "#matrix"
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed next already lands in the box
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
@@ -63,6 +67,8 @@ class DashboardScreen(ShipdeckScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
+    matrix_rows: reactive[MatrixRows | None] = reactive(None, always_update=True, init=False)
+
     def __init__(self) -> None:
         super().__init__()
         self.apps: list[AppStatus] = []
@@ -71,13 +77,13 @@ class DashboardScreen(ShipdeckScreen):
         yield HeaderBar(self.ctx, self.TITLE)
         yield WindowsBar(self.ctx, id="windows")
         yield Input(placeholder="filter apps (Enter to keep, Esc to clear)", id="filter")
-        yield StatusMatrix(self.ctx.config.env_order(), id="matrix")
+        yield StatusMatrix(self.ctx.config.env_order(), id="matrix").data_bind(
+            DashboardScreen.matrix_rows
+        )
         yield Static("loading…", id="note")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
-        self.query_one(StatusMatrix).focus()
         self.reload()
 
     def reload(self) -> None:
@@ -100,7 +106,7 @@ class DashboardScreen(ShipdeckScreen):
     def _show(self) -> None:
         needle = self.query_one("#filter", Input).value.strip().lower()
         shown = [a for a in self.apps if needle in a.app.lower()] if needle else self.apps
-        self.query_one(StatusMatrix).show(shown, self.ctx.now())
+        self.matrix_rows = MatrixRows(tuple(shown), self.ctx.now())
         self._note(len(shown), needle)
 
     def _note(self, shown: int, needle: str) -> None:
@@ -114,8 +120,11 @@ class DashboardScreen(ShipdeckScreen):
             note.update(legend(f"{len(self.apps)} apps  ", width))
 
     def on_resize(self) -> None:
+        """The legend is packed to the width: packed again (the matrix resizes by itself)."""
         if self.loaded:
-            self._show()
+            rows = self.matrix_rows
+            needle = self.query_one("#filter", Input).value.strip().lower()
+            self._note(len(rows.apps) if rows else 0, needle)
 
     def denials(self) -> dict[str, str]:
         refused = {

@@ -9,10 +9,12 @@ draws quickly; the audit log, which is not, has its own Line-API view.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from shipdeck.core.domain.redact import strip_controls
@@ -73,8 +75,24 @@ def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:
     return text
 
 
+@dataclass(frozen=True)
+class MatrixRows:
+    """What the matrix shows: these apps, with ages counted from `now`."""
+
+    apps: tuple[AppStatus, ...]
+    now: datetime
+
+
 class StatusMatrix(DataTable[Text]):
-    """Cursor over cells; arrows and hjkl move it, Enter opens the app under it."""
+    """Cursor over cells; arrows and hjkl move it, Enter opens the app under it.
+
+    Attributes down: the screen binds its `matrix_rows` here (data_bind), and this widget draws them
+    itself once mounted, columns first. Nobody calls into it with data, so a status result that
+    arrives before the widget is ready (a busy machine) is drawn at full width, not into a table
+    without columns.
+    """
+
+    matrix_rows: reactive[MatrixRows | None] = reactive(None, always_update=True, init=False)
 
     BINDINGS = [
         Binding("enter", "select_cursor", "Open app"),
@@ -89,33 +107,46 @@ class StatusMatrix(DataTable[Text]):
     def __init__(self, envs: list[str], **kwargs: object) -> None:
         super().__init__(cursor_type="cell", fixed_columns=1, zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.envs = envs
+        self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        self._ensure_columns()
+        self._columns([0] * (len(self.envs) + 1))
 
-    def _ensure_columns(self) -> None:
-        """Columns must exist before rows: a status result can arrive before this widget's own
-        on_mount has run (seen under load), and rows added first keep header-only widths."""
-        if not self.columns:
-            self.add_column("app", key="app")
-            for env in self.envs:
-                self.add_column(env, key=env)
+    def watch_matrix_rows(self, rows: MatrixRows | None) -> None:
+        # data_bind delivers values only once this widget is mounted.
+        if rows is not None:
+            self._draw(rows.apps, rows.now)
 
-    def show(self, apps: list[AppStatus], now: datetime) -> None:
+    def _columns(self, widths: list[int]) -> None:
+        """(Re)create the columns at exactly `widths` (at least the header's). Sized here, not
+        measured by DataTable on a later idle: its render caches could keep the header-only
+        widths of a frame drawn in between (collapsed columns until 'r', seen under load)."""
+        self.clear(columns=True)
+        keys = ["app", *self.envs]
+        for key, width in zip(keys, widths, strict=True):
+            # Never narrower than before: columns must not jump while a filter is typed.
+            self._widths[key] = max(width, len(key), self._widths.get(key, 0))
+            self.add_column(key, key=key, width=self._widths[key])
+
+    def _draw(self, apps: tuple[AppStatus, ...], now: datetime) -> None:
         """Replace the rows, keeping the cursor on the same app and env when it is still shown."""
-        self._ensure_columns()
         keep = self.current_app()
         column = self.cursor_coordinate.column
-        self.clear()
         width = max(
             (len(c.deployed.version) for a in apps for c in a.cells if c.deployed), default=5
         )
+        rows: list[list[Text]] = []
         for a in apps:
             by_env = {c.env: c for c in a.cells}
             row = [Text(strip_controls(a.app), style="bold", no_wrap=True, overflow="ellipsis")]
             row += [
                 cell_text(by_env[e], now, width) if e in by_env else Text("") for e in self.envs
             ]
+            rows.append(row)
+        self._columns(
+            [max((r[i].cell_len for r in rows), default=0) for i in range(len(self.envs) + 1)]
+        )
+        for a, row in zip(apps, rows, strict=True):
             self.add_row(*row, key=a.app)
         names = [a.app for a in apps]
         if names:

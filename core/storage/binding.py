@@ -1,0 +1,232 @@
+"""State rows bound to the audit events that created them.
+
+The chain proves the events; these bindings extend the proof to the state tables that decisions
+and claims rest on. The event that writes such a row carries, in its payload under "bind", the
+row's table, key and content hash; the row keeps the event's sequence number in `audit_seq`. A row
+inserted behind shipdeck's back has no event, an edited row no longer matches its event's hash, a
+deleted row leaves an event whose row is gone: `verify` names each with table, key and sequence.
+
+Only the columns that stay fixed after the event are hashed (a plan's state or a deployment's
+outcome move on through many later events); the hash is taken from the row as the database
+returns it, so both backends hash exactly what they stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, select, update
+
+from shipdeck.core.storage.tables import (
+    APPROVALS,
+    AUDIT_EVENTS,
+    DEPLOYMENTS,
+    OVERRIDES,
+    PLANS,
+    RELEASES,
+    TICKS,
+)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A table whose rows are bound: its key columns and the columns the hash covers."""
+
+    table: Table
+    key: tuple[str, ...]
+    content: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return str(self.table.name)
+
+
+BOUND: dict[str, Bound] = {
+    b.name: b
+    for b in (
+        Bound(
+            RELEASES,
+            ("id",),
+            ("app", "version", "commit", "digest", "manifest", "notes", "created_at", "created_by"),
+        ),
+        Bound(PLANS, ("id",), ("env", "kind", "body", "failure_policy", "created_by")),
+        Bound(APPROVALS, ("id",), ("plan_id", "by", "at", "digest", "decision", "comment")),
+        Bound(TICKS, ("plan_id", "item"), ("by", "at", "output", "ok")),
+        Bound(
+            OVERRIDES,
+            ("id",),
+            ("plan_id", "by", "reason", "at", "until", "acknowledged_by", "acknowledged_at"),
+        ),
+        Bound(
+            DEPLOYMENTS,
+            ("id",),
+            (
+                "app",
+                "env",
+                "release_id",
+                "version",
+                "commit",
+                "digest",
+                "at",
+                "by",
+                "plan_id",
+                "kind",
+            ),
+        ),
+    )
+}
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, bytes | memoryview):
+        return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def row_hash(bound: Bound, row: Mapping[Any, Any]) -> str:
+    """The content hash of one row: its bound columns, canonical JSON, SHA-256."""
+    values = [[c, _norm(row[c])] for c in bound.content]
+    text = json.dumps(values, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _where(bound: Bound, key: Mapping[str, Any]) -> Any:
+    return and_(*(bound.table.c[c] == key[c] for c in bound.key))
+
+
+def binding(conn: Connection, table: Table, key: Mapping[str, Any]) -> dict[str, Any]:
+    """What the creating event carries for the row at `key` (read back as stored)."""
+    bound = BOUND[str(table.name)]
+    row = conn.execute(select(bound.table).where(_where(bound, key))).mappings().one()
+    return {
+        "table": bound.name,
+        "key": {c: row[c] for c in bound.key},
+        "hash": row_hash(bound, row),
+    }
+
+
+def stamp(conn: Connection, bind: Mapping[str, Any], seq: int) -> None:
+    """Point the bound row at its event."""
+    bound = BOUND[bind["table"]]
+    conn.execute(update(bound.table).where(_where(bound, bind["key"])).values(audit_seq=seq))
+
+
+def key_text(bound: Bound, key: Sequence[Any]) -> str:
+    return ", ".join(f"{c}={v}" for c, v in zip(bound.key, key, strict=True))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One state row that does not verify."""
+
+    table: str
+    key: str
+    seq: int | None  # the event it claims or that created it; None: no event at all
+    what: str
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.table} row {self.key} {self.what}"
+
+
+def bindings_of(payload: bytes) -> list[dict[str, Any]]:
+    """The bindings an event's payload carries (a cheap byte test first: most events have none)."""
+    if b'"bind"' not in payload:
+        return []
+    found = json.loads(payload).get("bind")
+    return found if isinstance(found, list) else []
+
+
+Binds = dict[tuple[str, tuple[Any, ...]], tuple[int, str]]
+
+
+def collect(binds: Binds, seq: int, payload: bytes) -> None:
+    """Remember the latest binding of each row (a later event rebinds a changed row)."""
+    for b in bindings_of(payload):
+        bound = BOUND.get(str(b.get("table")))
+        key = b.get("key")
+        if bound is None or not isinstance(key, dict):
+            continue
+        binds[(bound.name, tuple(key.get(c) for c in bound.key))] = (seq, str(b.get("hash")))
+
+
+def check_state(conn: Connection, binds: Binds) -> list[Problem]:
+    """Every bound row against the bindings the verified chain holds; sorted by sequence."""
+    problems: list[Problem] = []
+    pending = dict(binds)
+    for bound in BOUND.values():
+        for row in conn.execute(select(bound.table)).mappings():
+            key = tuple(row[c] for c in bound.key)
+            where = key_text(bound, key)
+            found = pending.pop((bound.name, key), None)
+            claimed = row["audit_seq"]
+            if found is None:
+                problems.append(Problem(bound.name, where, claimed, "has no audit event (forged)"))
+            elif claimed != found[0] or row_hash(bound, row) != found[1]:
+                problems.append(
+                    Problem(bound.name, where, found[0], f"differs from event {found[0]} (altered)")
+                )
+    for (table, key), (seq, _) in pending.items():
+        where = key_text(BOUND[table], key)
+        problems.append(Problem(table, where, seq, f"created by event {seq} is gone (deleted)"))
+    return sorted(problems, key=lambda p: (p.seq is None, p.seq or 0))
+
+
+def untrusted(
+    conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]
+) -> dict[tuple[Any, ...], Problem]:
+    """The rows (of one plan, one release) that their own events do not vouch for.
+
+    A local check for decisions: each row's event must exist, hash to its stored hash and bind
+    this row with this content. The whole chain is `verify`'s work; this keeps a row written
+    straight into a table from counting as an approval, a tick or a release.
+    """
+    from shipdeck.core.storage.audit import event_hash_of
+
+    bound = BOUND[str(table.name)]
+    rows = list(rows)
+    seqs = {r["audit_seq"] for r in rows if r["audit_seq"] is not None}
+    events = (
+        {e.seq: e for e in conn.execute(select(AUDIT_EVENTS).where(AUDIT_EVENTS.c.seq.in_(seqs)))}
+        if seqs
+        else {}
+    )
+    out: dict[tuple[Any, ...], Problem] = {}
+    for row in rows:
+        key = tuple(row[c] for c in bound.key)
+        where = key_text(bound, key)
+        seq = row["audit_seq"]
+        ev = events.get(seq) if seq is not None else None
+        if ev is None:
+            out[key] = Problem(bound.name, where, seq, "has no audit event (forged)")
+            continue
+        payload = bytes(ev.payload)
+        mine = [
+            b
+            for b in bindings_of(payload)
+            if b.get("table") == bound.name
+            and tuple((b.get("key") or {}).get(c) for c in bound.key) == key
+        ]
+        if event_hash_of(ev) != ev.hash or not mine or mine[-1].get("hash") != row_hash(bound, row):
+            out[key] = Problem(bound.name, where, seq, f"differs from event {seq} (altered)")
+    return out
+
+
+def trusted_rows(
+    conn: Connection, table: Table, rows: Iterable[Any]
+) -> tuple[list[Any], list[Problem]]:
+    """Split query rows into those their events vouch for and the problems of the others."""
+    rows = list(rows)
+    bad = untrusted(conn, table, [r._mapping for r in rows])
+    if not bad:
+        return rows, []
+    key = BOUND[str(table.name)].key
+    good = [r for r in rows if tuple(r._mapping[c] for c in key) not in bad]
+    return good, list(bad.values())

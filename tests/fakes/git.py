@@ -1,0 +1,34 @@
+"""The real git port behind a gate: the history queries wait until the test opens it, so a status
+worker is as slow as on a loaded machine for exactly as long as the test wants, without a sleep."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from shipdeck.core.ports import CommitInfo, GitPort
+
+GATE_LIMIT = 60.0  # only keeps a broken test from hanging a worker thread forever
+
+
+class GatedGit:
+    def __init__(self, real: GitPort) -> None:
+        self.real = real
+        self.gate = threading.Event()
+        self.waiting = threading.Event()  # set once a caller is held at the gate
+
+    def _pass(self) -> None:
+        self.waiting.set()
+        if not self.gate.wait(GATE_LIMIT):
+            raise TimeoutError("GatedGit: the test never opened the gate")
+
+    def resolve(self, repo: Path, ref: str) -> str:
+        return self.real.resolve(repo, ref)
+
+    def commits_between(self, repo: Path, old: str | None, new: str) -> list[CommitInfo]:
+        self._pass()
+        return self.real.commits_between(repo, old, new)
+
+    def count_between(self, repo: Path, old: str | None, new: str) -> int:
+        self._pass()
+        return self.real.count_between(repo, old, new)

@@ -1,0 +1,61 @@
+"""Start-up under a slow status worker (held by a gated git port, not a sleep): keys typed before
+the dashboard has its data act, and the first frame with data has its columns at full width."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.widgets import Input
+
+from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dashboard import DashboardScreen
+from shipdeck.tui.widgets.matrix import StatusMatrix
+from tests.fakes.git import GatedGit
+from tests.support.workspace import WorkspaceFixture
+from tests.tui.pilot import screen_text, settle, until
+from tests.tui.scenario import actor_ctx
+
+
+def gated_app(scenario: WorkspaceFixture) -> tuple[ShipdeckApp, GatedGit]:
+    ctx = actor_ctx(scenario, "alice")
+    git = GatedGit(ctx.git)
+    return ShipdeckApp(replace(ctx, git=git)), git
+
+
+async def test_keys_typed_before_the_data_arrives_act(scenario: WorkspaceFixture) -> None:
+    app, git = gated_app(scenario)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, git.waiting.is_set)  # the status worker is held: no data yet
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen) and not screen.loaded
+        await pilot.press("slash", *"chat", "enter", "l")
+        git.gate.set()
+        await settle(pilot)
+        box = screen.query_one("#filter", Input)
+        matrix = screen.query_one(StatusMatrix)
+        assert box.value == "chat" and box.display
+        assert matrix.row_count == 1 and matrix.current_app() == "chat-api"
+        assert matrix.has_focus and matrix.current_env() == "staging"
+        await pilot.press("l", "enter")  # the prod cell, typed the moment the data is there
+        await settle(pilot)
+        assert "App chat-api" in screen_text(app).splitlines()[0]
+
+
+async def test_the_first_frame_with_data_has_full_column_widths(
+    scenario: WorkspaceFixture,
+) -> None:
+    app, git = gated_app(scenario)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, git.waiting.is_set)
+        git.gate.set()
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen)
+        await until(pilot, lambda: screen.loaded)
+        await pilot.pause()  # the frame that follows the data: no refresh, no 'r'
+        matrix = screen.query_one(StatusMatrix)
+        for column in matrix.ordered_columns:
+            cells = [matrix.get_cell(row, column.key).cell_len for row in matrix.rows]
+            shown = column.get_render_width(matrix) - 2 * matrix.cell_padding
+            assert shown >= max(cells), (str(column.label), shown, max(cells))
+        text = screen_text(app)
+        assert "2.0.0 blue   2d ↓5 Δ live" in text and "…" not in text, text
