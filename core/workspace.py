@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipdeck.core.domain.config import WorkspaceConfig, parse_config
+from shipdeck.core.domain.config import ENV_REF, WorkspaceConfig, parse_config
 from shipdeck.core.domain.config_values import MAX_DEPTH, deep_nesting_at
 from shipdeck.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "shipdeck.toml"
+STATE_DIR = ".shipdeck"
 
 
 def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
@@ -61,6 +63,29 @@ def _too_deep(name: str, text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ConfigStamp:
+    """What shipdeck.toml looked like when read: cheap facts first, the content hash to be sure
+    (an editor may rewrite the file with the same bytes, or keep its mtime)."""
+
+    mtime_ns: int
+    size: int
+    sha256: str
+
+
+def config_stamp(path: Path, previous: ConfigStamp | None = None) -> ConfigStamp:
+    """The file's stamp; when mtime and size match `previous`, its hash is not recomputed."""
+    import hashlib
+
+    st = path.stat()
+    if previous is not None and (st.st_mtime_ns, st.st_size) == (
+        previous.mtime_ns,
+        previous.size,
+    ):
+        return previous
+    return ConfigStamp(st.st_mtime_ns, st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
     config: WorkspaceConfig
@@ -69,12 +94,38 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def database_configured(self) -> bool:
+        """A database named in the environment or in shipdeck.toml is the only one: shipdeck then
+        never falls back to (or creates) a SQLite file beside it."""
+        return bool(os.environ.get("SHIPDECK_DATABASE_URL") or self.config.database)
+
     def database_url(self) -> str:
-        """SHIPDECK_DATABASE_URL, else [workspace] database, else SQLite in .shipdeck/."""
-        url = os.environ.get("SHIPDECK_DATABASE_URL") or self.config.database
+        """SHIPDECK_DATABASE_URL, else [workspace] database (with ${ENV} expanded), else SQLite
+        in .shipdeck/."""
+        url = os.environ.get("SHIPDECK_DATABASE_URL")
         if url:
             return url
-        return f"sqlite:///{self.root / '.shipdeck' / 'state.db'}"
+        if self.config.database:
+            return expand_env(self.config.database, f"{self.config_path}: workspace.database")
+        return f"sqlite:///{self.state_dir / 'state.db'}"
+
+
+def expand_env(value: str, where: str) -> str:
+    """Replace ${NAME} with the environment's value, so a password stays out of shipdeck.toml; a
+    variable that is not set is an error naming it (exit 4), never an empty password."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: ${{{name}}} is not set in the environment")
+        return os.environ[name]
+
+    return ENV_REF.sub(sub, value)
 
 
 def open_workspace(explicit: str | Path | None = None) -> Workspace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
@@ -188,3 +189,15 @@ def test_every_kind_at_once_in_a_stable_order() -> None:
         "checklist_incomplete",
     ]
     assert all(b.message and "\n" not in b.message for b in blockers)
+
+
+def test_an_app_without_a_target_is_named_first() -> None:
+    drifted = replace(PLAN, untargeted=("web",))
+    blockers = check(plan=drifted, lock=LockFact("carol", "p-9", NOW))
+    assert [b.kind for b in blockers] == ["target_missing", "locked"]
+    assert blockers[0].as_dict() == {
+        "kind": "target_missing",
+        "message": "web has no target in prod in shipdeck.toml"
+        " (add [apps.web.targets.prod] or plan without web)",
+        "app": "web",
+    }

@@ -75,9 +75,11 @@ class OpsScreen(ShipdeckScreen):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "logs", "Logs"),
-        Binding("f", "follow", "Follow"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("s", "save", "Save"),
+        # Not in the footer, so Back/Quit and Help keep their place at 80 columns; `?` and the
+        # palette list them.
+        Binding("f", "follow", "Follow", show=False),
+        Binding("slash", "search", "Search", key_display="/", show=False),
+        Binding("s", "save", "Save", show=False),
         Binding("t", "limits", "Token limits"),
         Binding("R", "restart", "Restart"),
         Binding("escape", "clear_search", "Clear search", show=False),
@@ -182,11 +184,12 @@ class OpsScreen(ShipdeckScreen):
     # --- who may do what, where ----------------------------------------------------------------
 
     def may_task(self, permission: str) -> bool:
-        """The permission, and in a protected environment one of its task roles (as the core)."""
+        """The permission, and in a protected environment one of its task roles (the core's
+        rule: core.services.actions.task_roles and Context.refusal)."""
+        from shipdeck.core.services.actions import task_roles
+
         env = self.ctx.config.environments.get(self.env)
-        if env is None or not self.shipdeck.may(permission):
-            return False
-        return not env.protected or bool(set(env.task_roles) & set(self.ctx.actor.roles))
+        return env is not None and self.ctx.refusal(permission, task_roles(env)) is None
 
     @property
     def protected(self) -> bool:

@@ -1,7 +1,7 @@
 """The top lines every screen shows: where you are, who you are, and whether anything may change.
 
 `HeaderBar` (one line) names the workspace, the database (never with its password), the actor with
-roles and a READ-ONLY badge; `WindowsBar` gives each environment's window state and a countdown to
+roles ("alice (delegated by ci-runner)" when the OS user delegates) and a READ-ONLY badge; `WindowsBar` gives each environment's window state and a countdown to
 the next flip, recomputed from the pure window policy on a one-second tick (no IO).
 """
 
@@ -30,6 +30,12 @@ def database_label(ctx: Context) -> str:
     return url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
 
 
+def session_ctx(widget: Static, given: Context) -> Context:
+    """The app's current context (it is rebuilt when shipdeck.toml changes), else the one given."""
+    current = getattr(widget.app, "ctx", None) if widget.is_attached else None
+    return current if isinstance(current, Context) else given
+
+
 def is_read_only(ctx: Context) -> bool:
     return ctx.read_only or not ctx.actor.permissions
 
@@ -43,8 +49,12 @@ class HeaderBar(Static):
 
     def __init__(self, ctx: Context, title: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.ctx = ctx
+        self._ctx = ctx
         self.title = title
+
+    @property
+    def ctx(self) -> Context:
+        return session_ctx(self, self._ctx)
 
     def render(self) -> Text:
         ctx = self.ctx
@@ -55,6 +65,8 @@ class HeaderBar(Static):
             text.append(f" {self.title}", style="bold")
         text.append(f"  {ctx.config.name}", style="bold")
         text.append(f"  {ctx.actor.name}", style="bold")
+        if ctx.actor.name != ctx.actor.os_user:
+            text.append(f" (delegated by {ctx.actor.os_user})", style="dim")
         text.append(f" ({roles})")
         if is_read_only(ctx):
             text.append("  READ-ONLY ", style="bold black on yellow")
@@ -64,8 +76,9 @@ class HeaderBar(Static):
 
 def env_timezone(ctx: Context, env: str) -> str:
     """Show times in the zone of the environment's first window (people think in that zone)."""
-    windows, _ = ctx.config.window_specs(env)
-    return windows[0].timezone if windows else "UTC"
+    from shipdeck.core.services.plans import window_tz
+
+    return window_tz(ctx, env)
 
 
 class WindowsBar(Static):
@@ -77,7 +90,11 @@ class WindowsBar(Static):
 
     def __init__(self, ctx: Context, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.ctx = ctx
+        self._ctx = ctx
+
+    @property
+    def ctx(self) -> Context:
+        return session_ctx(self, self._ctx)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)

@@ -2,7 +2,8 @@
 
 A cell reads left to right: deployed version, live colour, age, commits behind the latest release
 (✓ when current), Δ when artifacts or config differ from the latest, and the state word
-(live, running, locked, failed, drift). A couple of hundred rows is well inside what DataTable
+(live, last run ✗, running, locked, failed, drift: core.services.status.MARKS
+decides which). A couple of hundred rows is well inside what DataTable
 draws quickly; the audit log, which is not, has its own Line-API view.
 """
 
@@ -32,17 +33,21 @@ def age(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
+# How each core mark (core.services.status.MARKS) reads in a cell: its word and style.
+MARK_WORD: dict[str, tuple[str, str]] = {
+    "drift": ("drift", "bold white on red"),
+    "running": ("running", "bold cyan"),
+    "locked": ("locked", "bold yellow"),
+    "last_failed": ("last run ✗", "yellow"),
+    "failed": ("failed", "bold red"),
+    "live": ("live", "dim"),
+    "none": ("", ""),
+}
+
+
 def cell_state(cell: Cell) -> tuple[str, str]:
-    """The one word that matters most for this cell, and its style."""
-    if cell.drift:
-        return "drift", "bold white on red"
-    if cell.last_outcome in ("failed", "rolled_back"):
-        return ("failed" if cell.last_outcome == "failed" else "rolled back"), "bold red"
-    if cell.lock is not None:
-        return ("running", "bold cyan") if cell.lock.plan_id else ("locked", "bold yellow")
-    if cell.deployed is None:
-        return "", ""
-    return "live", "dim"
+    """The one word that matters most for this cell (the core decides which), and its style."""
+    return MARK_WORD[cell.mark]
 
 
 def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:

@@ -2,7 +2,7 @@
 
 DataTable measures auto-width columns on a later idle; a frame drawn in between could stay in its
 render caches with header-only widths (collapsed columns until a refresh, seen under load on the
-dashboard and the app screen). Here the widths come from the cells themselves, before any row is
+dashboard). Here the widths come from the cells themselves, before any row is
 added, and never shrink, so columns do not jump while a filter is typed.
 """
 
