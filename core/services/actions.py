@@ -60,7 +60,7 @@ class Action:
 
 def _permission(ctx: Context, permission: str, roles: tuple[str, ...] = ()) -> list[Reason]:
     why = ctx.refusal(permission, roles)
-    return [] if why is None else [Reason("not_permitted", f"not permitted: {why}")]
+    return [] if why is None else [Reason("not_permitted", why)]
 
 
 def task_roles(env: Environment) -> tuple[str, ...]:
@@ -128,7 +128,9 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     run = _permission(ctx, "deploy" if view.kind == "deploy" else "plan.run")
     run += _state(view, _WAITING, "run")
     if not run:
-        run += [Reason(b.kind, b.message) for b in view.blockers]
+        run += [
+            Reason(b.kind, f"plan {view.id} may not run yet: {b.message}") for b in view.blockers
+        ]
     reasons["run"] = run
     reasons["abort"] = _permission(ctx, "plan.abort") + _state(
         view, (*PRE_RUN, "running"), "aborted"
