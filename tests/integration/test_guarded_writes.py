@@ -48,9 +48,10 @@ MUTATING: dict[str, list[str]] = {
     "task token-limit": ["task", "token-limit", "web", "--env", "staging", "--tpm", "5"],
     "audit checkpoint": ["audit", "checkpoint", "--to", "{tmp}/cp.jsonl"],
 }
-# Commands that only read (demo and demo stop act on the demo's own workspace, never this one).
+# Commands that only read (demo and demo stop act on the demo's own workspace, never this one;
+# serve starts `tui` sessions, read-only unless --writable, each under the same rule as `tui`).
 READING = {
-    "demo stop", "version", "completion", "tui", "status", "metrics", "config check", "release list", "release show",
+    "demo stop", "version", "completion", "tui", "serve", "status", "metrics", "config check", "release list", "release show",
     "release diff", "plan list", "plan show", "review list", "audit list", "audit verify",
     "audit export",
 }  # fmt: skip

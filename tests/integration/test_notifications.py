@@ -136,9 +136,10 @@ def test_a_short_header_secret_never_reaches_the_audit_log(ws: WorkspaceFixture)
     with serving(hook.handler()) as base:
         _hooked_workspace(ws, base + "/hook")
         env = {"HOOK_AUTH": SHORT_SECRET}
-        assert cli(ws, "release", "create", "model-server", "1.0.0").returncode == 0
+        for version in ("1.0.0", "1.0.1"):  # two plans: the same one twice would be one plan
+            assert cli(ws, "release", "create", "model-server", version).returncode == 0
         done = cli(ws, "plan", "create", "--env", "prod", "model-server@1.0.0", extra_env=env)
-        missing = cli(ws, "plan", "create", "--env", "prod", "model-server@1.0.0")
+        missing = cli(ws, "plan", "create", "--env", "prod", "model-server@1.0.1")
     assert done.returncode == 0 and missing.returncode == 0, done.stderr + missing.stderr
     assert hook.auth == [SHORT_SECRET]
     first, second = _failures(ws)[::-1]

@@ -28,6 +28,9 @@ WORKERS = 8
 ROUNDS = int(os.environ.get("SHIPDECK_RACE_ROUNDS", "100"))
 CLI_ROUNDS = 2
 NAMES = [f"w{i}" for i in range(WORKERS)]
+# Each racer ships its own release: identical plans are one plan (creating one again points to
+# the open one), and the race is about the environment's lease, not about sharing a plan.
+ITEM = {n: f"web@1.0.{i}" for i, n in enumerate(NAMES)}
 
 
 def race_toml(root: Path) -> str:
@@ -52,7 +55,8 @@ def prepare(ws: WorkspaceFixture) -> None:
     ws.write_config(race_toml(ws.root))
     from shipdeck.core.services.releases import create_release
 
-    create_release(ws.as_user("alice"), "web", "1.0.0")
+    for item in ITEM.values():
+        create_release(ws.as_user("alice"), "web", item.removeprefix("web@"))
 
 
 def _racer(root: str, db_url: str, name: str, rounds: int, barrier: Any, results: Any) -> None:
@@ -67,14 +71,14 @@ def _racer(root: str, db_url: str, name: str, rounds: int, barrier: Any, results
     ws = Workspace(Path(root), load_config(Path(root) / "shipdeck.toml"))
     base = build_context(ws, database_url=db_url, clock=SystemClock())
     ctx = replace(base, actor=actor_as(base.config, name))
-    plan_id = create_plan(ctx, "staging", ["web@1.0.0"]).id
+    plan_id = create_plan(ctx, "staging", [ITEM[name]]).id
     for r in range(rounds):
         barrier.wait(timeout=120)
         try:
             ticket = start_run(ctx, plan_id)
             result = execute_run(ctx, ticket)
             results.put(("won", name, r, plan_id, result.state))
-            plan_id = create_plan(ctx, "staging", ["web@1.0.0"]).id
+            plan_id = create_plan(ctx, "staging", [ITEM[name]]).id
         except BlockedError as exc:
             holders = [b.detail.get("holder") for b in exc.blockers]
             kinds = [b.kind for b in exc.blockers]
@@ -140,7 +144,7 @@ def test_eight_cli_processes_race_and_losers_exit_3(ws: WorkspaceFixture) -> Non
     from shipdeck.core.services.runs import wait_run
 
     for _ in range(CLI_ROUNDS):
-        plans = {n: create_plan(ws.as_user(n), "staging", ["web@1.0.0"]).id for n in NAMES}
+        plans = {n: create_plan(ws.as_user(n), "staging", [ITEM[n]]).id for n in NAMES}
         procs = {
             n: subprocess.Popen(
                 [sys.executable, "-m", "shipdeck.tui.cli", "-o", "json", "plan", "run", plans[n]],
