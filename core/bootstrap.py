@@ -219,6 +219,7 @@ def build_context(
     check_schema: bool = True,
 ) -> Context:
     from shipdeck.adapters.git_repo import GitRepositories
+    from shipdeck.adapters.picklescan_scanner import PickleScanner
 
     db = Database(database_url or workspace.database_url())
     if check_schema:
@@ -239,6 +240,7 @@ def build_context(
         clock=clock or SystemClock(),
         read_only=read_only,
         secrets=environment_secrets(os.environ, cfg.secret_env_names()),
+        scanner=PickleScanner(),
     )
 
 

@@ -11,6 +11,29 @@ if TYPE_CHECKING:
 from shipdeck.tui import output
 from shipdeck.tui.commands.common import context
 
+if TYPE_CHECKING:
+    from shipdeck.core.domain.model_gates import ModelReport
+
+
+def model_lines(report: ModelReport) -> list[str]:
+    """A model artifact's classes, findings and licence, as `release show` prints them."""
+    counts: dict[str, int] = {}
+    for _, cls in report.classes:
+        counts[cls] = counts.get(cls, 0) + 1
+    lines = ["files    " + ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))]
+    weights = [f"{p} ({c})" for p, c in report.classes if c != "other"]
+    lines.append("weights  " + ", ".join(weights))
+    lines += [f"finding  {f.sentence}" for f in report.findings]
+    if not report.findings:
+        lines.append("scan     no findings")
+    where = f" (from {report.license_source})" if report.license_source else ""
+    lines.append(f"licence  {report.license or 'unknown'}{where}")
+    if report.hub_scan is not None:
+        done = "done" if report.hub_scan.get("scansDone") else "not finished"
+        flagged = len(report.hub_scan.get("filesWithIssues") or [])
+        lines.append(f"hub scan {done}, {flagged} file(s) with issues")
+    return lines
+
 
 def _show(rec: ReleaseRecord) -> None:
     output.say(f"{rec.app} {rec.version}  {rec.digest}")
@@ -18,6 +41,9 @@ def _show(rec: ReleaseRecord) -> None:
     output.say(f"  created  {rec.created_at:%Y-%m-%d %H:%M} UTC by {rec.created_by}")
     for a in rec.manifest.artifacts:
         output.say(f"  artifact {a.name} = {a.resolved or a.uri}")
+        if a.model is not None:
+            for line in model_lines(a.model):
+                output.say(f"    {line}")
     for k, v in sorted(rec.manifest.config.items()):
         output.say(f"  config   {k} = {v}")
     if rec.notes:
