@@ -41,7 +41,10 @@ def inspect(
         if classify(f.path) != "pickle":
             continue
         if f.size > limit:
-            why = f"{format_size(f.size)}, over the {format_size(limit)} scan limit"
+            why = (
+                f"{format_size(f.size)}, over the {limit >> 20} MiB scan limit: raise "
+                "workspace.model_scan_limit_mib to scan it"
+            )
             findings.append(Finding(f.path, "unscanned", why))
             continue
         if scanner is None:
