@@ -229,8 +229,14 @@ def test_unscanned_and_unlicensed_weights_block_and_say_why(gates: WorkspaceFixt
     put = publish_file(gates)
     big = {"weights.pt": pickle.dumps(b"\0" * (1 << 20)), "model.safetensors": safetensors(2)}
     big_uri = put("big", {**big, "README.md": b"---\nlicense: llama2\n---\n"})
-    assert run(gates, "release", "create", "model-server", "1.0.0", "--artifact",
-               f"model={big_uri}").code == 0  # fmt: skip
+    created = run(gates, "release", "create", "model-server", "1.0.0", "--artifact",
+                  f"model={big_uri}")  # fmt: skip
+    assert created.code == 0, created.err
+    assert any(
+        line.startswith("artifact model: weights.pt was not scanned (1 MB, over the 1 MiB")
+        and line.endswith("(recorded in the manifest)")
+        for line in created.err_lines
+    ), created.err
     blockers = {
         b["kind"]: b["message"] for b in plan(gates, "prod", "model-server@1.0.0")["blockers"]
     }  # type: ignore[attr-defined]

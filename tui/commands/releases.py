@@ -103,6 +103,9 @@ def register(app: typer.Typer) -> None:
             verb = "recorded" if result.created else "already recorded (identical)"
             output.say(f"{result.release.digest}")
             output.info(f"{app_name} {version} {verb} at {result.release.commit[:12]}")
+            for a in result.release.manifest.artifacts:
+                for f in a.model.findings if a.model is not None else ():
+                    output.info(f"artifact {a.name}: {f.sentence} (recorded in the manifest)")
 
     @rel.command("list")
     def list_(app_name: str | None = typer.Argument(None, metavar="[APP]")) -> None:

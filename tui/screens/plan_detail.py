@@ -64,6 +64,9 @@ def status_text(view: PlanView) -> Text:
             text.append("draft: submit it (shipdeck plan submit) before approvals", style="dim")
         else:
             text.append("✓ nothing blocks it: it may run now", style="bold green")
+        for w in view.warnings:  # model scan findings this environment lets through
+            text.append("\n! ", style="bold yellow")
+            text.append(safe(w.message))
         return text
     text.append_text(state_text(view.state))
     if view.started_at is not None:
