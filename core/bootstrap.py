@@ -225,11 +225,12 @@ def build_context(
     if check_schema:
         db.check_schema()
     cfg = workspace.config
+    session_user = db.session_user() if cfg.identity.source == "database" else None
     return Context(
         workspace=workspace.root,
         config=cfg,
         db=db,
-        actor=resolve_actor(cfg),
+        actor=resolve_actor(cfg, session_user=session_user),
         git=GitRepositories(),
         targets=make_target_factory(workspace.root),
         checkpoints=make_checkpoint_store,
