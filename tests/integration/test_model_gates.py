@@ -67,6 +67,7 @@ model_scan_limit_mib = 1
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [sources.hub]
 kind = "hf"
