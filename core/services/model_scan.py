@@ -10,7 +10,7 @@ source that cannot deliver a file fails the release (retry it); a file over the 
 from __future__ import annotations
 
 import tempfile
-from typing import Any, BinaryIO
+from typing import Any
 
 from shipdeck.core.domain.artifact_diff import format_size
 from shipdeck.core.domain.model_gates import (
@@ -93,9 +93,5 @@ def _licence(source: ArtifactSource, art: ResolvedArtifact) -> tuple[str | None,
 def _text(source: ArtifactSource, art: ResolvedArtifact, path: str) -> str:
     with tempfile.TemporaryFile() as tmp:
         source.fetch(art, path, tmp, CARD_LIMIT)
-        return _read_all(tmp).decode("utf-8", errors="replace")
-
-
-def _read_all(f: BinaryIO) -> bytes:
-    f.seek(0)
-    return f.read()
+        tmp.seek(0)
+        return tmp.read().decode("utf-8", errors="replace")

@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from shipdeck.core.domain.model_gates import ModelReport
     from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.tui import output
 from shipdeck.tui.commands.common import context
-
-if TYPE_CHECKING:
-    from shipdeck.core.domain.model_gates import ModelReport
 
 
 def model_lines(report: ModelReport) -> list[str]:
