@@ -20,6 +20,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs
 
 from shipdeck.core.domain.artifact_diff import format_size
@@ -95,6 +96,28 @@ class FileSource:
             shutil.rmtree(staging, ignore_errors=True)
         return self.resolve(artifact.name, destination)
 
+    def fetch(self, artifact: ResolvedArtifact, path: str, into: BinaryIO, max_bytes: int) -> None:
+        """Copy one pinned file, confined like `resolve` and checked against its recorded hash."""
+        pinned = next((f for f in artifact.files if f.path == path), None)
+        if pinned is None:
+            raise AdapterError(f"file source: artifact {artifact.name}: no file {path} in the pin")
+        if pinned.size > max_bytes:
+            raise AdapterError(
+                f"file source: artifact {artifact.name}: {path} is over {format_size(max_bytes)}"
+            )
+        root, _ = self._parse(artifact.name, artifact.resolved)
+        top = root.resolve(strict=True)
+        real = top if top.is_file() else top / path
+        digest = hashlib.sha256()
+        with _opened(artifact.name, real, path, top if top.is_dir() else top.parent) as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+                into.write(chunk)
+        if digest.hexdigest() != pinned.sha256:
+            raise AdapterError(
+                f"file source: artifact {artifact.name}: {path} changed since it was pinned"
+            )
+
     # --- helpers ------------------------------------------------------------------------------
 
     def _parse(self, name: str, uri: str) -> tuple[Path, str | None]:
@@ -141,6 +164,16 @@ def _scan(name: str, root: Path) -> tuple[ArtifactFile, ...]:
 
 
 def _hashed(name: str, path: Path, rel: str, top: Path) -> ArtifactFile:
+    with _opened(name, path, rel, top) as f:
+        size = os.fstat(f.fileno()).st_size
+        digest = hashlib.sha256()
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return ArtifactFile(path=rel, size=size, sha256=digest.hexdigest())
+
+
+def _opened(name: str, path: Path, rel: str, top: Path) -> BinaryIO:
+    """`path` open for reading: a regular file inside `top`, not reached through a symlink out."""
     real = path
     if path.is_symlink():
         real = Path(os.path.realpath(path))
@@ -154,11 +187,8 @@ def _hashed(name: str, path: Path, rel: str, top: Path) -> ArtifactFile:
         raise UnsafeFile(f"artifact {name}: {exc.message}") from None
     except OSError as exc:
         raise AdapterError(f"file source: artifact {name}: {rel}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"artifact {name}: {rel} is not a regular file: refused")
-        digest = hashlib.sha256()
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return ArtifactFile(path=rel, size=info.st_size, sha256=digest.hexdigest())
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        f.close()
+        raise UnsafeFile(f"artifact {name}: {rel} is not a regular file: refused")
+    return f

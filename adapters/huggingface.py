@@ -13,13 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import ArtifactFile, ResolvedArtifact
 
 if TYPE_CHECKING:
-    from huggingface_hub import HfApi
+    from huggingface_hub import DatasetInfo, HfApi, ModelInfo
 
 _REPO_PREFIX = {"model": "", "dataset": "datasets/"}
 _CARD = "README.md"
@@ -81,10 +81,19 @@ class HuggingFaceSource:
         ref = _parse(uri)
         with self._translated(ref.label):
             api = self._api()
-            fetch = api.model_info if ref.repo_type == "model" else api.dataset_info
-            info = fetch(
-                ref.repo_id, revision=ref.revision, files_metadata=True, timeout=self._timeout
-            )
+            info: ModelInfo | DatasetInfo
+            if ref.repo_type == "model":  # the Hub scans model repos and says so when asked
+                info = api.model_info(
+                    ref.repo_id,
+                    revision=ref.revision,
+                    files_metadata=True,
+                    securityStatus=True,
+                    timeout=self._timeout,
+                )
+            else:
+                info = api.dataset_info(
+                    ref.repo_id, revision=ref.revision, files_metadata=True, timeout=self._timeout
+                )
             if info.gated:
                 # The Hub lists a gated repo's files to anyone but serves them only to granted
                 # tokens: check now, not when a deploy tries to download the weights.
@@ -111,6 +120,7 @@ class HuggingFaceSource:
                 "repo_type": ref.repo_type,
                 "revision": ref.revision,
                 "last_modified": last_modified,
+                "hub_scan": getattr(info, "security_repo_status", None),
             },
         )
 
@@ -119,26 +129,27 @@ class HuggingFaceSource:
 
         Streams the card and stops reading once enough lines are in: cards can be long.
         """
-        from huggingface_hub import hf_hub_url
         from huggingface_hub.errors import RemoteEntryNotFoundError
-        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         ref = _parse(artifact.resolved)
-        url = hf_hub_url(
-            ref.repo_id,
-            _CARD,
-            repo_type=ref.repo_type,
-            revision=ref.revision,
-            endpoint=self._endpoint,
-        )
         with self._translated(ref.label):
-            headers = build_hf_headers(token=self._token)
-            with get_session().stream("GET", url, headers=headers, timeout=self._timeout) as r:
-                try:
-                    hf_raise_for_status(r)
-                except RemoteEntryNotFoundError:
-                    return []
-                return _card_head(r.iter_lines(), lines)
+            try:
+                with self._stream(ref, _CARD) as r:
+                    return _card_head(r.iter_lines(), lines)
+            except RemoteEntryNotFoundError:
+                return []
+
+    def fetch(self, artifact: ResolvedArtifact, path: str, into: BinaryIO, max_bytes: int) -> None:
+        """Stream one file at the pinned sha (never through the download cache), stopping with
+        an error once more than `max_bytes` arrived."""
+        ref = _parse(artifact.resolved)
+        with self._translated(f"{ref.label}: {path}"), self._stream(ref, path) as r:
+            got = 0
+            for chunk in r.iter_bytes():
+                got += len(chunk)
+                if got > max_bytes:
+                    raise AdapterError(f"hf source: {ref.label}: {path} is over {max_bytes} bytes")
+                into.write(chunk)
 
     def promote(self, artifact: ResolvedArtifact, destination: str) -> ResolvedArtifact:
         raise AdapterError(
@@ -147,6 +158,24 @@ class HuggingFaceSource:
         )
 
     # --- helpers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _stream(self, ref: _Ref, path: str) -> Iterator[Any]:
+        """An open streaming GET of `path` at `ref`, its HTTP status already checked."""
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = hf_hub_url(
+            ref.repo_id,
+            path,
+            repo_type=ref.repo_type,
+            revision=ref.revision,
+            endpoint=self._endpoint,
+        )
+        headers = build_hf_headers(token=self._token)
+        with get_session().stream("GET", url, headers=headers, timeout=self._timeout) as r:
+            hf_raise_for_status(r)
+            yield r
 
     def _api(self) -> HfApi:
         from huggingface_hub import HfApi

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from shipdeck.adapters.aws import AwsClient, aws_cause, aws_errors
@@ -154,6 +154,22 @@ class S3Source:
                 )
         copy_uri = destination if src.is_prefix else f"s3://{dest.bucket}/{copies[0].key}"
         return _artifact(artifact.name, copy_uri, _parse(copy_uri), copies)
+
+    def fetch(self, artifact: ResolvedArtifact, path: str, into: BinaryIO, max_bytes: int) -> None:
+        """GET one pinned object version (by VersionId, else If-Match on its ETag), streamed."""
+        loc = _parse(artifact.resolved)
+        key = loc.key + path if loc.is_prefix else loc.key
+        obj = next((o for o in self._objects_of(artifact) if o.key == key), None)
+        if obj is None:
+            raise AdapterError(f"s3 source: {artifact.resolved}: no object {path} in the pin")
+        if obj.size > max_bytes:
+            raise AdapterError(f"s3 source: s3://{loc.bucket}/{key}: over {max_bytes} bytes")
+        with self._translated(f"s3://{loc.bucket}/{key}", loc):
+            kwargs: dict[str, str] = {"Bucket": loc.bucket, "Key": key}
+            kwargs.update(_version_arg(obj.version_id) or {"IfMatch": f'"{obj.etag}"'})
+            body = self._s3().get_object(**kwargs)["Body"]
+            for chunk in body.iter_chunks(1 << 20):
+                into.write(chunk)
 
     # --- S3 calls -----------------------------------------------------------------------------
 

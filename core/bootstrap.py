@@ -220,6 +220,7 @@ def build_context(
     check_schema: bool = True,
 ) -> Context:
     from shipdeck.adapters.git_repo import GitRepositories
+    from shipdeck.adapters.picklescan_scanner import PickleScanner
 
     db = Database(database_url or workspace.database_url())
     if check_schema:
@@ -236,6 +237,7 @@ def build_context(
         checkpoints=make_checkpoint_store,
         clock=clock or SystemClock(),
         read_only=read_only,
+        scanner=PickleScanner(),
         **configured_ports(cfg, workspace.root),
     )
 

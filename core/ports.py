@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from shipdeck.core.errors import AdapterError
 
@@ -107,6 +107,24 @@ class ArtifactSource(Protocol):
 
     def promote(self, artifact: ResolvedArtifact, destination: str) -> ResolvedArtifact:
         """Copy the artifact into `destination` (an environment's bucket); return the copy."""
+
+    def fetch(self, artifact: ResolvedArtifact, path: str, into: BinaryIO, max_bytes: int) -> None:
+        """Write the bytes of file `path` of the pinned `artifact` into `into`, never more than
+        `max_bytes` (AdapterError beyond it): the model gates read pickles and cards this way."""
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What a weight scanner found in one file, read as opcodes, never loaded."""
+
+    dangerous: tuple[str, ...]  # "module.name" of each dangerous global it imports
+    error: str | None = None  # the file could not be read to the end as a pickle
+
+
+class WeightScanner(Protocol):
+    """Scans pickle-based weights (raw pickles and PyTorch zip archives) without loading them."""
+
+    def scan(self, path: str, data: BinaryIO) -> ScanOutcome: ...
 
 
 # --- blue/green targets ----------------------------------------------------------------------

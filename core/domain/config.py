@@ -15,6 +15,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from shipdeck.core.domain.config_values import value_problems
+from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.occurrences import WallTime, parse_wall_time, to_utc
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, SCHEMES, VersionScheme
 from shipdeck.core.domain.waves import find_cycle
@@ -158,6 +159,7 @@ class Environment:
     task_roles: tuple[str, ...] = ()
     failure_policy: Literal["rollback", "halt"] = "rollback"
     warm_seconds: float = 0.0
+    models: ModelPolicy = field(default_factory=ModelPolicy)
     rollback_approvals: int = (
         0  # approvals a rollback needs here (default: none, it ends incidents)
     )
@@ -253,6 +255,7 @@ class WorkspaceConfig:
     apps: Mapping[str, App]
     sources: Mapping[str, Source] = field(default_factory=dict)
     notifications: Mapping[str, Notification] = field(default_factory=dict)
+    model_scan_limit: int = 2048 << 20  # bytes; a pickle file above it is recorded unscanned
     versions: VersionScheme = DEFAULT_SCHEME  # [releases] versions: which strings are versions
 
     def env_order(self) -> list[str]:
@@ -417,9 +420,12 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     c.keys(raw, "", _TOP)
 
     ws = c.table(raw.get("workspace"), "workspace")
-    c.keys(ws, "workspace", {"name", "database"})
+    c.keys(ws, "workspace", {"name", "database", "model_scan_limit_mib"})
     name = c.get(ws, "workspace", "name", str, "shipdeck")
     database = c.get(ws, "workspace", "database", str)
+    scan_limit = c.get(ws, "workspace", "model_scan_limit_mib", int, 2048)
+    if scan_limit <= 0:
+        c.err("workspace.model_scan_limit_mib", f"must be 1 or more, not {scan_limit}")
 
     identity = _parse_identity(c, c.table(raw.get("identity"), "identity"))
 
@@ -457,6 +463,7 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
         apps=apps,
         sources=sources,
         notifications=notifications,
+        model_scan_limit=max(scan_limit, 1) << 20,
         versions=versions,
     )
 
@@ -631,6 +638,7 @@ def _parse_environments(
         "task_roles",
         "failure_policy",
         "warm",
+        "models",
         "rollback_approvals",
     }
     out: dict[str, Environment] = {}
@@ -683,9 +691,32 @@ def _parse_environments(
             task_roles=_role_refs(c, e, path, "task_roles", roles),
             failure_policy=policy,
             warm_seconds=warm.total_seconds() if warm else 0.0,
+            models=_parse_model_policy(c, e.get("models"), f"{path}.models"),
             rollback_approvals=max(rollback_approvals, 0),
         )
     return out
+
+
+def _parse_model_policy(c: _Collector, raw: Any, path: str) -> ModelPolicy:
+    """`[environments.E.models]`: require_safe_weights, scan = "block" | "warn", licenses."""
+    m = c.table(raw, path)
+    c.keys(m, path, {"require_safe_weights", "scan", "licenses"})
+    scan = c.get(m, path, "scan", str, "warn")
+    if scan not in ("block", "warn"):
+        c.err(f"{path}.scan", f"must be 'block' or 'warn', not '{scan}'")
+        scan = "warn"
+    licenses = c.strings(m, path, "licenses")
+    for i, lic in enumerate(licenses):
+        if not lic.strip() or lic != lic.strip().lower():
+            c.err(
+                f"{path}.licenses[{i}]",
+                f"must be a lower-case licence id like 'apache-2.0', not '{lic}'",
+            )
+    return ModelPolicy(
+        require_safe_weights=bool(c.get(m, path, "require_safe_weights", bool, False)),
+        scan="block" if scan == "block" else "warn",
+        licenses=licenses,
+    )
 
 
 def _unknown(c: _Collector, path: str, what: str, value: str, options: list[str]) -> None:

@@ -197,6 +197,8 @@ def policy_snapshot(
         "windows": {name: _window_dict(windows.get(name)) for name in sorted(env.windows)},
         "freezes": {name: _freeze_dict(freezes.get(name)) for name in sorted(env.freezes)},
         "checklist": [_checklist_dict(c) for c in env.checklist],
+        # Only when set, so environments without model gates keep the digests they had.
+        **({"models": env.models.as_dict()} if env.models.configured else {}),
     }
 
 

@@ -3,7 +3,8 @@
 Every blocker carries one sentence a person can act on ("needs 1 more approval from approvers",
 "prod window opens Tue 09:00 Europe/Berlin, in 14h"), so the TUI and `plan show` never explain
 policy themselves. Kinds are the headless contract's: window_closed, frozen, approvals_missing,
-checklist_incomplete, locked, not_promoted, self_approval, stale_approval, target_missing.
+checklist_incomplete, locked, not_promoted, self_approval, stale_approval, target_missing, and the
+model gates' unsafe_weights, scan_findings and license_not_allowed (core.domain.model_gates).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shipdeck.core.domain import model_gates
 from shipdeck.core.domain.config import ChecklistItem, Environment
 from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import Blocker
@@ -27,6 +29,7 @@ class PlanFacts:
     checklist: tuple[ChecklistItem, ...]
     editors: tuple[str, ...] = ()  # who changed or submitted the plan after drafting it
     untargeted: tuple[str, ...] = ()  # apps in the plan that shipdeck.toml gives no target here
+    models: tuple[model_gates.ModelFact, ...] = ()  # the model artifacts of its releases
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,19 @@ def target_blockers(plan: PlanFacts, env: str) -> list[Blocker]:
     ]
 
 
+def model_blockers(plan: PlanFacts, env: Environment) -> list[Blocker]:
+    """The model gates that stop this plan in `env` (warnings are `model_warnings`)."""
+    found = model_gates.gates(env.name, env.models, plan.models)
+    return [b for b in found if not model_gates.is_warning(b)]
+
+
+def model_warnings(plan: PlanFacts, env: Environment) -> list[Blocker]:
+    """Scan findings `env` allows (scan = "warn"): shown with the plan, never blocking."""
+    return [
+        b for b in model_gates.gates(env.name, env.models, plan.models) if model_gates.is_warning(b)
+    ]
+
+
 def evaluate(
     plan: PlanFacts,
     env: Environment,
@@ -275,11 +291,13 @@ def evaluate(
     """Every reason the plan may not start now; empty means it may.
 
     Order is what a person fixes first: the configuration (a target removed after the plan was
-    drafted), lock and window (wait), promotion, approvals, checklist.
+    drafted), the releases' model gates (ship another release), lock and window (wait),
+    promotion, approvals, checklist.
     An active override lifts window and freeze blockers only.
     """
     return [
         *target_blockers(plan, env.name),
+        *model_blockers(plan, env),
         *lock_blockers(plan.id, env.name, lock),
         *window_blockers(env.name, window, window_tz, overrides, now),
         *promotion_blockers(promotion),

@@ -10,6 +10,7 @@ from typing import Any
 
 from shipdeck.core.domain.artifact_diff import diff_artifacts, summarize
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
+from shipdeck.core.domain.model_gates import ModelReport
 from shipdeck.core.domain.redact import redact
 from shipdeck.core.ports import ArtifactDiff, ArtifactFile, ResolvedArtifact
 
@@ -21,6 +22,7 @@ class ArtifactEntry:
     resolved: str | None
     digest: str | None = None
     files: tuple[tuple[str, int, str | None], ...] = ()  # (path, size, sha256)
+    model: ModelReport | None = None  # model artifacts only: file classes, scan, licence
 
     def pinned(self) -> ResolvedArtifact:
         """This entry as the port's ResolvedArtifact, so one diff serves every source."""
@@ -33,13 +35,16 @@ class ArtifactEntry:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "uri": self.uri,
             "resolved": self.resolved,
             "digest": self.digest,
             "files": [list(f) for f in self.files],
         }
+        if self.model is not None:  # absent otherwise, so older manifests keep their digests
+            out["model"] = self.model.as_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ArtifactEntry:
@@ -49,6 +54,7 @@ class ArtifactEntry:
             d.get("resolved"),
             d.get("digest"),
             tuple((str(p), int(s), h) for p, s, h in d.get("files", [])),
+            ModelReport.from_dict(d["model"]) if d.get("model") else None,
         )
 
 
@@ -120,7 +126,13 @@ class ReleaseRecord:
             "commit": self.commit,
             "digest": self.digest,
             "artifacts": [
-                {"name": a.name, "uri": a.uri, "resolved": a.resolved, "digest": a.digest}
+                {
+                    "name": a.name,
+                    "uri": a.uri,
+                    "resolved": a.resolved,
+                    "digest": a.digest,
+                    **({"model": a.model.view()} if a.model is not None else {}),
+                }
                 for a in self.manifest.artifacts
             ],
             "config": dict(self.manifest.config),

@@ -28,6 +28,7 @@ from shipdeck.core.ports import (
     Notifier,
     TargetFactory,
     TokenLimitStore,
+    WeightScanner,
 )
 from shipdeck.core.storage import audit
 from shipdeck.core.storage.db import Database
@@ -127,6 +128,7 @@ class Context:
     notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
     clock: Clock = field(default_factory=SystemClock)
     secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
+    scanner: WeightScanner | None = None  # pickle-based weights at release time
     read_only: bool = False
 
     def now(self) -> datetime:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import CursorResult, Row
 
 from shipdeck.core.domain import policy
 from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.domain.model_gates import ModelFact
 from shipdeck.core.domain.plan import (
     PRE_RUN,
     FailurePolicy,
@@ -62,7 +63,12 @@ from shipdeck.core.services.history import (
     superseded,
 )
 from shipdeck.core.services.notify import notify
-from shipdeck.core.services.releases import app_config, find_release, latest_release
+from shipdeck.core.services.releases import (
+    app_config,
+    find_release,
+    latest_release,
+    proven_release,
+)
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import (
     APPROVALS,
@@ -71,6 +77,7 @@ from shipdeck.core.storage.tables import (
     LEASES,
     OVERRIDES,
     PLANS,
+    RELEASES,
     STEPS,
     TICKS,
 )
@@ -224,6 +231,7 @@ class PlanView:
     abort_requested_by: str | None
     result: str
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[Blocker, ...] = ()  # model scan findings this environment only warns about
     changes: tuple[ItemChange, ...] = ()  # before it runs: each item against what is live now
     rollback: RollbackInfo | None = None
     superseded_by: tuple[Supersession, ...] = ()
@@ -276,6 +284,7 @@ class PlanView:
                 for c in self.checklist
             ],
             "blockers": [b.as_dict() for b in self.blockers],
+            "warnings": [w.as_dict() for w in self.warnings],
             "overrides": [o.as_dict() for o in self.overrides],
             "window": {**self.window.as_dict(), "text": self.window_text},
             "lock": None
@@ -479,6 +488,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         checklist=items,
         editors=_editors(conn, row.id),
         untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
+        models=tuple(model_facts(conn, body)),
     )
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
     approval_rows, bad = binding.trusted_rows(
@@ -546,6 +556,18 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
             _say_what_changed(ctx, conn, env, b, approval_rows) for b in blockers
         ) + tuple(unverified_blocker(p) for p in unverified)
     return Verdict(body, env, digest, facts, approvals, ticks, window, lock, overrides, blockers)
+
+
+def model_facts(conn: Connection, body: PlanBody) -> list[ModelFact]:
+    """The model reports the plan's releases recorded at release time (their manifests)."""
+    ids = [i.release_id for i in body.items]
+    rows = list(conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids)))) if ids else []
+    return [
+        ModelFact(rec.app, rec.version, a.name, a.model)
+        for rec in sorted((proven_release(conn, r) for r in rows), key=lambda r: r.app)
+        for a in rec.manifest.artifacts
+        if a.model is not None
+    ]
 
 
 def unverified_blocker(problem: binding.Problem) -> Blocker:
@@ -698,6 +720,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
         run_epoch=row.run_epoch,
         abort_requested_by=row.abort_requested_by,
         result=row.result,
+        warnings=tuple(policy.model_warnings(v.facts, v.env)),
         changes=item_changes(conn, row.env, v.body.items) if row.state in PRE_RUN else (),
         rollback=rollback_info(conn, v.env, v.body, row.created_by),
         superseded_by=superseded(conn, [row.id]).get(row.id, ()),

@@ -24,6 +24,7 @@ from shipdeck.core.domain.versions import VersionOrder, is_downgrade, version_pr
 from shipdeck.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.model_scan import inspect
 from shipdeck.core.storage import audit, binding
 from shipdeck.core.storage.tables import RELEASES
 
@@ -62,7 +63,12 @@ def _resolve_artifact(ctx: Context, spec: App, name: str, uri: str) -> ArtifactE
         return ArtifactEntry(name, uri, None)
     art = source.resolve(name, uri)
     return ArtifactEntry(
-        name, uri, art.resolved, art.digest, tuple((f.path, f.size, f.sha256) for f in art.files)
+        name,
+        uri,
+        art.resolved,
+        art.digest,
+        tuple((f.path, f.size, f.sha256) for f in art.files),
+        inspect(source, art, ctx.scanner, ctx.config.model_scan_limit),
     )
 
 

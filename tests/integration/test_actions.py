@@ -31,9 +31,7 @@ def test_plan_actions_per_person(ws: WorkspaceFixture) -> None:
     theirs = plan_actions(bob, plan)
     assert theirs["approve"].allowed and theirs["reject"].allowed and theirs["tick"].allowed
     assert kinds(theirs, "override") == ["not_permitted"]
-    assert (
-        theirs["override"].why_not == "bob (approvers) lacks permission 'override'"
-    )
+    assert theirs["override"].why_not == "bob (approvers) lacks permission 'override'"
     after = plan_actions(bob, approve(bob, plan.id))
     assert kinds(after, "approve") == ["already_approved"] and after["reject"].allowed
 
@@ -67,8 +65,5 @@ def test_app_actions_per_person(ws: WorkspaceFixture) -> None:
     assert app_actions(alice, "web", "prod")["rollback"].allowed
 
     approver = app_actions(ws.as_user("bob"), "web", "prod")
-    assert (
-        approver["task.logs"].why_not
-        == "bob (approvers) lacks permission 'task.logs'"
-    )
+    assert approver["task.logs"].why_not == "bob (approvers) lacks permission 'task.logs'"
     assert kinds(approver, "deploy") == ["not_permitted"]

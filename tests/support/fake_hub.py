@@ -7,6 +7,9 @@ against that version's source):
   `.../revision/{quoted rev}`, `?blobs=true` for files_metadata): `id`, `sha`, `lastModified`,
   `private`, `gated`, and `siblings` with `rfilename`, plus `size`, `blobId` and
   `lfs{sha256,size,pointerSize}` only when blobs are asked for, as the Hub does.
+- `HfApi.model_info(securityStatus=True)` (`?securityStatus=True`): `securityRepoStatus` with
+  `scansDone` and `filesWithIssues` (`path`, `level`: unscanned, safe, queued, error, caution,
+  suspicious, unsafe), as the Hub's own scanners report a model repo; set a repo's `scan`.
 - `HfApi.auth_check` (`GET /api/{type}/{repo_id}/auth-check`).
 - `get_hf_file_metadata` / `hf_hub_download` (`HEAD`/`GET /{repo_id}/resolve/{rev}/{path}`,
   datasets under `/datasets/`): `X-Repo-Commit`, `ETag` (git blob id, or the LFS sha256),
@@ -71,6 +74,8 @@ class FakeRepo:
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    scan: dict[str, str] = field(default_factory=dict)  # path -> level the Hub's scan gives it
+    scans_done: bool = True
 
     def commit(
         self,
@@ -221,7 +226,8 @@ class FakeHub:
             if not rest or (len(rest) == 2 and rest[0] == "revision"):
                 revision = rest[1] if rest else "main"
                 blobs = query.get("blobs", ["false"])[0].lower() == "true"
-                return self._info(repo_type, repo_id, revision, token, blobs)
+                security = query.get("securityStatus", ["false"])[0].lower() == "true"
+                return self._info(repo_type, repo_id, revision, token, blobs, security)
         repo_type = "model"
         if segments[:1] == ["datasets"]:
             repo_type, segments = "dataset", segments[1:]
@@ -256,7 +262,13 @@ class FakeHub:
         return self._gate(repo, token) or _json({})
 
     def _info(
-        self, repo_type: str, repo_id: str, revision: str, token: str | None, blobs: bool
+        self,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        token: str | None,
+        blobs: bool,
+        security: bool = False,
     ) -> _Reply:
         repo = self._visible(repo_type, repo_id, token)
         if isinstance(repo, _Reply):
@@ -264,8 +276,19 @@ class FakeHub:
         commit = repo.lookup(revision)
         if commit is None:
             return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        extra: dict[str, Any] = {}
+        if security and repo_type == "model":
+            extra["securityRepoStatus"] = {
+                "scansDone": repo.scans_done,
+                "filesWithIssues": [
+                    {"path": p, "level": level}
+                    for p, level in sorted(repo.scan.items())
+                    if level != "safe" and p in commit.files
+                ],
+            }
         return _json(
             {
+                **extra,
                 "_id": hashlib.md5(repo_id.encode()).hexdigest()[:24],
                 "id": repo_id,
                 "author": repo_id.split("/")[0],

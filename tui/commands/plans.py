@@ -96,6 +96,10 @@ def _show(view: PlanView) -> None:
         output.say("  blocked:")
         for b in view.blockers:
             output.say(f"    - [{b.kind}] {b.message}")
+    if view.warnings:
+        output.say("  warnings:")
+        for w in view.warnings:
+            output.say(f"    - [{w.kind}] {w.message}")
     if view.lock is not None:
         output.say(f"  lock     {view.lock.holder} (plan {view.lock.plan_id})")
     if view.steps:
@@ -148,6 +152,8 @@ def _run(ctx: Context, plan_id: str, wait: bool, timeout: str | None) -> None:
 
     limit = _duration(timeout, "--timeout")
     launched = launch_run(ctx, plan_id)
+    for w in get_plan(ctx, plan_id).warnings:
+        output.info(f"warning: {w.message}")
     if not wait:
         if output.OPTIONS.machine:
             output.emit({"plan": get_plan(ctx, plan_id).as_dict(), "run": _launched(launched)})

@@ -7,9 +7,30 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from shipdeck.core.domain.model_gates import ModelReport
     from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.tui import output
 from shipdeck.tui.commands.common import context
+
+
+def model_lines(report: ModelReport) -> list[str]:
+    """A model artifact's classes, findings and licence, as `release show` prints them."""
+    counts: dict[str, int] = {}
+    for _, cls in report.classes:
+        counts[cls] = counts.get(cls, 0) + 1
+    lines = ["files    " + ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))]
+    weights = [f"{p} ({c})" for p, c in report.classes if c != "other"]
+    lines.append("weights  " + ", ".join(weights))
+    lines += [f"finding  {f.sentence}" for f in report.findings]
+    if not report.findings:
+        lines.append("scan     no findings")
+    where = f" (from {report.license_source})" if report.license_source else ""
+    lines.append(f"licence  {report.license or 'unknown'}{where}")
+    if report.hub_scan is not None:
+        done = "done" if report.hub_scan.get("scansDone") else "not finished"
+        flagged = len(report.hub_scan.get("filesWithIssues") or [])
+        lines.append(f"hub scan {done}, {flagged} file(s) with issues")
+    return lines
 
 
 def _show(rec: ReleaseRecord) -> None:
@@ -18,6 +39,9 @@ def _show(rec: ReleaseRecord) -> None:
     output.say(f"  created  {rec.created_at:%Y-%m-%d %H:%M} UTC by {rec.created_by}")
     for a in rec.manifest.artifacts:
         output.say(f"  artifact {a.name} = {a.resolved or a.uri}")
+        if a.model is not None:
+            for line in model_lines(a.model):
+                output.say(f"    {line}")
     for k, v in sorted(rec.manifest.config.items()):
         output.say(f"  config   {k} = {v}")
     if rec.notes:
@@ -77,6 +101,9 @@ def register(app: typer.Typer) -> None:
             verb = "recorded" if result.created else "already recorded (identical)"
             output.say(f"{result.release.digest}")
             output.info(f"{app_name} {version} {verb} at {result.release.commit[:12]}")
+            for a in result.release.manifest.artifacts:
+                for f in a.model.findings if a.model is not None else ():
+                    output.info(f"artifact {a.name}: {f.sentence} (recorded in the manifest)")
 
     @rel.command("list")
     def list_(app_name: str | None = typer.Argument(None, metavar="[APP]")) -> None:

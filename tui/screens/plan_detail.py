@@ -69,6 +69,9 @@ def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None =
             lines.insert(0, Text(hint, style="bold"))
         elif not view.blockers:
             lines.append(Text("✓ nothing blocks it: it may run now", style="bold green"))
+        lines += [  # model scan findings this environment lets through
+            Text.assemble(("! ", "bold yellow"), safe(w.message)) for w in view.warnings
+        ]
         return Text("\n").join(lines)
     text.append_text(state_text(view.state))
     if view.started_at is not None:
