@@ -17,8 +17,9 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,6 +30,7 @@ from shipdeck.core.storage.files import make_dirs, open_file
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
+SPAWN_ENV = "SHIPDECK_SPAWN_ID"
 _POLL = 0.02
 _CODE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -133,11 +135,26 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
 
 @dataclass(frozen=True)
 class _Entry:
-    pid: int
+    pid: int  # 0: recorded before the spawn, not yet known (see _adopt)
     start_time: int
     boot_id: str
     argv: list[str]
     log_path: str
+    spawn_id: str = ""  # also in the child's environment: how a lost child is found again
+
+
+def _spawned(spawn_id: str) -> int | None:
+    """The process whose environment carries this spawn id, if it runs."""
+    marker = f"{SPAWN_ENV}={spawn_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
 
 
 class ProcessSupervisor:
@@ -177,8 +194,13 @@ class ProcessSupervisor:
                 if current.argv == argv:
                     return current.pid
                 self._terminate(name, current, 5.0)
-            entry = self._spawn(name, argv, Path(log_path), env)
-            entries[name] = entry
+            # Recorded before it exists: were we killed between the spawn and the record below,
+            # the next look finds the child by its spawn id instead of losing it on its port.
+            spawn_id = uuid.uuid4().hex
+            entries[name] = _Entry(0, 0, _boot_id(), argv, str(log_path), spawn_id)
+            self._save(entries)
+            entry = self._spawn(name, argv, Path(log_path), {**(env or {}), SPAWN_ENV: spawn_id})
+            entries[name] = replace(entry, spawn_id=spawn_id)
             self._save(entries)
             return entry.pid
 
@@ -243,13 +265,22 @@ class ProcessSupervisor:
     def _load(self) -> dict[str, _Entry]:
         try:
             raw: dict[str, Any] = json.loads(self._state_path.read_text(encoding="utf-8"))
-            return {name: _Entry(**fields) for name, fields in raw["processes"].items()}
+            entries = {name: _Entry(**fields) for name, fields in raw["processes"].items()}
         except FileNotFoundError:
             return {}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise AdapterError(
                 f"{self.label}: unreadable process state {self._state_path}: {exc}"
             ) from None
+        return {name: self._adopt(e) if e.pid == 0 else e for name, e in entries.items()}
+
+    def _adopt(self, entry: _Entry) -> _Entry:
+        """A spawn recorded but never confirmed: the child, if it started, found by its id."""
+        pid = _spawned(entry.spawn_id) if entry.spawn_id else None
+        stat = _proc_stat(pid) if pid is not None else None
+        if pid is None or stat is None:
+            return entry  # never started (pid 0 is never alive)
+        return replace(entry, pid=pid, start_time=stat[1])
 
     def _save(self, entries: dict[str, _Entry]) -> None:
         doc = {"version": 1, "processes": {n: asdict(e) for n, e in sorted(entries.items())}}
