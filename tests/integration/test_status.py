@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, text, update
 
+from shipdeck.adapters.git_repo import GitRepositories
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import create_release
@@ -337,3 +338,15 @@ def test_status_leaves_the_audit_log_alone(ws: WorkspaceFixture) -> None:
     after = audit_log.verify(ws.as_user("erin"))
     assert after.ok and (after.events, after.head_hash) == (before.events, before.head_hash)
     assert before.events == 12  # six releases, six deployments
+
+
+def test_one_history_walk_counts_every_pair_and_leaves_out_unknown_commits(
+    ws: WorkspaceFixture,
+) -> None:
+    web = merge_repo(ws)
+    unknown = "0" * 40
+    counts = GitRepositories().count_pairs(
+        ws.root / "repos" / "web-merge",
+        [(web["c2"], web["M"]), (web["f1"], web["M"]), (web["M"], web["c4"]), (unknown, web["M"])],
+    )
+    assert counts == {(web["c2"], web["M"]): 5, (web["f1"], web["M"]): 4, (web["M"], web["c4"]): 0}
