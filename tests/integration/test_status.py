@@ -19,14 +19,14 @@ from shipdeck.core.services import audit_log
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import create_release
 from shipdeck.core.services.status import status
-from shipdeck.core.storage.tables import CommitDistance, Lease
+from shipdeck.core.storage.tables import DISTANCES, LEASES
 from tests.integration.test_releases import git
 from tests.support.cli import shipdeck
 from tests.support.deployments import record_deployment
 from tests.support.terminal import shipdeck_on_terminal
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
-_DIST = CommitDistance.__table__  # type: ignore[attr-defined]
+_DIST = DISTANCES
 
 
 def merge_repo(ws: WorkspaceFixture) -> dict[str, str]:
@@ -228,7 +228,7 @@ def test_lock_and_window_state(ws: WorkspaceFixture) -> None:
     now = ws.clock.now()  # Tuesday 12:00 UTC
     with ws.base.db.write() as conn:
         conn.execute(
-            insert(Lease.__table__).values(  # type: ignore[attr-defined]
+            insert(LEASES).values(
                 env="prod",
                 epoch=1,
                 holder="alice",
@@ -238,7 +238,7 @@ def test_lock_and_window_state(ws: WorkspaceFixture) -> None:
             )
         )
         conn.execute(
-            insert(Lease.__table__).values(  # type: ignore[attr-defined]
+            insert(LEASES).values(
                 env="staging",
                 epoch=1,
                 holder="bob",
