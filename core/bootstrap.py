@@ -18,10 +18,13 @@ from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
+    Color,
+    LiveColorReader,
     LogSource,
     MachineProcesses,
     Notifier,
     Target,
+    TargetFactory,
     TokenLimitStore,
 )
 from shipdeck.core.services.context import Context, SystemClock, resolve_actor
@@ -66,6 +69,23 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
         raise UsageError(f"target {app}/{env}: unknown adapter '{adapter}'")
 
     return factory
+
+
+def make_live_color_reader(workspace: Path, targets: TargetFactory) -> LiveColorReader:
+    """A local target's color straight from its state file; other adapters through their target."""
+
+    def live_color(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Color | None:
+        if adapter == "local":
+            from shipdeck.adapters.local.target import live_color_in
+
+            return live_color_in(target_state_dir(workspace, app, env), f"local target {app}/{env}")
+        target = targets(app, env, adapter, settings)
+        try:
+            return target.live_color()
+        finally:
+            target.close()
+
+    return live_color
 
 
 def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcesses]]:
@@ -224,13 +244,15 @@ def build_context(
     if check_schema:
         db.check_schema()
     cfg = workspace.config
+    targets = make_target_factory(workspace.root)
     return Context(
         workspace=workspace.root,
         config=cfg,
         db=db,
         actor=resolve_actor(cfg),
         git=GitRepositories(),
-        targets=make_target_factory(workspace.root),
+        targets=targets,
+        live_colors=make_live_color_reader(workspace.root, targets),
         checkpoints=make_checkpoint_store,
         sources=make_sources(cfg, workspace.root),
         log_sources=make_log_sources(workspace.root, cfg),

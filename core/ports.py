@@ -177,6 +177,9 @@ class MachineProcesses(Protocol):
 
 # (app, env, adapter name, adapter settings) -> a Target for that app in that environment.
 TargetFactory = Callable[[str, str, str, Mapping[str, Any]], Target]
+# The same arguments -> the target's live color, read from its state where the adapter keeps it in
+# files (no Target built); AdapterError when that state is unreadable.
+LiveColorReader = Callable[[str, str, str, Mapping[str, Any]], Color | None]
 
 
 # --- day-2 tasks -----------------------------------------------------------------------------

@@ -334,9 +334,9 @@ def _probe(ctx: Context, cell: Cell) -> None:
     if target_cfg is None or target_cfg.adapter not in _CHEAP_PROBES or cell.deployed is None:
         return
     try:
-        target = ctx.targets(cell.app, cell.env, target_cfg.adapter, target_cfg.settings)
-        cell.live_color = target.live_color()
-        target.close()
+        cell.live_color = ctx.live_colors(
+            cell.app, cell.env, target_cfg.adapter, target_cfg.settings
+        )
     except AdapterError:
         cell.drift = True
         return
