@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from shipdeck.core.errors import UsageError
+from shipdeck.core.storage.files import make_dirs, open_file
 
 
 class FileCheckpoints:
@@ -23,8 +24,8 @@ class FileCheckpoints:
 
     def append(self, line: str) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
+            make_dirs(self.path.parent)
+            with os.fdopen(open_file(self.path, os.O_WRONLY | os.O_APPEND), "a") as fh:
                 fh.write(line + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -35,6 +35,7 @@ from shipdeck.adapters.local.processes import atomic_write_text, read_state
 from shipdeck.core.domain.redact import last_line, strip_lines
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.storage.files import make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class CommandTarget:
             staged.pop(color, None)
         else:
             staged[color] = _facts(release)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.state_dir)
         atomic_write_text(self._staged_path, json.dumps(staged, indent=2, default=str) + "\n")
 
     # --- running steps ---

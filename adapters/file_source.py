@@ -14,7 +14,6 @@ checked after opening, so a file swapped for a link between listing and reading 
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -25,8 +24,9 @@ from urllib.parse import parse_qs
 
 from shipdeck.core.domain.artifact_diff import format_size
 from shipdeck.core.domain.canonical import digest_of
-from shipdeck.core.errors import AdapterError, ArtifactRefused
+from shipdeck.core.errors import AdapterError, UnsafeFile
 from shipdeck.core.ports import ArtifactFile, ResolvedArtifact
+from shipdeck.core.storage.nofollow import open_nofollow
 
 _PREFIX = "file://"
 _CHUNK = 1 << 20
@@ -99,7 +99,7 @@ class FileSource:
 
     def _parse(self, name: str, uri: str) -> tuple[Path, str | None]:
         if "\x00" in uri:
-            raise ArtifactRefused(f"artifact {name}: file:// path contains a NUL byte")
+            raise UnsafeFile(f"artifact {name}: file:// path contains a NUL byte")
         if not uri.startswith(_PREFIX) or len(uri) == len(_PREFIX):
             raise AdapterError(f"file source: artifact {name}: {uri!r} is not a file:// path")
         # The path is taken as written (no host part, no percent-decoding): what the team's
@@ -119,14 +119,18 @@ def _scan(name: str, root: Path) -> tuple[ArtifactFile, ...]:
     if top.is_file():
         return (_hashed(name, top, top.name, top.parent),)
     if not top.is_dir():
-        raise ArtifactRefused(f"artifact {name}: {root} is neither a directory nor a file")
+        raise UnsafeFile(f"artifact {name}: {root} is neither a directory nor a file")
     found: list[ArtifactFile] = []
-    for folder, dirs, names in os.walk(top, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would skip the folder: a silent hole
+        raise AdapterError(f"file source: artifact {name}: {exc.filename}: {exc.strerror}")
+
+    for folder, dirs, names in os.walk(top, onerror=unreadable, followlinks=False):
         here = Path(folder)
         for d in dirs:
             if (here / d).is_symlink():
                 rel = (here / d).relative_to(top).as_posix()
-                raise ArtifactRefused(
+                raise UnsafeFile(
                     f"artifact {name}: {rel} in {root} is a symlinked directory (not followed)"
                 )
         for n in names:
@@ -141,19 +145,19 @@ def _hashed(name: str, path: Path, rel: str, top: Path) -> ArtifactFile:
     if path.is_symlink():
         real = Path(os.path.realpath(path))
         if not real.is_relative_to(top):
-            raise ArtifactRefused(
+            raise UnsafeFile(
                 f"artifact {name}: {rel} is a symlink out of {top} (to {real}): refused"
             )
-    try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:  # no link followed below the directory: one swapped in since the listing is refused
+        fd = open_nofollow(real, os.O_RDONLY | os.O_NONBLOCK, root=top)
+    except UnsafeFile as exc:
+        raise UnsafeFile(f"artifact {name}: {exc.message}") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # swapped for a symlink since it was listed
-            raise ArtifactRefused(f"artifact {name}: {rel} became a symlink: refused") from None
         raise AdapterError(f"file source: artifact {name}: {rel}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise ArtifactRefused(f"artifact {name}: {rel} is not a regular file: refused")
+            raise UnsafeFile(f"artifact {name}: {rel} is not a regular file: refused")
         digest = hashlib.sha256()
         while chunk := f.read(_CHUNK):
             digest.update(chunk)

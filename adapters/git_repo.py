@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipdeck.core.errors import AdapterError, NotFoundError
+from shipdeck.core.errors import AdapterError, NotFoundError, PermissionDenied
 from shipdeck.core.ports import CommitInfo
 
 if TYPE_CHECKING:
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 _FIELD = "\x1f"
 _FORMAT = _FIELD.join(("%H", "%an", "%aI", "%s"))
+
+
+def _dubious(path: Path, stderr: str) -> PermissionDenied:
+    """git refuses a repository another user owns: its own words, on one line, with its fix
+    (exit 4), instead of the 'unknown revision' its silence would otherwise turn into."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    reason = lines[0].removeprefix("fatal: ")
+    fix = next((ln for ln in lines if ln.startswith("git config")), None)
+    fix = fix or f"git config --global --add safe.directory {path}"
+    return PermissionDenied(f"not permitted: git {path}: {reason}; fix: {fix}")
 
 
 class GitRepositories:
@@ -50,8 +60,11 @@ class GitRepositories:
         try:
             return str(self._repo(path).git.execute(["git", *args]))
         except git.GitCommandError as exc:
-            cause = (exc.stderr or "").strip().splitlines()
-            detail = cause[-1].removeprefix("stderr: ").strip(" '") if cause else str(exc.status)
+            stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip(" '")
+            if "dubious ownership" in stderr:
+                raise _dubious(path, stderr) from exc
+            cause = stderr.splitlines()
+            detail = cause[-1].strip(" '") if cause else str(exc.status)
             raise AdapterError(f"git {path}: {' '.join(args[:2])}: {detail}") from exc
 
     def resolve(self, repo: Path, ref: str) -> str:

@@ -83,7 +83,7 @@ def bench_toml(apps: int, waves: int) -> str:
     per = apps // waves
     lines = [
         '[workspace]\nname = "bench"\n',
-        "[identity]\nallow_env_actor = true\n",
+        '[identity]\nallow_env_actor = true\ndelegators = ["*"]\n',
         '[roles.release-managers]\nusers = ["alice"]\npermissions = ["*"]\n',
         "[environments.staging]\n",
     ]

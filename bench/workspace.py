@@ -110,6 +110,7 @@ def workspace_toml(apps: list[str]) -> str:
         "",
         "[identity]",
         "allow_env_actor = true",
+        'delegators = ["*"]',
         "",
         "[roles.release-managers]",
         'users = ["alice"]',

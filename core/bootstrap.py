@@ -245,11 +245,12 @@ def build_context(
         db.check_schema()
     cfg = workspace.config
     targets = make_target_factory(workspace.root)
+    session_user = db.session_user() if cfg.identity.source == "database" else None
     return Context(
         workspace=workspace.root,
         config=cfg,
         db=db,
-        actor=resolve_actor(cfg),
+        actor=resolve_actor(cfg, session_user=session_user),
         git=GitRepositories(),
         targets=targets,
         live_colors=make_live_color_reader(workspace.root, targets),

@@ -205,7 +205,11 @@ def demo_toml(ports: list[int]) -> str:
         'name = "demo"',
         "",
         "[identity]",
+        "# Whoever runs the demo acts as alice, or as SHIPDECK_ACTOR (bob, carol, ...): one",
+        "# person plays every role. A team workspace names its CI runners here instead.",
         "allow_env_actor = true",
+        'delegators = ["*"]',
+        'default_actor = "alice"',
         "",
         "[roles.release-managers]",
         'users = ["alice"]',
@@ -544,6 +548,8 @@ def demo_root(directory: str | Path | None) -> Path:
     """The demo workspace named (or found like any workspace); refused unless `demo` built it."""
     from shipdeck.core.workspace import find_workspace
 
+    if directory is not None and not (Path(directory) / "shipdeck.toml").is_file():
+        raise UsageError(f"{directory}: no shipdeck.toml there (not a demo workspace)")
     root = find_workspace(directory)
     if not (root / MARKER).is_file():
         raise UsageError(f"{root}: not a demo workspace (no {MARKER}); only `shipdeck demo` ones")

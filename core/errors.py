@@ -70,6 +70,13 @@ class ConfigError(ShipdeckError):
     kind = "config_invalid"
 
 
+class DatabaseUnavailable(ShipdeckError):
+    """The configured database cannot be reached: named (password masked), never replaced."""
+
+    exit_code = ExitCode.NOT_PERMITTED
+    kind = "database_unavailable"
+
+
 class SchemaBehindError(ShipdeckError):
     exit_code = ExitCode.NOT_PERMITTED
     kind = "schema_behind"
@@ -85,14 +92,6 @@ class ConflictError(ShipdeckError):
 
     exit_code = ExitCode.NOT_PERMITTED
     kind = "conflict"
-
-
-class ArtifactRefused(ShipdeckError):
-    """An artifact that must not be read as given: a path that escapes its directory through a
-    symlink, or a name with a NUL byte. Not permitted (exit 4), naming the artifact."""
-
-    exit_code = ExitCode.NOT_PERMITTED
-    kind = "artifact_refused"
 
 
 class OperationFailed(ShipdeckError):

@@ -29,13 +29,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from shipdeck.core.bootstrap import open_context
     from shipdeck.core.services import runner_token
-    from shipdeck.core.services.context import resolve_actor
     from shipdeck.core.services.runs import RunTicket, execute_run
 
     token = runner_token.receive()  # first: nothing below may see or print it
     try:
         ctx = open_context(args.workspace)
-        acting = resolve_actor(ctx.config)
+        acting = ctx.actor  # resolved as any command is (kernel, delegation or session_user)
         ctx = replace(
             ctx,
             actor=replace(

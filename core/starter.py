@@ -6,15 +6,24 @@ STARTER_TOML = """\
 
 [workspace]
 name = "my-team"
-# database = "postgresql://shipdeck@db.internal/shipdeck"   # default: SQLite in .shipdeck/state.db
+# The one database of this workspace. When set, shipdeck never creates another one beside it;
+# ${NAME} is taken from the environment, so the password stays out of this file.
+# database = "postgresql://shipdeck:${SHIPDECK_DB_PASSWORD}@db.internal/shipdeck"
+# Default: SQLite in .shipdeck/state.db ('shipdeck init --shared GROUP' shares it on one host).
 
 [identity]
-# Honour SHIPDECK_ACTOR (CI service accounts). Records keep the OS user beside it.
+# Who acts is the kernel's user (never USER/LOGNAME). SHIPDECK_ACTOR is delegation: honoured
+# only for the OS users named in delegators (CI runners), refused (exit 4) for anyone else.
+# Records keep both names.
 allow_env_actor = false
+# delegators = ["ci-runner"]
+# default_actor = "alice"        # who a delegator acts as when SHIPDECK_ACTOR is unset
+# source = "database"            # PostgreSQL: the actor is session_user (see 'shipdeck db roles')
 
 # Roles name people and what they may do. Permissions: release.create, plan.create, plan.check,
 # plan.approve, plan.run, plan.abort, deploy, rollback, override, reconcile, task.logs,
-# task.restart, task.token-limit, audit.checkpoint, or "*". A role with no permissions is read-only.
+# task.restart, task.token-limit, audit.checkpoint, workspace.admin (db upgrade, db roles,
+# init --shared, doctor --fix), or "*". A role with no permissions is read-only.
 [roles.release-managers]
 users = ["alice"]
 permissions = ["*"]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipdeck.core.domain.config import WorkspaceConfig, parse_config
+from shipdeck.core.domain.config import ENV_REF, WorkspaceConfig, parse_config
 from shipdeck.core.domain.config_values import MAX_DEPTH, deep_nesting_at
 from shipdeck.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "shipdeck.toml"
+STATE_DIR = ".shipdeck"
 
 
 def find_workspace(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
@@ -69,12 +71,38 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def database_configured(self) -> bool:
+        """A database named in the environment or in shipdeck.toml is the only one: shipdeck then
+        never falls back to (or creates) a SQLite file beside it."""
+        return bool(os.environ.get("SHIPDECK_DATABASE_URL") or self.config.database)
+
     def database_url(self) -> str:
-        """SHIPDECK_DATABASE_URL, else [workspace] database, else SQLite in .shipdeck/."""
-        url = os.environ.get("SHIPDECK_DATABASE_URL") or self.config.database
+        """SHIPDECK_DATABASE_URL, else [workspace] database (with ${ENV} expanded), else SQLite
+        in .shipdeck/."""
+        url = os.environ.get("SHIPDECK_DATABASE_URL")
         if url:
             return url
-        return f"sqlite:///{self.root / '.shipdeck' / 'state.db'}"
+        if self.config.database:
+            return expand_env(self.config.database, f"{self.config_path}: workspace.database")
+        return f"sqlite:///{self.state_dir / 'state.db'}"
+
+
+def expand_env(value: str, where: str) -> str:
+    """Replace ${NAME} with the environment's value, so a password stays out of shipdeck.toml; a
+    variable that is not set is an error naming it (exit 4), never an empty password."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: ${{{name}}} is not set in the environment")
+        return os.environ[name]
+
+    return ENV_REF.sub(sub, value)
 
 
 def open_workspace(explicit: str | Path | None = None) -> Workspace:

@@ -204,13 +204,16 @@ class ShipdeckApp(App[None]):
 
 
 def run_app(workspace: str | None, read_only: bool = False) -> None:
-    """Open the TUI on a workspace; the TUI may bring the schema up to date itself."""
+    """Open the TUI on a workspace; the TUI may bring the schema up to date itself, for those
+    who may upgrade it (the same rule as `db upgrade`)."""
     from shipdeck.core.bootstrap import open_context
+    from shipdeck.core.services.admin import ADMIN
+    from shipdeck.core.services.context import refusal
     from shipdeck.core.storage.migrations import HEAD_REVISION
 
     ctx = open_context(workspace, read_only=read_only, check_schema=False)
     if ctx.db.schema_revision() != HEAD_REVISION:
-        if read_only:
+        if refusal(ctx.actor, read_only, ADMIN) is not None:
             ctx.db.check_schema()
         ctx.db.upgrade()
     try:

@@ -17,7 +17,7 @@ from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
 from shipdeck.tui import output
 from shipdeck.tui.argv import hoist_global_options
-from shipdeck.tui.commands import audit, meta, plans, releases, status, tasks, workspace
+from shipdeck.tui.commands import audit, meta, plans, releases, serve, status, tasks, workspace
 
 app = typer.Typer(
     name="shipdeck",
@@ -84,6 +84,7 @@ plans.register(app)
 tasks.register(app)
 audit.register(app)
 meta.register(app)
+serve.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -120,6 +121,11 @@ def run(argv: list[str] | None = None) -> int:
             sys.stderr.write(message.rstrip("\n") + "\n\n")
             message = "missing command"
         return output.fail(ExitCode.USAGE, "usage", message + where)
+    except PermissionError as exc:  # a file this user may not touch: name it, the user, the fix
+        from shipdeck.core.storage.files import from_os_error
+
+        denied = from_os_error(exc)
+        return output.fail(denied.exit_code, denied.kind, denied.message)
     except KeyboardInterrupt:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")
     except BrokenPipeError:

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from shipdeck.adapters.local.loopback import answers, port_free
 from shipdeck.core.domain.redact import last_line
 from shipdeck.core.errors import AdapterError
-from shipdeck.core.storage.nofollow import open_nofollow
+from shipdeck.core.storage.files import make_dirs, open_file
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
@@ -46,14 +46,13 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        fd = os.open(tmp, flags, 0o600 if mode is not None else 0o666)
+        fd = open_file(tmp, os.O_WRONLY | os.O_TRUNC)  # the workspace's mode, whatever the umask
         with open(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -80,8 +79,8 @@ def file_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
 
     Bounded so a wedged peer turns into an error naming `what` instead of a silent hang.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    make_dirs(path.parent)
+    fd = open_file(path, os.O_RDWR)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -254,19 +253,18 @@ class ProcessSupervisor:
 
     def _save(self, entries: dict[str, _Entry]) -> None:
         doc = {"version": 1, "processes": {n: asdict(e) for n, e in sorted(entries.items())}}
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.state_dir)
         atomic_write_text(self._state_path, json.dumps(doc, indent=2) + "\n")
 
     def _spawn(
         self, name: str, argv: list[str], log_path: Path, env: Mapping[str, str] | None
     ) -> _Entry:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(log_path.parent)
         child_env = {**os.environ, **env} if env else None
         try:
             # Appended without following a link: a symlink planted at the log (or a folder
             # above it, below the state folder) would make the app write wherever we may write.
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-            fd = open_nofollow(log_path, flags, 0o640, root=self.state_dir)
+            fd = open_file(log_path, os.O_WRONLY | os.O_APPEND, root=self.state_dir)
             with open(fd, "ab") as log:
                 proc = subprocess.Popen(
                     argv,

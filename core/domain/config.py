@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from shipdeck.core.domain.config_values import value_problems
 from shipdeck.core.domain.occurrences import WallTime, parse_wall_time, to_utc
+from shipdeck.core.domain.versions import DEFAULT_SCHEME, SCHEMES, VersionScheme
 from shipdeck.core.domain.waves import find_cycle
 from shipdeck.core.domain.windows import (
     FreezeSpec,
@@ -43,6 +44,7 @@ PERMISSIONS = (
     "task.restart",
     "task.token-limit",
     "audit.checkpoint",
+    "workspace.admin",
 )
 
 # Settings each adapter accepts: key -> (type, required). Kept here, not in the adapters, so
@@ -156,6 +158,9 @@ class Environment:
     task_roles: tuple[str, ...] = ()
     failure_policy: Literal["rollback", "halt"] = "rollback"
     warm_seconds: float = 0.0
+    rollback_approvals: int = (
+        0  # approvals a rollback needs here (default: none, it ends incidents)
+    )
 
 
 @dataclass(frozen=True)
@@ -218,11 +223,29 @@ NOTIFY_EVENTS = (
 )
 
 
+IDENTITY_SOURCES = ("os", "database")
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${NAME} in [workspace] database
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Who the actor is: the kernel's user (source "os") or PostgreSQL's session_user
+    ("database"). Delegation (SHIPDECK_ACTOR) is for the OS users named in `delegators` only."""
+
+    allow_env_actor: bool = False
+    delegators: tuple[str, ...] = ()
+    default_actor: str | None = None
+    source: Literal["os", "database"] = "os"
+
+    def may_delegate(self, os_user: str) -> bool:
+        return self.allow_env_actor and ("*" in self.delegators or os_user in self.delegators)
+
+
 @dataclass(frozen=True)
 class WorkspaceConfig:
     name: str
     database: str | None
-    allow_env_actor: bool
+    identity: IdentityConfig
     roles: Mapping[str, Role]
     environments: Mapping[str, Environment]
     windows: Mapping[str, WindowSpec]
@@ -230,6 +253,7 @@ class WorkspaceConfig:
     apps: Mapping[str, App]
     sources: Mapping[str, Source] = field(default_factory=dict)
     notifications: Mapping[str, Notification] = field(default_factory=dict)
+    versions: VersionScheme = DEFAULT_SCHEME  # [releases] versions: which strings are versions
 
     def env_order(self) -> list[str]:
         return sorted(self.environments, key=lambda e: self.environments[e].order)
@@ -263,6 +287,9 @@ class WorkspaceConfig:
                     names.add(str(target.token_limits.settings["token_env"]))
         for n in self.notifications.values():
             names.update(n.headers_env.values())
+        # Only the password's ${VAR}s: a login name in the URL is who acts, shown everywhere.
+        password = re.match(r"[^:/]+://[^:@/]*:([^@]*)@", self.database or "")
+        names.update(ENV_REF.findall(password.group(1)) if password else ())
         return names
 
     def window_specs(self, env: str) -> tuple[list[WindowSpec], list[FreezeSpec]]:
@@ -378,6 +405,7 @@ _TOP = {
     "apps",
     "sources",
     "notifications",
+    "releases",
 }
 
 
@@ -393,9 +421,14 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     name = c.get(ws, "workspace", "name", str, "shipdeck")
     database = c.get(ws, "workspace", "database", str)
 
-    ident = c.table(raw.get("identity"), "identity")
-    c.keys(ident, "identity", {"allow_env_actor"})
-    allow_env_actor = bool(c.get(ident, "identity", "allow_env_actor", bool, False))
+    identity = _parse_identity(c, c.table(raw.get("identity"), "identity"))
+
+    rel = c.table(raw.get("releases"), "releases")
+    c.keys(rel, "releases", {"versions"})
+    versions = c.get(rel, "releases", "versions", str, DEFAULT_SCHEME)
+    if versions not in SCHEMES:
+        c.err("releases.versions", f"must be one of {', '.join(SCHEMES)}, not '{versions}'")
+        versions = DEFAULT_SCHEME
 
     roles = _parse_roles(c, c.table(raw.get("roles"), "roles"))
     windows = _parse_windows(c, c.table(raw.get("windows"), "windows"))
@@ -416,7 +449,7 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
     return WorkspaceConfig(
         name=name,
         database=database,
-        allow_env_actor=allow_env_actor,
+        identity=identity,
         roles=roles,
         environments=envs,
         windows=windows,
@@ -424,7 +457,33 @@ def parse_config(raw: Mapping[str, Any], filename: str = "shipdeck.toml") -> Wor
         apps=apps,
         sources=sources,
         notifications=notifications,
+        versions=versions,
     )
+
+
+def _parse_identity(c: _Collector, raw: dict[str, Any]) -> IdentityConfig:
+    c.keys(raw, "identity", {"allow_env_actor", "delegators", "default_actor", "source"})
+    allow = bool(c.get(raw, "identity", "allow_env_actor", bool, False))
+    delegators = c.strings(raw, "identity", "delegators")
+    default_actor = c.get(raw, "identity", "default_actor", str)
+    source = c.get(raw, "identity", "source", str, "os")
+    if source not in IDENTITY_SOURCES:
+        c.err("identity.source", f"must be 'os' or 'database', not '{source}'")
+        source = "os"
+    if (delegators or default_actor) and not allow:
+        c.err(
+            "identity.delegators" if delegators else "identity.default_actor",
+            "needs allow_env_actor = true (delegation is off in this workspace)",
+        )
+    if allow and not delegators:
+        c.err(
+            "identity.allow_env_actor",
+            'names no delegators: add delegators = ["ci-runner"] (the OS users trusted to '
+            'set SHIPDECK_ACTOR), or "*" for a single-person workspace',
+        )
+    if source == "database" and (allow or delegators):
+        c.err("identity.source", "'database' takes the actor from PostgreSQL: no delegation")
+    return IdentityConfig(allow, delegators, default_actor, source)
 
 
 def _parse_roles(c: _Collector, raw: dict[str, Any]) -> dict[str, Role]:
@@ -572,6 +631,7 @@ def _parse_environments(
         "task_roles",
         "failure_policy",
         "warm",
+        "rollback_approvals",
     }
     out: dict[str, Environment] = {}
     if not raw:
@@ -605,6 +665,11 @@ def _parse_environments(
             c.err(f"{path}.failure_policy", f"must be 'rollback' or 'halt', not '{policy}'")
             policy = "rollback"
         warm = _duration(c, e, path, "warm", required=False)
+        rollback_approvals = c.get(e, path, "rollback_approvals", int, 0)
+        if rollback_approvals < 0:
+            c.err(f"{path}.rollback_approvals", "must be 0 or more")
+        elif rollback_approvals and not ap_roles:
+            c.err(f"{path}.rollback_approvals", "needs approvals.roles (who may approve)")
         out[ename] = Environment(
             name=ename,
             order=order,
@@ -618,6 +683,7 @@ def _parse_environments(
             task_roles=_role_refs(c, e, path, "task_roles", roles),
             failure_policy=policy,
             warm_seconds=warm.total_seconds() if warm else 0.0,
+            rollback_approvals=max(rollback_approvals, 0),
         )
     return out
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
-from shipdeck.core.domain.config import ChecklistItem, Environment
+from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
 from shipdeck.core.errors import ConflictError
 
@@ -113,6 +113,7 @@ class PlanBody:
     failure_policy: FailurePolicy = "rollback"
     # Rollback plans name the deployment they undo, so the engine can mark it rolled back.
     replaces: Mapping[str, int] = field(default_factory=dict)
+    reason: str = ""  # why (rollbacks): shown in lists and details, not only in the audit log
 
     def item(self, app: str) -> PlanItem:
         for it in self.items:
@@ -133,6 +134,8 @@ class PlanBody:
             "extra_checklist": [_checklist_dict(c) for c in self.extra_checklist],
             "failure_policy": self.failure_policy,
             "replaces": dict(sorted(self.replaces.items())),
+            # only when given, so bodies recorded before the field existed encode as they did
+            **({"reason": self.reason} if self.reason else {}),
         }
 
     def encode(self) -> bytes:
@@ -152,6 +155,7 @@ class PlanBody:
             ),
             failure_policy=d.get("failure_policy", "rollback"),
             replaces={k: int(v) for k, v in d.get("replaces", {}).items()},
+            reason=str(d.get("reason", "")),
         )
 
 
@@ -163,6 +167,16 @@ def checklist(env: Environment, body: PlanBody) -> tuple[ChecklistItem, ...]:
     """The environment's items first, then the plan's own extras (ids stay unique)."""
     own = {c.id for c in env.checklist}
     return env.checklist + tuple(c for c in body.extra_checklist if c.id not in own)
+
+
+def policy_for(env: Environment, kind: str) -> Environment:
+    """The policy a plan of `kind` runs under. A rollback ends an incident: no window, freeze or
+    checklist holds it, and it needs the environment's `rollback_approvals` (default none)
+    instead of its usual approvals."""
+    if kind != "rollback":
+        return env
+    approvals = ApprovalPolicy(env.rollback_approvals, env.approvals.roles)
+    return replace(env, approvals=approvals, checklist=(), windows=(), freezes=())
 
 
 def policy_snapshot(

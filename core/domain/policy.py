@@ -25,6 +25,7 @@ class PlanFacts:
     author: str
     items: tuple[tuple[str, str, str], ...]  # (app, version, release author)
     checklist: tuple[ChecklistItem, ...]
+    editors: tuple[str, ...] = ()  # who changed or submitted the plan after drafting it
     untargeted: tuple[str, ...] = ()  # apps in the plan that shipdeck.toml gives no target here
 
 
@@ -83,8 +84,10 @@ def _both(names: Sequence[str]) -> str:
 
 
 def authors(plan: PlanFacts) -> set[str]:
-    """Who may not approve: the plan's author and the authors of its releases."""
-    return {plan.author, *(a for _, _, a in plan.items)}
+    """Who may not approve: the plan's author, whoever edited or submitted it, and the authors
+    of its releases. An editor stays excluded even when the plan is edited back to a digest
+    someone else produced: what they changed and reverted is still theirs to have shaped."""
+    return {plan.author, *plan.editors, *(a for _, _, a in plan.items)}
 
 
 def valid_approvers(

@@ -68,6 +68,12 @@ class Event:
     payload: dict[str, Any]
     hash: str
 
+    @property
+    def content(self) -> dict[str, Any]:
+        """What happened, for a one-line summary: the payload without its state bindings (row
+        hashes that prove state to `verify`, not something a person reads)."""
+        return {k: v for k, v in self.payload.items() if k != "bind"}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq,

@@ -5,7 +5,6 @@ Built once by core.bootstrap; the TUI and the CLI both hold one and pass it to s
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Table
 
 from shipdeck.core.domain.config import WorkspaceConfig, name_problem
 from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
+from shipdeck.core.kernel import os_user
 from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
@@ -60,30 +60,57 @@ class Actor:
         return audit.Who(self.name, self.os_user, self.ssh_client)
 
 
-def resolve_actor(config: WorkspaceConfig, environ: Mapping[str, str] | None = None) -> Actor:
-    """The OS login user; SHIPDECK_ACTOR only where the workspace allows it (CI, tests)."""
+def resolve_actor(
+    config: WorkspaceConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    session_user: str | None = None,
+) -> Actor:
+    """Who acts: the kernel's user, PostgreSQL's session_user where [identity] source =
+    "database", or the SHIPDECK_ACTOR a trusted delegator names. A SHIPDECK_ACTOR that the
+    workspace does not honour is refused (exit 4), never silently dropped: a CI job that thinks
+    it acts for carol must not quietly act as itself.
+
+    SSH_CLIENT is recorded as the session reports it; anyone can set it, so it decides nothing."""
     env = os.environ if environ is None else environ
-    os_user = env.get("USER") or env.get("LOGNAME") or _login_name()
-    name = os_user
-    if config.allow_env_actor and env.get("SHIPDECK_ACTOR"):
-        name = env["SHIPDECK_ACTOR"]
+    os_name = os_user()
+    ident = config.identity
+    claimed = env.get("SHIPDECK_ACTOR", "")
+    name = os_name
+    if ident.source == "database":
+        if session_user is None:
+            raise ConfigError(
+                '[identity] source = "database" needs PostgreSQL (set [workspace] database)'
+            )
+        if claimed:
+            raise PermissionDenied(
+                f"not permitted: SHIPDECK_ACTOR={claimed}: this workspace takes identity from the "
+                f'database ([identity] source = "database"), so you act as {session_user}; '
+                "unset SHIPDECK_ACTOR"
+            )
+        name = session_user
+    elif claimed or (ident.default_actor and ident.may_delegate(os_name)):
+        if not ident.allow_env_actor:
+            raise PermissionDenied(
+                f"not permitted: SHIPDECK_ACTOR={claimed}: this workspace allows no delegation "
+                f"([identity] allow_env_actor = false); unset SHIPDECK_ACTOR to act as {os_name}"
+            )
+        if not ident.may_delegate(os_name):
+            raise PermissionDenied(
+                f"not permitted: SHIPDECK_ACTOR={claimed}: OS user {os_name} is not a delegator "
+                f"([identity] delegators); unset SHIPDECK_ACTOR to act as {os_name}"
+            )
+        name = claimed or ident.default_actor or os_name
         if (problem := name_problem(name)) is not None:
             raise ConfigError(f"SHIPDECK_ACTOR: {problem}")
     ssh = env.get("SSH_CLIENT", "").split(" ")[0] or None
     return Actor(
         name=name,
-        os_user=os_user,
+        os_user=os_name,
         ssh_client=ssh,
         roles=tuple(config.roles_of(name)),
         permissions=config.permissions_of(name),
     )
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid-{os.getuid()}"
 
 
 @dataclass
@@ -190,37 +217,55 @@ class Context:
         with self.db.write() as conn:
             self.audit(conn, kind, {**outcome, "intent_seq": seq}, app=app, env=env, plan=plan)
 
+    def refusal(self, permission: str | tuple[str, ...], roles: tuple[str, ...] = ()) -> str | None:
+        """Why this context's actor may not do this (None: they may), by the module's one rule:
+        `require` audits and raises it; the allowed-actions function shows it before anyone tries."""
+        return refusal(self.actor, self.read_only, permission, roles)
+
     def require(
         self,
-        permission: str,
+        permission: str | tuple[str, ...],
         *,
         app: str | None = None,
         env: str | None = None,
         plan: str | None = None,
         roles: tuple[str, ...] = (),
     ) -> None:
-        """Refuse (exit 4) unless the actor may do this; the refusal itself is audited.
-
-        `roles`, when given, narrows who may act to members of those roles (e.g. an environment's
-        override_roles), on top of the permission.
-        """
-        why: str | None = None
-        if self.read_only:
-            why = "this session is read-only"
-        elif permission not in self.actor.permissions:
-            held = ", ".join(self.actor.roles) or "no role"
-            why = f"{self.actor.name} ({held}) lacks permission '{permission}'"
-        elif roles and not set(roles) & set(self.actor.roles):
-            why = f"{self.actor.name} is not in {' or '.join(roles)}"
+        """Refuse (exit 4) unless the actor may do this (the rule is `refusal`); the refusal
+        itself is audited. Every service that changes state calls this first
+        (tests/integration/test_guarded_writes.py holds them to it)."""
+        why = refusal(self.actor, self.read_only, permission, roles)
         if why is None:
             return
+        first = permission if isinstance(permission, str) else permission[0]
         with self.db.write() as conn:
             self.audit(
                 conn,
                 "access.denied",
-                {"permission": permission, "reason": why},
+                {"permission": first, "reason": why},
                 app=app,
                 env=env,
                 plan=plan,
             )
         raise PermissionDenied(f"not permitted: {why}")
+
+
+def refusal(
+    actor: Actor,
+    read_only: bool,
+    permission: str | tuple[str, ...],
+    roles: tuple[str, ...] = (),
+) -> str | None:
+    """Why `actor` may not do this, or None: the one permission and read-only rule both front
+    ends and every command go through. `permission` may name alternatives (any one suffices);
+    `roles`, when given, narrows who may act to members of those roles (e.g. an environment's
+    override_roles), on top of the permission."""
+    wanted = (permission,) if isinstance(permission, str) else permission
+    if read_only:
+        return "this session is read-only"
+    if not set(wanted) & actor.permissions:
+        held = ", ".join(actor.roles) or "no role"
+        return f"{actor.name} ({held}) lacks permission '{' or '.join(wanted)}'"
+    if roles and not set(roles) & set(actor.roles):
+        return f"{actor.name} is not in {' or '.join(roles)}"
+    return None

@@ -36,6 +36,7 @@ from shipdeck.core.domain.plan import (
     parse_item_spec,
     plan_digest,
     policy_changes,
+    policy_for,
     policy_snapshot,
 )
 from shipdeck.core.domain.redact import redact_text
@@ -52,6 +53,14 @@ from shipdeck.core.errors import (
     UsageError,
 )
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.history import (
+    ItemChange,
+    RollbackInfo,
+    Supersession,
+    item_changes,
+    rollback_info,
+    superseded,
+)
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.releases import app_config, find_release, latest_release
 from shipdeck.core.storage import binding
@@ -85,7 +94,9 @@ def _plain(view: Any, **rename: str) -> dict[str, Any]:
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, tuple):
-            value = list(value)
+            value = [v.as_dict() if hasattr(v, "as_dict") else v for v in value]
+        elif hasattr(value, "as_dict"):
+            value = value.as_dict()
         out[rename.get(f.name, f.name)] = value
     return out
 
@@ -176,6 +187,8 @@ class PlanSummary:
     created_at: datetime
     updated_at: datetime
     result: str
+    rollback: RollbackInfo | None = None  # kind rollback: from/to, by, reason, approvals note
+    superseded_by: tuple[Supersession, ...] = ()  # later plans that replaced what this one shipped
 
     def as_dict(self) -> dict[str, Any]:
         return _plain(self)
@@ -211,6 +224,14 @@ class PlanView:
     abort_requested_by: str | None
     result: str
     extra: dict[str, Any] = field(default_factory=dict)
+    changes: tuple[ItemChange, ...] = ()  # before it runs: each item against what is live now
+    rollback: RollbackInfo | None = None
+    superseded_by: tuple[Supersession, ...] = ()
+    reused: bool = False  # create_plan found an open plan with this digest and returned it
+
+    @property
+    def downgrades(self) -> tuple[ItemChange, ...]:
+        return tuple(c for c in self.changes if c.downgrade)
 
     @property
     def runnable(self) -> bool:
@@ -269,6 +290,11 @@ class PlanView:
             "abort_requested_by": self.abort_requested_by,
             "result": self.result,
             "steps": [s.as_dict() for s in self.steps],
+            "changes": [c.as_dict() for c in self.changes],
+            "downgrades": [c.sentence for c in self.downgrades],
+            "rollback": self.rollback.as_dict() if self.rollback else None,
+            "superseded_by": [x.as_dict() for x in self.superseded_by],
+            "reused": self.reused,
         }
 
 
@@ -424,9 +450,23 @@ def _say_what_changed(
     )
 
 
+_EDITS = ("plan.changed", "plan.submitted")
+
+
+def _editors(conn: Connection, plan_id: str) -> tuple[str, ...]:
+    """Everyone the audit log shows changing or submitting this plan (see policy.authors)."""
+    return tuple(
+        conn.execute(
+            select(AUDIT_EVENTS.c.actor)
+            .where(AUDIT_EVENTS.c.plan == plan_id, AUDIT_EVENTS.c.kind.in_(_EDITS))
+            .distinct()
+        ).scalars()
+    )
+
+
 def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     body = PlanBody.decode(row.body)
-    env = env_config(ctx, row.env)
+    env = policy_for(env_config(ctx, row.env), body.kind)
     digest = digest_for(ctx, env, body)
     now = ctx.now()
     items = tuple(checklist(env, body))
@@ -437,6 +477,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         author=row.created_by,
         items=tuple((i.app, i.version, i.author) for i in body.items),
         checklist=items,
+        editors=_editors(conn, row.id),
         untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
     )
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
@@ -535,8 +576,11 @@ def _waiting_state(env: Environment) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _summary(row: Row[Any]) -> PlanSummary:
+def _summary(
+    ctx: Context, conn: Connection, row: Row[Any], later: tuple[Supersession, ...]
+) -> PlanSummary:
     body = PlanBody.decode(row.body)
+    env = policy_for(env_config(ctx, row.env), body.kind)
     return PlanSummary(
         id=row.id,
         env=row.env,
@@ -549,6 +593,8 @@ def _summary(row: Row[Any]) -> PlanSummary:
         created_at=row.created_at,
         updated_at=row.updated_at,
         result=row.result,
+        rollback=rollback_info(conn, env, body, row.created_by),
+        superseded_by=later,
     )
 
 
@@ -563,7 +609,9 @@ def list_plans(
     if state is not None:
         query = query.where(PLANS.c.state == state)
     with ctx.db.read() as conn:
-        return [_summary(r) for r in conn.execute(query)]
+        rows = conn.execute(query).all()
+        later = superseded(conn, [r.id for r in rows])
+        return [_summary(ctx, conn, r, later.get(r.id, ())) for r in rows]
 
 
 def _override_view(o: Row[Any], env: str, now: datetime) -> OverrideView:
@@ -650,6 +698,9 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
         run_epoch=row.run_epoch,
         abort_requested_by=row.abort_requested_by,
         result=row.result,
+        changes=item_changes(conn, row.env, v.body.items) if row.state in PRE_RUN else (),
+        rollback=rollback_info(conn, v.env, v.body, row.created_by),
+        superseded_by=superseded(conn, [row.id]).get(row.id, ()),
     )
 
 
@@ -716,6 +767,7 @@ def build_body(
     extra_checklist: tuple[ChecklistItem, ...] = (),
     failure_policy: FailurePolicy | None = None,
     replaces: dict[str, int] | None = None,
+    reason: str = "",
 ) -> PlanBody:
     deps = {n: a.depends_on for n, a in ctx.config.apps.items()}
     try:
@@ -731,6 +783,7 @@ def build_body(
         extra_checklist=extra_checklist,
         failure_policy=failure_policy or policy_default,
         replaces=replaces or {},
+        reason=reason,
     )
 
 
@@ -741,7 +794,7 @@ def new_plan_id() -> str:
 def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state: str) -> str:
     plan_id = new_plan_id()
     now = ctx.now()
-    env = env_config(ctx, body.env)
+    env = policy_for(env_config(ctx, body.env), body.kind)
     digest = digest_for(ctx, env, body)
     conn.execute(
         insert(PLANS).values(
@@ -788,10 +841,15 @@ def create_plan(
     failure_policy: FailurePolicy | None = None,
     draft: bool = False,
     kind: PlanKind = "plan",
+    only_if_runnable: bool = False,
 ) -> PlanView:
     """Draft a plan shipping `items` ("APP@VERSION" or "APP" for its latest release; none means
     every app whose latest release is not live in `env`). It awaits approval when the
-    environment requires any, else it is approved at once; `draft=True` keeps it a draft."""
+    environment requires any, else it is approved at once; `draft=True` keeps it a draft.
+
+    An open plan with the same digest is returned instead of a twin (`reused=True`).
+    `only_if_runnable` (deploy) keeps nothing when policy would block the new plan: the
+    BlockedError names every blocker and no plan or event is committed."""
     environment = env_config(ctx, env)
     ctx.require("deploy" if kind == "deploy" else "plan.create", env=env)
     if failure_policy not in (None, "rollback", "halt"):
@@ -803,10 +861,36 @@ def create_plan(
             ctx, env, chosen, kind=kind, extra_checklist=extra_items(extra_checklist),
             failure_policy=failure_policy,
         )  # fmt: skip
+        twin = open_twin(ctx, conn, body)
+        if twin is not None:
+            return replace(_view(ctx, conn, twin), reused=True)
         plan_id = insert_plan(ctx, conn, body, name or _default_name(body), state)
+        if only_if_runnable:
+            blockers = verdict(ctx, conn, load_plan_row(conn, plan_id)).blockers
+            if blockers:
+                raise BlockedError(
+                    f"{kind} not started, no plan kept: {blockers[0].message}",
+                    blockers=list(blockers),
+                )
     if state == "awaiting_approval":
         notify(ctx, "plan.awaiting_approval", {"plan": plan_id, "env": env}, env=env, plan=plan_id)
     return get_plan(ctx, plan_id)
+
+
+def open_twin(ctx: Context, conn: Connection, body: PlanBody) -> Row[Any] | None:
+    """An open plan (draft, awaiting approval, approved) in the same environment whose digest
+    equals what `body` would get now: creating the same plan twice points to the first."""
+    digest = plan_digest(policy_for(env_config(ctx, body.env), body.kind), body)
+    rows = conn.execute(
+        select(PLANS)
+        .where(PLANS.c.env == body.env, PLANS.c.state.in_(sorted(PRE_RUN)))
+        .order_by(PLANS.c.created_at)
+    ).all()
+    for row in rows:
+        theirs = PlanBody.decode(row.body)
+        if plan_digest(policy_for(env_config(ctx, row.env), theirs.kind), theirs) == digest:
+            return row
+    return None
 
 
 def _default_name(body: PlanBody) -> str:
@@ -944,6 +1028,8 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             what = (
                 "drafted this plan"
                 if ctx.actor.name == row.created_by
+                else "edited or submitted this plan"
+                if ctx.actor.name in v.facts.editors
                 else "authored a release in it"
             )
             refused = Blocker(
@@ -1184,9 +1270,7 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
         ).first()
     if found is None:
         raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
-    perms = ctx.actor.permissions
-    if "plan.approve" not in perms and "override" not in perms:
-        ctx.require("plan.approve", env=found.env, plan=found.plan_id)
+    ctx.require(("plan.approve", "override"), env=found.env, plan=found.plan_id)
     if found.by == ctx.actor.name:
         raise ConflictError(
             f"override {override_id} was used by {ctx.actor.name}: someone else must acknowledge it"

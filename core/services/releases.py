@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from shipdeck.core.domain.release import (
     artifact_changes,
     config_changes,
 )
+from shipdeck.core.domain.versions import VersionOrder, is_downgrade, version_problem
 from shipdeck.core.errors import ConflictError, IntegrityError, NotFoundError, UsageError
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
@@ -94,8 +96,9 @@ def create_release(
     """Record an immutable release; identical content is idempotent, different content refused."""
     spec = app_config(ctx, app)
     ctx.require("release.create", app=app)
-    if not version or "@" in version or any(c.isspace() or not c.isprintable() for c in version):
-        raise UsageError(f"version '{version}': must be non-empty, without spaces or '@'")
+    problem = version_problem(ctx.config.versions, version)
+    if problem is not None:
+        raise UsageError(problem)
     sha = ctx.git.resolve(repo_path(ctx, spec), commit or "HEAD")
     wanted = {a.name: a.uri for a in spec.artifacts}
     wanted.update(artifacts or {})
@@ -159,7 +162,9 @@ def list_releases(ctx: Context, app: str | None = None) -> list[ReleaseRecord]:
     if app is not None:
         query = query.where(RELEASES.c.app == app)
     with ctx.db.read() as conn:
-        return [_record(r) for r in conn.execute(query)]
+        records = [_record(r) for r in conn.execute(query)]
+    # Within an app, highest version first: the top row is what "latest" means.
+    return sorted(records, key=lambda r: (r.app, _Descending(version_order(r))))
 
 
 def find_release(conn: Connection, app: str, version: str) -> ReleaseRecord | None:
@@ -198,31 +203,84 @@ def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
     return rec
 
 
+def highest_rows(rows: Iterable[Any]) -> dict[str, Any]:
+    """Per app, the release row with the highest version (see core.domain.versions)."""
+    best: dict[str, Any] = {}
+    for row in rows:
+        held = best.get(row.app)
+        if held is None or version_order(held) < version_order(row):
+            best[row.app] = row
+    return best
+
+
+def version_order(row: Any) -> VersionOrder:
+    """A release row's or record's place in version order (its id breaks ties)."""
+    return VersionOrder(row.version, row.id)
+
+
+@dataclass(frozen=True)
+class _Descending:
+    key: VersionOrder
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.key < self.key
+
+
 def latest_release(conn: Connection, app: str) -> ReleaseRecord | None:
-    row = conn.execute(
-        select(RELEASES).where(RELEASES.c.app == app).order_by(RELEASES.c.id.desc()).limit(1)
-    ).first()
-    return _record(row) if row else None
+    """The app's highest version, not its last recorded one."""
+    rows = conn.execute(
+        select(RELEASES.c.id, RELEASES.c.app, RELEASES.c.version).where(RELEASES.c.app == app)
+    )
+    best = highest_rows(rows).get(app)
+    if best is None:
+        return None
+    return _record(conn.execute(select(RELEASES).where(RELEASES.c.id == best.id)).one())
+
+
+def _commit_dict(c: CommitInfo) -> dict[str, Any]:
+    return {"sha": c.sha, "author": c.author, "date": c.date.isoformat(), "subject": c.subject}
+
+
+def _commits(n: int) -> str:
+    return f"{n} commit" + ("" if n == 1 else "s")
 
 
 @dataclass(frozen=True)
 class ReleaseDiff:
+    """Two releases of one app compared. `commits` are in `new` but not in `old`; `removed` are in
+    `old` but not in `new` (what a downgrade or a switch to another branch takes away)."""
+
     app: str
     old: ReleaseRecord | None
     new: ReleaseRecord
     commits: list[CommitInfo]
     artifacts: list[ArtifactChange]
     config: list[ConfigChange]
+    removed: list[CommitInfo] = field(default_factory=list)
+
+    @property
+    def downgrade(self) -> bool:
+        return self.old is not None and is_downgrade(self.old.version, self.new.version)
+
+    @property
+    def headline(self) -> str:
+        """The one-line summary both front ends show: 'downgrade: removes 2 commits', or
+        '3 commit(s)' (and what it removes, when it also takes commits away)."""
+        if self.downgrade:
+            extra = f", adds {_commits(len(self.commits))}" if self.commits else ""
+            return f"downgrade: removes {_commits(len(self.removed))}{extra}"
+        extra = f", removes {_commits(len(self.removed))}" if self.removed else ""
+        return f"{len(self.commits)} commit(s){extra}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "app": self.app,
             "from": self.old.version if self.old else None,
             "to": self.new.version,
-            "commits": [
-                {"sha": c.sha, "author": c.author, "date": c.date.isoformat(), "subject": c.subject}
-                for c in self.commits
-            ],
+            "downgrade": self.downgrade,
+            "summary": self.headline,
+            "commits": [_commit_dict(c) for c in self.commits],
+            "removed_commits": [_commit_dict(c) for c in self.removed],
             "artifacts": [a.as_dict() for a in self.artifacts],
             "config": [c.as_dict() for c in self.config],
         }
@@ -230,7 +288,9 @@ class ReleaseDiff:
 
 def diff_records(ctx: Context, old: ReleaseRecord | None, new: ReleaseRecord) -> ReleaseDiff:
     spec = app_config(ctx, new.app)
-    commits = ctx.git.commits_between(repo_path(ctx, spec), old.commit if old else None, new.commit)
+    repo = repo_path(ctx, spec)
+    commits = ctx.git.commits_between(repo, old.commit if old else None, new.commit)
+    removed = ctx.git.commits_between(repo, new.commit, old.commit) if old else []
     return ReleaseDiff(
         app=new.app,
         old=old,
@@ -238,6 +298,7 @@ def diff_records(ctx: Context, old: ReleaseRecord | None, new: ReleaseRecord) ->
         commits=commits,
         artifacts=artifact_changes(old.manifest.artifacts if old else (), new.manifest.artifacts),
         config=config_changes(old.manifest.config if old else {}, new.manifest.config),
+        removed=removed,
     )
 
 

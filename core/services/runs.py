@@ -54,13 +54,12 @@ from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import (
     AdapterError,
     BlockedError,
+    Blocker,
     ConflictError,
     ExitCode,
-    NotFoundError,
     OperationFailed,
     ShipdeckError,
     TimedOut,
-    UsageError,
 )
 from shipdeck.core.ports import (
     Color,
@@ -72,6 +71,7 @@ from shipdeck.core.ports import (
 )
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.history import approvals_note
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import (
     StepView,
@@ -90,6 +90,8 @@ from shipdeck.core.services.plans import (
     window_tz,
 )
 from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.rollbacks import check_reason, check_target, choose
+from shipdeck.core.storage.files import make_dirs, open_file
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
@@ -1167,7 +1169,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     ticket = start_run(ctx, plan_id)
     token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(log_path.parent)
     code_root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
@@ -1180,7 +1182,7 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
         "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
     ]  # fmt: skip
     try:
-        with open(log_path, "ab") as log:
+        with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
@@ -1331,61 +1333,61 @@ def rollback(
 ) -> RunResult:
     """Switch `app` in `env` back to the release live before the current one: instant while the
     old color is still warm (staging it again is a no-op), a redeploy otherwise. Runs as a
-    one-app rollback plan under the environment lease; needs the 'rollback' permission, not
-    approvals or an open window (it is how incidents end)."""
-    env_config(ctx, env)
-    if app not in ctx.config.apps:
-        raise NotFoundError(f"unknown app '{app}'")
-    if env not in ctx.config.apps[app].targets:
-        raise UsageError(f"{app} has no target in {env}")
+    one-app rollback plan under the environment lease; needs the 'rollback' permission, and a
+    reason in a protected environment; no window holds it (it is how incidents end). Where the
+    environment sets `rollback_approvals`, the plan waits for them instead: BlockedError (exit 3)
+    names it, and `plan run` runs it once approved."""
+    check_target(ctx, app, env)
     ctx.require("rollback", app=app, env=env)
+    check_reason(ctx, env, reason)
     reconcile(ctx, env=env, auto=True)
+    needs = env_config(ctx, env).rollback_approvals
     with ctx.db.write() as conn:
         lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
             raise _locked(env, lease)
-        rows = conn.execute(
-            select(DEPLOYMENTS)
-            .where(
-                DEPLOYMENTS.c.app == app,
-                DEPLOYMENTS.c.env == env,
-                DEPLOYMENTS.c.outcome == "succeeded",
-            )
-            .order_by(DEPLOYMENTS.c.id.desc())
-        ).all()
-        if not rows:
-            raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
-        current = rows[0]
-        previous = next((r for r in rows[1:] if r.release_id != current.release_id), None)
-        if previous is None:
-            raise UsageError(
-                f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
-            )
-        rel = conn.execute(select(RELEASES).where(RELEASES.c.id == previous.release_id)).one()
+        choice = choose(conn, app, env)
+        current, rel = choice.current, choice.release
         item = PlanItem(app, rel.version, rel.id, rel.digest, rel.commit, rel.created_by)
         body = build_body(ctx, env, [item], kind="rollback", failure_policy="halt",
-                          replaces={app: current.id})  # fmt: skip
-        plan_id = insert_plan(
-            ctx, conn, body, f"rollback {app} {current.version} -> {rel.version}", "running"
-        )
-        epoch = _take_lease(ctx, conn, lease, plan_id)
-        now = ctx.now()
-        conn.execute(
-            update(PLANS).where(PLANS.c.id == plan_id)
-            .values(started_at=now, run_epoch=epoch, result=reason)
-        )  # fmt: skip
-        ctx.audit(
-            conn, "run.started",
-            {"epoch": epoch, "kind": "rollback", "from_version": current.version,
-             "version": rel.version, "reason": reason},
-            app=app, env=env, plan=plan_id,
-        )  # fmt: skip
+                          replaces={app: current.id}, reason=reason)  # fmt: skip
+        name = f"rollback {app} {current.version} -> {rel.version}"
+        plan_id = insert_plan(ctx, conn, body, name, "awaiting_approval" if needs else "running")
+        if needs:
+            note = approvals_note(env_config(ctx, env))
+            blocker = Blocker("approvals_missing", f"rollback plan {plan_id} {note}")
+            pending = BlockedError(
+                f"{blocker.message}; once approved: shipdeck plan run {plan_id}",
+                blockers=[blocker],
+            )
+        else:
+            pending = None
+            epoch = _take_lease(ctx, conn, lease, plan_id)
+            now = ctx.now()
+            conn.execute(
+                update(PLANS).where(PLANS.c.id == plan_id)
+                .values(started_at=now, run_epoch=epoch, result=reason)
+            )  # fmt: skip
+            ctx.audit(
+                conn, "run.started",
+                {"epoch": epoch, "kind": "rollback", "from_version": current.version,
+                 "version": rel.version, "reason": reason},
+                app=app, env=env, plan=plan_id,
+            )  # fmt: skip
+    if pending is not None:
+        notify(ctx, "plan.awaiting_approval", {"plan": plan_id, "env": env}, env=env, plan=plan_id)
+        raise pending
     return _Engine(ctx, RunTicket(plan_id, epoch), progress).run()
 
 
 def deploy_plan(ctx: Context, app: str, version: str, env: str) -> str:
-    """Draft the one-app plan `deploy` runs (same policy as any plan); returns its id."""
-    return create_plan(ctx, env, [f"{app}@{version}"], kind="deploy").id
+    """The one-app plan `deploy` runs (same policy as any plan; an identical open plan is
+    reused); returns its id. Blocked, it raises BlockedError and keeps no plan behind."""
+    view = create_plan(ctx, env, [f"{app}@{version}"], kind="deploy", only_if_runnable=True)
+    if view.reused and view.blockers:
+        why = f"plan {view.id} (open, same content) is blocked: {view.blockers[0].message}"
+        raise BlockedError(why, blockers=list(view.blockers))
+    return view.id
 
 
 def deploy(
@@ -1396,9 +1398,5 @@ def deploy(
     progress: Callable[[StepView], None] | None = None,
 ) -> RunResult:
     """A one-app plan under the same policy, run in the calling thread. If policy blocks it,
-    BlockedError names the plan (it stays, awaiting approval) and every blocker."""
-    plan_id = deploy_plan(ctx, app, version, env)
-    try:
-        return run_plan(ctx, plan_id, progress)
-    except BlockedError as exc:
-        raise BlockedError(f"deploy plan {plan_id}: {exc.message}", blockers=exc.blockers) from None
+    BlockedError names every blocker and no plan is kept."""
+    return run_plan(ctx, deploy_plan(ctx, app, version, env), progress)

@@ -25,7 +25,7 @@ from shipdeck.core.domain.windows import WindowState, window_state
 from shipdeck.core.errors import AdapterError, NotFoundError
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
-from shipdeck.core.services.releases import repo_path
+from shipdeck.core.services.releases import highest_rows, repo_path
 from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, RELEASES
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
@@ -153,11 +153,12 @@ def live_deployments(
 
 
 def latest_releases(conn: Connection, apps: Sequence[str] | None = None) -> dict[str, Any]:
-    newest = select(func.max(RELEASES.c.id)).group_by(RELEASES.c.app).scalar_subquery()
-    query = select(RELEASES).where(RELEASES.c.id.in_(newest))
+    """Per app, its highest version (not its last recorded one)."""
+    query = select(RELEASES.c.id, RELEASES.c.app, RELEASES.c.version)
     if apps is not None:
         query = query.where(RELEASES.c.app.in_(apps))
-    return {r.app: r for r in conn.execute(query)}
+    ids = [r.id for r in highest_rows(conn.execute(query)).values()]
+    return {r.app: r for r in conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids)))}
 
 
 def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from shipdeck.core.domain.redact import redact_text, strip_controls
 from shipdeck.core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
 from shipdeck.core.ports import Health, TokenLimits
+from shipdeck.core.services.actions import task_roles
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import lease_live, runner_id
 from shipdeck.core.services.releases import app_config
@@ -34,8 +35,7 @@ def _guard(
             f"--env: unknown environment '{env}' (known: {', '.join(ctx.config.env_order())})"
         )
     policy = ctx.config.environments[env]
-    roles = policy.task_roles if policy.protected else ()
-    ctx.require(permission, app=app, env=env, roles=roles)
+    ctx.require(permission, app=app, env=env, roles=task_roles(policy))
     if changes and policy.protected and not (reason or "").strip():
         raise UsageError(f"--reason: required for changes in protected environment '{env}'")
 

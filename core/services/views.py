@@ -6,7 +6,7 @@ stay thin and never build SQL themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -84,14 +84,7 @@ def app_view(ctx: Context, app: str) -> AppView:
             diff = diff_records(ctx, current, latest)
             more = max(len(diff.commits) - MAX_COMMITS, 0)
             if more:
-                diff = ReleaseDiff(
-                    diff.app,
-                    diff.old,
-                    diff.new,
-                    diff.commits[:MAX_COMMITS],
-                    diff.artifacts,
-                    diff.config,
-                )
+                diff = replace(diff, commits=diff.commits[:MAX_COMMITS])
         envs.append(EnvDiff(env, current, lv, latest, diff, more))
     return AppView(spec, releases, envs)
 

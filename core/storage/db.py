@@ -16,10 +16,20 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from shipdeck.core.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    PermissionDenied,
     SchemaBehindError,
     ShipdeckError,
     StorageFailed,
     StorageUnwritable,
+)
+from shipdeck.core.storage.files import (
+    exists,
+    first_denied,
+    from_os_error,
+    permission_problem,
+    touch,
 )
 from shipdeck.core.storage.migrations import HEAD_REVISION
 
@@ -39,15 +49,21 @@ def normalise_url(url: str) -> str:
 
 
 class Database:
-    """One engine plus the two kinds of transaction the services use."""
+    """One engine plus the two kinds of transaction the services use.
+
+    Opening never creates anything: a SQLite file that is not there is reported (only
+    `create()`, which `db upgrade` calls, makes one), so a mistyped or forgotten URL cannot
+    quietly start a second, empty state beside the real one.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.path: Path | None = None
         if self.is_sqlite:
-            path = self.url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            raw = self.url.removeprefix("sqlite:///")
+            if raw and raw != ":memory:":
+                self.path = Path(raw)
             self.engine: Engine = create_engine(
                 self.url,
                 connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
@@ -69,9 +85,10 @@ class Database:
         A database that cannot take the write (read-only, disk full, connection gone) becomes a
         one-line StorageUnwritable/StorageFailed naming the cause, never raw SQL: the services
         record an intent before every outside effect, so this error also means "not attempted".
+        A permission problem names the file, the user and the fix (`_translated`).
         """
         try:
-            with self.engine.connect() as conn:
+            with self._translated(), self.engine.connect() as conn:
                 conn = conn.execution_options(shipdeck_write=True)
                 with conn.begin():
                     yield conn
@@ -81,7 +98,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn, conn.begin():
+            with self._translated(), self.engine.connect() as conn, conn.begin():
                 yield conn
         except DBAPIError as exc:
             raise self.storage_error(exc) from exc
@@ -96,17 +113,77 @@ class Database:
         kind = StorageUnwritable if unwritable else StorageFailed
         return kind(f"database {self.display_url}: {text_}; nothing was changed")
 
+    @property
+    def exists(self) -> bool:
+        """False only for a SQLite file that is not there (PostgreSQL: the server decides)."""
+        return self.path is None or exists(self.path)
+
+    def sqlite_files(self) -> list[Path]:
+        """The folder and the files SQLite needs to write in WAL mode, in the order to check."""
+        if self.path is None:
+            return []
+        return [self.path.parent, self.path, *(Path(f"{self.path}{s}") for s in ("-wal", "-shm"))]
+
+    def check_access(self) -> None:
+        """A SQLite state this user cannot write is a permission problem naming file, user and
+        fix (exit 4), found before SQLite reports it as "unable to open" or "readonly"."""
+        denied = first_denied(self.sqlite_files(), write=True)
+        if denied is not None:
+            raise permission_problem(denied)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database errors that are not bugs, as the errors people can act on."""
+        try:
+            yield
+        except PermissionError as exc:
+            raise from_os_error(exc) from exc
+        except (OperationalError, ProgrammingError) as exc:
+            problem = self._problem(exc)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def _problem(self, exc: OperationalError | ProgrammingError) -> ShipdeckError | None:
+        text_ = str(exc.orig)
+        low = text_.lower()
+        if self.is_sqlite and ("readonly" in low or "unable to open" in low):
+            denied = first_denied(self.sqlite_files(), write=True)
+            return permission_problem(denied) if denied else None
+        if self.is_sqlite:
+            return None
+        if "permission denied" in low or "insufficientprivilege" in type(exc.orig).__name__.lower():
+            line = text_.strip().splitlines()[0]
+            return PermissionDenied(f"not permitted: database {self.display_url}: {line}")
+        connecting = low.startswith("connection failed") or (
+            "connection to server" in low and "failed" in low
+        )
+        if isinstance(exc, OperationalError) and connecting:
+            line = text_.strip().splitlines()[0] if text_.strip() else type(exc.orig).__name__
+            return DatabaseUnavailable(f"database {self.display_url}: cannot connect: {line}")
+        return None
+
     def schema_revision(self) -> str | None:
+        if not self.exists:
+            return None
+        self.check_access()
         try:
             with self.read() as conn:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except (OperationalError, ProgrammingError) as exc:
-            if storage_cause(exc.orig) is not None:
-                raise self.storage_error(exc) from exc
-            return None
+            if _no_such_table(exc):
+                return None
+            raise
 
     def check_schema(self) -> None:
-        """Refuse to work on a schema older than this code (exit 4), saying how to fix it."""
+        """Refuse to work on a missing database or a schema older than this code (exit 4),
+        saying how to fix it. Permission and connection problems surface as themselves."""
+        if not self.exists:
+            raise SchemaBehindError(
+                f"database {self.display_url}: no such database; run 'shipdeck db upgrade' to create it "
+                "(if your team shares a PostgreSQL state, set [workspace] database in "
+                "shipdeck.toml instead)"
+            )
         rev = self.schema_revision()
         if rev != HEAD_REVISION:
             where = "empty database" if rev is None else f"schema at revision {rev}"
@@ -115,16 +192,39 @@ class Database:
                 "run 'shipdeck db upgrade'"
             )
 
+    def session_user(self) -> str:
+        """PostgreSQL's session_user: the login the server authenticated, which no client
+        setting changes (SET ROLE changes current_user, not this)."""
+        if self.is_sqlite:
+            raise ConfigError(
+                f'[identity] source = "database" needs PostgreSQL, not {self.display_url}'
+            )
+        with self.read() as conn:
+            return str(conn.execute(text("SELECT session_user")).scalar_one())
+
     def upgrade(self) -> None:
+        """Create (SQLite: the file, with the workspace's modes) and migrate the schema."""
         from shipdeck.core.storage.migrations.runner import upgrade
 
+        if self.path is not None and not self.path.exists():
+            try:
+                touch(self.path)
+            except PermissionError as exc:
+                raise from_os_error(exc) from exc
+        self.check_access()
         try:
-            upgrade(self.engine)
+            with self._translated():
+                upgrade(self.engine)
         except OperationalError as exc:
             raise ShipdeckError(f"database {self.display_url}: upgrade failed: {exc.orig}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _no_such_table(exc: OperationalError | ProgrammingError) -> bool:
+    low = str(exc.orig).lower()
+    return "no such table" in low or ("alembic_version" in low and "does not exist" in low)
 
 
 _SQLITE_CAUSES = {

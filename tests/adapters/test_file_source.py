@@ -11,7 +11,7 @@ import pytest
 
 from shipdeck.adapters.file_source import FileSource
 from shipdeck.core.domain.artifact_diff import diff_artifacts, summarize
-from shipdeck.core.errors import AdapterError, ArtifactRefused
+from shipdeck.core.errors import AdapterError, UnsafeFile
 from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML, FixedClock, three_apps
 
@@ -70,7 +70,7 @@ def test_a_symlink_out_of_the_directory_is_refused(tmp_path: Path, kind: str) ->
     (secret / "id_rsa").write_text("private")
     link = root / "weights" / "leak"
     link.symlink_to(secret / "id_rsa" if kind == "file" else secret)
-    with pytest.raises(ArtifactRefused, match=r"artifact model: weights/leak") as exc:
+    with pytest.raises(UnsafeFile, match=r"artifact model: weights/leak") as exc:
         FileSource(tmp_path).resolve("model", "file://m")
     assert exc.value.exit_code == 4
     assert "private" not in exc.value.message
@@ -79,12 +79,12 @@ def test_a_symlink_out_of_the_directory_is_refused(tmp_path: Path, kind: str) ->
 def test_a_fifo_is_refused_instead_of_blocking(tmp_path: Path) -> None:
     root = model_dir(tmp_path / "m", b"w")
     os.mkfifo(root / "pipe")
-    with pytest.raises(ArtifactRefused, match="artifact model: pipe is not a regular file"):
+    with pytest.raises(UnsafeFile, match="artifact model: pipe is not a regular file"):
         FileSource(tmp_path).resolve("model", "file://m")
 
 
 def test_a_nul_byte_or_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactRefused, match="artifact model: file:// path contains a NUL"):
+    with pytest.raises(UnsafeFile, match="artifact model: file:// path contains a NUL"):
         FileSource(tmp_path).resolve("model", "file://m\x00/../../etc")
     with pytest.raises(AdapterError, match=r"artifact model: .*nope does not exist"):
         FileSource(tmp_path).resolve("model", "file://nope")

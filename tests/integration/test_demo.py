@@ -130,3 +130,9 @@ def test_demo_stop_refuses_a_workspace_the_demo_did_not_build(tmp_path: Path) ->
         f"shipdeck: error: {tmp_path}: not a demo workspace (no .shipdeck/demo); "
         "only `shipdeck demo` ones"
     ]
+    nowhere = tmp_path / "nowhere"
+    missing = shipdeck("demo", "stop", str(nowhere), env=demo_env(tmp_path))
+    assert missing.code == 2
+    assert missing.err_lines == [
+        f"shipdeck: error: {nowhere}: no shipdeck.toml there (not a demo workspace)"
+    ]

@@ -32,6 +32,7 @@ name = "models"
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [sources.hub]
 kind = "hf"

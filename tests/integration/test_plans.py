@@ -126,7 +126,8 @@ def test_authors_cannot_approve(ws: WorkspaceFixture) -> None:
     with pytest.raises(PermissionDenied):  # alice is no approver at all
         approve(alice, create_plan(alice, "prod", ["model-server"]).id)
 
-    own = create_plan(bob, "prod", ["model-server"])
+    # not the same content as alice's open plan (that one would be handed back, not duplicated)
+    own = create_plan(bob, "prod", ["model-server"], failure_policy="halt")
     with pytest.raises(BlockedError) as refused:
         approve(bob, own.id)
     assert refused.value.blockers[0].kind == "self_approval"

@@ -35,6 +35,7 @@ name = "redaction"
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [environments.prod]
 checklist = [{{ id = "scan", text = "Scan", command = ["{python}", "-c", "print('scan ok, token {check}')"] }}]

@@ -230,7 +230,9 @@ def test_commit_refs_resolve_to_the_full_sha(ws: WorkspaceFixture) -> None:
         "relative": ("HEAD~3", shas[-4]),
     }
     for name, (given, want) in refs.items():
-        r = cli(ws, "-o", "json", "release", "create", "chat-api", f"1.0.{name}", "--commit", given)
+        r = cli(
+            ws, "-o", "json", "release", "create", "chat-api", f"1.0.0+{name}", "--commit", given
+        )
         assert r.code == 0, (name, r.err)
         assert r.json()["release"]["commit"] == want, name
 

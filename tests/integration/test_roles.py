@@ -1,5 +1,6 @@
-"""Who may do what: refusals exit 4 and are themselves audited; identity is the OS user unless the
-workspace lets SHIPDECK_ACTOR speak for it, and the record keeps both names."""
+"""Who may do what: refusals exit 4 and are themselves audited; identity is the kernel's user (never
+USER/LOGNAME) unless the workspace lets that user delegate through SHIPDECK_ACTOR, and the record
+keeps both names. A SHIPDECK_ACTOR the workspace does not honour is refused, never ignored."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from shipdeck.core.kernel import os_user
 from shipdeck.core.services import audit_log
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
@@ -59,7 +61,7 @@ def test_missing_permission_exits_4_and_is_audited(ws: WorkspaceFixture, tmp_pat
         evs = events(ws)
         assert len(evs) == n
         ev = evs[-1]
-        assert (ev.actor, ev.os_user, ev.kind) == (actor, "tester", "access.denied")
+        assert (ev.actor, ev.os_user, ev.kind) == (actor, os_user(), "access.denied")
         assert json.loads(bytes(ev.payload)) == {"permission": permission, "reason": why}
     assert releases(ws) == 0
     assert not (tmp_path / "cp.jsonl").exists()
@@ -93,35 +95,64 @@ def test_env_actor_is_recorded_beside_the_os_user(ws: WorkspaceFixture) -> None:
     [ev] = events(ws)
     assert (ev.actor, ev.os_user, ev.ssh_client, ev.kind) == (
         "alice",
-        "tester",
-        "203.0.113.9",
+        os_user(),
+        "203.0.113.9",  # recorded as the session reports it; advisory, it decides nothing
         "release.created",
     )
     shown = run_as(ws, "erin", "-o", "json", "audit", "list").json()["events"][0]
     assert (shown["actor"], shown["os_user"], shown["ssh_client"]) == (
         "alice",
-        "tester",
+        os_user(),
         "203.0.113.9",
     )
 
 
-def test_env_actor_is_ignored_unless_the_workspace_allows_it(ws: WorkspaceFixture) -> None:
-    ws.write_config(BASIC_TOML.replace("allow_env_actor = true", "allow_env_actor = false"))
-    # The OS user is alice; claiming to be erin changes nothing.
-    ok = run_as(ws, "erin", "release", "create", "chat-api", "1.0.0", USER="alice")
-    assert ok.code == 0, ok.err
-    # The OS user is mallory; claiming to be alice does not borrow alice's permissions.
-    denied = run_as(ws, "alice", "release", "create", "chat-api", "1.1.0", USER="mallory")
-    assert_denied(denied, "mallory (no role) lacks permission 'release.create'")
-    created, refused = events(ws)
-    assert (created.actor, created.os_user, created.kind) == ("alice", "alice", "release.created")
-    assert (refused.actor, refused.os_user, refused.kind) == ("mallory", "mallory", "access.denied")
-    assert (
-        run_as(ws, None, "-o", "json", "release", "list", USER="erin").json()["releases"][0][
-            "created_by"
-        ]
-        == "alice"
+DELEGATION = 'allow_env_actor = true\ndelegators = ["*"]\n'
+
+
+def test_env_actor_is_refused_unless_the_workspace_allows_it(ws: WorkspaceFixture) -> None:
+    me = os_user()
+    ws.write_config(BASIC_TOML.replace(DELEGATION, "allow_env_actor = false\n"))
+    # USER and LOGNAME say alice: they are not identity, so this is the kernel's user asking to
+    # act as erin, in a workspace that allows no delegation.
+    refused = run_as(
+        ws, "erin", "release", "create", "chat-api", "1.0.0", USER="alice", LOGNAME="alice"
     )
+    assert refused.code == 4
+    assert refused.err_lines == [
+        "shipdeck: error: not permitted: SHIPDECK_ACTOR=erin: this workspace allows no "
+        f"delegation ([identity] allow_env_actor = false); unset SHIPDECK_ACTOR to act as {me}"
+    ]
+    # Without SHIPDECK_ACTOR, USER=alice still does not borrow alice's permissions.
+    denied = run_as(
+        ws, None, "release", "create", "chat-api", "1.1.0", USER="alice", LOGNAME="alice"
+    )
+    assert_denied(denied, f"{me} (no role) lacks permission 'release.create'")
+    [ev] = events(ws)
+    assert (ev.actor, ev.os_user, ev.kind) == (me, me, "access.denied")
+    assert releases(ws) == 0
+
+
+def test_env_actor_from_a_user_who_is_not_a_delegator_is_refused(ws: WorkspaceFixture) -> None:
+    me = os_user()
+    ws.write_config(
+        BASIC_TOML.replace(DELEGATION, 'allow_env_actor = true\ndelegators = ["ci-runner"]\n')
+    )
+    r = run_as(ws, "alice", "release", "create", "chat-api", "1.0.0")
+    assert r.code == 4
+    assert r.err_lines == [
+        f"shipdeck: error: not permitted: SHIPDECK_ACTOR=alice: OS user {me} is not a delegator "
+        f"([identity] delegators); unset SHIPDECK_ACTOR to act as {me}"
+    ]
+    assert events(ws) == [] and releases(ws) == 0
+
+
+def test_default_actor_is_the_delegators_stand_in(ws: WorkspaceFixture) -> None:
+    ws.write_config(BASIC_TOML.replace(DELEGATION, DELEGATION + 'default_actor = "alice"\n'))
+    r = run_as(ws, None, "release", "create", "chat-api", "1.0.0")
+    assert r.code == 0, r.err
+    [ev] = events(ws)
+    assert (ev.actor, ev.os_user) == ("alice", os_user())
 
 
 def test_without_roles_every_user_may_act(ws: WorkspaceFixture) -> None:

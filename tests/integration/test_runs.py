@@ -120,7 +120,8 @@ def test_failed_health_never_switches_and_rolls_back_the_earlier_wave(ws: Worksp
         assert now["model-server"].drift is False  # type: ignore[attr-defined]
         assert now["chat-api"].last_outcome == "failed"  # type: ignore[attr-defined]
         staging = next(m for m in metrics(alice) if m.env == "staging")
-        assert staging.failures == 2  # model-server rolled back, chat-api failed
+        assert staging.failures == 1  # model-server took traffic and was rolled back
+        assert staging.failed_attempts == 1  # chat-api failed before its switch
         assert staging.restores == 1
         assert untracked_app_processes(ws) == []
 

@@ -24,6 +24,7 @@ name = "secrets"
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [sources.hub]
 kind = "hf"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.workspace import BASIC_TOML, WorkspaceFixture
+from tests.support.workspace import BASIC_TOML, WorkspaceFixture, actor_as
 
 WORKERS = 8
 ROUNDS = int(os.environ.get("SHIPDECK_RACE_ROUNDS", "100"))
@@ -59,16 +59,14 @@ def _racer(root: str, db_url: str, name: str, rounds: int, barrier: Any, results
     """One racing process: each round, all try to start their plan at once; the winner runs it."""
     from shipdeck.core.bootstrap import build_context
     from shipdeck.core.errors import BlockedError
-    from shipdeck.core.services.context import SystemClock, resolve_actor
+    from shipdeck.core.services.context import SystemClock
     from shipdeck.core.services.plans import create_plan
     from shipdeck.core.services.runs import execute_run, start_run
     from shipdeck.core.workspace import Workspace, load_config
 
     ws = Workspace(Path(root), load_config(Path(root) / "shipdeck.toml"))
     base = build_context(ws, database_url=db_url, clock=SystemClock())
-    ctx = replace(
-        base, actor=resolve_actor(base.config, {"USER": "tester", "SHIPDECK_ACTOR": name})
-    )
+    ctx = replace(base, actor=actor_as(base.config, name))
     plan_id = create_plan(ctx, "staging", ["web@1.0.0"]).id
     for r in range(rounds):
         barrier.wait(timeout=120)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from shipdeck.core.bootstrap import build_context
 from shipdeck.core.demo import make_repo
-from shipdeck.core.services.context import Context, SystemClock, resolve_actor
+from shipdeck.core.domain.config import WorkspaceConfig
+from shipdeck.core.services.context import Actor, Context, SystemClock, resolve_actor
 from shipdeck.core.workspace import Workspace, load_config
 
 PG_ENV = "SHIPDECK_TEST_POSTGRES_URL"
@@ -59,6 +60,7 @@ name = "test"
 
 [identity]
 allow_env_actor = true
+delegators = ["*"]
 
 [roles.release-managers]
 users = ["alice"]
@@ -92,6 +94,12 @@ config = { max_tokens = 4096 }
 repo = "repos/web"
 depends_on = ["chat-api"]
 """
+
+
+def actor_as(config: WorkspaceConfig, name: str) -> Actor:
+    """`name`, delegated as the suite's workspaces allow, with the OS user fixed to "tester" so
+    what tests record and render does not depend on the machine's user."""
+    return replace(resolve_actor(config, {"SHIPDECK_ACTOR": name}), os_user="tester")
 
 
 class WorkspaceFixture:
@@ -129,10 +137,7 @@ class WorkspaceFixture:
         return self._base
 
     def as_user(self, name: str, read_only: bool = False) -> Context:
-        actor = resolve_actor(
-            self.base.config, {**os.environ, "USER": "tester", "SHIPDECK_ACTOR": name}
-        )
-        return replace(self.base, actor=actor, read_only=read_only)
+        return replace(self.base, actor=actor_as(self.base.config, name), read_only=read_only)
 
     def env(self, actor: str = "alice") -> dict[str, str]:
         """Environment for running the real `shipdeck` CLI against this workspace."""

@@ -10,10 +10,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipdeck.core.services.context import Context, resolve_actor
+from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import create_release
 from tests.support.deployments import record_deployment
-from tests.support.workspace import BASIC_TOML, FixedClock, WorkspaceFixture, three_apps
+from tests.support.workspace import (
+    BASIC_TOML,
+    FixedClock,
+    WorkspaceFixture,
+    actor_as,
+    three_apps,
+)
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -33,8 +39,7 @@ timezone = "Europe/Berlin"
 
 def actor_ctx(ws: WorkspaceFixture, name: str, read_only: bool = False) -> Context:
     """A context for `name` whose recorded facts do not depend on the machine (no SSH_CLIENT)."""
-    actor = resolve_actor(ws.base.config, {"USER": "tester", "SHIPDECK_ACTOR": name})
-    return replace(ws.base, actor=actor, read_only=read_only)
+    return replace(ws.base, actor=actor_as(ws.base.config, name), read_only=read_only)
 
 
 def build_scenario(

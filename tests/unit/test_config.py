@@ -169,7 +169,7 @@ BAD_CONFIGS: list[tuple[str, str, str]] = [
     (
         "arrays nested past the TOML parser's recursion limit",
         BASIC_TOML + "\n[apps.web.config]\nx = " + "[" * 2000 + "]" * 2000 + "\n",
-        "apps.web.config.x: nested more than 32 levels deep (line 41)",
+        "apps.web.config.x: nested more than 32 levels deep (line 42)",
     ),
     (
         "arrays nested deeper than the limit",

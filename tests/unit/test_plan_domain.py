@@ -139,11 +139,16 @@ def test_dora_arithmetic() -> None:
     ]
     m = compute(facts, "prod", t0 - h, t0 + 9 * 24 * h + 23 * h)
     assert m.deployments == 3  # two succeeded and one later rolled back; failed never took traffic
-    assert m.attempts == 4 and m.failures == 2 and m.change_failure_rate == 0.5
+    # One change failure (the rolled-back deploy) of three deployments; b's pre-switch failure
+    # never took traffic: a failed attempt, outside both counts.
+    assert m.attempts == 4 and m.failed_attempts == 1
+    assert m.failures == 1 and m.change_failure_rate == pytest.approx(1 / 3)
     assert m.per_day == pytest.approx(0.3)
     assert m.lead_time_median == 10 * h  # of 10h, 26h, 9h
     assert m.lead_time_p90 == 26 * h
     assert m.time_to_restore_median == h and m.restores == 1
+    assert m.cells()["change failures"] == "33%  (1 of 3)"
+    assert m.cells()["time to restore"] == "median 1h 00m  (1 restore)"
     empty = compute([], "prod", t0, t0 + h)
     assert empty.change_failure_rate is None and empty.lead_time_median is None
     assert empty.as_dict()["change_failure_rate"]["rate"] is None

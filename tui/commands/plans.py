@@ -14,12 +14,12 @@ import typer
 
 from shipdeck.core.errors import OperationFailed, UsageError
 from shipdeck.tui import output
-from shipdeck.tui.commands.common import context
+from shipdeck.tui.commands.common import confirm, context
 
 if TYPE_CHECKING:
     from shipdeck.core.domain.plan import FailurePolicy
     from shipdeck.core.services.context import Context
-    from shipdeck.core.services.plans import PlanView, StepView
+    from shipdeck.core.services.plans import PlanSummary, PlanView, StepView
     from shipdeck.core.services.runs import LaunchedRun, RunResult
 
 
@@ -54,12 +54,27 @@ def _show(view: PlanView) -> None:
     output.say(f"  drafted  {_when(view.created_at)} by {view.created_by}")
     output.say(f"  failure  {view.failure_policy}")
     output.say(f"  window   {view.window_text}")
+    if view.rollback is not None:
+        rb = view.rollback
+        output.say(
+            f"  rollback {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
+            f"{rb.reason or 'no reason given'}"
+        )
+    for change in view.downgrades:
+        output.say(f"  warning  {change.sentence}")
+    for later in view.superseded_by:
+        output.say(f"  history  {later.sentence}")
     for n, wave in enumerate(view.waves, 1):
         items = {i.app: i for i in view.items}
         output.say(f"  wave {n}   " + ", ".join(f"{a} {items[a].version}" for a in wave))
     need = view.approvals_required
     roles = " or ".join(view.approval_roles) or "-"
-    output.say(f"  approvals ({need} needed from {roles}):" if need else "  approvals: none needed")
+    if view.rollback is not None:
+        output.say(f"  approvals: {view.rollback.approvals_note}")
+    else:
+        output.say(
+            f"  approvals ({need} needed from {roles}):" if need else "  approvals: none needed"
+        )
     for a in view.approvals:
         tag = "" if a.current else "  [stale: given for an earlier digest]"
         note = f" - {a.comment}" if a.comment else ""
@@ -93,7 +108,26 @@ def _show(view: PlanView) -> None:
         output.say(f"  result   {view.result}")
 
 
+def _history(p: PlanSummary) -> list[str]:
+    """What `plan list` says under its table about a plan: a rollback's from/to, actor and
+    reason, and what replaced the plan since, so a finished plan's state is not read as live."""
+    notes = []
+    if p.rollback is not None:
+        rb = p.rollback
+        notes.append(
+            f"{p.id}: rollback of {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
+            f"{rb.reason or 'no reason given'}"
+        )
+    for later in p.superseded_by:
+        notes.append(f"{p.id}: {later.sentence}")
+    return notes
+
+
 def _emit_plan(view: PlanView, **extra: object) -> None:
+    if view.reused:
+        output.info(f"plan {view.id} is open with exactly this content (same digest): no new plan")
+    for change in view.downgrades:
+        output.info(f"warning: {change.sentence}")
     if output.OPTIONS.machine:
         output.emit({"plan": view.as_dict(), **extra})
     else:
@@ -229,7 +263,12 @@ def register(app: typer.Typer) -> None:
                 [p.id, p.env, p.state.replace("_", " "), p.created_by, _when(p.created_at), p.name]
                 for p in plans
             ],
-        )
+        )  # fmt: skip
+        notes = [line for p in plans for line in _history(p)]
+        if notes:
+            output.say("history:")
+        for line in notes:
+            output.say(f"  {line}")
 
     @plan.command("show")
     def show(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
@@ -393,11 +432,18 @@ def register(app: typer.Typer) -> None:
         env: str = typer.Option(..., "--env", "-e"),
         reason: str = typer.Option("", "--reason"),
     ) -> None:
-        """Switch APP back to the release live before the current one."""
+        """Switch APP back to the release live before the current one (asks first, and wants
+        --reason, in a protected environment)."""
         from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.rollbacks import check_reason, preview_rollback
         from shipdeck.core.services.runs import rollback
 
         ctx = context()
+        ctx.require("rollback", app=app_name, env=env)  # refusal first: exit 4, not 2 or 3
+        preview = preview_rollback(ctx, app_name, env)
+        check_reason(ctx, env, reason)
+        if preview.confirm:
+            confirm(preview.question)
         result = rollback(
             ctx, app_name, env, reason, None if output.OPTIONS.machine else _step_line
         )
@@ -446,26 +492,8 @@ def register(app: typer.Typer) -> None:
             output.emit({"days": days, "environments": [m.as_dict() for m in rows]})
             return
 
-        def hours(d: timedelta | None) -> str:
-            if d is None:
-                return "-"
-            secs = d.total_seconds()
-            return f"{secs / 3600:.1f}h" if secs >= 3600 else f"{secs / 60:.0f}m"
-
-        output.table(
-            ["ENV", "DEPLOYS", "PER DAY", "LEAD TIME p50", "p90", "CHANGE FAIL", "RESTORE p50"],
-            [
-                [
-                    m.env,
-                    m.deployments,
-                    f"{m.per_day:.2f}",
-                    hours(m.lead_time_median),
-                    hours(m.lead_time_p90),
-                    "-"
-                    if m.change_failure_rate is None
-                    else f"{m.change_failure_rate:.0%} ({m.failures}/{m.attempts})",
-                    hours(m.time_to_restore_median),
-                ]
-                for m in rows
-            ],
-        )
+        # One block per environment, in the TUI's words (EnvMetrics.cells): a table would cut them.
+        for n, m in enumerate(rows):
+            output.say(("\n" if n else "") + f"{m.env}  last {days} days")
+            for label, value in [*m.cells().items(), ("failed attempts", str(m.failed_attempts))]:
+                output.say(f"  {label:<17}{value}")

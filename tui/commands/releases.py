@@ -128,9 +128,11 @@ def register(app: typer.Typer) -> None:
         if output.OPTIONS.machine:
             output.emit({"diff": d.as_dict()})
             return
-        output.say(f"{app_name} {old} → {new}: {len(d.commits)} commit(s)")
+        output.say(f"{app_name} {old} → {new}: {d.headline}")
         for c in d.commits:
             output.say(f"  {c.sha[:10]}  {c.date:%Y-%m-%d}  {c.author}: {c.subject}")
+        for c in d.removed:
+            output.say(f"  - {c.sha[:10]}  {c.date:%Y-%m-%d}  {c.author}: {c.subject}")
         for a in d.artifacts:
             output.say(f"  {a.summary}")
         for ch in d.config:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from shipdeck.core.errors import ConfigError, UsageError
+from shipdeck.core.errors import ConfigError, ExitCode
 from shipdeck.tui import output
 
 if TYPE_CHECKING:
@@ -23,19 +23,51 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
         directory: str = typer.Argument(".", help="Folder to create shipdeck.toml in."),
+        shared: str | None = typer.Option(
+            None,
+            "--shared",
+            metavar="GROUP",
+            help="Set the workspace up for a Unix group on this host (setgid .shipdeck/).",
+        ),
     ) -> None:
-        """Write a commented starter shipdeck.toml."""
+        """Write a commented starter shipdeck.toml (and/or share the workspace with a group)."""
+        from shipdeck.core.services.admin import init_workspace
         from shipdeck.core.starter import STARTER_TOML
 
         target = Path(directory) / "shipdeck.toml"
-        if target.exists():
-            raise UsageError(f"{target}: already exists (not overwritten)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(STARTER_TOML, encoding="utf-8")
+        created = not target.exists()
+        done = init_workspace(
+            Path(directory), STARTER_TOML, shared_group=shared, read_only=output.OPTIONS.read_only
+        )
         if output.OPTIONS.machine:
-            output.emit({"created": str(target)})
+            output.emit({"created": str(target) if created else None, "done": done})
         else:
-            output.say(f"wrote {target}; next: 'shipdeck config check' and 'shipdeck db upgrade'")
+            for line in done:
+                output.info(line)
+            if created:
+                output.say(
+                    f"wrote {target}; next: 'shipdeck config check' and 'shipdeck db upgrade'"
+                )
+
+    @app.command("doctor")
+    def doctor_cmd(
+        fix: bool = typer.Option(False, "--fix", help="Repair what this user owns."),
+    ) -> None:
+        """Check the workspace's files: mode, owner, group, and what to fix (exit 4 if any)."""
+        from shipdeck.core.services.admin import doctor
+        from shipdeck.core.workspace import open_workspace
+
+        ws = open_workspace(output.OPTIONS.workspace)
+        found = doctor(ws, fix=fix, read_only=output.OPTIONS.read_only)
+        if output.OPTIONS.machine:
+            output.emit({"ok": not found, "problems": [f.as_dict() for f in found]})
+        else:
+            for f in found:
+                output.info(f"{f.path} ({f.mode} {f.owner}:{f.group}): {f.problem}; fix: {f.fix}")
+            if not found:
+                output.say(f"{ws.root}: ok")
+        if found:
+            raise typer.Exit(int(ExitCode.NOT_PERMITTED))
 
     @config_app.command("check")
     def check() -> None:
@@ -81,18 +113,41 @@ def register(app: typer.Typer) -> None:
     @db_app.command("upgrade")
     def upgrade() -> None:
         """Apply database migrations."""
-        from shipdeck.core.storage.db import Database
+        from shipdeck.core.services.admin import upgrade_database
         from shipdeck.core.workspace import open_workspace
+        from shipdeck.tui.commands.common import context
 
         ws = open_workspace(output.OPTIONS.workspace)
-        db = Database(ws.database_url())
-        before = db.schema_revision()
-        db.upgrade()
-        after = db.schema_revision()
+        done = upgrade_database(
+            ws, read_only=output.OPTIONS.read_only, context=context, announce=output.info
+        )
         if output.OPTIONS.machine:
-            output.emit({"database": db.display_url, "from": before, "to": after})
+            output.emit({"database": done.database, "from": done.before, "to": done.after})
         else:
-            output.say(f"{db.display_url}: schema {before or 'empty'} → {after}")
+            output.say(f"{done.database}: schema {done.before or 'empty'} → {done.after}")
+
+    @db_app.command("roles")
+    def roles(
+        persons: list[str] = typer.Argument(None, help="Login roles to create, one per person."),
+        owner: str = typer.Option("shipdeck_owner", "--owner", help="Role that owns the tables."),
+        people: str = typer.Option(
+            "shipdeck_people", "--people", help="Role that holds what a person may do."
+        ),
+    ) -> None:
+        """PostgreSQL: owner and per-person login roles; the audit log append-only for people."""
+        from shipdeck.core.services.admin import database_roles
+        from shipdeck.tui.commands.common import context
+
+        done = database_roles(context(), tuple(persons or ()), owner=owner, people=people)
+        doc = {"owner": done.owner, "people": done.people, "persons": list(done.persons),
+               "schema": done.schema}  # fmt: skip
+        if output.OPTIONS.machine:
+            output.emit(doc)
+        else:
+            output.say(
+                f"schema {done.schema}: owned by {done.owner}; {done.people}: "
+                f"{', '.join(done.persons) or 'no new people'} (audit log append-only)"
+            )
 
     demo_app = typer.Typer(
         help="A self-contained demo workspace: build it and open the TUI, or stop its processes."
@@ -129,7 +184,7 @@ def register(app: typer.Typer) -> None:
                         {"user": u.user, "name": u.name, "roles": list(u.roles), "does": u.duties}
                         for u in users
                     ],
-                    "act_as": f"SHIPDECK_ACTOR=bob shipdeck -w {root} status",
+                    "act_as": f"SHIPDECK_ACTOR=bob shipdeck -w {root} plan list",
                     "stop": f"shipdeck demo stop {root}",
                 }
             )

@@ -50,37 +50,18 @@ def daily(facts: list[DeploymentFact], m: EnvMetrics, days: int) -> tuple[list[f
     return ok, bad
 
 
-def duration(d: timedelta | None) -> str:
-    if d is None:
-        return "-"
-    minutes = int(d.total_seconds() // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {mins}m" if hours else f"{mins}m"
-
-
 def summary(m: EnvMetrics, days: int) -> Text:
+    """The core's figures (EnvMetrics.cells, as the CLI prints them), one per line."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{m.env}", style="bold underline")
     text.append(f"  last {days} days\n", style="dim")
-    text.append("deploys          ", style="dim")
-    text.append(f"{m.deployments}", style="bold")
-    text.append(f"  ({m.per_day:.2f}/day)\n")
-    text.append("lead time        ", style="dim")
-    text.append(f"median {duration(m.lead_time_median)}", style="bold")
-    text.append(f"  p90 {duration(m.lead_time_p90)}\n")
-    text.append("change failures  ", style="dim")
-    if m.change_failure_rate is None:
-        text.append("-\n")
-    else:
-        style = "bold red" if m.change_failure_rate > 0.15 else "bold green"
-        text.append(f"{m.change_failure_rate:.0%}", style=style)
-        text.append(f"  ({m.failures} of {m.attempts})\n")
-    text.append("time to restore  ", style="dim")
-    text.append(f"median {duration(m.time_to_restore_median)}", style="bold")
-    text.append(f"  ({m.restores} restores)")
+    lines = list(m.cells().items())
+    for n, (label, value) in enumerate(lines, 1):
+        text.append(f"{label:<17}", style="dim")
+        bad = label == "change failures" and (m.change_failure_rate or 0) > 0.15
+        text.append(value, style="bold red" if bad else "bold")
+        if n < len(lines):
+            text.append("\n")
     return text
 
 

@@ -182,11 +182,12 @@ class OpsScreen(ShipdeckScreen):
     # --- who may do what, where ----------------------------------------------------------------
 
     def may_task(self, permission: str) -> bool:
-        """The permission, and in a protected environment one of its task roles (as the core)."""
+        """The permission, and in a protected environment one of its task roles (the core's
+        rule: core.services.actions.task_roles and Context.refusal)."""
+        from shipdeck.core.services.actions import task_roles
+
         env = self.ctx.config.environments.get(self.env)
-        if env is None or not self.shipdeck.may(permission):
-            return False
-        return not env.protected or bool(set(env.task_roles) & set(self.ctx.actor.roles))
+        return env is not None and self.ctx.refusal(permission, task_roles(env)) is None
 
     @property
     def protected(self) -> bool:

@@ -316,7 +316,7 @@ class AuditView(ScrollView, can_focus=True):
             (strip_controls(ev.actor), "audit-view--actor"),
             (strip_controls(ev.kind), "audit-view--kind"),
             (strip_controls(subject), ""),
-            (summary(ev.payload), "audit-view--dim"),
+            (summary(ev.content), "audit-view--dim"),
         ]
 
     def _style(self, name: str) -> Style:

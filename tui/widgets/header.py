@@ -1,7 +1,7 @@
 """The top lines every screen shows: where you are, who you are, and whether anything may change.
 
 `HeaderBar` (one line) names the workspace, the database (never with its password), the actor with
-roles and a READ-ONLY badge; `WindowsBar` gives each environment's window state and a countdown to
+roles ("alice (delegated by ci-runner)" when the OS user delegates) and a READ-ONLY badge; `WindowsBar` gives each environment's window state and a countdown to
 the next flip, recomputed from the pure window policy on a one-second tick (no IO).
 """
 
@@ -55,6 +55,8 @@ class HeaderBar(Static):
             text.append(f" {self.title}", style="bold")
         text.append(f"  {ctx.config.name}", style="bold")
         text.append(f"  {ctx.actor.name}", style="bold")
+        if ctx.actor.name != ctx.actor.os_user:
+            text.append(f" (delegated by {ctx.actor.os_user})", style="dim")
         text.append(f" ({roles})")
         if is_read_only(ctx):
             text.append("  READ-ONLY ", style="bold black on yellow")

@@ -1,0 +1,132 @@
+"""Which actions an actor may take now, and why not: the one answer both front ends show.
+
+`plan_actions` covers a plan (approve, reject, tick, run, abort, override); `app_actions` an app
+in an environment (deploy, rollback and each day-2 task). Each Action carries structured reasons
+(kind + sentence) when refused. The services check the same rules again when the action is
+taken (and audit a refusal); these functions only read, so a screen can grey a key out and say
+why before anyone presses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shipdeck.core.domain.config import Environment
+from shipdeck.core.domain.plan import PRE_RUN, label
+from shipdeck.core.errors import ShipdeckError
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import PlanView, env_config
+
+PLAN_ACTIONS = ("approve", "reject", "tick", "run", "abort", "override")
+TASKS = ("task.logs", "task.restart", "task.token-limit")
+APP_ACTIONS = ("deploy", "rollback", *TASKS)
+_WAITING = ("awaiting_approval", "approved")
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str  # not_permitted | state | self_approval | already_approved | nothing_to_do |
+    #            no_target | or a policy blocker kind (window_closed, approvals_missing, ...)
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+    @property
+    def why_not(self) -> str:
+        """The first reason, for a status line ('' when allowed)."""
+        return self.reasons[0].message if self.reasons else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.name,
+            "allowed": self.allowed,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+def _permission(ctx: Context, permission: str, roles: tuple[str, ...] = ()) -> list[Reason]:
+    why = ctx.refusal(permission, roles)
+    return [] if why is None else [Reason("not_permitted", f"not permitted: {why}")]
+
+
+def task_roles(env: Environment) -> tuple[str, ...]:
+    """Who may run day-2 tasks beyond the permission: the task roles, where protected."""
+    return env.task_roles if env.protected else ()
+
+
+def _state(view: PlanView, allowed: tuple[str, ...], what: str) -> list[Reason]:
+    if view.state in allowed:
+        return []
+    if view.state == "draft":
+        return [Reason("state", f"plan {view.id} is a draft: submit it before it can be {what}")]
+    return [Reason("state", f"plan {view.id} is {label(view.state)}: it cannot be {what} now")]
+
+
+def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
+    """approve, reject, tick, run, abort and override for this actor on `view` as it is now."""
+    env = env_config(ctx, view.env)
+    me = ctx.actor.name
+    reasons: dict[str, list[Reason]] = {}
+    approve = _permission(ctx, "plan.approve", view.approval_roles) + _state(
+        view, _WAITING, "approved"
+    )
+    if view.approvals_required == 0:
+        approve.append(Reason("nothing_to_do", f"{view.env} needs no approvals for this plan"))
+    reasons["reject"] = list(approve)
+    if me == view.created_by or me in {i.release_author for i in view.items}:
+        what = "drafted this plan" if me == view.created_by else "authored a release in it"
+        approve.append(Reason("self_approval", f"{me} {what} and cannot approve it"))
+    if any(a.by == me and a.current and a.decision == "approve" for a in view.approvals):
+        approve.append(Reason("already_approved", f"{me} has approved this plan as it is"))
+    reasons["approve"] = approve
+    tick = _permission(ctx, "plan.check") + _state(view, tuple(PRE_RUN), "ticked")
+    if not view.checklist:
+        tick.append(Reason("nothing_to_do", f"plan {view.id} has no checklist"))
+    reasons["tick"] = tick
+    run = _permission(ctx, "deploy" if view.kind == "deploy" else "plan.run")
+    run += _state(view, _WAITING, "run")
+    if not run:
+        run += [Reason(b.kind, b.message) for b in view.blockers]
+    reasons["run"] = run
+    reasons["abort"] = _permission(ctx, "plan.abort") + _state(
+        view, (*PRE_RUN, "running"), "aborted"
+    )
+    if env.override_roles:
+        override = _permission(ctx, "override", env.override_roles)
+    else:
+        override = [Reason("not_permitted", f"environment {env.name} allows no overrides")]
+    reasons["override"] = override + _state(view, (*PRE_RUN, "running"), "overridden")
+    return {name: Action(name, tuple(reasons[name])) for name in PLAN_ACTIONS}
+
+
+def app_actions(ctx: Context, app: str, env: str) -> dict[str, Action]:
+    """deploy, rollback and each day-2 task for this actor on `app` in `env`."""
+    from shipdeck.core.services.rollbacks import preview_rollback
+
+    environment = env_config(ctx, env)
+    spec = ctx.config.apps.get(app)
+    target = [] if spec and env in spec.targets else [Reason("no_target", f"{app} has no target in {env}")]  # fmt: skip
+    reasons: dict[str, list[Reason]] = {
+        "deploy": _permission(ctx, "deploy") + target,
+        "rollback": _permission(ctx, "rollback") + target,
+    }
+    if not reasons["rollback"]:
+        try:
+            preview_rollback(ctx, app, env)
+        except ShipdeckError as exc:
+            reasons["rollback"].append(Reason("nothing_to_do", str(exc)))
+    for task in TASKS:
+        reasons[task] = _permission(ctx, task, task_roles(environment)) + target
+    return {name: Action(name, tuple(reasons[name])) for name in APP_ACTIONS}
