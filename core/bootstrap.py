@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -255,15 +256,33 @@ def build_context(
         targets=targets,
         live_colors=make_live_color_reader(workspace.root, targets),
         checkpoints=make_checkpoint_store,
-        sources=make_sources(cfg, workspace.root),
-        log_sources=make_log_sources(workspace.root, cfg),
-        token_limits=make_token_limits(workspace.root, cfg),
-        notifiers=make_notifiers(cfg),
         clock=clock or SystemClock(),
         read_only=read_only,
-        secrets=environment_secrets(os.environ, cfg.secret_env_names()),
+        **configured_ports(cfg, workspace.root),
     )
+
+
+def configured_ports(config: WorkspaceConfig, root: Path) -> dict[str, Any]:
+    """The Context fields built from shipdeck.toml's settings (rebuilt when it changes)."""
+    return {
+        "sources": make_sources(config, root),
+        "log_sources": make_log_sources(root, config),
+        "token_limits": make_token_limits(root, config),
+        "notifiers": make_notifiers(config),
+        "secrets": environment_secrets(os.environ, config.secret_env_names()),
+    }
 
 
 def open_context(path: str | Path | None = None, **kwargs: Any) -> Context:
     return build_context(open_workspace(path), **kwargs)
+
+
+def reconfigure(ctx: Context, config: WorkspaceConfig) -> Context:
+    """The same session under a changed shipdeck.toml (an open TUI re-reads it): ports that take
+    settings from it are rebuilt, and the same person's roles and permissions are read again.
+    The name stays: who is acting does not change because the policy file did."""
+    name = ctx.actor.name
+    actor = replace(
+        ctx.actor, roles=tuple(config.roles_of(name)), permissions=config.permissions_of(name)
+    )
+    return replace(ctx, config=config, actor=actor, **configured_ports(config, ctx.workspace))

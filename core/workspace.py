@@ -63,6 +63,29 @@ def _too_deep(name: str, text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ConfigStamp:
+    """What shipdeck.toml looked like when read: cheap facts first, the content hash to be sure
+    (an editor may rewrite the file with the same bytes, or keep its mtime)."""
+
+    mtime_ns: int
+    size: int
+    sha256: str
+
+
+def config_stamp(path: Path, previous: ConfigStamp | None = None) -> ConfigStamp:
+    """The file's stamp; when mtime and size match `previous`, its hash is not recomputed."""
+    import hashlib
+
+    st = path.stat()
+    if previous is not None and (st.st_mtime_ns, st.st_size) == (
+        previous.mtime_ns,
+        previous.size,
+    ):
+        return previous
+    return ConfigStamp(st.st_mtime_ns, st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
     config: WorkspaceConfig

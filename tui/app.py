@@ -12,17 +12,22 @@ import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from shipdeck.core.services.context import Context
-from shipdeck.tui.messages import HeadChanged
+from shipdeck.tui.messages import ConfigChanged, HeadChanged
+
+if TYPE_CHECKING:
+    from shipdeck.core.domain.release import ReleaseRecord
+    from shipdeck.core.services.plans import PlanSummary
+    from shipdeck.core.workspace import ConfigStamp
 
 POLL_SECONDS = 2.0
 
@@ -56,28 +61,44 @@ def _load_screen(path: str) -> Callable[[], Screen[Any]]:
 
 
 class ActionsProvider(Provider):
-    """The command palette lists every action the current screen allows, every section and every
-    app, so anything reachable by a key is reachable by name too."""
+    """The command palette: every shipdeck action of the current screen with its key (refused
+    ones too, saying why), and a jump to any app, plan, release or run. Textual's own entries
+    (theme, scrolling, screenshots) are not shipdeck actions and are left out."""
 
-    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.jumps: list[tuple[str, Callable[[], Any], str]] = []
+
+    async def startup(self) -> None:
         app = self.app
         assert isinstance(app, ShipdeckApp)
-        seen: set[str] = set()
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
+        worker = app.run_worker(
+            partial(jump_targets, app.ctx), thread=True, exit_on_error=False, group="palette"
+        )
+        try:
+            self.jumps = list(jump_commands(app, await worker.wait()))
+        except WorkerFailed as failed:
+            from shipdeck.tui.screens.base import error_line
+
+            app.notify(f"palette: {error_line(failed.error)}", severity="warning", markup=False)
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        from shipdeck.tui.widgets.keys import screen_actions
+
+        app = self.app
+        assert isinstance(app, ShipdeckApp)
+        for a in screen_actions(self.screen):
+            if a.action == "command_palette" or a.movement:
                 continue
-            if binding.action == "command_palette":
-                continue
-            seen.add(binding.action)
-            shown = binding.key_display or app.get_key_display(binding) or key
-            yield (
-                binding.description,
-                partial(app.run_action, binding.action, active.node),
-                f"key: {shown}",
-            )
+            keys = " / ".join(a.keys)
+            if a.refused:
+                say = partial(app.notify, f"{a.description}: {a.refused}", severity="warning")
+                yield f"{a.description} (disabled)", say, f"key: {keys} · {a.refused}"
+            else:
+                yield a.description, partial(app.run_action, a.action, a.node), f"key: {keys}"
         for name in app.ctx.config.apps:
             yield f"Open app {name}", partial(app.open_app, name), "releases and diffs"
+        yield from self.jumps
 
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():
@@ -91,13 +112,43 @@ class ActionsProvider(Provider):
                 yield Hit(score, matcher.highlight(name), command, help=help_text)
 
 
+@dataclass(frozen=True)
+class JumpTargets:
+    plans: list[PlanSummary]
+    releases: list[ReleaseRecord]
+
+
+def jump_targets(ctx: Context) -> JumpTargets:
+    """What the palette can jump to; read in a worker thread when the palette opens."""
+    from shipdeck.core.services.plans import list_plans
+    from shipdeck.core.services.releases import list_releases
+
+    return JumpTargets(list_plans(ctx, limit=200), list_releases(ctx))
+
+
+def jump_commands(
+    app: ShipdeckApp, targets: JumpTargets
+) -> Iterator[tuple[str, Callable[[], Any], str]]:
+    from shipdeck.core.domain.plan import PRE_RUN
+    from shipdeck.core.domain.redact import strip_controls
+
+    for p in targets.plans:
+        what = f"{p.env} · {p.state.replace('_', ' ')} · {strip_controls(p.name)}"
+        yield f"Open plan {p.id}", partial(app.open_plan, p.id), what
+        if p.state not in PRE_RUN:
+            yield f"Watch run {p.id}", partial(app.open_run, p.id), what
+    for r in targets.releases:
+        name = f"Open release {r.app} {strip_controls(r.version)}"
+        yield name, partial(app.open_release, r.app, r.version), f"commit {r.commit[:7]}"
+
+
 class ShipdeckApp(App[None]):
     TITLE = "shipdeck"
     # Start in the dashboard's mode: Textual mounts it before it handles the first key, so keys
     # typed during start-up reach the dashboard instead of a blank screen that is being replaced.
     DEFAULT_MODE = "dashboard"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {ActionsProvider}
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {ActionsProvider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -118,6 +169,8 @@ class ShipdeckApp(App[None]):
         self.poll_seconds = poll_seconds
         self.head_seq: int | None = None
         self.poll_failing = False
+        self.config_stamp: ConfigStamp | None = None  # shipdeck.toml as this session read it
+        self.config_problem = ""  # the last broken shipdeck.toml said so once
         self.sections = {s.mode: s for s in SECTIONS}
         for s in self.sections.values():
             self.add_mode(s.mode, _load_screen(s.screen))
@@ -166,15 +219,97 @@ class ShipdeckApp(App[None]):
             self.switch_mode("dashboard")
         self.push_screen(AppScreen(name, env))
 
+    def open_plan(self, plan_id: str) -> None:
+        from shipdeck.tui.screens.plan_detail import PlanScreen
+
+        if self.current_mode != "plans":
+            self.switch_mode("plans")
+        self.push_screen(PlanScreen(plan_id))
+
+    def open_run(self, plan_id: str) -> None:
+        from shipdeck.tui.screens.run import RunScreen
+
+        if self.current_mode != "plans":
+            self.switch_mode("plans")
+        self.push_screen(RunScreen(plan_id))
+
+    def open_release(self, app: str, version: str) -> None:
+        from shipdeck.tui.screens.release import ReleaseScreen
+
+        self.open_app(app)
+        self.push_screen(ReleaseScreen(app, version))
+
     # --- live refresh --------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def poll_head(self) -> None:
         from shipdeck.core.services.audit_log import head
 
+        self._poll_config()
         seq, digest = head(self.ctx)
         if seq != self.head_seq:
             self.post_message(HeadChanged(seq, digest))
+
+    def _poll_config(self) -> None:
+        """In the poll worker: a changed shipdeck.toml is read again and the session rebuilt on
+        it (windows, freezes, policy, roles); a broken one is named and the old one kept."""
+        from shipdeck.core.bootstrap import reconfigure
+        from shipdeck.core.errors import ShipdeckError
+        from shipdeck.core.workspace import CONFIG_NAME, config_stamp, load_config
+
+        path = self.ctx.workspace / CONFIG_NAME
+        try:
+            stamp = config_stamp(path, self.config_stamp)
+        except OSError as exc:
+            stamp = None
+            problem = f"{path}: {exc.strerror or exc}"
+        else:
+            problem = ""
+        if stamp is not None and self.config_stamp is None:
+            self.config_stamp = stamp  # the first look: what this session started with
+            return
+        if stamp is None or stamp.sha256 == self.config_stamp_hash:
+            if problem and problem != self.config_problem:
+                self.post_message(ConfigChanged(None, problem, stamp))
+            return
+        try:
+            ctx = reconfigure(self.ctx, load_config(path))
+        except ShipdeckError as exc:
+            if exc.message != self.config_problem:
+                self.post_message(ConfigChanged(None, exc.message, stamp))
+            return
+        self.post_message(ConfigChanged(ctx, "", stamp))
+
+    @property
+    def config_stamp_hash(self) -> str | None:
+        return None if self.config_stamp is None else self.config_stamp.sha256
+
+    @on(ConfigChanged)
+    def _config_changed(self, message: ConfigChanged) -> None:
+        from shipdeck.tui.screens.base import ShipdeckScreen
+
+        if message.stamp is not None:
+            self.config_stamp = message.stamp
+        if message.ctx is None:
+            self.config_problem = message.problem
+            self.notify(
+                f"shipdeck.toml changed but cannot be used: {message.problem} "
+                "(still showing the previous one)",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
+        self.config_problem = ""
+        self.ctx = message.ctx
+        self.notify("shipdeck.toml changed: re-evaluated", markup=False)
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if isinstance(screen, ShipdeckScreen):
+                    screen.seen_head = None  # hidden screens catch up when shown again
+        screen = self.screen
+        if isinstance(screen, ShipdeckScreen) and screen.loaded:
+            screen.reload()
 
     @on(Worker.StateChanged)
     def _poll_state(self, event: Worker.StateChanged) -> None:

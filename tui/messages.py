@@ -14,9 +14,11 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from shipdeck.core.services.audit_log import Event
+    from shipdeck.core.services.context import Context
     from shipdeck.core.services.status import AppStatus
     from shipdeck.core.services.views import AppView
     from shipdeck.core.storage.audit import VerifyResult
+    from shipdeck.core.workspace import ConfigStamp
 
 
 class HeadChanged(Message):
@@ -29,6 +31,16 @@ class HeadChanged(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HeadChanged)
+
+
+class ConfigChanged(Message):
+    """shipdeck.toml changed on disk: the session rebuilt on it (ctx), or why it cannot be."""
+
+    def __init__(self, ctx: Context | None, problem: str, stamp: ConfigStamp | None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.problem = problem
+        self.stamp = stamp
 
 
 class StatusLoaded(Message):

@@ -1,10 +1,11 @@
 """Which actions an actor may take now, and why not: the one answer both front ends show.
 
-`plan_actions` covers a plan (approve, reject, tick, run, abort, override); `app_actions` an app
-in an environment (deploy, rollback and each day-2 task). Each Action carries structured reasons
-(kind + sentence) when refused. The services check the same rules again when the action is
-taken (and audit a refusal); these functions only read, so a screen can grey a key out and say
-why before anyone presses it.
+`plan_actions` covers a plan (submit, edit, tick, approve, reject, run, abort, override, ack);
+`app_actions` an app in an environment (deploy, rollback and each day-2 task). Each Action
+carries structured reasons (kind + sentence) when refused, and whether it applies at all (a plan
+without a checklist has nothing to tick; the TUI leaves such keys out rather than greying them).
+The services check the same rules again when the action is taken (and audit a refusal); these
+functions only read, so a screen can grey a key out and say why before anyone presses it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from shipdeck.core.domain.config import Environment
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.errors import ShipdeckError
 from shipdeck.core.services.context import Context
-from shipdeck.core.services.plans import PlanView, env_config
+from shipdeck.core.services.plans import OverrideView, PlanView, env_config
 
-PLAN_ACTIONS = ("approve", "reject", "tick", "run", "abort", "override")
+PLAN_ACTIONS = ("submit", "edit", "tick", "approve", "reject", "run", "abort", "override", "ack")
 TASKS = ("task.logs", "task.restart", "task.token-limit")
 APP_ACTIONS = ("deploy", "rollback", *TASKS)
 _WAITING = ("awaiting_approval", "approved")
@@ -38,6 +39,7 @@ class Reason:
 class Action:
     name: str
     reasons: tuple[Reason, ...] = ()
+    applies: bool = True  # False: the action has no meaning for this plan now
 
     @property
     def allowed(self) -> bool:
@@ -58,7 +60,7 @@ class Action:
 
 def _permission(ctx: Context, permission: str, roles: tuple[str, ...] = ()) -> list[Reason]:
     why = ctx.refusal(permission, roles)
-    return [] if why is None else [Reason("not_permitted", f"not permitted: {why}")]
+    return [] if why is None else [Reason("not_permitted", why)]
 
 
 def task_roles(env: Environment) -> tuple[str, ...]:
@@ -74,11 +76,39 @@ def _state(view: PlanView, allowed: tuple[str, ...], what: str) -> list[Reason]:
     return [Reason("state", f"plan {view.id} is {label(view.state)}: it cannot be {what} now")]
 
 
+def open_reviews(ctx: Context, view: PlanView) -> list[OverrideView]:
+    """Overrides on this plan someone other than their author still has to acknowledge."""
+    return [o for o in view.overrides if o.acknowledged_by is None and o.by != ctx.actor.name]
+
+
+def shown(actions: dict[str, Action]) -> dict[str, str | None]:
+    """The actions that apply, each mapped to None (allowed) or the sentence saying why not."""
+    return {n: (None if a.allowed else a.why_not) for n, a in actions.items() if a.applies}
+
+
 def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
-    """approve, reject, tick, run, abort and override for this actor on `view` as it is now."""
+    """Every plan action for this actor on `view` as it is now."""
     env = env_config(ctx, view.env)
     me = ctx.actor.name
+    pre_run = view.state in PRE_RUN
+    live = pre_run or view.state == "running"
+    applies = {
+        "submit": view.state == "draft",
+        "edit": pre_run,
+        "tick": bool(view.checklist),
+        "approve": view.approvals_required > 0,
+        "reject": view.approvals_required > 0,
+        "run": pre_run,
+        "abort": live,
+        "override": live and bool(env.override_roles),
+        "ack": bool(open_reviews(ctx, view)),
+    }
     reasons: dict[str, list[Reason]] = {}
+    editing = _permission(ctx, "plan.create")
+    reasons["submit"] = editing + _state(view, ("draft",), "submitted")
+    reasons["edit"] = editing + _state(view, tuple(PRE_RUN), "edited")
+    approver = _permission(ctx, "plan.approve")
+    reasons["ack"] = [] if not approver or not _permission(ctx, "override") else approver
     approve = _permission(ctx, "plan.approve", view.approval_roles) + _state(
         view, _WAITING, "approved"
     )
@@ -98,7 +128,9 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     run = _permission(ctx, "deploy" if view.kind == "deploy" else "plan.run")
     run += _state(view, _WAITING, "run")
     if not run:
-        run += [Reason(b.kind, b.message) for b in view.blockers]
+        run += [
+            Reason(b.kind, f"plan {view.id} may not run yet: {b.message}") for b in view.blockers
+        ]
     reasons["run"] = run
     reasons["abort"] = _permission(ctx, "plan.abort") + _state(
         view, (*PRE_RUN, "running"), "aborted"
@@ -108,7 +140,7 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     else:
         override = [Reason("not_permitted", f"environment {env.name} allows no overrides")]
     reasons["override"] = override + _state(view, (*PRE_RUN, "running"), "overridden")
-    return {name: Action(name, tuple(reasons[name])) for name in PLAN_ACTIONS}
+    return {name: Action(name, tuple(reasons[name]), applies[name]) for name in PLAN_ACTIONS}
 
 
 def app_actions(ctx: Context, app: str, env: str) -> dict[str, Action]:

@@ -54,6 +54,11 @@ class RollbackInfo:
     approvals_required: int
     approvals_note: str  # why none were needed, or how many it needs and from whom
 
+    @property
+    def label(self) -> str:
+        """'rollback chat-api 1.4.0 → 1.3.1', for lists and titles."""
+        return f"rollback {self.app} {self.from_version or '?'} → {self.to_version}"
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

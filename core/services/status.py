@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
+from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.domain.release import (
     ArtifactChange,
     ConfigChange,
@@ -26,7 +27,7 @@ from shipdeck.core.errors import AdapterError, NotFoundError
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import highest_rows, repo_path
-from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, RELEASES
+from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, PLANS, RELEASES
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
 _CHEAP_PROBES = frozenset({"local", "nginx"})
@@ -57,6 +58,20 @@ class LockInfo:
     holder: str
     since: datetime | None
     plan_id: str | None
+    apps: tuple[str, ...] = ()  # what the plan holding the lease ships: only those are running
+
+
+# The one word a cell's state comes down to, decided here so the dashboard, its legend and
+# `status -o json` ("mark") cannot disagree. Order matters: the first that applies wins.
+MARKS: dict[str, str] = {
+    "drift": "the live colour is not the one recorded: someone switched it outside shipdeck",
+    "running": "a plan is shipping this app to this environment now",
+    "locked": "the environment is locked outside a run",
+    "last_failed": "the release shown is live and healthy; the last run to it failed",
+    "failed": "nothing is live; the last run failed or was rolled back",
+    "live": "the release shown is live and healthy (its colour answers)",
+    "none": "never deployed here",
+}
 
 
 @dataclass
@@ -75,6 +90,20 @@ class Cell:
     config: list[ConfigChange] = field(default_factory=list)
     commits: list[CommitInfo] = field(default_factory=list)
     last_outcome: str | None = None
+
+    @property
+    def mark(self) -> str:
+        """One key of MARKS: what matters most about this cell."""
+        if self.drift:
+            return "drift"
+        if self.lock is not None and self.lock.plan_id and self.app in self.lock.apps:
+            return "running"
+        if self.lock is not None and not self.lock.plan_id:
+            return "locked"
+        failed = self.last_outcome in ("failed", "rolled_back")
+        if self.deployed is None:
+            return "failed" if failed else "none"
+        return "last_failed" if failed else "live"
 
     def as_dict(self) -> dict[str, Any]:
         d = self.deployed
@@ -104,6 +133,7 @@ class Cell:
             "drift": self.drift,
             "live_color": self.live_color,
             "last_outcome": self.last_outcome,
+            "mark": self.mark,
             "endpoint": self.endpoint,
             "window": self.window.as_dict(),
             "lock": None
@@ -112,6 +142,7 @@ class Cell:
                 "holder": self.lock.holder,
                 "since": self.lock.since.isoformat() if self.lock.since else None,
                 "plan": self.lock.plan_id,
+                "apps": list(self.lock.apps),
             },
         }
 
@@ -178,11 +209,20 @@ def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:
 
 
 def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
-    rows = conn.execute(select(LEASES).where(LEASES.c.holder.is_not(None)))
-    return {
-        r.env: LockInfo(r.holder, r.since, r.plan_id)
-        for r in rows
+    """Held leases per environment, each with the apps of the plan holding it."""
+    rows = [
+        r
+        for r in conn.execute(select(LEASES).where(LEASES.c.holder.is_not(None)))
         if r.expires_at is None or r.expires_at > now
+    ]
+    plan_ids = [r.plan_id for r in rows if r.plan_id]
+    bodies = {
+        p.id: PlanBody.decode(p.body).apps
+        for p in conn.execute(select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(plan_ids)))
+    }
+    return {
+        r.env: LockInfo(r.holder, r.since, r.plan_id, tuple(bodies.get(r.plan_id or "", ())))
+        for r in rows
     }
 
 

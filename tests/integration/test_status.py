@@ -350,3 +350,40 @@ def test_one_history_walk_counts_every_pair_and_leaves_out_unknown_commits(
         [(web["c2"], web["M"]), (web["f1"], web["M"]), (web["M"], web["c4"]), (unknown, web["M"])],
     )
     assert counts == {(web["c2"], web["M"]): 5, (web["f1"], web["M"]): 4, (web["M"], web["c4"]): 0}
+
+
+def test_marks_say_running_only_for_the_apps_of_the_running_plan(ws: WorkspaceFixture) -> None:
+    """One word per cell, decided in core (Cell.mark, 'mark' in JSON): a chat-api-only run marks
+    chat-api running and leaves web live; a failed last run over a live release is
+    'last_failed', with nothing live it is 'failed'."""
+    from shipdeck.core.services.plans import create_plan
+    from shipdeck.core.services.runs import start_run
+
+    # command targets are not probed by status (no drift to mask the marks); nothing runs them
+    targets = "".join(
+        f'\n[apps.{app}.targets.{env}]\nadapter = "command"\nstage = ["true"]\n'
+        'health = ["true"]\nswitch = ["true"]\nlive_color = ["echo", "blue"]\n'
+        for app in ("model-server", "chat-api", "web")
+        for env in ("staging", "prod")
+    )
+    ws.write_config(BASIC_TOML + targets)
+    alice = ws.as_user("alice")
+    for app in ("model-server", "chat-api", "web"):
+        create_release(alice, app, "1.0.0")
+        record_deployment(alice, app, "staging", "1.0.0")
+    create_release(alice, "chat-api", "1.1.0")
+    create_release(alice, "web", "1.1.0")
+    record_deployment(alice, "web", "staging", "1.1.0", outcome="failed")
+    record_deployment(alice, "web", "prod", "1.0.0", outcome="failed")
+    start_run(alice, create_plan(alice, "staging", ["chat-api@1.1.0"]).id)  # holds the lease
+
+    got = cells(ws.as_user("erin"))
+    assert got[("chat-api", "staging")].mark == "running"
+    assert got[("model-server", "staging")].mark == "live"
+    assert got[("web", "staging")].mark == "last_failed"
+    assert got[("web", "prod")].mark == "failed"
+    assert got[("model-server", "prod")].mark == "none"
+    # the JSON document carries the same word (the CLI's clock is real: the lease taken on the
+    # test's fixed clock has long expired there, so the document is read from the cell)
+    doc = got[("chat-api", "staging")].as_dict()
+    assert doc["mark"] == "running" and doc["lock"]["apps"] == ["chat-api"]

@@ -116,7 +116,8 @@ async def test_running_a_blocked_plan_explains_why_and_starts_nothing(
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         screen = await open_plan(pilot, plan.id)
-        assert "run" in bindings(screen)
+        # refused: out of the footer, its reason said by the key (and in help and the palette)
+        assert "run" not in bindings(screen) and "may not run yet" in screen.denials()["run"]
         await pilot.press("r")
         await pilot.pause()
         assert app.screen is screen  # no confirmation for a run that may not start

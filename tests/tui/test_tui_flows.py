@@ -174,7 +174,8 @@ async def test_release_manager_can_checkpoint_and_export(
         await until(pilot, lambda: out.exists() and out.stat().st_size > 0)
         await settle(pilot)
         assert out.read_text().splitlines()[0].startswith("seq,at,actor")
-        assert len(out.read_text().splitlines()) == 1 + 16  # the checkpoint: intent and outcome
+        # 14 events, then the checkpoint's intent (15, the head it wrote) and its outcome (16)
+        assert len(out.read_text().splitlines()) == 1 + 16
 
 
 async def test_help_lists_the_keys_of_the_screen_below(scenario: WorkspaceFixture) -> None:

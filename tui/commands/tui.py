@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from shipdeck.core.errors import UsageError
 from shipdeck.tui import output
 
 
 def require_terminal(command: str, instead: str) -> None:
     """Refuse (exit 2) a full-screen command without a terminal on both ends: Textual would
-    otherwise write escape codes into a pipe until killed."""
-    if not output.on_terminal():
+    otherwise write escape codes into a pipe until killed. A session that textual-serve drives
+    (`shipdeck serve` sets TEXTUAL_DRIVER to its web driver) talks to a browser, not a pipe."""
+    if not output.on_terminal() and not os.environ.get("TEXTUAL_DRIVER"):
         raise UsageError(f"{command} needs a terminal (stdin and stdout); {instead}")
 
 

@@ -19,9 +19,12 @@ from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.services.views import AppView, EnvDiff
 from shipdeck.tui.messages import AppViewLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.diff_text import count_words, diff_body
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
+from shipdeck.tui.widgets.plan_text import clip_words, when
 from shipdeck.tui.widgets.scroll import VimScroll
+from shipdeck.tui.widgets.vim import VimTable
 
 NOTES_WIDTH = 30
 
@@ -49,30 +52,27 @@ def env_section(diff: EnvDiff, now: datetime) -> Text:
     d = diff.diff
     count = len(d.commits) + diff.more_commits
     text.append(f"  → latest {_safe(d.new.version)}: ", style="")
-    text.append(f"{count} commit{'s' if count != 1 else ''} behind", style="yellow")
-    for c in d.commits:
-        text.append("\n  ")
-        text.append(c.sha[:7], style="cyan")
-        text.append(f"  {c.date:%Y-%m-%d %H:%M}  ", style="dim")
-        text.append(f"{_safe(c.author)[:16]:<16}", style="bold")
-        text.append(f"  {_safe(c.subject)}")
-    if diff.more_commits:
-        text.append(f"\n  … and {diff.more_commits} older commits", style="dim")
-    for a in d.artifacts:
-        text.append("\n  artifact ", style="magenta")
-        text.append(_safe(a.summary))
-    for cfg in d.config:
-        text.append("\n  config ", style="magenta")
-        text.append(f"{_safe(cfg.key)}: {_safe(cfg.old)} → {_safe(cfg.new)}")
-    if not (d.artifacts or d.config):
-        text.append("\n  no artifact or config changes", style="dim")
+    text.append(f"{count_words(count)} behind", style="yellow")
+    text.append("\n")
+    text.append_text(diff_body(d, more_commits=diff.more_commits))
     return text
+
+
+class ReleaseTable(VimTable):
+    # Enter is what a list does anyway: the footer keeps its room for the release keys and q, ?.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open release", show=False)
+    ]
 
 
 class AppScreen(ShipdeckScreen):
     TITLE = "App"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "refresh", "Refresh"),
+        Binding("x", "mark", "Mark"),
+        Binding("c", "compare", "Diff"),
+        Binding("D", "deploy", "Deploy", key_display="D"),
+        Binding("R", "rollback", "Roll back", key_display="R"),
+        Binding("r", "refresh", "Refresh", show=False),
         Binding("tab", "switch_pane", "Releases/diff", show=False),
         Binding("escape", "app.go_back", "Back", show=False),
     ]
@@ -81,11 +81,13 @@ class AppScreen(ShipdeckScreen):
         super().__init__()
         self.app_name = app_name
         self.env = env
+        self.view: AppView | None = None
+        self.marked: str | None = None  # a version picked with x, to diff against
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"App {self.app_name}")
         yield Static("loading…", id="app-info")
-        table: DataTable[Text] = DataTable(id="releases", cursor_type="row", zebra_stripes=True)
+        table = ReleaseTable(id="releases", cursor_type="row", zebra_stripes=True)
         yield table
         with VimScroll(id="diffs", can_focus=True):
             yield Static(id="diff-text")
@@ -93,7 +95,7 @@ class AppScreen(ShipdeckScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#releases", DataTable)
-        table.add_columns("version", "commit", "created", "by", "live in", "notes")
+        table.add_columns("version", "commit", "created UTC", "by", "live in", "notes")
         table.focus()
         self.reload()
 
@@ -114,6 +116,7 @@ class AppScreen(ShipdeckScreen):
         self.mark_loaded(message.head_seq)
 
     def _show(self, view: AppView) -> None:
+        self.view = view
         spec = view.app
         info = Text(no_wrap=True, overflow="ellipsis")
         info.append(spec.name, style="bold")
@@ -123,7 +126,7 @@ class AppScreen(ShipdeckScreen):
             info.append(f"  on-call {_safe(spec.oncall)}")
         if spec.depends_on:
             info.append(f"  depends on {', '.join(spec.depends_on)}", style="dim")
-        info.append(f"  {len(view.releases)} releases", style="dim")
+        info.append(f"  {len(view.releases)} releases · times UTC", style="dim")
         self.query_one("#app-info", Static).update(info)
 
         table = self.query_one("#releases", DataTable)
@@ -137,13 +140,16 @@ class AppScreen(ShipdeckScreen):
                     live.append(" ")
                 live.append(lv.env, style=COLOR_STYLE.get(lv.color or "", "bold"))
             notes = _safe(rec.notes).replace("\n", " ")
+            version = Text(_safe(rec.version), style="bold")
+            if rec.version == self.marked:
+                version.append(" ×", style="bold magenta")
             table.add_row(
-                Text(_safe(rec.version), style="bold"),
+                version,
                 Text(rec.commit[:7], style="cyan"),
-                Text(f"{rec.created_at:%m-%d %H:%M}"),
+                Text(when(rec.created_at)),
                 Text(_safe(rec.created_by)),
                 live,
-                Text(notes[:NOTES_WIDTH] + ("…" if len(notes) > NOTES_WIDTH else "")),
+                Text(clip_words(notes, NOTES_WIDTH)),
             )
         if view.releases:
             table.move_cursor(row=min(row, len(view.releases) - 1), animate=False)
@@ -160,6 +166,74 @@ class AppScreen(ShipdeckScreen):
 
     def action_refresh(self) -> None:
         self.reload()
+
+    # --- releases: detail, diff, deploy; and rollback ------------------------------------------
+
+    def _release(self) -> str | None:
+        table = self.query_one("#releases", DataTable)
+        if self.view is None or not self.view.releases or not table.has_focus:
+            return None
+        return self.view.releases[min(table.cursor_row, len(self.view.releases) - 1)].record.version
+
+    def _target_env(self) -> str | None:
+        """The environment asked about, else the first this app is deployed in."""
+        if self.env is not None:
+            return self.env
+        view = self.view
+        return next((e.env for e in view.envs if e.deployed is not None), None) if view else None
+
+    def denials(self) -> dict[str, str]:
+        refused = {"deploy": self.ctx.refusal("deploy"), "rollback": self.ctx.refusal("rollback")}
+        return {a: why for a, why in refused.items() if why}
+
+    def action_open_release(self) -> None:
+        from shipdeck.tui.screens.release import ReleaseScreen
+
+        version = self._release()
+        if version is not None:
+            self.app.push_screen(ReleaseScreen(self.app_name, version))
+
+    @on(DataTable.RowSelected, "#releases")
+    def _row_selected(self) -> None:
+        self.action_open_release()
+
+    def action_mark(self) -> None:
+        version = self._release()
+        if version is None or self.view is None:
+            return
+        self.marked = None if self.marked == version else version
+        self._show(self.view)
+        if self.marked:
+            self.notify(f"{version} marked: c on another release diffs them", markup=False)
+
+    def action_compare(self) -> None:
+        from shipdeck.tui.screens.release import ReleaseScreen
+
+        version = self._release()
+        if version is None:
+            return
+        if self.marked is None or self.marked == version:
+            self.notify("mark a release with x, then press c on another one", markup=False)
+            return
+        self.app.push_screen(ReleaseScreen(self.app_name, version, against=self.marked))
+
+    def action_deploy(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        version = self._release()
+        if version is not None:
+            self.app.push_screen(
+                PlanEditScreen(self._target_env(), pick={self.app_name: version}, deploy=True)
+            )
+
+    def action_rollback(self) -> None:
+        from shipdeck.tui.screens.rollback import offer_rollback
+
+        env = self._target_env()
+        if env is None:
+            self.notify(f"{self.app_name} is not deployed anywhere: nothing to roll back")
+            return
+        offer_rollback(self, self.app_name, env)
 
     def action_switch_pane(self) -> None:
         table = self.query_one("#releases", DataTable)

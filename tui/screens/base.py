@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
@@ -48,9 +48,37 @@ class ShipdeckScreen(Screen[None]):
     def ctx(self) -> Context:
         return self.shipdeck.ctx
 
+    def denials(self) -> dict[str, str]:
+        """Actions of this screen refused to this person now, each with the core's reason.
+
+        They leave the footer (80 columns hold only what may be done), stay listed in help and
+        the palette as disabled with the reason, and pressing their key says the reason."""
+        return {}
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.denials():
+            return False
         permission = self.MUTATING.get(action)
         return permission is None or self.shipdeck.may(permission)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action is refused here says why, instead of doing nothing."""
+        denied = self.denials()
+        if not denied:
+            return
+        for node, bindings in self._modal_binding_chain:
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                if binding.action not in denied:
+                    if self.app._check_action_state(binding.action, node):
+                        return  # the key does something else here
+                    continue
+                event.stop()
+                self.notify(
+                    f"{binding.description}: {denied[binding.action]}",
+                    severity="warning",
+                    markup=False,
+                )
+                return
 
     def reload(self) -> None:
         """Fetch this screen's data again (in a worker); called on live changes."""

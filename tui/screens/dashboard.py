@@ -15,9 +15,42 @@ from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
-from shipdeck.tui.widgets.matrix import MatrixRows, StatusMatrix
+from shipdeck.tui.widgets.matrix import MARK_WORD, MatrixRows, StatusMatrix
 
-LEGEND = "↓n commits behind  ✓ latest  Δ artifacts/config changed"
+
+def legend(lead: str, width: int) -> Text:
+    """`lead`, then every mark a cell can show, each explained (MARKS says what the core means
+    by each), packed into lines of `width` so no entry is split across two."""
+    entries = [
+        ("✓", "green", "latest"),
+        ("↓n", "yellow", "commits behind"),
+        ("Δ", "bold magenta", "artifacts/config differ"),
+        *((word, style, SHORT[mark]) for mark, (word, style) in MARK_WORD.items() if word),
+    ]
+    text = Text(lead.rstrip(), no_wrap=True)
+    used = len(lead.rstrip())
+    for word, style, meaning in entries:
+        size = len(word) + 1 + len(meaning)
+        if used and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("  ")
+            used += 2
+        text.append(word, style=style)
+        text.append(f" {meaning}", style="dim")
+        used += size
+    return text
+
+
+SHORT = {
+    "drift": "colour switched by hand",
+    "running": "in the running plan",
+    "locked": "env locked",
+    "last_failed": "live; the last run failed",
+    "failed": "nothing live",
+    "live": "serving",
+}
 
 
 class DashboardScreen(ShipdeckScreen):
@@ -28,7 +61,9 @@ class DashboardScreen(ShipdeckScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed next already lands in the box
         Binding("slash", "filter", "Filter", key_display="/", priority=True),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "refresh", "Refresh", show=False),  # live refresh does it: room for q and ?
+        Binding("n", "new_plan", "New plan"),
+        Binding("R", "rollback", "Roll back", key_display="R"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -72,13 +107,46 @@ class DashboardScreen(ShipdeckScreen):
         needle = self.query_one("#filter", Input).value.strip().lower()
         shown = [a for a in self.apps if needle in a.app.lower()] if needle else self.apps
         self.matrix_rows = MatrixRows(tuple(shown), self.ctx.now())
+        self._note(len(shown), needle)
+
+    def _note(self, shown: int, needle: str) -> None:
         note = self.query_one("#note", Static)
+        width = max(self.size.width - 2, 40)  # the note's padding
         if not self.apps:
             note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
         elif needle:
-            note.update(Text(f"{len(shown)} of {len(self.apps)} apps match '{needle}'   {LEGEND}"))
+            note.update(legend(f"{shown} of {len(self.apps)} apps match '{needle}'  ", width))
         else:
-            note.update(Text(f"{len(self.apps)} apps   {LEGEND}"))
+            note.update(legend(f"{len(self.apps)} apps  ", width))
+
+    def on_resize(self) -> None:
+        """The legend is packed to the width: packed again (the matrix resizes by itself)."""
+        if self.loaded:
+            rows = self.matrix_rows
+            needle = self.query_one("#filter", Input).value.strip().lower()
+            self._note(len(rows.apps) if rows else 0, needle)
+
+    def denials(self) -> dict[str, str]:
+        refused = {
+            "new_plan": self.ctx.refusal("plan.create"),
+            "rollback": self.ctx.refusal("rollback"),
+        }
+        return {a: why for a, why in refused.items() if why}
+
+    def action_new_plan(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        self.app.push_screen(PlanEditScreen(self.query_one(StatusMatrix).current_env()))
+
+    def action_rollback(self) -> None:
+        from shipdeck.tui.screens.rollback import offer_rollback
+
+        matrix = self.query_one(StatusMatrix)
+        app, env = matrix.current_app(), matrix.current_env()
+        if app is None or env is None:
+            self.notify("Roll back: move to an app's cell in an environment first", markup=False)
+            return
+        offer_rollback(self, app, env)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and self.focused is not None and self.focused.id == "filter":

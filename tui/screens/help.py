@@ -1,7 +1,7 @@
 """`?`: every key the screen underneath answers to, read from its live bindings.
 
-Built from `Screen.active_bindings`, so it can never drift from what the keys do, and actions the
-session may not use (hidden by `check_action`) are not listed.
+Built from the screen's live bindings (tui.widgets.keys), so it can never drift from what the keys
+do; actions refused to this person are listed disabled, with the reason.
 """
 
 from __future__ import annotations
@@ -16,24 +16,19 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from shipdeck.tui.widgets.keys import screen_actions
 
-def key_rows(screen: Screen[Any]) -> dict[str, list[tuple[str, str]]]:
-    """Keys per action, grouped into this screen's and the app-wide ones: 'k / up: Cursor up'."""
-    app = screen.app
-    groups: dict[str, dict[str, tuple[str, list[str]]]] = {"here": {}, "everywhere": {}}
-    for key, active in screen.active_bindings.items():
-        binding = active.binding
-        if not binding.description or not active.enabled:
-            continue
-        group = groups["everywhere" if active.node is app else "here"]
-        shown = binding.key_display or app.get_key_display(binding) or key
-        _, keys = group.setdefault(binding.action, (binding.description, []))
-        if shown not in keys:
-            keys.append(shown)
-    return {
-        name: [(" / ".join(keys), description) for description, keys in group.values()]
-        for name, group in groups.items()
-    }
+
+def key_rows(screen: Screen[Any]) -> dict[str, list[tuple[str, Text]]]:
+    """Keys per action, grouped into this screen's and the app-wide ones: 'k / up: Cursor up';
+    an action refused to this person reads 'disabled: why'."""
+    groups: dict[str, list[tuple[str, Text]]] = {"here": [], "everywhere": []}
+    for a in screen_actions(screen):
+        does = Text(a.description)
+        if a.refused:
+            does = Text(f"{a.description} (disabled: {a.refused})", style="dim")
+        groups["everywhere" if a.app_wide else "here"].append((" / ".join(a.keys), does))
+    return groups
 
 
 class HelpScreen(ModalScreen[None]):
@@ -55,7 +50,7 @@ class HelpScreen(ModalScreen[None]):
                 table.add_column("key", style="bold cyan", no_wrap=True, width=18)
                 table.add_column("does")
                 for keys, description in rows:
-                    table.add_row(Text(keys), Text(description))
+                    table.add_row(Text(keys), description)
                 heading = f"Keys: {title}" if group == "here" else "Everywhere"
                 yield Static(Text(heading, style="bold"), classes="help-heading")
                 yield Static(table)

@@ -75,9 +75,11 @@ class OpsScreen(ShipdeckScreen):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "logs", "Logs"),
-        Binding("f", "follow", "Follow"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("s", "save", "Save"),
+        # Not in the footer, so Back/Quit and Help keep their place at 80 columns; `?` and the
+        # palette list them.
+        Binding("f", "follow", "Follow", show=False),
+        Binding("slash", "search", "Search", key_display="/", show=False),
+        Binding("s", "save", "Save", show=False),
         Binding("t", "limits", "Token limits"),
         Binding("R", "restart", "Restart"),
         Binding("escape", "clear_search", "Clear search", show=False),

@@ -24,15 +24,23 @@ from textual.widgets import Footer, Static
 from textual.widgets.option_list import Option
 
 from shipdeck.core.domain.plan import PRE_RUN
+from shipdeck.core.services.actions import PLAN_ACTIONS, open_reviews, plan_actions, shown
+from shipdeck.core.services.plan_history import PlanHistory
 from shipdeck.core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.form import Field, FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
-from shipdeck.tui.widgets.plan_text import clock, elapsed, safe, state_label, state_text, when
+from shipdeck.tui.widgets.plan_text import (
+    clock,
+    elapsed,
+    history_lines,
+    safe,
+    state_label,
+    state_text,
+    when,
+)
 from shipdeck.tui.widgets.scroll import VimScroll
 from shipdeck.tui.widgets.vim import VimOptionList
-
-RUNNABLE = ("awaiting_approval", "approved")
 
 
 def waves_text(view: PlanView) -> Text:
@@ -51,46 +59,47 @@ def waves_text(view: PlanView) -> Text:
     return text
 
 
-def status_text(view: PlanView) -> Text:
+def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None = None) -> Text:
     """Why it cannot run (one sentence per blocker), that it can, or how the run went."""
     text = Text()
     if view.state in PRE_RUN:
-        if view.blockers:
-            for i, b in enumerate(view.blockers):
-                text.append("\n" if i else "")
-                text.append("✗ ", style="bold red")
-                text.append(safe(b.message))
-        elif view.state == "draft":
-            text.append("draft: submit it (shipdeck plan submit) before approvals", style="dim")
-        else:
-            text.append("✓ nothing blocks it: it may run now", style="bold green")
-        return text
+        lines = [Text.assemble(("✗ ", "bold red"), safe(b.message)) for b in view.blockers]
+        if view.state == "draft":
+            hint = "draft: submit it (S) to ask for approvals, or edit it (e)"
+            lines.insert(0, Text(hint, style="bold"))
+        elif not view.blockers:
+            lines.append(Text("✓ nothing blocks it: it may run now", style="bold green"))
+        return Text("\n").join(lines)
     text.append_text(state_text(view.state))
     if view.started_at is not None:
         end = view.finished_at
         took = elapsed(end - view.started_at) if end else ""
-        text.append(f"  started {when(view.started_at)}", style="dim")
+        text.append(f"  started {when(view.started_at, zone)}", style="dim")
         if end is not None:
             text.append(f", took {took}", style="dim")
     if view.abort_requested_by:
         text.append(f"\nabort requested by {safe(view.abort_requested_by)}", style="bold yellow")
-    if view.result:
+    if history is not None and (history.rollback or history.superseded):
+        text.append_text(history_lines(history, view.result, zone))
+        if history.superseded:
+            text.append("\no opens the later plan", style="dim italic")
+    elif view.result:
         text.append("\n")
         text.append(safe(view.result))
     return text
 
 
-def approval_line(a: ApprovalView) -> Text:
+def approval_line(a: ApprovalView, zone: str = "UTC") -> Text:
     text = Text()
     if a.decision == "reject":
         text.append("✗ ", style="bold red")
         text.append(safe(a.by), style="bold")
-        text.append(f" rejected {when(a.at)}", style="dim")
+        text.append(f" rejected {when(a.at, zone)}", style="dim")
         text.append(f": {safe(a.comment)}")
         return text
     text.append("✓ " if a.current else "~ ", style="bold green" if a.current else "yellow")
     text.append(safe(a.by), style="bold")
-    text.append(f" {when(a.at)}", style="dim")
+    text.append(f" {when(a.at, zone)}", style="dim")
     if a.comment:
         text.append(f"  “{safe(a.comment)}”")
     if not a.current:
@@ -98,11 +107,11 @@ def approval_line(a: ApprovalView) -> Text:
     return text
 
 
-def override_line(o: OverrideView) -> Text:
+def override_line(o: OverrideView, zone: str = "UTC") -> Text:
     text = Text()
     text.append(f"#{o.id} ", style="bold")
     text.append(safe(o.by), style="bold")
-    text.append(f" until {when(o.until)}", style="dim")
+    text.append(f" until {when(o.until, zone)}", style="dim")
     text.append("  active" if o.active else "  expired", style="bold yellow" if o.active else "dim")
     if o.acknowledged_by:
         text.append(f"  reviewed by {safe(o.acknowledged_by)}", style="green")
@@ -122,35 +131,50 @@ def rows(pairs: list[tuple[str, RenderableType]]) -> Table:
     return grid
 
 
-def top_part(view: PlanView) -> RenderableType:
+def top_part(
+    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
+) -> RenderableType:
     window = Text(
         "● " if view.window.open else "○ ", style="green" if view.window.open else "yellow"
     )
     window.append(safe(view.window_text))
-    return rows([("waves", waves_text(view)), ("window", window), ("status", status_text(view))])
-
-
-def rest_part(view: PlanView) -> RenderableType:
-    need = view.approvals_required
-    head = Text(
-        f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}"
-        if need
-        else "none needed",
-        style="dim",
+    return rows(
+        [
+            ("waves", waves_text(view)),
+            ("window", window),
+            ("status", status_text(view, zone, history)),
+        ]
     )
-    approvals = Text("\n").join([head, *(approval_line(a) for a in view.approvals)])
+
+
+def rest_part(
+    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
+) -> RenderableType:
+    need = view.approvals_required
+    rollback = history.rollback if history is not None else None
+    if rollback is not None:
+        head = Text(safe(rollback.approvals_note), style="dim")
+    elif need:
+        head = Text(
+            f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}", style="dim"
+        )
+    else:
+        head = Text("none needed", style="dim")
+    approvals = Text("\n").join([head, *(approval_line(a, zone) for a in view.approvals)])
     pairs: list[tuple[str, RenderableType]] = [("approvals", approvals)]
     if view.overrides:
-        pairs.append(("overrides", Text("\n").join(override_line(o) for o in view.overrides)))
+        pairs.append(("overrides", Text("\n").join(override_line(o, zone) for o in view.overrides)))
     if view.steps:
         first, last = view.steps[0].at, view.steps[-1].at
-        journal = Text(f"{len(view.steps)} steps, {clock(first)} to {clock(last)}", style="dim")
+        journal = Text(
+            f"{len(view.steps)} steps, {clock(first, zone)} to {clock(last, zone)}", style="dim"
+        )
         journal.append("  w watches the run", style="")
         pairs.append(("journal", journal))
     return Group(rows(pairs))
 
 
-def checklist_prompt(c: ChecklistView) -> Text:
+def checklist_prompt(c: ChecklistView, zone: str = "UTC") -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     if c.done:
         text.append("[x] ", style="bold green")
@@ -163,7 +187,7 @@ def checklist_prompt(c: ChecklistView) -> Text:
         text.append(f"  runs {safe(' '.join(c.command))}", style="dim")
     if c.by:
         text.append(
-            f"  {'ticked' if c.done else 'failed'} by {safe(c.by)} {when(c.at)}", style="dim"
+            f"  {'ticked' if c.done else 'failed'} by {safe(c.by)} {when(c.at, zone)}", style="dim"
         )
     return text
 
@@ -194,15 +218,9 @@ class Checklist(VimOptionList):
 class PlanScreen(ShipdeckScreen):
     TITLE = "Plan"
     CSS_PATH = "shipping.tcss"
-    MUTATING: ClassVar[dict[str, str]] = {
-        "tick": "plan.check",
-        "approve": "plan.approve",
-        "reject": "plan.approve",
-        "override": "override",
-        "run": "plan.run",
-        "abort": "plan.abort",
-    }
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("S", "submit", "Submit", key_display="S"),
+        Binding("e", "edit", "Edit"),
         Binding("y", "approve", "Approve"),
         Binding("n", "reject", "Reject"),
         Binding("r", "run", "Run"),
@@ -210,14 +228,16 @@ class PlanScreen(ShipdeckScreen):
         Binding("x", "abort", "Abort"),
         Binding("b", "override", "Override"),
         Binding("v", "ack", "Ack override"),
+        Binding("o", "open_later", "Open later plan"),
         Binding("escape", "app.go_back", "Back", show=False),
     ]
 
     class Loaded(Message):
-        def __init__(self, view: PlanView, head_seq: int) -> None:
+        def __init__(self, view: PlanView, head_seq: int, history: PlanHistory) -> None:
             super().__init__()
             self.view = view
             self.head_seq = head_seq
+            self.history = history
 
     class Done(Message):
         """An action went through: say so, and show the plan as it is now."""
@@ -231,6 +251,8 @@ class PlanScreen(ShipdeckScreen):
         super().__init__()
         self.plan_id = plan_id
         self.view: PlanView | None = None
+        self.actions: dict[str, str | None] = {}  # core.services.actions.plan_actions
+        self.history = PlanHistory()  # what later plans did to what this one shipped
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"Plan {self.plan_id}")
@@ -251,15 +273,20 @@ class PlanScreen(ShipdeckScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _load(self) -> None:
         from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.plan_history import plan_history
         from shipdeck.core.services.plans import get_plan
 
         seq, _ = head(self.ctx)
-        self.post_message(self.Loaded(get_plan(self.ctx, self.plan_id), seq))
+        view = get_plan(self.ctx, self.plan_id)
+        history = plan_history(self.ctx, [self.plan_id]).get(self.plan_id, PlanHistory())
+        self.post_message(self.Loaded(view, seq, history))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
         first = self.view is None
         self.view = message.view
+        self.history = message.history
+        self.actions = shown(plan_actions(self.ctx, message.view))
         self._show(message.view)
         self.mark_loaded(message.head_seq)
         self.refresh_bindings()
@@ -267,70 +294,57 @@ class PlanScreen(ShipdeckScreen):
             checklist = self.query_one(Checklist)
             (checklist if checklist.option_count else self.query_one(VimScroll)).focus()
 
+    @property
+    def zone(self) -> str:
+        """This screen's one zone: the plan's environment's window zone (as its window line)."""
+        from shipdeck.core.services.plans import window_tz
+
+        return window_tz(self.ctx, self.view.env) if self.view is not None else "UTC"
+
     def _show(self, view: PlanView) -> None:
+        zone = self.zone
         summary = Text(no_wrap=True, overflow="ellipsis")
         summary.append(f"{view.id}  ", style="bold")
         summary.append(f"{view.env}  ", style="bold")
         summary.append_text(state_text(view.state))
         summary.append(f"  {safe(view.name)}")
         summary.append(
-            f"\ndrafted by {safe(view.created_by)} {when(view.created_at)}"
+            f"\ndrafted by {safe(view.created_by)} {when(view.created_at, zone)} {zone} (all times)"
             f" · on failure {view.failure_policy} · digest {view.digest.removeprefix('sha256:')[:12]}",
             style="dim",
         )
         self.query_one("#plan-summary", Static).update(summary)
-        self.query_one("#plan-top", Static).update(top_part(view))
-        self.query_one("#plan-rest", Static).update(rest_part(view))
+        self.query_one("#plan-top", Static).update(top_part(view, zone, self.history))
+        self.query_one("#plan-rest", Static).update(rest_part(view, zone, self.history))
         title = Text("checklist", style="dim")
-        if not view.checklist:
+        if self.history.rollback is not None:
+            title.append("  not asked of a rollback (it is how incidents end)", style="dim")
+        elif not view.checklist:
             title.append("  none for this plan", style="dim")
         elif self.check_action("tick", ()):
             title.append("  space ticks the highlighted item", style="dim italic")
         self.query_one("#checklist-title", Static).update(title)
         checklist = self.query_one(Checklist)
         at = checklist.highlighted
-        checklist.set_options(Option(checklist_prompt(c), id=c.item) for c in view.checklist)
+        checklist.set_options(Option(checklist_prompt(c, zone), id=c.item) for c in view.checklist)
         checklist.display = bool(view.checklist)
         if view.checklist:
             checklist.highlighted = min(at or 0, len(view.checklist) - 1)
 
-    # --- who may do what, now ----------------------------------------------------------------
+    # --- who may do what, now (the core decides: core.services.actions) ---------------------
 
-    def _in(self, roles: tuple[str, ...]) -> bool:
-        return not roles or bool(set(roles) & set(self.ctx.actor.roles))
-
-    def _open_reviews(self, view: PlanView) -> list[OverrideView]:
-        me = self.ctx.actor.name
-        return [o for o in view.overrides if o.acknowledged_by is None and o.by != me]
+    def denials(self) -> dict[str, str]:
+        return {a: why for a, why in self.actions.items() if why}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action not in (*self.MUTATING, "watch", "ack"):
-            return super().check_action(action, parameters)
         v = self.view
-        if v is None:
-            return False
-        app = self.shipdeck
         if action == "watch":
-            return v.state not in PRE_RUN or bool(v.steps)
-        if action == "ack":
-            allowed = app.may("plan.approve") or app.may("override")
-            return allowed and bool(self._open_reviews(v))
-        if action == "run":
-            return app.may("deploy" if v.kind == "deploy" else "plan.run") and v.state in RUNNABLE
-        if not super().check_action(action, parameters):
-            return False
-        if action == "tick":
-            return v.state in PRE_RUN and bool(v.checklist)
-        if action in ("approve", "reject"):
-            if not (v.state in RUNNABLE and v.approvals_required > 0):
-                return False
-            me = self.ctx.actor.name
-            mine = any(a.by == me and a.current and a.decision == "approve" for a in v.approvals)
-            return self._in(v.approval_roles) and not (action == "approve" and mine)
-        if action == "override":
-            roles = self.ctx.config.environments[v.env].override_roles
-            return v.state in (*PRE_RUN, "running") and bool(roles) and self._in(roles)
-        return v.state in (*PRE_RUN, "running")  # abort
+            return v is not None and (v.state not in PRE_RUN or bool(v.steps))
+        if action == "open_later":
+            return bool(self.history.superseded)
+        if action not in PLAN_ACTIONS:
+            return super().check_action(action, parameters)
+        return v is not None and action in self.actions and self.actions[action] is None
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -406,10 +420,6 @@ class PlanScreen(ShipdeckScreen):
     def action_run(self) -> None:
         v = self.view
         assert v is not None
-        if v.blockers:
-            more = f" (and {len(v.blockers) - 1} more)" if len(v.blockers) > 1 else ""
-            self.show_error(f"plan {v.id} may not run yet: {v.blockers[0].message}{more}")
-            return
         body = Text()
         body.append_text(waves_text(v))
         body.append(
@@ -433,13 +443,13 @@ class PlanScreen(ShipdeckScreen):
     def action_ack(self) -> None:
         v = self.view
         assert v is not None
-        reviews = self._open_reviews(v)
+        reviews = open_reviews(self.ctx, v)
         if not reviews:
             return
         o = reviews[0]
         form = FormScreen(
             f"Acknowledge override #{o.id}?",
-            override_line(o),
+            override_line(o, self.zone),
             [Field("note", "Note", placeholder="optional: what you checked")],
             confirm="acknowledge",
         )
@@ -449,6 +459,30 @@ class PlanScreen(ShipdeckScreen):
         from shipdeck.tui.screens.run import RunScreen
 
         self.app.push_screen(RunScreen(self.plan_id))
+
+    def action_open_later(self) -> None:
+        """Follow history: the plan that replaced what this one shipped."""
+        if self.history.superseded:
+            self.app.push_screen(PlanScreen(self.history.superseded[0].plan))
+
+    def action_submit(self) -> None:
+        v = self.view
+        assert v is not None
+        need = v.approvals_required
+        then = f"it then needs {need} approval(s)" if need else "it is approved at once"
+        form = FormScreen(
+            f"Submit plan {v.id}?",
+            Text(f"{self._items_line(v)} in {v.env}: {then}."),
+            confirm="submit",
+        )
+        self._ask(form, lambda values: self._act("submit", values))
+
+    def action_edit(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        v = self.view
+        assert v is not None
+        self.app.push_screen(PlanEditScreen(v.env, plan=v))
 
     @on(Checklist.Tick)
     def _tick(self, message: Checklist.Tick) -> None:
@@ -474,6 +508,9 @@ class PlanScreen(ShipdeckScreen):
         from shipdeck.core.services import plans, runs
 
         ctx, pid = self.ctx, self.plan_id
+        if action == "submit":
+            view = plans.submit_plan(ctx, pid)
+            return f"plan {pid} submitted: it is {state_label(view.state)}", False
         if action == "tick":
             tick = plans.check_item(ctx, pid, values["item"])
             return f"ticked '{safe(tick.text)}'", False
@@ -487,7 +524,7 @@ class PlanScreen(ShipdeckScreen):
             from shipdeck.core.domain.windows import parse_duration
 
             o = plans.override(ctx, pid, values["reason"], parse_duration(values["until"]))
-            return f"override #{o.id} until {when(o.until)}: a review is open", False
+            return f"override #{o.id} until {when(o.until, self.zone)}: a review is open", False
         if action == "run":
             launched = runs.launch_run(ctx, pid)
             return f"plan {pid} is running (runner pid {launched.pid})", True

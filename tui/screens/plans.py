@@ -7,7 +7,7 @@ explains the highlighted plan: its blockers in sentences, or how it ended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.text import Text
@@ -20,10 +20,11 @@ from textual.widgets import DataTable, Footer, Input, Static
 from shipdeck.core.domain.plan import PRE_RUN
 from shipdeck.core.errors import Blocker
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.plan_history import PlanHistory
 from shipdeck.core.services.plans import PlanSummary
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar
-from shipdeck.tui.widgets.plan_text import clip, safe, state_text, when
+from shipdeck.tui.widgets.plan_text import clip, history_lines, safe, state_text, when
 from shipdeck.tui.widgets.vim import VimTable
 
 LIMIT = 200
@@ -37,28 +38,43 @@ class PlanRow:
     state: str  # effective: approvals follow the facts
     items: tuple[str, ...]  # "app version" for plans not run yet, app names otherwise
     blockers: tuple[Blocker, ...]
+    history: PlanHistory = field(default_factory=PlanHistory)  # what later plans did since
 
 
 def load_rows(ctx: Context) -> list[PlanRow]:
     """Called in a worker thread."""
+    from shipdeck.core.services.plan_history import plan_history
     from shipdeck.core.services.plans import get_plan, list_plans
 
     rows = []
-    for s in list_plans(ctx, limit=LIMIT):
+    summaries = list_plans(ctx, limit=LIMIT)
+    history = plan_history(ctx, [s.id for s in summaries if s.state not in PRE_RUN])
+    for s in summaries:
         if s.state in PRE_RUN:
             v = get_plan(ctx, s.id)
             items = tuple(f"{i.app} {i.version}" for i in v.items)
             rows.append(PlanRow(s, v.state, items, v.blockers))
         else:
-            rows.append(PlanRow(s, s.state, s.apps, ()))
+            h = history.get(s.id, PlanHistory())
+            shown = (h.rollback.label,) if h.rollback else s.apps
+            rows.append(PlanRow(s, s.state, shown, (), h))
     rank = {state: n for n, state in enumerate(ORDER)}
     return sorted(rows, key=lambda r: rank.get(r.summary.state, len(ORDER)))
 
 
-def items_cell(row: PlanRow, width: int) -> str:
-    """App and version when they fit, else just the apps."""
+def items_cell(row: PlanRow, width: int) -> Text:
+    """App and version when they fit, else just the apps; what later plans did, after them."""
+    after = ""
+    if row.history.superseded:
+        rolled = any(x.rolled_back for x in row.history.superseded)
+        after = " ↺ rolled back" if rolled else " ⤳ superseded"
+    room = max(width - len(after), 8)
     full = ", ".join(safe(i) for i in row.items)
-    return full if len(full) <= width else clip(", ".join(row.summary.apps), width)
+    text = Text(full if len(full) <= room else clip(", ".join(row.summary.apps), room))
+    if row.history.rollback and len(full) > room:
+        text = Text(clip(full, room))
+    text.append(after, style="magenta")
+    return text
 
 
 def explain(row: PlanRow) -> Text:
@@ -67,16 +83,15 @@ def explain(row: PlanRow) -> Text:
     text = Text()
     text.append(f"{s.id}  ", style="bold")
     text.append(safe(s.name))
-    text.append(f"  drafted by {safe(s.created_by)} {when(s.created_at)}", style="dim")
+    text.append(f"  drafted by {safe(s.created_by)} {when(s.created_at)} UTC", style="dim")
     if row.blockers:
         for b in row.blockers:
             text.append("\n✗ ", style="bold red")
             text.append(safe(b.message))
     elif row.state in ("awaiting_approval", "approved"):
         text.append("\n✓ nothing blocks it: open it (Enter) and run it (r)", style="green")
-    elif s.result:
-        text.append("\n")
-        text.append(safe(s.result), style="dim")
+    else:
+        text.append_text(history_lines(row.history, s.result))
     return text
 
 
@@ -88,6 +103,7 @@ class PlansScreen(ShipdeckScreen):
     TITLE = "Plans"
     CSS_PATH = "shipping.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "new_plan", "New plan"),
         Binding("w", "watch", "Watch run"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("r", "refresh", "Refresh"),
@@ -137,6 +153,8 @@ class PlansScreen(ShipdeckScreen):
     def _matches(self, row: PlanRow, needle: str) -> bool:
         s = row.summary
         hay = " ".join((s.id, s.env, row.state.replace("_", " "), s.name, s.created_by, *row.items))
+        if row.history.rollback is not None:
+            hay += " rollback " + row.history.rollback.reason
         return needle in hay.lower()
 
     def _show(self) -> None:
@@ -145,7 +163,7 @@ class PlansScreen(ShipdeckScreen):
         table = self.query_one(PlanTable)
         keep = self.current()
         table.clear(columns=True)  # columns sized afresh: the widest rows may be gone
-        for label in ("plan", "env", "state", "blk", "items", "created"):
+        for label in ("plan", "env", "state", "blk", "items", "UTC"):
             table.add_column(label, key=label)
         narrow = self.size.width < 100  # the day is enough there; items need the room
         others = [  # the widest cell or header of every other column
@@ -153,7 +171,7 @@ class PlansScreen(ShipdeckScreen):
             max((len(r.summary.env) for r in self.shown), default=3),
             max((len(state_text(r.state)) for r in self.shown), default=5),
             max((3 + len(str(len(r.blockers))) for r in self.shown), default=3),
-            7 if narrow else 11,
+            5 if narrow else 11,
         ]
         # each cell is padded by one column either side; leave room for the scrollbar
         items_width = max(self.size.width - sum(others) - 2 * (len(others) + 1) - 2, 16)
@@ -165,7 +183,7 @@ class PlansScreen(ShipdeckScreen):
                 Text(s.env),
                 state_text(r.state),
                 Text(f"✗ {count}", style="bold red") if count else Text("-", style="dim"),
-                Text(items_cell(r, items_width)),
+                items_cell(r, items_width),
                 Text(f"{s.created_at:%m-%d}" if narrow else when(s.created_at), style="dim"),
                 key=s.id,
             )
@@ -190,9 +208,7 @@ class PlansScreen(ShipdeckScreen):
         elif self.rows:
             why.update(Text("no plan matches the filter (Esc clears it)", style="dim"))
         else:
-            why.update(
-                Text("no plans yet: shipdeck plan create --env ENV APP@VERSION…", style="dim")
-            )
+            why.update(Text("no plans yet: n drafts one", style="dim"))
         self.refresh_bindings()
 
     @on(DataTable.RowHighlighted)
@@ -219,6 +235,15 @@ class PlansScreen(ShipdeckScreen):
         row = self.current()
         if row is not None:
             self.app.push_screen(PlanScreen(row.summary.id))
+
+    def denials(self) -> dict[str, str]:
+        why = self.ctx.refusal("plan.create")
+        return {"new_plan": why} if why else {}
+
+    def action_new_plan(self) -> None:
+        from shipdeck.tui.screens.plan_new import PlanEditScreen
+
+        self.app.push_screen(PlanEditScreen())
 
     def action_watch(self) -> None:
         from shipdeck.tui.screens.run import RunScreen

@@ -267,6 +267,20 @@ class RunScreen(ShipdeckScreen):
         self.mark_loaded(message.head_seq)
         self.refresh_bindings()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._reflow)  # once the log has its new size
+
+    def _reflow(self) -> None:
+        """Lines are wrapped when written: written again at the new width, the log reflows."""
+        log = self.query_one(VimLog)
+        if not self.steps or not log.scrollable_content_region.width:
+            return
+        waves = len(self.view.waves) if self.view else 0
+        log.clear()
+        for s in self.steps:
+            log.add(step_line(s, waves))
+        self._paint()
+
     def _tick(self) -> None:
         if self.state == "running":
             self._paint()
@@ -286,6 +300,7 @@ class RunScreen(ShipdeckScreen):
             head.append(f"  {'took' if finished else 'elapsed'} {elapsed(end - first)}")
         waves = len(view.waves)
         head.append(f"  {len(view.items)} apps in {waves} wave{'s' if waves != 1 else ''}")
+        head.append("  times UTC", style="dim")
         self.query_one("#run-head", Static).update(head)
         outcome = Text()
         if self.state in PRE_RUN:

@@ -30,6 +30,12 @@ def database_label(ctx: Context) -> str:
     return url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
 
 
+def session_ctx(widget: Static, given: Context) -> Context:
+    """The app's current context (it is rebuilt when shipdeck.toml changes), else the one given."""
+    current = getattr(widget.app, "ctx", None) if widget.is_attached else None
+    return current if isinstance(current, Context) else given
+
+
 def is_read_only(ctx: Context) -> bool:
     return ctx.read_only or not ctx.actor.permissions
 
@@ -43,8 +49,12 @@ class HeaderBar(Static):
 
     def __init__(self, ctx: Context, title: str = "", **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.ctx = ctx
+        self._ctx = ctx
         self.title = title
+
+    @property
+    def ctx(self) -> Context:
+        return session_ctx(self, self._ctx)
 
     def render(self) -> Text:
         ctx = self.ctx
@@ -66,8 +76,9 @@ class HeaderBar(Static):
 
 def env_timezone(ctx: Context, env: str) -> str:
     """Show times in the zone of the environment's first window (people think in that zone)."""
-    windows, _ = ctx.config.window_specs(env)
-    return windows[0].timezone if windows else "UTC"
+    from shipdeck.core.services.plans import window_tz
+
+    return window_tz(ctx, env)
 
 
 class WindowsBar(Static):
@@ -79,7 +90,11 @@ class WindowsBar(Static):
 
     def __init__(self, ctx: Context, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.ctx = ctx
+        self._ctx = ctx
+
+    @property
+    def ctx(self) -> Context:
+        return session_ctx(self, self._ctx)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)

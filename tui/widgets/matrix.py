@@ -2,7 +2,8 @@
 
 A cell reads left to right: deployed version, live colour, age, commits behind the latest release
 (✓ when current), Δ when artifacts or config differ from the latest, and the state word
-(live, running, locked, failed, drift). A couple of hundred rows is well inside what DataTable
+(live, last run ✗, running, locked, failed, drift: core.services.status.MARKS
+decides which). A couple of hundred rows is well inside what DataTable
 draws quickly; the audit log, which is not, has its own Line-API view.
 """
 
@@ -18,6 +19,7 @@ from textual.widgets import DataTable
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.services.status import AppStatus, Cell
+from shipdeck.tui.widgets.tables import replace_rows
 
 COLOR_STYLE = {"blue": "bold dodger_blue1", "green": "bold green3"}
 
@@ -31,17 +33,21 @@ def age(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
+# How each core mark (core.services.status.MARKS) reads in a cell: its word and style.
+MARK_WORD: dict[str, tuple[str, str]] = {
+    "drift": ("drift", "bold white on red"),
+    "running": ("running", "bold cyan"),
+    "locked": ("locked", "bold yellow"),
+    "last_failed": ("last run ✗", "yellow"),
+    "failed": ("failed", "bold red"),
+    "live": ("live", "dim"),
+    "none": ("", ""),
+}
+
+
 def cell_state(cell: Cell) -> tuple[str, str]:
-    """The one word that matters most for this cell, and its style."""
-    if cell.drift:
-        return "drift", "bold white on red"
-    if cell.last_outcome in ("failed", "rolled_back"):
-        return ("failed" if cell.last_outcome == "failed" else "rolled back"), "bold red"
-    if cell.lock is not None:
-        return ("running", "bold cyan") if cell.lock.plan_id else ("locked", "bold yellow")
-    if cell.deployed is None:
-        return "", ""
-    return "live", "dim"
+    """The one word that matters most for this cell (the core decides which), and its style."""
+    return MARK_WORD[cell.mark]
 
 
 def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:
@@ -105,23 +111,12 @@ class StatusMatrix(DataTable[Text]):
         self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        self._columns([0] * (len(self.envs) + 1))
+        replace_rows(self, ["app", *self.envs], [], self._widths)
 
     def watch_matrix_rows(self, rows: MatrixRows | None) -> None:
         # data_bind delivers values only once this widget is mounted.
         if rows is not None:
             self._draw(rows.apps, rows.now)
-
-    def _columns(self, widths: list[int]) -> None:
-        """(Re)create the columns at exactly `widths` (at least the header's). Sized here, not
-        measured by DataTable on a later idle: its render caches could keep the header-only
-        widths of a frame drawn in between (collapsed columns until 'r', seen under load)."""
-        self.clear(columns=True)
-        keys = ["app", *self.envs]
-        for key, width in zip(keys, widths, strict=True):
-            # Never narrower than before: columns must not jump while a filter is typed.
-            self._widths[key] = max(width, len(key), self._widths.get(key, 0))
-            self.add_column(key, key=key, width=self._widths[key])
 
     def _draw(self, apps: tuple[AppStatus, ...], now: datetime) -> None:
         """Replace the rows, keeping the cursor on the same app and env when it is still shown."""
@@ -130,19 +125,15 @@ class StatusMatrix(DataTable[Text]):
         width = max(
             (len(c.deployed.version) for a in apps for c in a.cells if c.deployed), default=5
         )
-        rows: list[list[Text]] = []
+        rows: list[tuple[str | None, list[Text]]] = []
         for a in apps:
             by_env = {c.env: c for c in a.cells}
             row = [Text(strip_controls(a.app), style="bold", no_wrap=True, overflow="ellipsis")]
             row += [
                 cell_text(by_env[e], now, width) if e in by_env else Text("") for e in self.envs
             ]
-            rows.append(row)
-        self._columns(
-            [max((r[i].cell_len for r in rows), default=0) for i in range(len(self.envs) + 1)]
-        )
-        for a, row in zip(apps, rows, strict=True):
-            self.add_row(*row, key=a.app)
+            rows.append((a.app, row))
+        replace_rows(self, ["app", *self.envs], rows, self._widths)
         names = [a.app for a in apps]
         if names:
             line = names.index(keep) if keep in names else 0

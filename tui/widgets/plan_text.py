@@ -7,10 +7,14 @@ they pass through strip_controls and become rich Text (never markup): `[bold]` s
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from shipdeck.core.domain.redact import strip_controls
+
+if TYPE_CHECKING:
+    from shipdeck.core.services.plan_history import PlanHistory
 
 STATE_STYLE = {
     "draft": "dim",
@@ -48,13 +52,20 @@ def state_text(state: str, mark: bool = True) -> Text:
     return Text(shown, style=STATE_STYLE.get(state, ""))
 
 
-def when(at: datetime | None) -> str:
-    """Short absolute time: the console shows UTC like the audit log does."""
-    return "-" if at is None else f"{at:%m-%d %H:%M}"
+def in_zone(at: datetime, zone: str = "UTC") -> datetime:
+    """Every time on a screen is shown in that screen's one zone, which the screen labels."""
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(zone))
 
 
-def clock(at: datetime) -> str:
-    return f"{at:%H:%M:%S}"
+def when(at: datetime | None, zone: str = "UTC") -> str:
+    """Short absolute time in the screen's zone (UTC unless the screen says otherwise)."""
+    return "-" if at is None else f"{in_zone(at, zone):%m-%d %H:%M}"
+
+
+def clock(at: datetime, zone: str = "UTC") -> str:
+    return f"{in_zone(at, zone):%H:%M:%S}"
 
 
 def elapsed(delta: timedelta | None) -> str:
@@ -69,3 +80,33 @@ def elapsed(delta: timedelta | None) -> str:
 
 def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def clip_words(text: str, width: int) -> str:
+    """Cut at the last word boundary that fits, so a note never ends mid-word."""
+    if len(text) <= width:
+        return text
+    cut = text[: max(width - 1, 0)]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut).rstrip(" ,;:-") + "…"
+
+
+def history_lines(history: PlanHistory, result: str, zone: str = "UTC") -> Text:
+    """A finished plan's truth now: a rollback's from/to, who and why; how its own run ended;
+    and which later plans replaced what it shipped."""
+    text = Text()
+    rb = history.rollback
+    if rb is not None:
+        text.append(f"\n↺ {safe(rb.label)}", style="bold magenta")
+        text.append(f" by {safe(rb.by)}: ", style="")
+        text.append(safe(rb.reason) if rb.reason else "no reason given", style="")
+    if result:
+        text.append("\nrun: ", style="dim")
+        text.append(safe(result), style="dim")
+    for x in history.superseded:
+        text.append("\n↺ " if x.rolled_back else "\n⤳ ", style="bold magenta")
+        verb = "rolled back by" if x.rolled_back else "superseded by"
+        text.append(f"{x.app}: {verb} ")
+        text.append(x.plan, style="bold")
+        text.append(f" ({safe(x.version)} live since {when(x.at, zone)})")
+    return text
