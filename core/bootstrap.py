@@ -19,10 +19,13 @@ from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
+    Color,
+    LiveColorReader,
     LogSource,
     MachineProcesses,
     Notifier,
     Target,
+    TargetFactory,
     TokenLimitStore,
 )
 from shipdeck.core.services.context import Context, SystemClock, resolve_actor
@@ -67,6 +70,23 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
         raise UsageError(f"target {app}/{env}: unknown adapter '{adapter}'")
 
     return factory
+
+
+def make_live_color_reader(workspace: Path, targets: TargetFactory) -> LiveColorReader:
+    """A local target's color straight from its state file; other adapters through their target."""
+
+    def live_color(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Color | None:
+        if adapter == "local":
+            from shipdeck.adapters.local.target import live_color_in
+
+            return live_color_in(target_state_dir(workspace, app, env), f"local target {app}/{env}")
+        target = targets(app, env, adapter, settings)
+        try:
+            return target.live_color()
+        finally:
+            target.close()
+
+    return live_color
 
 
 def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcesses]]:
@@ -226,6 +246,7 @@ def build_context(
     if check_schema:
         db.check_schema()
     cfg = workspace.config
+    targets = make_target_factory(workspace.root)
     session_user = db.session_user() if cfg.identity.source == "database" else None
     return Context(
         workspace=workspace.root,
@@ -233,7 +254,8 @@ def build_context(
         db=db,
         actor=resolve_actor(cfg, session_user=session_user),
         git=GitRepositories(),
-        targets=make_target_factory(workspace.root),
+        targets=targets,
+        live_colors=make_live_color_reader(workspace.root, targets),
         checkpoints=make_checkpoint_store,
         clock=clock or SystemClock(),
         read_only=read_only,

@@ -9,7 +9,7 @@ switch anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,8 +49,12 @@ class GitPort(Protocol):
         """Commits reachable from `new` but not `old` (all of `new`'s history if old is None),
         newest first."""
 
-    def count_between(self, repo: Path, old: str | None, new: str) -> int:
-        """len(commits_between(...)) without listing them."""
+    def count_pairs(
+        self, repo: Path, pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """len(commits_between(repo, old, new)) for every (old, new) pair, in one history walk of
+        the repository; pairs naming a commit the repository lacks are left out (shown as
+        unknown). AdapterError if the repository is missing or unreadable."""
 
 
 # --- artifacts -------------------------------------------------------------------------------
@@ -191,6 +195,9 @@ class MachineProcesses(Protocol):
 
 # (app, env, adapter name, adapter settings) -> a Target for that app in that environment.
 TargetFactory = Callable[[str, str, str, Mapping[str, Any]], Target]
+# The same arguments -> the target's live color, read from its state where the adapter keeps it in
+# files (no Target built); AdapterError when that state is unreadable.
+LiveColorReader = Callable[[str, str, str, Mapping[str, Any]], Color | None]
 
 
 # --- day-2 tasks -----------------------------------------------------------------------------

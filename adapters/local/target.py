@@ -101,8 +101,7 @@ class LocalTarget:
     # --- Target port -----------------------------------------------------------------------
 
     def live_color(self) -> Color | None:
-        color = self._read_json(self._backend_path).get("color")
-        return color if color in COLORS else None
+        return live_color_in(self.state_dir, self._where)
 
     def staged_version(self, color: Color) -> str | None:
         """The version `color` runs, None if nothing runs there."""
@@ -303,3 +302,10 @@ class LocalTarget:
             self.supervisor.start_serving(
                 PROXY, argv, self.log_path(PROXY), self.port, START_TIMEOUT, self._child_env
             )
+
+
+def live_color_in(state_dir: Path, where: str) -> Color | None:
+    """The color the front proxy sends traffic to, read from the target's state folder: what
+    `status` shows per cell without building a LocalTarget (bench/status_json.py)."""
+    color = read_state(state_dir / "backend.json", where).get("color")
+    return color if color in COLORS else None

@@ -6,12 +6,13 @@ import csv
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, String, and_, func, select, type_coerce
 
 from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
@@ -143,33 +144,77 @@ def head(ctx: Context) -> tuple[int, str]:
         return audit.head(conn)
 
 
-def iter_events(
-    ctx: Context, flt: AuditFilter = AuditFilter(), batch: int = 5000
-) -> Iterator[Event]:
+_EXPORTED = (
+    AUDIT_EVENTS.c.seq,
+    # Read as stored (SQLite text, a naive PostgreSQL timestamp): no UTCDateTime object per row.
+    type_coerce(AUDIT_EVENTS.c.at, String).label("at"),
+    AUDIT_EVENTS.c.actor,
+    AUDIT_EVENTS.c.os_user,
+    AUDIT_EVENTS.c.ssh_client,
+    AUDIT_EVENTS.c.kind,
+    AUDIT_EVENTS.c.app,
+    AUDIT_EVENTS.c.env,
+    AUDIT_EVENTS.c.plan,
+    AUDIT_EVENTS.c.payload,
+    AUDIT_EVENTS.c.hash,
+)
+_EXPORT_KEYS = tuple(c.name for c in _EXPORTED)  # the exported event's fields, the CSV header
+
+
+def _iso_at(stored: object) -> str:
+    """`Event.at.isoformat()` from the stored value, without building the aware datetime when it
+    is SQLite's fixed 'YYYY-MM-DD HH:MM:SS.ffffff' text."""
+    if isinstance(stored, str) and len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        text = "T".join((stored[:10], stored[11:19] if stored.endswith(".000000") else stored[11:]))
+        return text + "+00:00"
+    at = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    return at.replace(tzinfo=UTC).isoformat()
+
+
+def _export_rows(ctx: Context, flt: AuditFilter, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """Events in sequence order as exported: `at` in ISO form and the payload as its stored
+    canonical JSON text, in keyset pages; no event objects and no JSON round trip per row (the
+    export of a million events was 15x the bare driver's, bench/audit_export.py)."""
     after = 0
     while True:
-        page = list_events(ctx, flt, limit=batch, after=after, ascending=True)
-        yield from page
+        query = flt.apply(select(*_EXPORTED)).where(AUDIT_EVENTS.c.seq > after)
+        with ctx.db.read() as conn:
+            page = conn.execute(query.order_by(AUDIT_EVENTS.c.seq).limit(batch)).all()
+        for seq, at, *middle, payload, digest in page:
+            body = bytes(payload).decode() if isinstance(payload, bytes | memoryview) else payload
+            yield (seq, _iso_at(at), *middle, body, digest)
         if len(page) < batch:
             return
-        after = page[-1].seq
+        after = page[-1][0]
+
+
+def _jsonl_line(row: tuple[Any, ...]) -> str:
+    """The event as one compact JSON object, keys sorted, the stored payload spliced in as is
+    (it is canonical JSON already: sorted keys, compact, UTF-8)."""
+    seq, at, actor, os_user, ssh_client, kind, app, env, plan, payload, digest = row
+    return (
+        f'{{"actor":{_str(actor)},"app":{_str(app)},"at":"{at}","env":{_str(env)},'
+        f'"hash":{_str(digest)},"kind":{_str(kind)},"os_user":{_str(os_user)},'
+        f'"payload":{payload},"plan":{_str(plan)},"seq":{seq},"ssh_client":{_str(ssh_client)}}}'
+    )
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
 
 
 def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()) -> int:
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
     n = 0
-    columns = [f.name for f in fields(Event)]  # the CSV header is the exported event
-    writer = csv.DictWriter(out, fieldnames=columns) if fmt == "csv" else None
+    writer = csv.writer(out) if fmt == "csv" else None
     if writer:
-        writer.writeheader()
-    for ev in iter_events(ctx, flt):
-        d = ev.as_dict()
+        writer.writerow(_EXPORT_KEYS)
+    for row in _export_rows(ctx, flt):
         if writer:
-            d["payload"] = json.dumps(d["payload"], sort_keys=True, ensure_ascii=False)
-            writer.writerow({k: csv_cell(v) for k, v in d.items()})  # opened in a spreadsheet
+            writer.writerow([csv_cell(v) for v in row])  # opened in a spreadsheet
         else:
-            out.write(json_text(json.dumps(d, sort_keys=True, ensure_ascii=False)) + "\n")
+            out.write(json_text(_jsonl_line(row)) + "\n")
         n += 1
     return n
 

@@ -24,6 +24,7 @@ from shipdeck.core.ports import (
     CheckpointStore,
     Clock,
     GitPort,
+    LiveColorReader,
     LogSource,
     Notifier,
     TargetFactory,
@@ -121,6 +122,7 @@ class Context:
     actor: Actor
     git: GitPort
     targets: TargetFactory
+    live_colors: LiveColorReader
     checkpoints: Callable[[str], CheckpointStore]
     sources: Callable[[str], ArtifactSource | None]
     log_sources: Callable[[str, str], LogSource]

@@ -242,13 +242,17 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
                 ).where(tuple_(DISTANCES.c.repo, DISTANCES.c.old, DISTANCES.c.new).in_(list(pairs)))
             )
         }
-    missing = pairs - cached.keys()
+    by_repo: dict[str, list[tuple[str, str]]] = {}
+    for repo, old, new in sorted(pairs - cached.keys()):
+        by_repo.setdefault(repo, []).append((old, new))
     fresh: dict[tuple[str, str, str], int] = {}
-    for repo, old, new in sorted(missing):
-        try:
-            fresh[(repo, old, new)] = ctx.git.count_between(ctx.workspace / repo, old, new)
+    for repo, repo_pairs in by_repo.items():
+        try:  # one history walk serves every environment of the repository
+            counts = ctx.git.count_pairs(ctx.workspace / repo, repo_pairs)
         except AdapterError:
-            continue  # history rewritten or repo gone: shown as unknown, not cached
+            continue  # repo gone: shown as unknown, not cached
+        # A pair git does not know (history rewritten) is left out: unknown, not cached.
+        fresh.update({(repo, old, new): n for (old, new), n in counts.items()})
     if fresh:
         rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in fresh.items()]
         with ctx.db.write() as conn:
@@ -371,9 +375,9 @@ def _probe(ctx: Context, cell: Cell) -> None:
     if target_cfg is None or target_cfg.adapter not in _CHEAP_PROBES or cell.deployed is None:
         return
     try:
-        target = ctx.targets(cell.app, cell.env, target_cfg.adapter, target_cfg.settings)
-        cell.live_color = target.live_color()
-        target.close()
+        cell.live_color = ctx.live_colors(
+            cell.app, cell.env, target_cfg.adapter, target_cfg.settings
+        )
     except AdapterError:
         cell.drift = True
         return

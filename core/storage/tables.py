@@ -1,4 +1,7 @@
-"""Database tables (SQLModel declarations; services read and write them with SQLAlchemy Core).
+"""Database tables, declared as SQLAlchemy Core tables: services read and write them with Core.
+
+Plain `Table`s, not SQLModel classes: building the classes (pydantic models per table) and importing
+sqlmodel cost every command about 150 ms before it did any work (bench/status_json.py).
 
 Rows never leave core.storage/core.services as table objects: services convert them to the plain
 dataclasses in core.domain, so front ends cannot write state behind the services' back.
@@ -10,17 +13,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    MetaData,
+    String,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlmodel import Field, SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,203 +51,213 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def _utc(nullable: bool = False) -> Any:
-    return Field(sa_column=Column(UTCDateTime(), nullable=nullable))
+def _utc(name: str, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
 
 
-class AuditEvent(SQLModel, table=True):
-    __tablename__ = "audit_event"
-    __table_args__ = (
-        Index("ix_audit_actor_seq", "actor", "seq"),
-        Index("ix_audit_app_seq", "app", "seq"),
-        Index("ix_audit_env_seq", "env", "seq"),
-        Index("ix_audit_kind_seq", "kind", "seq"),
-        Index("ix_audit_at", "at"),
-    )
-
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    at: datetime = _utc()
-    actor: str
-    os_user: str
-    ssh_client: str | None = None
-    kind: str
-    app: str | None = None
-    env: str | None = None
-    plan: str | None = None
-    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    prev_hash: str
-    hash: str
+def _text(name: str) -> Column[str]:
+    """Free text, empty by default."""
+    return Column(name, Text, nullable=False, default="")
 
 
-class AuditHead(SQLModel, table=True):
-    """One row: the chain head. Writers lock it, so there is one audit writer at a time."""
-
-    __tablename__ = "audit_head"
-
-    id: int = Field(default=1, primary_key=True)
-    seq: int = 0
-    hash: str = ""
+def _str(name: str, *, default: str | None = None, **kw: Any) -> Column[str]:
+    return Column(name, String, nullable=False, default=default, **kw)
 
 
-class Release(SQLModel, table=True):
-    __tablename__ = "release"
-    __table_args__ = (UniqueConstraint("app", "version", name="uq_release_app_version"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    app: str = Field(index=True)
-    version: str
-    commit: str
-    digest: str
-    manifest: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    created_at: datetime = _utc()
-    created_by: str
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
+def _opt(name: str, kind: Any = String) -> Column[Any]:
+    return Column(name, kind, nullable=True)
 
 
-class Deployment(SQLModel, table=True):
-    """A release that became live in an environment (or was rolled back to)."""
+def _int(name: str, default: int | None = None) -> Column[int]:
+    return Column(name, Integer, nullable=False, default=default)
 
-    __tablename__ = "deployment"
-    __table_args__ = (Index("ix_deployment_app_env_id", "app", "env", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    app: str
-    env: str
-    release_id: int = Field(foreign_key="release.id")
-    version: str
-    commit: str
-    digest: str
-    color: str | None = None
-    at: datetime = _utc()
-    by: str
-    plan_id: str | None = None
-    kind: str = "deploy"  # deploy | rollback
-    outcome: str = "succeeded"  # succeeded | failed | rolled_back
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True)
+
+
+def _bound() -> Column[int]:
+    """The audit event that created or last changed the row (binding)."""
+    return _opt("audit_seq", Integer)
+
+
+def _plan_ref(**kw: Any) -> Column[str]:
+    return Column("plan_id", String, ForeignKey("plan.id"), nullable=False, **kw)
+
+
+metadata = MetaData()
+
+AUDIT_EVENTS = Table(
+    "audit_event",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    _utc("at"),
+    _str("actor"),
+    _str("os_user"),
+    _opt("ssh_client"),
+    _str("kind"),
+    _opt("app"),
+    _opt("env"),
+    _opt("plan"),
+    Column("payload", LargeBinary, nullable=False),
+    _str("prev_hash"),
+    _str("hash"),
+    Index("ix_audit_actor_seq", "actor", "seq"),
+    Index("ix_audit_app_seq", "app", "seq"),
+    Index("ix_audit_env_seq", "env", "seq"),
+    Index("ix_audit_kind_seq", "kind", "seq"),
+    Index("ix_audit_at", "at"),
+)
+
+# One row: the chain head. Writers lock it, so there is one audit writer at a time.
+AUDIT_HEAD = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, default=1),
+    _int("seq", default=0),
+    _str("hash", default=""),
+)
+
+RELEASES = Table(
+    "release",
+    metadata,
+    _id(),
+    _str("app", index=True),
+    _str("version"),
+    _str("commit"),
+    _str("digest"),
+    Column("manifest", LargeBinary, nullable=False),
+    _text("notes"),
+    _utc("created_at"),
+    _str("created_by"),
+    _bound(),
+    UniqueConstraint("app", "version", name="uq_release_app_version"),
+)
+
+# A release that became live in an environment (or was rolled back to).
+DEPLOYMENTS = Table(
+    "deployment",
+    metadata,
+    _id(),
+    _str("app"),
+    _str("env"),
+    Column("release_id", Integer, ForeignKey("release.id"), nullable=False),
+    _str("version"),
+    _str("commit"),
+    _str("digest"),
+    _opt("color"),
+    _utc("at"),
+    _str("by"),
+    _opt("plan_id"),
+    _str("kind", default="deploy"),  # deploy | rollback
+    _str("outcome", default="succeeded"),  # succeeded | failed | rolled_back
     # When the outcome stopped changing: a rolled-back row's restore time (DORA time to restore).
-    ended_at: datetime | None = _utc(nullable=True)
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
+    _utc("ended_at", nullable=True),
+    _bound(),
+    Index("ix_deployment_app_env_id", "app", "env", "id"),
+)
 
+# Cache of `git rev-list --count old..new`: immutable for a pair of shas.
+DISTANCES = Table(
+    "commit_distance",
+    metadata,
+    Column("repo", String, primary_key=True),
+    Column("old", String, primary_key=True),
+    Column("new", String, primary_key=True),
+    _int("count"),
+)
 
-class CommitDistance(SQLModel, table=True):
-    """Cache of `git rev-list --count old..new`: immutable for a pair of shas."""
+PLANS = Table(
+    "plan",
+    metadata,
+    Column("id", String, primary_key=True),
+    _str("env", index=True),
+    _str("name", default=""),
+    _str("state", default="draft"),
+    _str("digest"),
+    Column("body", LargeBinary, nullable=False),  # canonical plan JSON
+    _str("failure_policy", default="rollback"),
+    _utc("created_at"),
+    _str("created_by"),
+    _utc("updated_at"),
+    _str("kind", default="plan"),  # plan | deploy | rollback
+    _utc("started_at", nullable=True),
+    _utc("finished_at", nullable=True),
+    _opt("run_epoch", Integer),
+    _opt("abort_requested_by"),
+    _text("result"),
+    _bound(),
+)
 
-    __tablename__ = "commit_distance"
+APPROVALS = Table(
+    "approval",
+    metadata,
+    _id(),
+    _plan_ref(index=True),
+    _str("by"),
+    _utc("at"),
+    _str("digest"),
+    _str("decision", default="approve"),  # approve | reject
+    _str("comment", default=""),
+    _bound(),
+)
 
-    repo: str = Field(primary_key=True)
-    old: str = Field(primary_key=True)
-    new: str = Field(primary_key=True)
-    count: int
+TICKS = Table(
+    "checklist_tick",
+    metadata,
+    _plan_ref(primary_key=True),
+    Column("item", String, primary_key=True),
+    _str("by"),
+    _utc("at"),
+    _text("output"),
+    Column("ok", Boolean, nullable=False, default=True),
+    _bound(),
+)
 
-
-class Plan(SQLModel, table=True):
-    __tablename__ = "plan"
-
-    id: str = Field(primary_key=True)
-    env: str = Field(index=True)
-    name: str = ""
-    state: str = "draft"
-    digest: str
-    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # canonical plan JSON
-    failure_policy: str = "rollback"
-    created_at: datetime = _utc()
-    created_by: str
-    updated_at: datetime = _utc()
-    kind: str = "plan"  # plan | deploy | rollback
-    started_at: datetime | None = _utc(nullable=True)
-    finished_at: datetime | None = _utc(nullable=True)
-    run_epoch: int | None = None
-    abort_requested_by: str | None = None
-    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
-
-
-class Approval(SQLModel, table=True):
-    __tablename__ = "approval"
-
-    id: int | None = Field(default=None, primary_key=True)
-    plan_id: str = Field(foreign_key="plan.id", index=True)
-    by: str
-    at: datetime = _utc()
-    digest: str
-    decision: str = "approve"  # approve | reject
-    comment: str = ""
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
-
-
-class ChecklistTick(SQLModel, table=True):
-    __tablename__ = "checklist_tick"
-
-    plan_id: str = Field(foreign_key="plan.id", primary_key=True)
-    item: str = Field(primary_key=True)
-    by: str
-    at: datetime = _utc()
-    output: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    ok: bool = True
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
-
-
-class Lease(SQLModel, table=True):
-    """The environment lock: one running plan per environment, fenced by an ever-rising epoch."""
-
-    __tablename__ = "lease"
-
-    env: str = Field(primary_key=True)
-    epoch: int = 0
-    holder: str | None = None
-    plan_id: str | None = None
-    since: datetime | None = _utc(nullable=True)
-    expires_at: datetime | None = _utc(nullable=True)
+# The environment lock: one running plan per environment, fenced by an ever-rising epoch.
+LEASES = Table(
+    "lease",
+    metadata,
+    Column("env", String, primary_key=True),
+    _int("epoch", default=0),
+    _opt("holder"),
+    _opt("plan_id"),
+    _utc("since", nullable=True),
+    _utc("expires_at", nullable=True),
     # host|boot id|pid|start time of the process running the plan: a dead runner on this host
     # frees the lease at once instead of after its expiry.
-    runner: str | None = None
+    _opt("runner"),
     # SHA-256 of the one-time token the command that took the lease handed to its detached
     # runner out of band; the runner redeems it (and clears it) before it may act.
-    runner_token: str | None = None
+    _opt("runner_token"),
+)
 
+# The run journal: each step is written before (started) and after (done/failed) it runs.
+STEPS = Table(
+    "run_step",
+    metadata,
+    _id(),
+    _plan_ref(),
+    _int("epoch"),
+    _int("wave"),
+    _str("app"),
+    _str("step"),
+    _str("state"),  # started | done | failed
+    _text("detail"),
+    _utc("at"),
+    Index("ix_run_step_plan", "plan_id", "id"),
+)
 
-class RunStep(SQLModel, table=True):
-    """The run journal: each step is written before (started) and after (done/failed) it runs."""
-
-    __tablename__ = "run_step"
-    __table_args__ = (Index("ix_run_step_plan", "plan_id", "id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    plan_id: str = Field(foreign_key="plan.id")
-    epoch: int
-    wave: int
-    app: str
-    step: str
-    state: str  # started | done | failed
-    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    at: datetime = _utc()
-
-
-class Override(SQLModel, table=True):
-    __tablename__ = "override"
-
-    id: int | None = Field(default=None, primary_key=True)
-    plan_id: str = Field(foreign_key="plan.id", index=True)
-    by: str
-    reason: str
-    at: datetime = _utc()
-    until: datetime = _utc()
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = _utc(nullable=True)
-    audit_seq: int | None = None  # the audit event that created or last changed it (binding)
-
-
-metadata = SQLModel.metadata
-
-# The Core tables the services query, typed once here (SQLModel does not declare __table__).
-AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[attr-defined]
-AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
-RELEASES: Table = Release.__table__  # type: ignore[attr-defined]
-DEPLOYMENTS: Table = Deployment.__table__  # type: ignore[attr-defined]
-DISTANCES: Table = CommitDistance.__table__  # type: ignore[attr-defined]
-PLANS: Table = Plan.__table__  # type: ignore[attr-defined]
-APPROVALS: Table = Approval.__table__  # type: ignore[attr-defined]
-TICKS: Table = ChecklistTick.__table__  # type: ignore[attr-defined]
-LEASES: Table = Lease.__table__  # type: ignore[attr-defined]
-STEPS: Table = RunStep.__table__  # type: ignore[attr-defined]
-OVERRIDES: Table = Override.__table__  # type: ignore[attr-defined]
+OVERRIDES = Table(
+    "override",
+    metadata,
+    _id(),
+    _plan_ref(index=True),
+    _str("by"),
+    _str("reason"),
+    _utc("at"),
+    _utc("until"),
+    _opt("acknowledged_by"),
+    _utc("acknowledged_at", nullable=True),
+    _bound(),
+)

@@ -4,6 +4,7 @@ worker is as slow as on a loaded machine for exactly as long as the test wants, 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 from shipdeck.core.ports import CommitInfo, GitPort
@@ -29,6 +30,8 @@ class GatedGit:
         self._pass()
         return self.real.commits_between(repo, old, new)
 
-    def count_between(self, repo: Path, old: str | None, new: str) -> int:
+    def count_pairs(
+        self, repo: Path, pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
         self._pass()
-        return self.real.count_between(repo, old, new)
+        return self.real.count_pairs(repo, pairs)

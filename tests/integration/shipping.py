@@ -86,9 +86,9 @@ def stop_runners(ws: WorkspaceFixture) -> None:
     from sqlalchemy import select
 
     from shipdeck.core.services.plans import runner_dead
-    from shipdeck.core.storage.tables import Lease
+    from shipdeck.core.storage.tables import LEASES
 
-    lease = Lease.__table__  # type: ignore[attr-defined]
+    lease = LEASES
     with ws.base.db.read() as conn:
         runners = [
             r for (r,) in conn.execute(select(lease.c.runner).where(lease.c.runner.is_not(None)))

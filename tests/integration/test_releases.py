@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 from shipdeck.core.domain.release import Manifest
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.releases import Created, create_release, diff_releases, list_releases
-from shipdeck.core.storage.tables import Release
+from shipdeck.core.storage.tables import RELEASES
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
@@ -166,7 +166,7 @@ def test_concurrent_creators_of_one_version_both_succeed(ws: WorkspaceFixture) -
     bob = ws.as_user("bob")
     with ws.base.db.write() as conn:
         row = conn.execute(
-            insert(Release.__table__).values(  # type: ignore[attr-defined]
+            insert(RELEASES).values(
                 app="chat-api",
                 version="3.0.0",
                 commit=sha,
@@ -183,7 +183,7 @@ def test_concurrent_creators_of_one_version_both_succeed(ws: WorkspaceFixture) -
             "release.created",
             {"version": "3.0.0"},
             app="chat-api",
-            binds=[(Release.__table__, {"id": row[0]})],  # type: ignore[attr-defined]
+            binds=[(RELEASES, {"id": row[0]})],
         )
         thread = threading.Thread(target=creator)
         thread.start()

@@ -14,18 +14,19 @@ from typing import Any
 
 from sqlalchemy import insert, text, update
 
+from shipdeck.adapters.git_repo import GitRepositories
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import create_release
 from shipdeck.core.services.status import status
-from shipdeck.core.storage.tables import CommitDistance, Lease
+from shipdeck.core.storage.tables import DISTANCES, LEASES
 from tests.integration.test_releases import git
 from tests.support.cli import shipdeck
 from tests.support.deployments import record_deployment
 from tests.support.terminal import shipdeck_on_terminal
 from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
-_DIST = CommitDistance.__table__  # type: ignore[attr-defined]
+_DIST = DISTANCES
 
 
 def merge_repo(ws: WorkspaceFixture) -> dict[str, str]:
@@ -227,7 +228,7 @@ def test_lock_and_window_state(ws: WorkspaceFixture) -> None:
     now = ws.clock.now()  # Tuesday 12:00 UTC
     with ws.base.db.write() as conn:
         conn.execute(
-            insert(Lease.__table__).values(  # type: ignore[attr-defined]
+            insert(LEASES).values(
                 env="prod",
                 epoch=1,
                 holder="alice",
@@ -237,7 +238,7 @@ def test_lock_and_window_state(ws: WorkspaceFixture) -> None:
             )
         )
         conn.execute(
-            insert(Lease.__table__).values(  # type: ignore[attr-defined]
+            insert(LEASES).values(
                 env="staging",
                 epoch=1,
                 holder="bob",
@@ -337,6 +338,18 @@ def test_status_leaves_the_audit_log_alone(ws: WorkspaceFixture) -> None:
     after = audit_log.verify(ws.as_user("erin"))
     assert after.ok and (after.events, after.head_hash) == (before.events, before.head_hash)
     assert before.events == 12  # six releases, six deployments
+
+
+def test_one_history_walk_counts_every_pair_and_leaves_out_unknown_commits(
+    ws: WorkspaceFixture,
+) -> None:
+    web = merge_repo(ws)
+    unknown = "0" * 40
+    counts = GitRepositories().count_pairs(
+        ws.root / "repos" / "web-merge",
+        [(web["c2"], web["M"]), (web["f1"], web["M"]), (web["M"], web["c4"]), (unknown, web["M"])],
+    )
+    assert counts == {(web["c2"], web["M"]): 5, (web["f1"], web["M"]): 4, (web["M"], web["c4"]): 0}
 
 
 def test_marks_say_running_only_for_the_apps_of_the_running_plan(ws: WorkspaceFixture) -> None:

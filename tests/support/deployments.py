@@ -8,9 +8,9 @@ from sqlalchemy import insert
 
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import find_release
-from shipdeck.core.storage.tables import Deployment
+from shipdeck.core.storage.tables import DEPLOYMENTS
 
-_DEP = Deployment.__table__  # type: ignore[attr-defined]
+_DEP = DEPLOYMENTS
 
 
 def record_deployment(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from shipdeck.core.errors import ConfirmationNeeded, UsageError
 from shipdeck.tui import output
 
-if TYPE_CHECKING:  # the services (and sqlmodel, ~300 ms) load only when a command runs
+if TYPE_CHECKING:  # the services (and SQLAlchemy) load only when a command runs
     from shipdeck.core.services.context import Context
 
 
