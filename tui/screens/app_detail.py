@@ -24,9 +24,11 @@ from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
 from shipdeck.tui.widgets.plan_text import clip_words, when
 from shipdeck.tui.widgets.scroll import VimScroll
+from shipdeck.tui.widgets.tables import replace_rows
 from shipdeck.tui.widgets.vim import VimTable
 
 NOTES_WIDTH = 30
+RELEASE_COLUMNS = ("version", "commit", "created UTC", "by", "live in", "notes")
 
 
 def _safe(value: object) -> str:
@@ -83,6 +85,7 @@ class AppScreen(ShipdeckScreen):
         self.env = env
         self.view: AppView | None = None
         self.marked: str | None = None  # a version picked with x, to diff against
+        self._widths: dict[str, int] = {}  # the release table's column widths (never shrink)
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, f"App {self.app_name}")
@@ -95,7 +98,7 @@ class AppScreen(ShipdeckScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#releases", DataTable)
-        table.add_columns("version", "commit", "created UTC", "by", "live in", "notes")
+        replace_rows(table, RELEASE_COLUMNS, [], self._widths)
         table.focus()
         self.reload()
 
@@ -131,7 +134,7 @@ class AppScreen(ShipdeckScreen):
 
         table = self.query_one("#releases", DataTable)
         row = table.cursor_row
-        table.clear()
+        rows: list[tuple[str | None, list[Text]]] = []
         for r in view.releases:
             rec = r.record
             live = Text()
@@ -143,14 +146,18 @@ class AppScreen(ShipdeckScreen):
             version = Text(_safe(rec.version), style="bold")
             if rec.version == self.marked:
                 version.append(" ×", style="bold magenta")
-            table.add_row(
+            cells = [
                 version,
                 Text(rec.commit[:7], style="cyan"),
                 Text(when(rec.created_at)),
                 Text(_safe(rec.created_by)),
                 live,
                 Text(clip_words(notes, NOTES_WIDTH)),
-            )
+            ]
+            rows.append((None, cells))
+        # Widths from the cells before any row lands: a frame drawn under load never keeps
+        # header-only widths (the dashboard's fix, tui/widgets/tables.py).
+        replace_rows(table, RELEASE_COLUMNS, rows, self._widths)
         if view.releases:
             table.move_cursor(row=min(row, len(view.releases) - 1), animate=False)
 
