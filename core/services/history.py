@@ -55,6 +55,14 @@ class RollbackInfo:
     approvals_note: str  # why none were needed, or how many it needs and from whom
 
     @property
+    def what(self) -> str:
+        """'chat-api 1.4.0 → 1.3.1 by alice: latency regression', for the CLI's plan lines."""
+        return (
+            f"{self.app} {self.from_version or '?'} → {self.to_version} by {self.by}: "
+            f"{self.reason or 'no reason given'}"
+        )
+
+    @property
     def label(self) -> str:
         """'rollback chat-api 1.4.0 → 1.3.1', for lists and titles."""
         return f"rollback {self.app} {self.from_version or '?'} → {self.to_version}"

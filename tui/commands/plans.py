@@ -55,11 +55,7 @@ def _show(view: PlanView) -> None:
     output.say(f"  failure  {view.failure_policy}")
     output.say(f"  window   {view.window_text}")
     if view.rollback is not None:
-        rb = view.rollback
-        output.say(
-            f"  rollback {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
-            f"{rb.reason or 'no reason given'}"
-        )
+        output.say(f"  rollback {view.rollback.what}")
     for change in view.downgrades:
         output.say(f"  warning  {change.sentence}")
     for later in view.superseded_by:
@@ -117,11 +113,7 @@ def _history(p: PlanSummary) -> list[str]:
     reason, and what replaced the plan since, so a finished plan's state is not read as live."""
     notes = []
     if p.rollback is not None:
-        rb = p.rollback
-        notes.append(
-            f"{p.id}: rollback of {rb.app} {rb.from_version or '?'} → {rb.to_version} by {rb.by}: "
-            f"{rb.reason or 'no reason given'}"
-        )
+        notes.append(f"{p.id}: rollback of {p.rollback.what}")
     for later in p.superseded_by:
         notes.append(f"{p.id}: {later.sentence}")
     return notes
