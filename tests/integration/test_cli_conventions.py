@@ -243,3 +243,25 @@ def test_ctrl_c_on_follow_exits_130(sqlite_ws: WorkspaceFixture) -> None:
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "shipdeck: error: interrupted"
+
+
+def test_ctrl_c_swallowed_by_a_finaliser_still_stops_the_follower() -> None:
+    """SIGINT handled inside a __del__ loses its KeyboardInterrupt ("Exception ignored"); the
+    follower must still stop on its next poll and the command still end as interrupted."""
+    import gc
+
+    from shipdeck.tui.commands.common import interrupt_stop
+
+    class Finaliser:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the finaliser
+
+    polls = 0
+    with pytest.raises(KeyboardInterrupt), interrupt_stop() as stop:
+        Finaliser()
+        gc.collect()
+        while not stop.wait(0.01):  # what every follower does between reads
+            polls += 1
+            assert polls < 1000, "the follower never saw the interrupt"
+    assert stop.is_set()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

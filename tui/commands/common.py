@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from shipdeck.core.errors import ConfirmationNeeded, UsageError
@@ -19,6 +24,45 @@ def context(**kwargs: Any) -> Context:
     ctx = open_context(output.OPTIONS.workspace, read_only=output.OPTIONS.read_only, **kwargs)
     output.OPTIONS.secrets = ctx.secrets
     return ctx
+
+
+class InterruptStop(threading.Event):
+    """A follower's stop that Ctrl-C sets without taking a lock in the signal handler.
+
+    The KeyboardInterrupt that SIGINT raises can land inside a finaliser (a garbage-collected
+    connection or generator), where Python prints and drops it: the follower would then run on
+    forever. The handler also sets a plain flag, which `is_set` and `wait` read on the next poll.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def is_set(self) -> bool:
+        return self.interrupted or super().is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.interrupted or super().wait(timeout)
+
+
+@contextmanager
+def interrupt_stop() -> Iterator[InterruptStop]:
+    """A stop for followers; Ctrl-C ends them with KeyboardInterrupt (exit 130) even when the
+    first interrupt was swallowed, and the follower is stopped however the block ends."""
+    stop = InterruptStop()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        stop.interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+        if stop.interrupted:  # the follower saw the flag: the exception itself was lost
+            raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        stop.set()
 
 
 def confirm(question: str) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import typer
 
 from shipdeck.tui import output
-from shipdeck.tui.commands.common import confirm, context, parse_instant
+from shipdeck.tui.commands.common import confirm, context, interrupt_stop, parse_instant
 
 
 def register(app: typer.Typer) -> None:
@@ -35,12 +33,9 @@ def register(app: typer.Typer) -> None:
         for line in got:
             output.say(line)
         if follow:
-            stop = threading.Event()
-            try:
+            with interrupt_stop() as stop:  # Ctrl-C: stop the follower, exit 130
                 for line in follow_logs(ctx, app_name, env, stop):
                     output.say(line)
-            finally:  # Ctrl-C: stop the follower, then exit 130 like every other command
-                stop.set()
 
     @task.command("restart")
     def restart(
