@@ -186,6 +186,14 @@ def test_wide_output_never_cuts_even_on_a_terminal(sqlite_ws: WorkspaceFixture) 
     assert LONG_VERSION in r.out and "…" not in r.out
 
 
+def test_audit_list_on_a_pipe_keeps_the_whole_detail(sqlite_ws: WorkspaceFixture) -> None:
+    notes = "why: " + "a long release note " * 20 + "END"
+    create_release(sqlite_ws.as_user("alice"), "chat-api", "9.9.9", notes=notes)
+    r = shipdeck("audit", "list", "--kind", "release.created", env=sqlite_ws.env("erin"))
+    assert r.code == 0, r.err
+    assert "END" in r.out and "…" not in r.out
+
+
 # --- commands that need a terminal ---------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
                     e.actor,
                     e.kind,
                     "/".join(x for x in (e.app, e.env) if x) or "-",
-                    json.dumps(e.payload, ensure_ascii=False, sort_keys=True)[:200],
+                    json.dumps(e.payload, ensure_ascii=False, sort_keys=True),
                 ]
                 for e in events
             ],
