@@ -238,6 +238,9 @@ def test_ctrl_c_on_follow_exits_130(sqlite_ws: WorkspaceFixture) -> None:
         env={**sqlite_ws.env(), "PYTHONPATH": str(REPO_ROOT)},
         cwd=sqlite_ws.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
+        # A terminal's Ctrl-C reaches a process whose SIGINT is not ignored; under nohup or a
+        # script's `&` the child would inherit SIG_IGN and rightly ignore it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -265,12 +268,29 @@ def test_ctrl_c_swallowed_by_a_finaliser_still_stops_the_follower() -> None:
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the finaliser
 
     polls = 0
-    before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup: whatever it was comes back
-    with pytest.raises(KeyboardInterrupt), interrupt_stop() as stop:
-        Finaliser()
-        gc.collect()
-        while not stop.wait(0.01):  # what every follower does between reads
-            polls += 1
-            assert polls < 1000, "the follower never saw the interrupt"
-    assert stop.is_set()
-    assert signal.getsignal(signal.SIGINT) == before
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # SIG_IGN under nohup
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupt_stop() as stop:
+            Finaliser()
+            gc.collect()
+            while not stop.wait(0.01):  # what every follower does between reads
+                polls += 1
+                assert polls < 1000, "the follower never saw the interrupt"
+        assert stop.is_set()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_follower_started_with_sigint_ignored_keeps_ignoring_it() -> None:
+    from shipdeck.tui.commands.common import interrupt_stop
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt_stop() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not stop.wait(0.05)  # ignored: the follower goes on
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -55,7 +55,10 @@ def interrupt_stop() -> Iterator[InterruptStop]:
         stop.interrupted = True
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # A follower started with SIGINT ignored (nohup, `cmd &` in a script) stays deaf to it.
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         yield stop
         if stop.interrupted:  # the follower saw the flag: the exception itself was lost
