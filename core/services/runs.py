@@ -526,6 +526,7 @@ class _Engine:
                     if b.check_abort and abort_by:
                         rows, b.stop_for = rows[:-1], abort_by
                     for r in rows:
+                        failpoint("in", r.step, r.app)  # inside the fenced transaction
                         new_id = new_row_id(conn.execute(
                             insert(STEPS).values(
                                 plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,

@@ -34,6 +34,11 @@ from shipdeck.core.storage.files import (
 from shipdeck.core.storage.migrations import HEAD_REVISION
 
 SQLITE_BUSY_MS = 60_000
+# A PostgreSQL session that sits inside a transaction this long is a stalled or stopped process
+# (SIGSTOP, Ctrl-Z, a hung host): the server ends it, so the row locks it holds (a lease, the
+# audit head) cannot stop a reconcile or every other writer forever. No shipdeck transaction
+# waits on anything but the database; the longest client-side gap is one verify batch.
+PG_STALLED_TRANSACTION_MS = 30_000
 
 
 def sqlite_url(path: Path) -> str:
@@ -72,6 +77,7 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
+            event.listen(self.engine, "connect", _pg_on_connect)
 
     @property
     def display_url(self) -> str:
@@ -239,6 +245,7 @@ _SQLITE_CAUSES = {
 _PG_CAUSES = {
     "25006": (True, "read-only transaction (the server refuses writes)"),
     "42501": (True, "permission denied by the server"),
+    "25P03": (False, "the database server ended this stalled session (idle in a transaction)"),
     "53100": (False, "disk full on the database server"),
     "53": (False, "the database server is out of resources"),
     "57": (False, "the database server ended the connection"),
@@ -272,6 +279,15 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a SET outside any transaction, for the whole session
+    cur = dbapi_conn.cursor()
+    cur.execute(f"SET idle_in_transaction_session_timeout = {PG_STALLED_TRANSACTION_MS}")
+    cur.close()
+    dbapi_conn.autocommit = autocommit
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -38,6 +38,29 @@ def wait_for(predicate: object, what: str, limit: float = 60.0) -> None:
 
 @pytest.mark.slow
 def test_a_stalled_runner_is_fenced_off(ws: WorkspaceFixture) -> None:
+    # it finds out through a target refusing its epoch
+    stall_and_reconcile(
+        ws, "before:switch:chat-api:stop", switched="model-server", woke_to="runner: fenced:"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_runner_stopped_inside_a_transaction_does_not_hold_off_reconcile(
+    ws: WorkspaceFixture,
+) -> None:
+    """Its row locks (the lease, the audit head) would keep reconcile waiting forever; the
+    server ends the stalled session instead. (A stopped SQLite writer holds the file lock:
+    others get "database busy", exit 5, after the busy timeout.)"""
+    stall_and_reconcile(
+        ws, "in:switch:model-server:stop", switched=None,
+        woke_to="runner: storage_failed: database ",
+    )  # fmt: skip
+
+
+def stall_and_reconcile(
+    ws: WorkspaceFixture, failpoint: str, *, switched: str | None, woke_to: str
+) -> None:
     with shipping(ws):
         alice = live(ws)
         apps = ["model-server", "chat-api"]
@@ -48,7 +71,7 @@ def test_a_stalled_runner_is_fenced_off(ws: WorkspaceFixture) -> None:
 
         started = cli(
             ws, "-o", "json", "plan", "run", plan.id,
-            extra_env={"SHIPDECK_FAILPOINT": "before:switch:chat-api:stop",
+            extra_env={"SHIPDECK_FAILPOINT": failpoint,
                        "SHIPDECK_LEASE_SECONDS": str(LEASE)},
         )  # fmt: skip
         assert started.returncode == 0, started.stderr
@@ -56,7 +79,8 @@ def test_a_stalled_runner_is_fenced_off(ws: WorkspaceFixture) -> None:
         stale_epoch = json.loads(started.stdout)["run"]["epoch"]
         try:
             wait_for(lambda: proc_state(pid) == "T", "the runner to stop itself")
-            assert get_version(front_port(ws, "model-server", "staging")) == "2.0.0"
+            if switched:
+                assert get_version(front_port(ws, switched, "staging")) == "2.0.0"
             time.sleep(LEASE * 2)  # its lease runs out while it is stopped
 
             fixed = cli(ws, "-o", "json", "reconcile")
@@ -74,7 +98,8 @@ def test_a_stalled_runner_is_fenced_off(ws: WorkspaceFixture) -> None:
         first_new = min(s.id for s in view.steps if s.epoch == view.run_epoch)
         assert last_stale < first_new  # the woken runner wrote nothing after the takeover
         log = (ws.root / ".shipdeck" / "runs" / f"{plan.id}.log").read_text()
-        assert "runner: fenced:" in log  # it found out through a target refusing its epoch
+        assert woke_to in log
+        assert "Traceback" not in log
         for app in apps:
             assert get_version(front_port(ws, app, "staging")) == "1.0.0"
         assert audit_log.verify(alice).ok
