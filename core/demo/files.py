@@ -1,0 +1,151 @@
+"""The files that make a folder the demo workspace: shipdeck.toml (with free loopback ports for
+its targets), the LiteLLM gateway configs and the marker `demo stop` looks for."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from shipdeck.core.demo.content import APPS
+
+# The file that marks a folder as built by `shipdeck demo`: `demo stop` ends processes only there.
+MARKER = Path(".shipdeck") / "demo"
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (the demo's targets must not collide with anything)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def demo_toml(ports: list[int]) -> str:
+    lines = [
+        "# The shipdeck demo workspace (built by `shipdeck demo`).",
+        "[workspace]",
+        'name = "demo"',
+        "",
+        "[identity]",
+        "# Whoever runs the demo acts as alice, or as SHIPDECK_ACTOR (bob, carol, ...): one",
+        "# person plays every role. A team workspace names its CI runners here instead.",
+        "allow_env_actor = true",
+        'delegators = ["*"]',
+        'default_actor = "alice"',
+        "",
+        "[roles.release-managers]",
+        'users = ["alice"]',
+        'permissions = ["*"]',
+        "",
+        "[roles.developers]",
+        'users = ["dave"]',
+        'permissions = ["release.create", "plan.create", "plan.check", "deploy", "task.logs"]',
+        "",
+        "[roles.approvers]",
+        'users = ["bob", "carol"]',
+        'permissions = ["plan.approve", "plan.check"]',
+        "",
+        "[roles.auditors]",
+        'users = ["erin"]',
+        "permissions = []",
+        "",
+        "[roles.on-call]",
+        'users = ["frank"]',
+        'permissions = ["rollback", "reconcile", "task.logs", "task.restart", "task.token-limit"]',
+        "",
+        "# No deploys during the monthly database maintenance.",
+        "[windows.db-maintenance]",
+        'cron = "0 2 1 * *"',
+        'duration = "2h"',
+        'timezone = "Europe/Berlin"',
+        'kind = "deny"',
+        "",
+        "[freezes.new-year]",
+        "start = 2026-12-31T12:00:00+00:00",
+        "end = 2027-01-02T08:00:00+00:00",
+        'reason = "New year freeze"',
+        "",
+        "[environments.staging]",
+        'warm = "30s"',
+        "",
+        "[environments.prod]",
+        "requires_previous = true",
+        'approvals = { required = 2, roles = ["approvers"] }',
+        "checklist = [",
+        '  "Release notes reviewed",',
+        '  "On-call informed",',
+        "]",
+        'windows = ["db-maintenance"]',
+        'freezes = ["new-year"]',
+        'override_roles = ["release-managers"]',
+        'task_roles = ["on-call", "release-managers"]',
+        "protected = true",
+        'warm = "2m"',
+        "",
+    ]
+    port = iter(ports)
+    for app in APPS:
+        deps = ", ".join(f'"{d}"' for d in app.depends_on)
+        lines += [
+            f"[apps.{app.name}]",
+            f'repo = "repos/{app.name}"',
+            f'owner = "{app.owner}"',
+            f'oncall = "#{app.owner}-oncall"',
+            f"depends_on = [{deps}]",
+        ]
+        if app.name == "chat-api":
+            lines.append("config = { max_tokens = 4096, temperature = 0.2 }")
+        lines.append("")
+        for env in ("staging", "prod"):
+            front = next(port)
+            lines += [
+                f"[apps.{app.name}.targets.{env}]",
+                'adapter = "local"',
+                f"port = {front}",
+                f"blue_port = {next(port)}",
+                f"green_port = {next(port)}",
+                "",
+            ]
+            if app.name == "chat-api":
+                lines += [
+                    f"[apps.chat-api.targets.{env}.token_limits]",
+                    'adapter = "litellm-file"',
+                    f'path = "gateway/{env}.yaml"',
+                    'model = "chat-api"',
+                    "",
+                ]
+    return "\n".join(lines)
+
+
+GATEWAY_YAML = """\
+# LiteLLM proxy config: the gateway in front of the chat models (token limits per model).
+model_list:
+  - model_name: chat-api
+    litellm_params:
+      model: openai/demo-chat
+      tpm: {tpm}
+      rpm: {rpm}
+  - model_name: embedder
+    litellm_params:
+      model: openai/demo-embed
+      tpm: 1000000
+      rpm: 3000
+"""
+
+
+def write_workspace_files(root: Path) -> None:
+    """shipdeck.toml, the demo marker and a gateway config per environment."""
+    (root / "shipdeck.toml").write_text(demo_toml(free_ports(len(APPS) * 6)), encoding="utf-8")
+    (root / MARKER).parent.mkdir(exist_ok=True)
+    (root / MARKER).write_text(
+        "built by `shipdeck demo`; `shipdeck demo stop` ends its processes\n"
+    )
+    (root / "gateway").mkdir()
+    for env, (tpm, rpm) in {"staging": (20_000, 100), "prod": (120_000, 600)}.items():
+        (root / "gateway" / f"{env}.yaml").write_text(GATEWAY_YAML.format(tpm=tpm, rpm=rpm))
