@@ -91,10 +91,18 @@ from shipdeck.core.services.plans import (
 )
 from shipdeck.core.services.releases import proven_release
 from shipdeck.core.services.rollbacks import check_reason, check_target, choose
+from shipdeck.core.storage import audit
 from shipdeck.core.storage.files import make_dirs, open_file
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
+# The intents of the steps that change a target, and every outcome that can close one
+# (reconcile looks for the open ones).
+_EFFECT_KINDS = tuple(
+    f"run.{step}{end}"
+    for step in ("stage", "switch", "finalize", "rollback")
+    for end in (".intent", "", ".failed", ".recovered")
+)
 HEALTH_ATTEMPTS = 3
 HEALTH_PAUSE = 0.5
 HOLD_POLL = 1.0
@@ -345,6 +353,12 @@ class _Row:
     state: str
     detail: str = ""
     extra: Callable[[Connection], None] | None = None
+    # The audit event written with this row, in its transaction (kind, payload): an effect's
+    # intent rides on its "started" row, the outcome (naming the intent) on "done"/"failed".
+    event: tuple[str, dict[str, Any]] | None = None
+
+
+_Written = tuple[int, _Row, int | None]  # journal row id, the row, its event's sequence
 
 
 @dataclass
@@ -353,7 +367,7 @@ class _Batch:
     check_abort: bool
     exclusive: bool
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    written: list[tuple[int, _Row]] = field(default_factory=list)
+    written: list[_Written] = field(default_factory=list)
     stop_for: str | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -480,12 +494,13 @@ class _Engine:
         state: str,
         detail: str = "",
         extra: Callable[[Connection], None] | None = None,
+        event: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
-        self._commit([_Row(wave, app, step, state, detail, extra)])
+        self._commit([_Row(wave, app, step, state, detail, extra, event)])
 
     def _commit(
         self, rows: list[_Row], *, check_abort: bool = False, exclusive: bool = False
-    ) -> None:
+    ) -> list[_Written]:
         """Write journal rows (and their extras) in a fenced transaction, possibly shared with
         other apps' rows (group commit), and return once they are committed.
 
@@ -497,7 +512,7 @@ class _Engine:
             if isinstance(batch.error, Fenced):
                 raise Fenced(batch.error.message)
             raise batch.error
-        for new_id, r in batch.written:
+        for new_id, r, _seq in batch.written:
             if r.state == "done":
                 self.journal.done.add((r.app, r.step))
             if self.progress is not None:
@@ -508,6 +523,7 @@ class _Engine:
             self.abort_seen = batch.stop_for
             self.stopping.set()
             raise _Stop()
+        return batch.written
 
     def _write_group(self, group: list[_Batch]) -> None:
         """The writer thread's transaction for every batch that arrived together."""
@@ -526,16 +542,22 @@ class _Engine:
                     if b.check_abort and abort_by:
                         rows, b.stop_for = rows[:-1], abort_by
                     for r in rows:
-                        failpoint("in", r.step, r.app)  # inside the fenced transaction
                         new_id = new_row_id(conn.execute(
                             insert(STEPS).values(
                                 plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,
                                 step=r.step, state=r.state, detail=r.detail, at=now,
                             )
                         ))  # fmt: skip
+                        seq = None
+                        if r.event is not None:
+                            seq = self.ctx.audit(
+                                conn, r.event[0], r.event[1], app=r.app, env=self.env,
+                                plan=self.plan_id,
+                            )  # fmt: skip
+                        failpoint("in", r.step, r.app)  # inside the fenced transaction
                         if r.extra is not None:
                             r.extra(conn)
-                        b.written.append((new_id, r))
+                        b.written.append((new_id, r, seq))
         except BaseException as exc:  # handed to every waiting caller: nothing was written
             for b in group:
                 b.error, b.written, b.stop_for = exc, [], None
@@ -573,13 +595,24 @@ class _Engine:
         on_fail: Callable[[Connection], None] | None = None,
         boundary: bool = True,
         defer: bool = False,
+        intent: tuple[Color | None, str | None] | None = None,
     ) -> None:
         """Journal, run and journal one step. With `defer`, its "done" row is written together
-        with the app's next "started" row (one transaction per step boundary, not two)."""
+        with the app's next "started" row (one transaction per step boundary, not two).
+
+        A step that changes the target names the `intent` (color, version): its "started" row
+        carries the `run.STEP.intent` event, so the target is only called once the intent has
+        committed, and its "done"/"failed" row carries the outcome naming it (`intent_seq`).
+        """
         if (a.name, step) in self.journal.done:
             return
         earlier = self._pending_rows(a.name)
-        started = _Row(a.wave, a.name, step, "started", detail)
+        announce = None
+        if intent is not None:
+            color, version = intent
+            body = {"app": a.name, "color": color, "version": version, "epoch": self.epoch}
+            announce = (f"run.{step}.intent", body)
+        started = _Row(a.wave, a.name, step, "started", detail, event=announce)
         if boundary:
             if self.lost.is_set():
                 raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
@@ -587,22 +620,33 @@ class _Engine:
                 if earlier:
                     self._commit(earlier)
                 raise _Stop()
-        self._commit([*earlier, started], check_abort=boundary)
+        intent_seq = self._commit([*earlier, started], check_abort=boundary)[-1][2]
         failpoint("before", step, a.name)
         try:
             note = action()
-        except StaleEpoch as exc:
+        except StaleEpoch as exc:  # the intent stays open: the new lease holder closes it
             self.lost.set()
             raise Fenced(f"plan {self.plan_id}: {exc.message}") from None
         except AdapterError as exc:
-            self._write(a.wave, a.name, step, "failed", exc.message, on_fail)
+            failed = self._outcome(step, intent_seq, "failed", error=exc.message)
+            self._write(a.wave, a.name, step, "failed", exc.message, on_fail, failed)
             raise _StepFailed(a.name, step, exc.message) from None
         failpoint("after", step, a.name)
-        done = _Row(a.wave, a.name, step, "done", note or detail, on_done)
+        outcome = self._outcome(step, intent_seq, "done", result=note or detail)
+        done = _Row(a.wave, a.name, step, "done", note or detail, on_done, outcome)
         if defer:
             self._pending[a.name] = done
         else:
             self._commit([done])
+
+    def _outcome(
+        self, step: str, intent_seq: int | None, state: str, **facts: Any
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The outcome event of an effect step (none for a step that announced no intent)."""
+        if intent_seq is None:
+            return None
+        kind = f"run.{step}" if state == "done" else f"run.{step}.{state}"
+        return kind, {**facts, "epoch": self.epoch, "intent_seq": intent_seq}
 
     # --- heartbeat -------------------------------------------------------------------------
 
@@ -790,7 +834,7 @@ class _Engine:
         where = f"{a.item.version} on {a.to_color}"
         self._step(
             a, "stage", lambda: a.target.stage(a.to_color, spec, self.epoch), detail=where,
-            on_fail=self._record_failed(a), defer=True,
+            on_fail=self._record_failed(a), defer=True, intent=(a.to_color, a.item.version),
         )  # fmt: skip
         self._step(
             a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
@@ -799,7 +843,7 @@ class _Engine:
         self._step(
             a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
             detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),
-            defer=True,
+            defer=True, intent=(a.to_color, a.item.version),
         )  # fmt: skip
         self._step(a, "verify", self._checker(a), detail=where)
 
@@ -894,8 +938,10 @@ class _Engine:
         wave = len(self.body.waves)
 
         def one(a: _App) -> None:
+            stops = a.from_color is not None and a.from_color != a.to_color
+
             def stop_old() -> str:
-                if a.from_color is None or a.from_color == a.to_color:
+                if not stops or a.from_color is None:
                     return "nothing to stop"
                 if a.target.live_color() == a.from_color:
                     raise AdapterError(f"{a.name}: {a.from_color} is live again, not stopping it")
@@ -904,7 +950,8 @@ class _Engine:
 
             a_final = _App(a.name, wave, a.item, a.target, a.from_color, a.from_version,
                            a.from_release_id, a.to_color, True)  # fmt: skip
-            self._step(a_final, "finalize", stop_old, boundary=False)
+            old = (a.from_color, a.from_version) if stops else None
+            self._step(a_final, "finalize", stop_old, boundary=False, intent=old)
 
         apps = list(self.apps.values())
         with ThreadPoolExecutor(max_workers=min(max(len(apps), 1), MAX_PARALLEL)) as pool:
@@ -951,7 +998,9 @@ class _Engine:
                     app=a.name, env=self.env, plan=self.plan_id,
                 )  # fmt: skip
 
-        self._step(a, "rollback", act, on_done=mark, boundary=False)
+        self._step(
+            a, "rollback", act, on_done=mark, boundary=False, intent=(a.from_color, a.from_version)
+        )
 
     def _roll_back(self) -> list[str]:
         order = sorted(self.apps.values(), key=lambda a: (a.wave, a.name), reverse=True)
@@ -1061,6 +1110,7 @@ class _Engine:
         beat = threading.Thread(target=self._heartbeat, name=f"lease-{self.plan_id}", daemon=True)
         beat.start()
         try:
+            self._close_intents()
             if self.drift:
                 return "failed", self._fail_on_drift()
             with self.ctx.db.read() as conn:
@@ -1113,6 +1163,39 @@ class _Engine:
             self._heartbeat_stop.set()
             self._writer.close()
             self._close_targets()
+
+    def _close_intents(self) -> None:
+        """Close the effects a stopped runner announced but never recorded the end of: one
+        `run.STEP.recovered` per open intent, naming it and saying what the target shows now.
+        The old runner is fenced off (its target calls carry the stale epoch), so what is found
+        here stays true; finishing or rolling back then goes under intents of its own."""
+        with self.ctx.db.read() as conn:
+            found = audit.open_intents_of(conn, self.plan_id, _EFFECT_KINDS)
+        closing = []
+        for ev in found:
+            color = json.loads(bytes(ev.payload)).get("color")
+            facts: dict[str, Any] = {"intent_seq": ev.seq, "epoch": self.epoch, "color": color}
+            a = self.apps.get(ev.app or "")
+            if a is None:
+                facts["found"] = f"not checked: shipdeck.toml has no {self.env} target for it"
+            else:
+                try:
+                    live = a.target.live_color()
+                    staged = a.target.staged_version(color) if color in ("blue", "green") else None
+                except AdapterError as exc:
+                    facts["found"] = f"not checked: {exc.message}"
+                else:
+                    facts.update(live_color=live, staged_version=staged)
+                    facts["found"] = (
+                        f"{live or 'no color'} live, {color} holds {staged or 'nothing'}"
+                    )
+            closing.append((ev.kind.removesuffix(".intent") + ".recovered", ev.app, facts))
+        if not closing:
+            return
+        with self.ctx.db.write() as conn:
+            self._fence(conn)
+            for kind, app, facts in closing:
+                self.ctx.audit(conn, kind, facts, app=app, env=self.env, plan=self.plan_id)
 
     def _fail_on_drift(self) -> RunResult:
         """Fail the plan, audited, without touching a target: shipdeck.toml no longer says

@@ -377,6 +377,21 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
     )
 
 
+def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[Any]:
+    """The intents among one plan's events of `kinds` that no outcome among them names (a
+    stopped runner's effects). `kinds` holds the intents and every outcome kind that closes them;
+    the kind index finds them without reading the rest of the log."""
+    rows = conn.execute(
+        select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.kind, AUDIT_EVENTS.c.app, AUDIT_EVENTS.c.payload)
+        .where(AUDIT_EVENTS.c.kind.in_(kinds), AUDIT_EVENTS.c.plan == plan)
+        .order_by(AUDIT_EVENTS.c.seq)
+    ).all()
+    intents: dict[int, None] = {}
+    for r in rows:
+        _track_intents(intents, r.seq, r.kind, bytes(r.payload))
+    return [r for r in rows if r.seq in intents]
+
+
 def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes) -> None:
     """Open an intent at `KIND.intent`; its outcome names it by `intent_seq`."""
     if kind.endswith(".intent"):

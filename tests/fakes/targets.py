@@ -1,12 +1,14 @@
 """A Target port that records what it was asked to do and touches nothing.
 
-For tests that must prove an effect was *not* attempted (the audit intent could not be recorded):
-a real target would have to be inspected afterwards, this one simply keeps the calls.
+For tests that must prove an effect was *not* attempted (the audit intent could not be recorded),
+or *when* it was attempted: a real target would have to be inspected afterwards, this one keeps
+the calls, and `before_call` lets a test look at the database at the moment of each call. It keeps
+just enough state (live color, staged versions) for the engine to run a plan through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,30 +19,44 @@ from shipdeck.core.ports import Color, Health, ReleaseSpec, Target
 class RecordingTarget:
     live: Color | None = "blue"
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    staged: dict[str, str] = field(default_factory=dict)
+    healthy: bool = True
+    app: str = ""
+    before_call: Callable[[str, str, Any], None] | None = None  # (app, call, args)
+
+    def _record(self, call: str, args: Any) -> None:
+        if self.before_call is not None:
+            self.before_call(self.app, call, args)
+        self.calls.append((call, args))
 
     def live_color(self) -> Color | None:
         return self.live
 
     def staged_version(self, color: Color) -> str | None:
-        return None
+        return self.staged.get(color)
 
     def endpoint(self) -> str | None:
         return None
 
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
-        self.calls.append(("stage", (color, release.version, epoch)))
+        self._record("stage", (color, release.version, epoch))
+        self.staged[color] = release.version
 
     def health(self, color: Color) -> Health:
-        return Health(True, "fake target: healthy")
+        if not self.healthy:
+            return Health(False, "fake target: unhealthy")
+        return Health(True, "fake target: healthy", self.staged.get(color))
 
     def switch(self, color: Color, epoch: int) -> None:
-        self.calls.append(("switch", (color, epoch)))
+        self._record("switch", (color, epoch))
+        self.live = color
 
     def stop_idle(self, color: Color, epoch: int) -> None:
-        self.calls.append(("stop_idle", (color, epoch)))
+        self._record("stop_idle", (color, epoch))
+        self.staged.pop(color, None)
 
     def restart(self, epoch: int) -> None:
-        self.calls.append(("restart", epoch))
+        self._record("restart", epoch)
 
     def close(self) -> None:
         pass
@@ -48,3 +64,22 @@ class RecordingTarget:
     def factory(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
         """Use as Context.targets: every app and environment gets this one target."""
         return self
+
+
+@dataclass
+class RecordingTargets:
+    """One RecordingTarget per app (each with its own colors), for runs of several apps."""
+
+    unhealthy: frozenset[str] = frozenset()
+    before_call: Callable[[str, str, Any], None] | None = None
+    by_app: dict[str, RecordingTarget] = field(default_factory=dict)
+
+    def factory(self, app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Target:
+        if app not in self.by_app:
+            self.by_app[app] = RecordingTarget(None, app=app, before_call=self.before_call)
+        target = self.by_app[app]
+        target.healthy = app not in self.unhealthy
+        return target
+
+    def calls(self) -> list[tuple[str, str, Any]]:
+        return [(app, call, args) for app, t in self.by_app.items() for call, args in t.calls]
