@@ -333,6 +333,8 @@ class ShipdeckApp(App[None]):
         from shipdeck.tui.screens.base import ShipdeckScreen
 
         self.head_seq = message.seq
+        if not self.screen_stack:
+            return  # starting or closing: the first screen loads what is current anyway
         screen = self.screen  # screens underneath catch up when they are shown again
         if isinstance(screen, ShipdeckScreen) and screen.loaded and screen.seen_head != message.seq:
             screen.reload()
