@@ -15,7 +15,8 @@ import pytest
 
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter, Event
-from shipdeck.core.services.plans import create_plan, get_plan
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import PlanView, create_plan, get_plan
 from shipdeck.core.services.runs import run_plan
 from shipdeck.core.storage import audit
 from tests.fakes.targets import RecordingTargets
@@ -115,6 +116,20 @@ def verify_json(ws: WorkspaceFixture) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+def killed_upgrade(ws: WorkspaceFixture, alice: Context, point: str) -> PlanView:
+    """1.0.0 live on staging, then a run to 2.0.0 whose runner is killed at `point`."""
+    release_all(alice, "1.0.0", apps=APPS)
+    assert run_plan(alice, create_plan(alice, "staging", list(APPS)).id).ok
+    release_all(alice, "2.0.0", apps=APPS)
+    plan = create_plan(alice, "staging", [f"{a}@2.0.0" for a in APPS])
+    killed = cli(
+        ws, "plan", "run", plan.id, "--wait", "--timeout", "2m",
+        extra_env={"SHIPDECK_FAILPOINT": point},
+    )  # fmt: skip
+    assert killed.returncode == 5, killed.stderr
+    return plan
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "point, switched",
@@ -125,15 +140,7 @@ def test_a_runner_killed_after_its_intent_leaves_it_open_until_reconcile_closes_
 ) -> None:
     with shipping(ws):
         alice = live(ws)
-        release_all(alice, "1.0.0", apps=APPS)
-        assert run_plan(alice, create_plan(alice, "staging", list(APPS)).id).ok
-        release_all(alice, "2.0.0", apps=APPS)
-        plan = create_plan(alice, "staging", [f"{a}@2.0.0" for a in APPS])
-        killed = cli(
-            ws, "plan", "run", plan.id, "--wait", "--timeout", "2m",
-            extra_env={"SHIPDECK_FAILPOINT": point},
-        )  # fmt: skip
-        assert killed.returncode == 5, killed.stderr
+        plan = killed_upgrade(ws, alice, point)
         assert get_version(front_port(ws, "chat-api", "staging")) == (
             "2.0.0" if switched else "1.0.0"
         )
@@ -172,15 +179,7 @@ def test_a_runner_killed_inside_the_intent_transaction_records_and_changes_nothi
     journal row nor the intent exists, and the target was never asked."""
     with shipping(ws):
         alice = live(ws)
-        release_all(alice, "1.0.0", apps=APPS)
-        assert run_plan(alice, create_plan(alice, "staging", list(APPS)).id).ok
-        release_all(alice, "2.0.0", apps=APPS)
-        plan = create_plan(alice, "staging", [f"{a}@2.0.0" for a in APPS])
-        killed = cli(
-            ws, "plan", "run", plan.id, "--wait", "--timeout", "2m",
-            extra_env={"SHIPDECK_FAILPOINT": "in:switch:chat-api"},
-        )  # fmt: skip
-        assert killed.returncode == 5, killed.stderr
+        plan = killed_upgrade(ws, alice, "in:switch:chat-api")
         assert get_version(front_port(ws, "chat-api", "staging")) == "1.0.0"
         kinds = [(e.kind, e.app) for e in run_events(ws, plan.id)]
         assert ("run.switch.intent", "model-server") in kinds  # the first wave went through
