@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from shipdeck.core.errors import (
@@ -66,7 +66,8 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.path: Path | None = None
         if self.is_sqlite:
-            raw = self.url.removeprefix("sqlite:///")
+            # SQLAlchemy's own reading of the URL: "sqlite://" is in memory, not a file "sqlite:".
+            raw = make_url(self.url).database
             if raw and raw != ":memory:":
                 self.path = Path(raw)
             self.engine: Engine = create_engine(

@@ -143,8 +143,11 @@ def release_all(ctx: Context, version: str, apps: Sequence[str] = APPS, **config
         create_release(ctx, app, version, config=dict(config) or None)
 
 
-def untracked_app_processes(ws: WorkspaceFixture) -> list[int]:
-    """Processes running our demo app or proxy for this workspace that no supervisor tracks."""
+def untracked_app_processes(ws: WorkspaceFixture) -> list[str]:
+    """Processes running our demo app or proxy for this workspace that no supervisor tracks.
+
+    Each as "pid state argv", so a failure says which process it was and whether it was exiting.
+    """
     from shipdeck.adapters.local.processes import ProcessSupervisor
 
     tracked: set[int] = set()
@@ -167,5 +170,9 @@ def untracked_app_processes(ws: WorkspaceFixture) -> list[int]:
             continue
         mentions = {a.removeprefix("--port=") for a in argv} | set(argv)
         if mentions & ports and int(proc.name) not in tracked:
-            stray.append(int(proc.name))
+            try:
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue  # gone while we looked: not a stray
+            stray.append(f"{proc.name} {state} {' '.join(argv)}")
     return stray

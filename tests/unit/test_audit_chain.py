@@ -118,6 +118,7 @@ def test_payload_is_stored_canonical_and_redacted(db: Database) -> None:
 
 def test_empty_log_verifies() -> None:
     d = Database("sqlite://")
+    assert d.path is None  # in memory: no file named "sqlite:" in the working folder
     d.upgrade()
     with d.read() as conn:
         r = audit.verify(conn)
