@@ -517,17 +517,20 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     promotion: list[policy.PromotionFact] = []
     previous = ctx.config.previous_env(row.env)
     if env.requires_previous and previous is not None and body.kind != "rollback":
-        done = {
-            r.release_id
-            for r in conn.execute(
-                select(DEPLOYMENTS.c.release_id).where(
+        shipped, bad_deployments = binding.trusted_rows(
+            conn,
+            DEPLOYMENTS,
+            conn.execute(
+                select(DEPLOYMENTS).where(
                     DEPLOYMENTS.c.env == previous,
                     DEPLOYMENTS.c.outcome == "succeeded",
                     DEPLOYMENTS.c.kind == "deploy",
                     DEPLOYMENTS.c.release_id.in_([i.release_id for i in body.items]),
                 )
-            )
-        }
+            ),
+        )
+        unverified.extend(bad_deployments)
+        done = {r.release_id for r in shipped}
         promotion = [
             policy.PromotionFact(i.app, i.version, previous, i.release_id in done)
             for i in body.items
@@ -964,11 +967,9 @@ def update_plan(
         new_state = "draft" if row.state == "draft" else _waiting_state(environment)
         if new_state != row.state:
             check_transition(plan_id, row.state, new_state)
-        conn.execute(
-            update(PLANS)
-            .where(PLANS.c.id == plan_id)
-            .values(body=new_body.encode(), digest=digest, state=new_state,
-                    failure_policy=new_body.failure_policy, updated_at=ctx.now())
+        changed = binding.change(
+            conn, PLANS, {"id": plan_id}, body=new_body.encode(), digest=digest, state=new_state,
+            failure_policy=new_body.failure_policy, updated_at=ctx.now(),
         )  # fmt: skip
         ctx.audit(
             conn,
@@ -981,7 +982,7 @@ def update_plan(
             },
             env=row.env,
             plan=plan_id,
-            binds=[(PLANS, {"id": plan_id})],
+            binds=[changed],
         )
     return get_plan(ctx, plan_id)
 
@@ -1010,17 +1011,19 @@ def _set_state(
     kind: str,
     payload: dict[str, Any],
     binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+    **values: Any,
 ) -> None:
+    """Move the plan to `new` (with any other `values` of its row) under one rebinding event."""
     if new != row.state:
         check_transition(row.id, row.state, new)
-    conn.execute(update(PLANS).where(PLANS.c.id == row.id).values(state=new, updated_at=ctx.now()))
+    changed = binding.change(conn, PLANS, {"id": row.id}, state=new, updated_at=ctx.now(), **values)
     ctx.audit(
         conn,
         kind,
         {**payload, "from": row.state, "state": new},
         env=row.env,
         plan=row.id,
-        binds=binds,
+        binds=[*binds, changed],
     )
 
 
@@ -1082,10 +1085,8 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             )
             approved_now = _approved_now(replace(v, approvals=(*v.approvals, mine)))
             new_state = "approved" if approved_now else "awaiting_approval"
-            conn.execute(
-                update(PLANS)
-                .where(PLANS.c.id == plan_id)
-                .values(state=new_state, digest=v.digest, updated_at=now)
+            changed = binding.change(
+                conn, PLANS, {"id": plan_id}, state=new_state, digest=v.digest, updated_at=now
             )
             ctx.audit(
                 conn,
@@ -1098,7 +1099,7 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
                 },
                 env=row.env,
                 plan=plan_id,
-                binds=[(APPROVALS, {"id": approval_id})],
+                binds=[(APPROVALS, {"id": approval_id}), changed],
             )
     if refused is not None:
         raise BlockedError(refused.message, blockers=[refused])
@@ -1123,14 +1124,10 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
                 )
             )
         )  # fmt: skip
-        conn.execute(
-            update(PLANS)
-            .where(PLANS.c.id == plan_id)
-            .values(result=f"rejected by {ctx.actor.name}: {reason}")
-        )
         _set_state(
             ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest},
             binds=[(APPROVALS, {"id": rejection_id})],
+            result=f"rejected by {ctx.actor.name}: {reason}",
         )  # fmt: skip
     return get_plan(ctx, plan_id)
 

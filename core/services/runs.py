@@ -91,7 +91,7 @@ from shipdeck.core.services.plans import (
 )
 from shipdeck.core.services.releases import proven_release
 from shipdeck.core.services.rollbacks import check_reason, check_target, choose
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit, binding
 from shipdeck.core.storage.files import make_dirs, open_file
 from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, OVERRIDES, PLANS, RELEASES, STEPS
 
@@ -202,6 +202,16 @@ def failpoint(phase: str, step: str, app: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
+    """The ids of the succeeded deployments matching `where`: the rows a switch or a rollback
+    ends (each is then changed, and rebound, one by one)."""
+    return list(
+        conn.execute(
+            select(DEPLOYMENTS.c.id).where(*where, DEPLOYMENTS.c.outcome == "succeeded")
+        ).scalars()
+    )
+
+
 # --- the lease -------------------------------------------------------------------------------
 
 
@@ -276,19 +286,18 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
             )
         epoch = _take_lease(ctx, conn, lease, plan_id)
         now = ctx.now()
-        conn.execute(
-            update(PLANS)
-            .where(PLANS.c.id == plan_id)
-            .values(
-                state="running",
-                started_at=now,
-                finished_at=None,
-                run_epoch=epoch,
-                digest=v.digest,
-                abort_requested_by=None,
-                result="",
-                updated_at=now,
-            )
+        started = binding.change(
+            conn,
+            PLANS,
+            {"id": plan_id},
+            state="running",
+            started_at=now,
+            finished_at=None,
+            run_epoch=epoch,
+            digest=v.digest,
+            abort_requested_by=None,
+            result="",
+            updated_at=now,
         )
         used = active_override(v.overrides, now)
         ctx.audit(
@@ -305,6 +314,7 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
             },
             env=row.env,
             plan=plan_id,
+            binds=[started],
         )
     notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
     return RunTicket(plan_id, epoch)
@@ -791,20 +801,20 @@ class _Engine:
                     by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
                 )
             ).inserted_primary_key  # fmt: skip
+            binds = [(DEPLOYMENTS, {"id": inserted[0]})] if inserted else []
             replaced = self.body.replaces.get(a.name)
-            if replaced is not None:
-                conn.execute(
-                    update(DEPLOYMENTS)
-                    .where(DEPLOYMENTS.c.id == replaced, DEPLOYMENTS.c.outcome == "succeeded")
-                    .values(outcome="rolled_back", ended_at=now)
+            if replaced is not None and _succeeded(conn, [DEPLOYMENTS.c.id == replaced]):
+                binds.append(
+                    binding.change(
+                        conn, DEPLOYMENTS, {"id": replaced}, outcome="rolled_back", ended_at=now
+                    )
                 )
             self.ctx.audit(
                 conn,
                 "app.switched",
                 {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
                  "version": a.item.version, "epoch": self.epoch, "kind": kind},
-                app=a.name, env=self.env, plan=self.plan_id,
-                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
+                app=a.name, env=self.env, plan=self.plan_id, binds=binds,
             )  # fmt: skip
 
         return extra
@@ -982,20 +992,16 @@ class _Engine:
             if a.target.live_color() == a.to_color:
                 return  # stayed live (first deployment): the record stays true
             now = self.ctx.now()
-            changed = conn.execute(
-                update(DEPLOYMENTS)
-                .where(
-                    DEPLOYMENTS.c.plan_id == self.plan_id,
-                    DEPLOYMENTS.c.app == a.name,
-                    DEPLOYMENTS.c.outcome == "succeeded",
-                )
-                .values(outcome="rolled_back", ended_at=now)
-            ).rowcount
+            mine = [DEPLOYMENTS.c.plan_id == self.plan_id, DEPLOYMENTS.c.app == a.name]
+            changed = [
+                binding.change(conn, DEPLOYMENTS, {"id": d}, outcome="rolled_back", ended_at=now)
+                for d in _succeeded(conn, mine)
+            ]
             if changed:
                 self.ctx.audit(
                     conn, "app.rolled_back",
                     {"to_color": a.from_color, "version": a.from_version, "epoch": self.epoch},
-                    app=a.name, env=self.env, plan=self.plan_id,
+                    app=a.name, env=self.env, plan=self.plan_id, binds=changed,
                 )  # fmt: skip
 
         self._step(
@@ -1023,11 +1029,10 @@ class _Engine:
             row = load_plan_row(conn, self.plan_id, for_update=True)
             if row.state != state:
                 check_transition(self.plan_id, row.state, state)
-            conn.execute(
-                update(PLANS)
-                .where(PLANS.c.id == self.plan_id)
-                .values(state=state, finished_at=now, updated_at=now, result=result)
-            )
+            finished = binding.change(
+                conn, PLANS, {"id": self.plan_id},
+                state=state, finished_at=now, updated_at=now, result=result,
+            )  # fmt: skip
             conn.execute(
                 update(LEASES)
                 .where(LEASES.c.env == self.env, LEASES.c.epoch == self.epoch)
@@ -1035,7 +1040,7 @@ class _Engine:
             )
             self.ctx.audit(
                 conn, event, {"from": row.state, "state": state, "result": result, "epoch": self.epoch},
-                env=self.env, plan=self.plan_id,
+                env=self.env, plan=self.plan_id, binds=[finished],
             )  # fmt: skip
 
         self._commit(
@@ -1341,20 +1346,18 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
         row = load_plan_row(conn, plan_id, for_update=True)
         now = ctx.now()
         if row.state in PRE_RUN:
-            conn.execute(
-                update(PLANS).where(PLANS.c.id == plan_id)
-                .values(state="aborted", finished_at=now, updated_at=now,
-                        result=f"aborted by {ctx.actor.name} before it ran")
+            aborted = binding.change(
+                conn, PLANS, {"id": plan_id}, state="aborted", finished_at=now, updated_at=now,
+                result=f"aborted by {ctx.actor.name} before it ran",
             )  # fmt: skip
             ctx.audit(conn, "plan.aborted", {"from": row.state, "state": "aborted"},
-                      env=row.env, plan=plan_id)  # fmt: skip
+                      env=row.env, plan=plan_id, binds=[aborted])  # fmt: skip
         elif row.state == "running":
-            conn.execute(
-                update(PLANS).where(PLANS.c.id == plan_id)
-                .values(abort_requested_by=ctx.actor.name, updated_at=now)
-            )  # fmt: skip
+            asked = binding.change(
+                conn, PLANS, {"id": plan_id}, abort_requested_by=ctx.actor.name, updated_at=now
+            )
             ctx.audit(conn, "run.abort_requested", {"epoch": row.run_epoch},
-                      env=row.env, plan=plan_id)  # fmt: skip
+                      env=row.env, plan=plan_id, binds=[asked])  # fmt: skip
             orphaned = not (lease_live(lease, now) and lease.plan_id == plan_id)
         else:
             raise ConflictError(f"plan {plan_id} is {label(row.state)}: nothing to abort")
@@ -1392,10 +1395,10 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
                 continue  # another live run holds the env; it will not touch this plan's apps
             old_epoch = lease.epoch
             epoch = _take_lease(ctx, conn, lease, plan_id)
-            conn.execute(update(PLANS).where(PLANS.c.id == plan_id).values(run_epoch=epoch))
+            taken = binding.change(conn, PLANS, {"id": plan_id}, run_epoch=epoch)
             ctx.audit(
                 conn, "run.reconciling", {"old_epoch": old_epoch, "epoch": epoch, "holder": lease.holder},
-                env=plan_env, plan=plan_id,
+                env=plan_env, plan=plan_id, binds=[taken],
             )  # fmt: skip
         try:
             decision, res = _Engine(ctx, RunTicket(plan_id, epoch)).recover()
@@ -1448,15 +1451,14 @@ def rollback(
             pending = None
             epoch = _take_lease(ctx, conn, lease, plan_id)
             now = ctx.now()
-            conn.execute(
-                update(PLANS).where(PLANS.c.id == plan_id)
-                .values(started_at=now, run_epoch=epoch, result=reason)
-            )  # fmt: skip
+            started = binding.change(
+                conn, PLANS, {"id": plan_id}, started_at=now, run_epoch=epoch, result=reason
+            )
             ctx.audit(
                 conn, "run.started",
                 {"epoch": epoch, "kind": "rollback", "from_version": current.version,
                  "version": rel.version, "reason": reason},
-                app=app, env=env, plan=plan_id,
+                app=app, env=env, plan=plan_id, binds=[started],
             )  # fmt: skip
     if pending is not None:
         notify(ctx, "plan.awaiting_approval", {"plan": plan_id, "env": env}, env=env, plan=plan_id)

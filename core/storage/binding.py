@@ -6,22 +6,26 @@ row's table, key and content hash; the row keeps the event's sequence number in 
 inserted behind shipdeck's back has no event, an edited row no longer matches its event's hash, a
 deleted row leaves an event whose row is gone: `verify` names each with table, key and sequence.
 
-Only the columns that stay fixed after the event are hashed (a plan's state or a deployment's
-outcome move on through many later events); the hash is taken from the row as the database
-returns it, so both backends hash exactly what they stored.
+Rows that move on after their creation (a plan's state and result, a deployment's outcome) are
+hashed whole and rebound by every event that changes them (`change`), so the latest binding of a
+row covers what it says now; the hash is taken from the row as the database returns it, so both
+backends hash exactly what they stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, select, update
 
+from shipdeck.core.errors import IntegrityError
 from shipdeck.core.storage.tables import (
     APPROVALS,
     AUDIT_EVENTS,
@@ -54,7 +58,27 @@ BOUND: dict[str, Bound] = {
             ("id",),
             ("app", "version", "commit", "digest", "manifest", "notes", "created_at", "created_by"),
         ),
-        Bound(PLANS, ("id",), ("env", "kind", "body", "failure_policy", "created_by")),
+        Bound(
+            PLANS,
+            ("id",),
+            (
+                "env",
+                "name",
+                "state",
+                "digest",
+                "body",
+                "failure_policy",
+                "created_at",
+                "created_by",
+                "updated_at",
+                "kind",
+                "started_at",
+                "finished_at",
+                "run_epoch",
+                "abort_requested_by",
+                "result",
+            ),
+        ),
         Bound(APPROVALS, ("id",), ("plan_id", "by", "at", "digest", "decision", "comment")),
         Bound(TICKS, ("plan_id", "item"), ("by", "at", "output", "ok")),
         Bound(
@@ -72,10 +96,13 @@ BOUND: dict[str, Bound] = {
                 "version",
                 "commit",
                 "digest",
+                "color",
                 "at",
                 "by",
                 "plan_id",
                 "kind",
+                "outcome",
+                "ended_at",
             ),
         ),
     )
@@ -110,6 +137,27 @@ def binding(conn: Connection, table: Table, key: Mapping[str, Any]) -> dict[str,
         "key": {c: row[c] for c in bound.key},
         "hash": row_hash(bound, row),
     }
+
+
+def change(
+    conn: Connection, table: Table, key: Mapping[str, Any], **values: Any
+) -> tuple[Table, dict[str, Any]]:
+    """Update one bound row and return it as a bind for the event that vouches for the change.
+
+    The row must verify first: the rebinding event would otherwise launder an edit made behind
+    shipdeck's back (a plan's state set to approved, a failed deployment's outcome set to
+    succeeded) into the chain, where `verify` could no longer see it.
+    """
+    bound = BOUND[str(table.name)]
+    row = conn.execute(select(table).where(_where(bound, key))).mappings().one()
+    bad = untrusted(conn, table, [dict(row)])
+    if bad:
+        problem = next(iter(bad.values()))
+        raise IntegrityError(
+            f"{problem.sentence}: refusing to change it; `shipdeck audit verify` lists every such row"
+        )
+    conn.execute(update(table).where(_where(bound, key)).values(**values))
+    return table, dict(key)
 
 
 def stamp(conn: Connection, bind: Mapping[str, Any], seq: int) -> None:
@@ -230,3 +278,25 @@ def trusted_rows(
     key = BOUND[str(table.name)].key
     good = [r for r in rows if tuple(r._mapping[c] for c in key) not in bad]
     return good, list(bad.values())
+
+
+def bind_as_found(conn: Connection, tables: Sequence[str], note: str) -> None:
+    """Bind every row of `tables` as it is now, one `state.bound` event per table (actor: the
+    upgrade, as the OS user running it): how a migration that changes what a binding covers
+    brings the rows written before it under the chain. Edits made before it cannot be told apart,
+    which `note` says in each event."""
+    from shipdeck.core.storage import audit  # audit imports this module
+
+    who = audit.Who("shipdeck db upgrade", pwd.getpwuid(os.geteuid()).pw_name)
+    for name in tables:
+        bound = BOUND[name]
+        keys = [dict(r) for r in conn.execute(select(*bound.table.c[bound.key])).mappings()]
+        if keys:
+            audit.append(
+                conn,
+                who,
+                "state.bound",
+                {"table": name, "rows": len(keys), "note": note},
+                at=datetime.now(UTC),
+                binds=[(bound.table, k) for k in keys],
+            )

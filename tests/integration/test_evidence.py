@@ -19,11 +19,18 @@ from sqlalchemy import insert, text
 
 from shipdeck.core.services import audit_log, runner_token
 from shipdeck.core.services.audit_log import AuditFilter
-from shipdeck.core.services.plans import PlanView, approve, check_item, create_plan, get_plan
+from shipdeck.core.services.plans import (
+    PlanView,
+    approve,
+    check_item,
+    create_plan,
+    get_plan,
+    reject,
+)
 from shipdeck.core.services.releases import create_release
 from shipdeck.core.services.runs import start_run
 from shipdeck.core.storage import audit
-from shipdeck.core.storage.tables import APPROVALS
+from shipdeck.core.storage.tables import APPROVALS, DEPLOYMENTS
 from tests.integration.shipping import local_toml
 from tests.support.cli import REPO_ROOT, Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
@@ -165,6 +172,65 @@ def test_honest_state_verifies_with_its_rows_counted(ws: WorkspaceFixture) -> No
     r = verify(ws)
     assert r.code == 0, r.out
     assert r.json()["state_rows"] == 4  # release, plan, approval, tick
+
+
+def test_a_rejected_plan_set_back_to_approved_is_refused_and_named(ws: WorkspaceFixture) -> None:
+    """The plan's state moves after its creation; each move rebinds it, so an edited state is
+    as visible as an edited body."""
+    plan = prod_plan(ws)
+    reject(ws.as_user("bob"), plan.id, "not this week")
+    [ev] = audit_log.list_events(ws.base, AuditFilter(kind="plan.rejected"))
+    with ws.base.db.write() as conn:
+        conn.execute(text("UPDATE plan SET state = 'approved', result = ''"))
+    assert broken_at(ws, ev.seq) == f"plan row id={plan.id} differs from event {ev.seq} (altered)"
+    found = blockers(get_plan(ws.as_user("alice"), plan.id))
+    assert found["unverified"][0].startswith(f"plan row id={plan.id} differs from event {ev.seq}")
+    run = shipdeck("--yes", "plan", "run", plan.id, env=ws.env("alice"))
+    assert run.code == 3, run.err
+    assert f"plan row id={plan.id} differs from event {ev.seq} (altered)" in run.err
+    assert audit_log.list_events(ws.base, AuditFilter(kind="run.*")) == []
+
+
+def test_an_edited_plan_is_not_rebound_by_the_next_change(ws: WorkspaceFixture) -> None:
+    """An approval rebinds the plan row; were it to bind whatever the row says now, it would
+    launder the edit into the chain. It refuses instead, and nothing is recorded."""
+    plan = prod_plan(ws)
+    [ev] = audit_log.list_events(ws.base, AuditFilter(kind="plan.created"))
+    before = head_seq(ws)
+    with ws.base.db.write() as conn:
+        conn.execute(text("UPDATE plan SET name = 'hotfix approved by the CTO'"))
+    r = shipdeck("plan", "approve", plan.id, env=ws.env("bob"))
+    assert r.code == 7, r.err
+    assert r.err.strip() == (
+        f"shipdeck: error: plan row id={plan.id} differs from event {ev.seq} (altered): refusing to "
+        "change it; `shipdeck audit verify` lists every such row"
+    )
+    assert head_seq(ws) == before
+    assert broken_at(ws, ev.seq) == f"plan row id={plan.id} differs from event {ev.seq} (altered)"
+
+
+def test_a_deployment_forged_or_edited_into_staging_does_not_promote(ws: WorkspaceFixture) -> None:
+    """prod requires the release to have succeeded in staging: a deployment row written straight
+    into the table, or a failed one edited to succeeded, is not that evidence."""
+    plan = prod_plan(ws)
+    with ws.base.db.read() as conn:
+        rel = conn.execute(text('SELECT id, version, "commit", digest FROM release')).one()
+    with ws.base.db.write() as conn:
+        conn.execute(
+            insert(DEPLOYMENTS).values(
+                app="model-server", env="staging", release_id=rel.id, version=rel.version,
+                commit=rel.commit, digest=rel.digest, color="blue", at=ws.clock.now(),
+                by="alice", plan_id=None, kind="deploy", outcome="succeeded",
+            )
+        )  # fmt: skip
+    found = blockers(get_plan(ws.as_user("alice"), plan.id))
+    assert found["not_promoted"] == [
+        "model-server 1.0.0 has not succeeded in staging yet (ship it there first)"
+    ]
+    assert "deployment row id=1 has no audit event (forged): it does not count" in "".join(
+        found["unverified"]
+    )
+    assert broken_at(ws, head_seq(ws) + 1) == "deployment row id=1 has no audit event (forged)"
 
 
 # --- checkpoints -------------------------------------------------------------------------------

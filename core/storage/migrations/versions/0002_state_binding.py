@@ -13,10 +13,6 @@ rows edited before the upgrade cannot be told apart, which the event's payload s
 
 from __future__ import annotations
 
-import os
-import pwd
-from datetime import UTC, datetime
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -38,28 +34,9 @@ def upgrade() -> None:
 
 
 def _bind_existing(conn: sa.Connection) -> None:
-    from shipdeck.core.storage import audit
-    from shipdeck.core.storage.binding import BOUND
+    from shipdeck.core.storage.binding import bind_as_found
 
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    who = audit.Who("shipdeck db upgrade", user)
-    for name in _TABLES:
-        bound = BOUND[name]
-        keys = [dict(r) for r in conn.execute(sa.select(*bound.table.c[bound.key])).mappings()]
-        if not keys:
-            continue
-        audit.append(
-            conn,
-            who,
-            "state.bound",
-            {
-                "table": name,
-                "rows": len(keys),
-                "note": "rows written before revision 0002, bound as found at the upgrade",
-            },
-            at=datetime.now(UTC),
-            binds=[(bound.table, k) for k in keys],
-        )
+    bind_as_found(conn, _TABLES, "rows written before revision 0002, bound as found at the upgrade")
 
 
 def downgrade() -> None:
