@@ -344,19 +344,14 @@ def run_app(workspace: str | None, read_only: bool = False) -> None:
     """Open the TUI on a workspace; the TUI may bring the schema up to date itself, for those
     who may upgrade it (the same rule as `db upgrade`)."""
     from shipdeck.core.bootstrap import open_context
-    from shipdeck.core.services.admin import ADMIN
-    from shipdeck.core.services.context import refusal
-    from shipdeck.core.storage.migrations import HEAD_REVISION
+    from shipdeck.core.services.admin import bring_schema_up
 
     ctx = open_context(workspace, read_only=read_only, check_schema=False)
-    if ctx.db.schema_revision() != HEAD_REVISION:
-        if refusal(ctx.actor, read_only, ADMIN) is not None:
-            ctx.db.check_schema()
-        ctx.db.upgrade()
+    bring_schema_up(ctx, read_only)
     try:
         ShipdeckApp(ctx).run()
     finally:
-        ctx.db.dispose()
+        ctx.close()
 
 
 __all__ = ["SECTIONS", "Section", "ShipdeckApp", "run_app"]

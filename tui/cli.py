@@ -122,9 +122,9 @@ def run(argv: list[str] | None = None) -> int:
             message = "missing command"
         return output.fail(ExitCode.USAGE, "usage", message + where)
     except PermissionError as exc:  # a file this user may not touch: name it, the user, the fix
-        from shipdeck.core.storage.files import from_os_error
+        from shipdeck.core.services.admin import permission_denied
 
-        denied = from_os_error(exc)
+        denied = permission_denied(exc)
         return output.fail(denied.exit_code, denied.kind, denied.message)
     except KeyboardInterrupt:
         return output.fail(ExitCode.INTERRUPTED, "interrupted", "interrupted")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from shipdeck.core.services.context import Context
     from shipdeck.core.services.status import AppStatus
     from shipdeck.core.services.views import AppView
-    from shipdeck.core.storage.audit import VerifyResult
+    from shipdeck.core.services.audit_log import VerifyResult
     from shipdeck.core.workspace import ConfigStamp
 
 

@@ -19,7 +19,13 @@ from shipdeck.core.errors import PermissionDenied, UsageError
 from shipdeck.core.kernel import group_name, in_group, os_user, user_name
 from shipdeck.core.services.context import Actor, Context, refusal, resolve_actor
 from shipdeck.core.storage.db import Database
-from shipdeck.core.storage.files import SHARED_DIR, SHARED_FILE, is_shared, make_dirs
+from shipdeck.core.storage.files import (
+    SHARED_DIR,
+    SHARED_FILE,
+    from_os_error,
+    is_shared,
+    make_dirs,
+)
 from shipdeck.core.storage.migrations import HEAD_REVISION
 from shipdeck.core.storage.pg_roles import RoleSetup, role_name, setup_roles
 from shipdeck.core.workspace import CONFIG_NAME, STATE_DIR, Workspace, load_config
@@ -53,6 +59,12 @@ def _anyone() -> Actor:
     return Actor(me, me, None, (), frozenset(PERMISSIONS))
 
 
+def permission_denied(exc: PermissionError) -> PermissionDenied:
+    """A PermissionError from anywhere, as the sentence naming the file, the user and the fix
+    (for the front ends' last-resort handler, which never reaches into storage itself)."""
+    return from_os_error(exc)
+
+
 def _admit(actor: Actor, read_only: bool) -> None:
     why = refusal(actor, read_only, ADMIN)
     if why is not None:
@@ -84,10 +96,26 @@ def upgrade_database(
         after = db.schema_revision()
     finally:
         db.dispose()
-    ctx = context()
+    _record_upgrade(context(), before, after)
+    return Upgraded(db.display_url, before, after)
+
+
+def bring_schema_up(ctx: Context, read_only: bool) -> None:
+    """Where a front end opens on a schema behind this code (the TUI does): upgraded, and
+    audited as `db upgrade` is, for those who may upgrade; named as behind, with the fix, for
+    the others (SchemaBehindError, exit 4)."""
+    before = ctx.db.schema_revision()
+    if before == HEAD_REVISION:
+        return
+    if refusal(ctx.actor, read_only, ADMIN) is not None:
+        ctx.db.check_schema()
+    ctx.db.upgrade()
+    _record_upgrade(ctx, before, ctx.db.schema_revision())
+
+
+def _record_upgrade(ctx: Context, before: str | None, after: str | None) -> None:
     with ctx.change("db.upgraded", {"from": before, "to": after}):
         pass
-    return Upgraded(db.display_url, before, after)
 
 
 # --- init ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage import audit
+from shipdeck.core.storage.audit import VerifyResult as VerifyResult  # the front ends' type
 from shipdeck.core.storage.nofollow import open_nofollow
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
@@ -251,7 +252,7 @@ NO_CHECKPOINTS = (
 
 def verify(
     ctx: Context, checkpoints: str | None = None, *, require_checkpoints: bool = False
-) -> audit.VerifyResult:
+) -> VerifyResult:
     """The chain, the bound state rows and the checkpoints; without checkpoints only what the
     database proves about itself, which `require_checkpoints` turns into a failure."""
     cps = load_checkpoints(ctx, checkpoints) if checkpoints else []
@@ -275,7 +276,7 @@ def open_intents(ctx: Context) -> list[Event]:
         return [_event(r) for r in conn.execute(query)]
 
 
-def verify_warnings(result: audit.VerifyResult) -> list[str]:
+def verify_warnings(result: VerifyResult) -> list[str]:
     """What a passing verify cannot prove or did not settle, said plainly."""
     out: list[str] = []
     if result.ok and not result.checkpoints:
@@ -290,7 +291,7 @@ def verify_warnings(result: audit.VerifyResult) -> list[str]:
     return out
 
 
-def verify_or_raise(ctx: Context, checkpoints: str | None = None) -> audit.VerifyResult:
+def verify_or_raise(ctx: Context, checkpoints: str | None = None) -> VerifyResult:
     result = verify(ctx, checkpoints)
     if not result.ok:
         raise IntegrityError(f"audit chain broken at event {result.first_bad_seq}: {result.reason}")

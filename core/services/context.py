@@ -137,6 +137,24 @@ class Context:
         return self.clock.now()
 
     @property
+    def database_label(self) -> str:
+        """Which state this is, short and password-free: a SQLite file relative to the
+        workspace when it lives there, a PostgreSQL URL without its password or options."""
+        if self.db.path is not None:
+            try:
+                return f"sqlite {self.db.path.resolve().relative_to(self.workspace.resolve())}"
+            except ValueError:
+                return f"sqlite {self.db.path}"
+        if self.db.is_sqlite:
+            return "sqlite (in memory)"
+        url = self.db.display_url.split("?", 1)[0]
+        return url.replace("postgresql+psycopg://", "postgresql://")
+
+    def close(self) -> None:
+        """Let go of the database connections (a front end that is done with this context)."""
+        self.db.dispose()
+
+    @property
     def state_dir(self) -> Path:
         return self.workspace / ".shipdeck"
 

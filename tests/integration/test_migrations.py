@@ -6,12 +6,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import insert, text
 
+from shipdeck.core.errors import SchemaBehindError
+from shipdeck.core.services import audit_log
+from shipdeck.core.services.admin import bring_schema_up
+from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.storage import audit
 from shipdeck.core.storage.db import Database
+from shipdeck.core.storage.migrations import HEAD_REVISION
 from shipdeck.core.storage.migrations.runner import upgrade
 from shipdeck.core.storage.tables import DEPLOYMENTS, PLANS, RELEASES
+from tests.support.workspace import WorkspaceFixture
 
 
 def test_rows_from_before_the_bindings_are_bound_by_the_upgrade(
@@ -56,3 +63,23 @@ def test_rows_from_before_the_bindings_are_bound_by_the_upgrade(
     db.dispose()
     assert result.ok, result
     assert bound == ["release", "plan", "deployment", "plan", "deployment"]
+
+
+def test_a_front_end_on_an_older_schema_upgrades_it_audited_or_names_the_fix(
+    ws: WorkspaceFixture,
+) -> None:
+    """The TUI opens on a schema behind this code: an admin's session upgrades it and the log
+    says so (as `db upgrade` does); anyone else is told what is wrong and how to fix it."""
+    with ws.base.db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    with pytest.raises(SchemaBehindError) as behind:
+        bring_schema_up(ws.as_user("erin"), read_only=False)
+    assert "schema at revision 0002" in behind.value.message
+    assert "shipdeck db upgrade" in behind.value.message
+    assert audit_log.list_events(ws.base, AuditFilter(kind="db.upgraded")) == []
+
+    bring_schema_up(ws.as_user("alice"), read_only=False)
+    [upgraded] = audit_log.list_events(ws.base, AuditFilter(kind="db.upgraded"))
+    assert (upgraded.actor, upgraded.payload) == ("alice", {"from": "0002", "to": HEAD_REVISION})
+    with ws.base.db.read() as conn:
+        assert audit.verify(conn).ok

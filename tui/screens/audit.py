@@ -22,8 +22,7 @@ from textual.widgets import Footer, Input, Static
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.errors import UsageError
-from shipdeck.core.services.audit_log import AuditFilter, Event
-from shipdeck.core.storage.audit import VerifyResult
+from shipdeck.core.services.audit_log import AuditFilter, Event, VerifyResult
 from shipdeck.tui.messages import (
     AuditRowsLoaded,
     AuditShapeLoaded,

@@ -230,24 +230,17 @@ class RunScreen(ShipdeckScreen):
     def _follow(self) -> None:
         """Read the journal until the run has ended; called once, in a worker thread."""
         from shipdeck.core.services.audit_log import head
-        from shipdeck.core.services.plans import get_plan, load_plan_row, steps_of
+        from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.run_watch import watch
 
-        view = get_plan(self.ctx, self.plan_id)
-        self.post_message(self.Opened(view))
-        steps = list(view.steps)
-        state, result, abort_by = view.state, view.result, view.abort_requested_by
-        seq, _ = head(self.ctx)
-        self.post_message(self.Progress(tuple(steps), state, result, abort_by, seq))
-        while state not in TERMINAL and not self._stop.wait(POLL_SECONDS):
-            with self.ctx.db.read() as conn:
-                row = load_plan_row(conn, self.plan_id)
-                fresh = steps_of(conn, self.plan_id, after_id=steps[-1].id if steps else 0)
-            now = (row.state, row.result, row.abort_requested_by)
-            if fresh or now != (state, result, abort_by):
-                steps += fresh
-                state, result, abort_by = now
-                seq, _ = head(self.ctx)
-                self.post_message(self.Progress(tuple(steps), state, result, abort_by, seq))
+        self.post_message(self.Opened(get_plan(self.ctx, self.plan_id)))
+        steps: list[StepView] = []
+        for p in watch(self.ctx, self.plan_id, wait=lambda: not self._stop.wait(POLL_SECONDS)):
+            steps += p.fresh
+            seq, _ = head(self.ctx)
+            self.post_message(
+                self.Progress(tuple(steps), p.state, p.result, p.abort_requested_by, seq)
+            )
 
     @on(Opened)
     def _opened(self, message: Opened) -> None:

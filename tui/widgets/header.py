@@ -7,27 +7,11 @@ the next flip, recomputed from the pure window policy on a one-second tick (no I
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual.widgets import Static
 
 from shipdeck.core.domain.windows import WindowState, describe_next, window_state
 from shipdeck.core.services.context import Context
-
-
-def database_label(ctx: Context) -> str:
-    """Short and password-free: SQLite relative to the workspace when it lives there."""
-    db = ctx.db
-    if db.is_sqlite:
-        raw = db.url.removeprefix("sqlite:///")
-        path = Path(raw)
-        try:
-            return f"sqlite {path.resolve().relative_to(ctx.workspace.resolve())}"
-        except ValueError:
-            return f"sqlite {raw}"
-    url = db.display_url
-    return url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://")
 
 
 def session_ctx(widget: Static, given: Context) -> Context:
@@ -70,7 +54,7 @@ class HeaderBar(Static):
         text.append(f" ({roles})")
         if is_read_only(ctx):
             text.append("  READ-ONLY ", style="bold black on yellow")
-        text.append(f"  {database_label(ctx)}", style="dim")
+        text.append(f"  {ctx.database_label}", style="dim")
         return text
 
 
