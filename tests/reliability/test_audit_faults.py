@@ -1,8 +1,10 @@
 """Fault injection: when the audit intent cannot be written, the effect is never attempted.
 
-Two real faults: PostgreSQL refusing writes (every transaction read-only, reads still work) and
-SQLite on a full disk (a small tmpfs filled up; needs root to mount, skipped otherwise and failing
-under CI=true). For each kind of effect (token-limit file write, checkpoint, restart,
+Three real faults: PostgreSQL refusing writes (every transaction read-only, reads still work),
+PostgreSQL ending the session as it appends an audit event (a trigger calling
+pg_terminate_backend on its own backend: the connection is lost mid-transaction), and SQLite on a
+full disk (a small tmpfs filled up; needs root to mount, skipped otherwise and failing under
+CI=true). For each kind of effect (token-limit file write, checkpoint, restart,
 notification) the test asserts the outside world is unchanged, the user got one line naming the
 cause with the documented exit code (4 unwritable, 5 failed), and nothing half-recorded remains.
 """
@@ -10,8 +12,11 @@ cause with the documented exit code (4 unwritable, 5 failed), and nothing half-r
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,6 +64,7 @@ class Fault:
     broken: WorkspaceFixture  # ... as the commands see it now
     code: int
     cause: str  # words the one-line error must contain
+    heal: Callable[[], None] = lambda: None  # make `broken` work again (disk full: free the room)
 
 
 class Hook(QuietHandler):
@@ -79,6 +85,172 @@ def _require_root() -> None:
     pytest.skip(message)
 
 
+def with_option(url: str, option: str) -> str:
+    """`url` with `option` (already percent-encoded, e.g. `-cname%3Dvalue`) appended to its
+    libpq `options` value: the search_path the test schema needs stays."""
+    found = re.search(r"([?&]options=)([^&]*)", url)
+    assert found is not None, url
+    return url[: found.end()] + "%20" + option + url[found.end() :]
+
+
+def schema_of(url: str) -> str:
+    found = re.search(r"search_path%3D([A-Za-z0-9_]+)", url)
+    assert found is not None, url
+    return found.group(1)
+
+
+KILL_SETTING = "shipdeck.test_kill_audit"
+
+
+class AuditKiller:
+    """A trigger in the test's schema that ends the session (pg_terminate_backend on its own
+    backend) as it inserts an audit event: for sessions started with the setting
+    `shipdeck.test_kill_audit` = on (`url`), or for every session while `on()` (a one-row
+    flag table the trigger reads). The server then closes the connection mid-transaction."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        from shipdeck.core.storage.db import normalise_url
+
+        self.schema = schema_of(url)
+        self.engine = create_engine(normalise_url(url))
+        self.url = with_option(url, f"-c{KILL_SETTING}%3Don")
+        s = f'"{self.schema}"'
+        self._run(
+            f"CREATE TABLE {s}.test_kill_audit (kill boolean NOT NULL)",
+            f"INSERT INTO {s}.test_kill_audit VALUES (false)",
+            f"""CREATE FUNCTION {s}.test_kill_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('{KILL_SETTING}', true) = 'on'
+                        OR (SELECT kill FROM {s}.test_kill_audit) THEN
+                    PERFORM pg_terminate_backend(pg_backend_pid());
+                END IF;
+                RETURN NEW;
+            END $$""",
+            f"CREATE TRIGGER test_kill_audit BEFORE INSERT ON {s}.audit_event "
+            f"FOR EACH ROW EXECUTE FUNCTION {s}.test_kill_audit()",
+        )
+
+    def _run(self, *statements: str) -> None:
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            for sql in statements:
+                conn.execute(text(sql))
+
+    def on(self) -> None:
+        self._run(f'UPDATE "{self.schema}".test_kill_audit SET kill = true')
+
+    def off(self) -> None:
+        self._run(f'UPDATE "{self.schema}".test_kill_audit SET kill = false')
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class FullDisk:
+    """A small tmpfs for the SQLite state, which `fill()` fills up (all but a few KB) and
+    `free()` empties again. Needs root (skipped otherwise, failing under CI=true)."""
+
+    def __init__(self, where: Path, size: str = "4m") -> None:
+        _require_root()
+        self.where = where
+        where.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       check=True)  # fmt: skip
+        self.url = f"sqlite:///{where / 'state.db'}"
+        self.fill_file = where / "fill"
+        self.raw: sqlite3.Connection | None = None
+
+    def fill(self) -> None:
+        """Move the WAL's pages into the database file and cut the WAL to nothing, so the next
+        write has to grow it, then take all but a few KB of what is free. The connection stays
+        open until `close()`: it keeps the WAL index (-shm) in place, which a process opening
+        the database later could not create on the full disk."""
+        self.raw = sqlite3.connect(self.where / "state.db", timeout=60)
+        busy, _, _ = self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0, "a connection held a transaction open: the WAL could not be truncated"
+        st = os.statvfs(self.where)
+        room = 8 * 1024  # less than the pages one audit append writes
+        subprocess.run(
+            ["fallocate", "-l", str(st.f_bavail * st.f_frsize - room), str(self.fill_file)],
+            check=True,
+        )
+
+    def free(self) -> None:
+        self.fill_file.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+        subprocess.run(["umount", "-l", str(self.where)], check=True)
+
+
+def postgres_base() -> str:
+    """The test server's URL; skipped without one (failing under CI=true, which has one)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail(PG_SKIP)
+        pytest.skip(PG_SKIP)
+    return base
+
+
+@contextmanager
+def faulty_workspace(
+    kind: str,
+    tmp_path: Path,
+    toml: str,
+    prepare: Callable[[WorkspaceFixture], None] = lambda ws: None,
+    disk: str = "4m",
+) -> Iterator[Fault]:
+    """A three-app workspace with `toml`, set up by `prepare` while healthy, then the fault:
+    `postgres_read_only` (every transaction read-only, reads still work),
+    `postgres_killed_connection` (a session that inserts an audit event is ended by the server)
+    or `sqlite_disk_full` (the state on a full tmpfs of size `disk`)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    clock = FixedClock()
+    if kind.startswith("postgres_"):
+        with postgres_schema(postgres_base()) as url:
+            healthy = three_apps(root, url, clock, toml)
+            prepare(healthy)
+            killer = None
+            if kind == "postgres_read_only":
+                broken = WorkspaceFixture(
+                    root, with_option(url, "-cdefault_transaction_read_only%3Don"), clock
+                )
+                fault = Fault(healthy, broken, 4, "read-only transaction")
+            else:
+                killer = AuditKiller(url)
+                broken = WorkspaceFixture(root, killer.url, clock)
+                fault = Fault(healthy, broken, 5, KILLED_CAUSE)
+            try:
+                yield fault
+            finally:
+                broken.close()
+                healthy.close()
+                if killer is not None:
+                    killer.close()
+        return
+    full = FullDisk(tmp_path / "disk", disk)
+    try:
+        healthy = three_apps(root, full.url, clock, toml)
+        prepare(healthy)
+        full.fill()
+        yield Fault(healthy, healthy, 5, "disk full", full.free)
+        healthy.close()
+    finally:
+        full.close()
+
+
+# What the product says when the server ends the session under it (SQLSTATE 57P01).
+KILLED_CAUSE = "the database server ended the connection"
+
+FAULTS = ["postgres_read_only", "postgres_killed_connection", "sqlite_disk_full"]
+
+
 @pytest.fixture
 def hook() -> Iterator[str]:
     Hook.bodies = []
@@ -86,43 +258,13 @@ def hook() -> Iterator[str]:
         yield base + "/hook"
 
 
-@pytest.fixture(params=["postgres_read_only", "sqlite_disk_full"])
+@pytest.fixture(params=FAULTS)
 def fault(request: pytest.FixtureRequest, tmp_path: Path, hook: str) -> Iterator[Fault]:
-    root = tmp_path / "ws"
-    root.mkdir()
-    clock = FixedClock()
-    if request.param == "postgres_read_only":
-        base = os.environ.get(PG_ENV)
-        if not base:
-            pytest.skip(PG_SKIP)
-        with postgres_schema(base) as url:
-            healthy = three_apps(root, url, clock, config(hook))
-            (root / "gateway.yaml").write_text(GATEWAY)
-            ro = url.replace("options=", "options=-cdefault_transaction_read_only%3Don%20", 1)
-            broken = WorkspaceFixture(root, ro, clock)
-            yield Fault(healthy, broken, 4, "read-only transaction")
-            broken.close()
-            healthy.close()
-        return
-    _require_root()
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
-    try:
-        url = f"sqlite:///{disk / 'state.db'}"
-        healthy = three_apps(root, url, clock, config(hook))
-        (root / "gateway.yaml").write_text(GATEWAY)
-        with healthy.base.db.read():  # an open connection keeps the WAL index (-shm) in place
-            st = os.statvfs(disk)
-            room = 8 * 1024  # less than the pages one audit append writes
-            subprocess.run(
-                ["fallocate", "-l", str(st.f_bavail * st.f_frsize - room), str(disk / "fill")],
-                check=True,
-            )
-            yield Fault(healthy, healthy, 5, "disk full")
-        healthy.close()
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
+    def gateway(ws: WorkspaceFixture) -> None:
+        (ws.root / "gateway.yaml").write_text(GATEWAY)
+
+    with faulty_workspace(request.param, tmp_path, config(hook), gateway) as fault:
+        yield fault
 
 
 def assert_one_line(err: str, fault: Fault) -> None:
@@ -180,8 +322,7 @@ def test_notification_is_not_sent_without_its_intent(fault: Fault) -> None:
 def test_without_the_fault_the_same_effect_happens(fault: Fault, tmp_path: Path) -> None:
     """The control: once the fault is gone the same command acts, between intent and outcome,
     so the tests above cannot pass on a fixture that breaks everything."""
-    if fault.broken is fault.healthy:  # disk full: free the room again, then it must work
-        (Path(fault.healthy.db_url.removeprefix("sqlite:///")).parent / "fill").unlink()
+    fault.heal()  # disk full: free the room again, then it must work
     cps = tmp_path / "cps.jsonl"
     r = shipdeck("audit", "checkpoint", "--to", str(cps), env=fault.healthy.env("alice"))
     assert r.code == 0, r.err
