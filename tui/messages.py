@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from shipdeck.core.services.audit_log import Event
+    from shipdeck.core.services.audit_log import Event, VerifyResult
     from shipdeck.core.services.context import Context
     from shipdeck.core.services.status import AppStatus
     from shipdeck.core.services.views import AppView
-    from shipdeck.core.services.audit_log import VerifyResult
     from shipdeck.core.workspace import ConfigStamp
 
 

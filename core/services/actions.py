@@ -1,7 +1,8 @@
 """Which actions an actor may take now, and why not: the one answer both front ends show.
 
 `plan_actions` covers a plan (submit, edit, tick, approve, reject, run, abort, override, ack);
-`app_actions` an app in an environment (deploy, rollback and each day-2 task). Each Action
+`app_actions` an app in an environment (deploy, rollback and each day-2 task; `task_actions` the
+tasks alone, without IO). Each Action
 carries structured reasons (kind + sentence) when refused, and whether it applies at all (a plan
 without a checklist has nothing to tick; the TUI leaves such keys out rather than greying them).
 The services check the same rules again when the action is taken (and audit a refusal); these
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shipdeck.core.domain.config import Environment
+from shipdeck.core.domain.config import Environment, TargetConfig
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.errors import ShipdeckError
 from shipdeck.core.services.context import Context
@@ -28,7 +29,7 @@ _WAITING = ("awaiting_approval", "approved")
 @dataclass(frozen=True)
 class Reason:
     kind: str  # not_permitted | state | self_approval | already_approved | nothing_to_do |
-    #            no_target | or a policy blocker kind (window_closed, approvals_missing, ...)
+    #            no_target | not_configured | or a policy blocker kind (window_closed, approvals_missing, ...)
     message: str
 
     def as_dict(self) -> dict[str, str]:
@@ -147,18 +148,41 @@ def app_actions(ctx: Context, app: str, env: str) -> dict[str, Action]:
     """deploy, rollback and each day-2 task for this actor on `app` in `env`."""
     from shipdeck.core.services.rollbacks import preview_rollback
 
-    environment = env_config(ctx, env)
-    spec = ctx.config.apps.get(app)
-    target = [] if spec and env in spec.targets else [Reason("no_target", f"{app} has no target in {env}")]  # fmt: skip
-    reasons: dict[str, list[Reason]] = {
-        "deploy": _permission(ctx, "deploy") + target,
-        "rollback": _permission(ctx, "rollback") + target,
-    }
-    if not reasons["rollback"]:
+    tasks = task_actions(ctx, app, env)
+    target = _no_target(ctx, app, env)
+    deploy = _permission(ctx, "deploy") + target
+    rollback = _permission(ctx, "rollback") + target
+    if not rollback:
         try:
             preview_rollback(ctx, app, env)
         except ShipdeckError as exc:
-            reasons["rollback"].append(Reason("nothing_to_do", str(exc)))
+            rollback.append(Reason("nothing_to_do", str(exc)))
+    return {
+        "deploy": Action("deploy", tuple(deploy)),
+        "rollback": Action("rollback", tuple(rollback)),
+        **tasks,
+    }
+
+
+def task_actions(ctx: Context, app: str, env: str) -> dict[str, Action]:
+    """Each day-2 task for this actor on `app` in `env`, from the configuration and the actor
+    alone (no IO): cheap enough for a screen to ask on every key it greys out."""
+    roles = task_roles(env_config(ctx, env))
+    target = _target(ctx, app, env)
+    where = _no_target(ctx, app, env)
+    out: dict[str, Action] = {}
     for task in TASKS:
-        reasons[task] = _permission(ctx, task, task_roles(environment)) + target
-    return {name: Action(name, tuple(reasons[name])) for name in APP_ACTIONS}
+        reasons = _permission(ctx, task, roles) + where
+        if task == "task.token-limit" and target is not None and target.token_limits is None:
+            reasons.append(Reason("not_configured", f"{app} has no token limits in {env}"))
+        out[task] = Action(task, tuple(reasons))
+    return out
+
+
+def _target(ctx: Context, app: str, env: str) -> TargetConfig | None:
+    spec = ctx.config.apps.get(app)
+    return spec.targets.get(env) if spec else None
+
+
+def _no_target(ctx: Context, app: str, env: str) -> list[Reason]:
+    return [] if _target(ctx, app, env) else [Reason("no_target", f"{app} has no target in {env}")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shipdeck.core.services.actions import app_actions, plan_actions
+from shipdeck.core.services.actions import TASKS, app_actions, plan_actions, task_actions
 from shipdeck.core.services.plans import approve, create_plan, get_plan
 from tests.integration.shipping import local_toml, release_all
 from tests.support.deployments import record_deployment
-from tests.support.workspace import WorkspaceFixture
+from tests.support.workspace import BASIC_TOML, WorkspaceFixture
 
 
 def kinds(actions: dict, name: str) -> list[str]:  # type: ignore[type-arg]
@@ -67,3 +67,24 @@ def test_app_actions_per_person(ws: WorkspaceFixture) -> None:
     approver = app_actions(ws.as_user("bob"), "web", "prod")
     assert approver["task.logs"].why_not == "bob (approvers) lacks permission 'task.logs'"
     assert kinds(approver, "deploy") == ["not_permitted"]
+
+
+def test_task_actions_say_why_without_reading_the_database(ws: WorkspaceFixture) -> None:
+    """The day-2 tasks alone (what the Ops screen greys out on every key): the task role a
+    protected environment asks for, a target with no token limits, an app with no target."""
+    ws.write_config(
+        local_toml(env_extra={"prod": 'protected = true\ntask_roles = ["approvers"]'})
+        + '\n[apps.model-server.targets.prod.token_limits]\nadapter = "litellm-file"\n'
+        'path = "gateway.yaml"\nmodel = "model-server"\n'
+    )
+    alice = ws.as_user("alice")
+    prod = task_actions(alice, "model-server", "prod")
+    assert prod["task.logs"].why_not == "alice is not in approvers"
+    assert prod["task.token-limit"].why_not == "alice is not in approvers"
+    staging = task_actions(alice, "web", "staging")
+    assert staging["task.logs"].allowed
+    assert kinds(staging, "task.token-limit") == ["not_configured"]
+    assert staging["task.token-limit"].why_not == "web has no token limits in staging"
+    ws.write_config(BASIC_TOML)  # no targets at all
+    none = task_actions(ws.as_user("alice"), "web", "staging")
+    assert [kinds(none, t) for t in TASKS] == [["no_target"]] * 3

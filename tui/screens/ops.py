@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -32,6 +32,9 @@ from shipdeck.tui.screens.prompt import PromptScreen
 from shipdeck.tui.widgets.form import Field, FormScreen, Values, positive_int
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.vim import VimLog
+
+if TYPE_CHECKING:
+    from shipdeck.core.services.actions import Action
 
 TAIL_LINES = 200
 KEEP_LINES = 5_000
@@ -183,32 +186,26 @@ class OpsScreen(ShipdeckScreen):
 
     # --- who may do what, where ----------------------------------------------------------------
 
-    def may_task(self, permission: str) -> bool:
-        """The permission, and in a protected environment one of its task roles (the core's
-        rule: core.services.actions.task_roles and Context.refusal)."""
-        from shipdeck.core.services.actions import task_roles
+    def task_action(self, name: str) -> Action:
+        """May this actor run the task here, and why not: the core's answer, asked afresh
+        (it reads only the configuration) so a reloaded shipdeck.toml counts at once."""
+        from shipdeck.core.services.actions import Action, Reason, task_actions
 
-        env = self.ctx.config.environments.get(self.env)
-        return env is not None and self.ctx.refusal(permission, task_roles(env)) is None
+        if self.env not in self.ctx.config.environments:
+            return Action(name, (Reason("no_target", f"no environment {self.env}"),))
+        return task_actions(self.ctx, self.app_name, self.env)[name]
 
     @property
     def protected(self) -> bool:
         env = self.ctx.config.environments.get(self.env)
         return bool(env and env.protected)
 
-    @property
-    def has_target(self) -> bool:
-        spec = self.ctx.config.apps.get(self.app_name)
-        return spec is not None and self.env in spec.targets
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         permission = self.MUTATING.get(action)
         if permission is not None:
-            if not (self.has_target and self.may_task(permission)):
+            if not self.task_action(permission).allowed:
                 return False
-            if action == "limits":
-                return self.limits is not None
-            return True
+            return action != "limits" or self.limits is not None
         if action in ("save", "search"):
             return bool(self.lines)
         return super().check_action(action, parameters)
@@ -236,12 +233,10 @@ class OpsScreen(ShipdeckScreen):
         self.query_one(VimLog).clear()
         self._describe_target()
         line = self.query_one("#ops-limits", Static)
-        if not self.has_target:
-            line.update(Text(f"{self.app_name} has no target in {self.env}", style="dim"))
-        elif not self.may_task("task.logs"):
-            who = self.ctx.actor.name
-            line.update(Text(f"{who} may not use day-2 tasks in {self.env}", style="dim"))
-        elif self.ctx.config.apps[self.app_name].targets[self.env].token_limits is None:
+        logs, limits = self.task_action("task.logs"), self.task_action("task.token-limit")
+        if not logs.allowed:
+            line.update(Text(logs.why_not, style="dim"))
+        elif any(r.kind == "not_configured" for r in limits.reasons):
             line.update(Text("token limits  none configured here", style="dim"))
         else:
             line.update(Text("token limits: reading…", style="dim"))
@@ -397,7 +392,7 @@ class OpsScreen(ShipdeckScreen):
         if self.lines:
             text.append(f"{len(self.lines):,} lines", style="bold")
             text.append(f" from {where}")
-        elif self.has_target and self.may_task("task.logs"):
+        elif self.task_action("task.logs").allowed:
             text.append(
                 f"{where}: l pulls the last {TAIL_LINES} lines, f follows;"
                 " shift+tab picks app and environment",
