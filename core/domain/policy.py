@@ -226,7 +226,7 @@ def lock_blockers(plan_id: str, env: str, lock: LockFact | None) -> list[Blocker
     if lock is None or lock.plan_id == plan_id:
         return []
     since = f" since {lock.since:%Y-%m-%d %H:%M} UTC" if lock.since else ""
-    what = f"plan {lock.plan_id}" if lock.plan_id else "a run"
+    what = f"plan {lock.plan_id}" if lock.plan_id else "a day-2 task"  # tasks hold it plan-less
     return [
         Blocker(
             "locked",

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import update
 
+from shipdeck.core.domain.policy import LockFact, lock_blockers
 from shipdeck.core.domain.redact import redact_text, strip_controls
-from shipdeck.core.errors import AdapterError, BlockedError, Blocker, OperationFailed, UsageError
+from shipdeck.core.errors import AdapterError, BlockedError, OperationFailed, UsageError
 from shipdeck.core.ports import Health, TokenLimits
 from shipdeck.core.services.actions import task_roles
 from shipdeck.core.services.context import Context
@@ -90,12 +91,9 @@ def task_lease(ctx: Context, env: str, what: str) -> Iterator[int]:
     with ctx.db.write() as conn:
         lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now()):
-            holder = lease.holder
-            what_ = f"plan {lease.plan_id}" if lease.plan_id else "a day-2 task"
-            raise BlockedError(
-                f"{env} is locked by {holder} ({what_})",
-                blockers=[Blocker("locked", f"{env} is locked by {holder} running {what_}")],
-            )
+            held = LockFact(lease.holder, lease.plan_id, lease.since)
+            blockers = lock_blockers("", env, held)  # the sentence a plan is refused with
+            raise BlockedError(blockers[0].message, blockers=blockers)
         epoch = int(lease.epoch) + 1
         now = ctx.now()
         conn.execute(
