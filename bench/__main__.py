@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=BENCHES, help="just these benches")
     args = parser.parse_args(argv)
     opts = Options(quick=args.quick, database_url=args.database_url, runs=args.runs)
+    # Both sides of every process bench run as installed Python runs: with compiled modules
+    # cached. PYTHONDONTWRITEBYTECODE (set on some machines) would make each start compile
+    # shipdeck, SQLAlchemy and Textual again, and measure the compiler instead.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     found: list[Metric] = []
     started = time.perf_counter()
     for name in args.only or BENCHES:
