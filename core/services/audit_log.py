@@ -12,7 +12,18 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Select, String, and_, func, select, type_coerce
+from sqlalchemy import (
+    ColumnClause,
+    Connection,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 
 from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
@@ -168,7 +179,10 @@ def _iso_at(stored: object) -> str:
     if isinstance(stored, str) and len(stored) == 26 and stored[10] == " " and stored[19] == ".":
         text = "T".join((stored[:10], stored[11:19] if stored.endswith(".000000") else stored[11:]))
         return text + "+00:00"
-    at = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    try:
+        at = stored if isinstance(stored, datetime) else datetime.fromisoformat(str(stored))
+    except ValueError:  # not a time (a tampered row): exported as stored, `verify` judges it
+        return str(stored)
     return at.replace(tzinfo=UTC).isoformat()
 
 
@@ -181,12 +195,16 @@ def _export_rows(ctx: Context, flt: AuditFilter, batch: int = 5000) -> Iterator[
         query = flt.apply(select(*_EXPORTED)).where(AUDIT_EVENTS.c.seq > after)
         with ctx.db.read() as conn:
             page = conn.execute(query.order_by(AUDIT_EVENTS.c.seq).limit(batch)).all()
-        for seq, at, *middle, payload, digest in page:
-            body = bytes(payload).decode() if isinstance(payload, bytes | memoryview) else payload
-            yield (seq, _iso_at(at), *middle, body, digest)
+        yield from map(_exported, page)
         if len(page) < batch:
             return
         after = page[-1][0]
+
+
+def _exported(row: Any) -> tuple[Any, ...]:
+    seq, at, *middle, payload, digest = row
+    body = bytes(payload).decode() if isinstance(payload, bytes | memoryview) else payload
+    return (seq, _iso_at(at), *middle, body, digest)
 
 
 def _jsonl_line(row: tuple[Any, ...]) -> str:
@@ -204,6 +222,51 @@ def _str(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
+def _q(column: str) -> str:
+    return f'json_quote("{column}")'  # NULL is null; escapes as encode_basestring does
+
+
+# The `_jsonl_line` of a row, built by SQLite itself: the same bytes without a Python object per
+# field (export of 1,000,000 events was 15x the sqlite3 client's JSON dump). A row whose `at` is
+# not the fixed text SQLAlchemy stores (tampered, foreign) yields NULL and goes the Python way.
+_AT = (
+    'CASE WHEN typeof("at") = \'text\' AND length("at") = 26 AND substr("at", 11, 1) = \' \''
+    " AND substr(\"at\", 20, 1) = '.' THEN substr(\"at\", 1, 10) || 'T' ||"
+    ' CASE WHEN substr("at", 20) = \'.000000\' THEN substr("at", 12, 8)'
+    " ELSE substr(\"at\", 12) END || '+00:00' END"
+)
+_SQLITE_LINE: ColumnClause[Any] = literal_column(
+    f"""'{{"actor":' || {_q("actor")} || ',"app":' || {_q("app")} || ',"at":"' || {_AT}"""
+    f""" || '","env":' || {_q("env")} || ',"hash":' || {_q("hash")}"""
+    f""" || ',"kind":' || {_q("kind")} || ',"os_user":' || {_q("os_user")}"""
+    f""" || ',"payload":' || CAST("payload" AS TEXT) || ',"plan":' || {_q("plan")}"""
+    f""" || ',"seq":' || "seq" || ',"ssh_client":' || {_q("ssh_client")} || '}}'"""
+)
+
+
+def _sqlite_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[list[str]]:
+    """Export lines as SQLite writes them (`_SQLITE_LINE`), a keyset page at a time."""
+    after = 0
+    while True:
+        query = flt.apply(select(AUDIT_EVENTS.c.seq, _SQLITE_LINE)).where(
+            AUDIT_EVENTS.c.seq > after
+        )
+        with ctx.db.read() as conn:
+            page = conn.execute(query.order_by(AUDIT_EVENTS.c.seq).limit(batch)).all()
+            lines = [line or _python_line(conn, seq) for seq, line in page]
+        yield lines
+        if len(page) < batch:
+            return
+        after = page[-1][0]
+
+
+def _python_line(conn: Connection, seq: int) -> str:
+    return _jsonl_line(_exported(conn.execute(_EXPORT_ONE, {"seq": seq}).one()))
+
+
+_EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
+
+
 def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()) -> int:
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
@@ -211,6 +274,12 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
     writer = csv.writer(out) if fmt == "csv" else None
     if writer:
         writer.writerow(_EXPORT_KEYS)
+    if writer is None and ctx.db.is_sqlite:
+        for lines in _sqlite_pages(ctx, flt):
+            if lines:
+                out.write(json_text("\n".join(lines)) + "\n")  # one scan, one write per page
+            n += len(lines)
+        return n
     for row in _export_rows(ctx, flt):
         if writer:
             writer.writerow([csv_cell(v) for v in row])  # opened in a spreadsheet

@@ -442,3 +442,28 @@ def test_export_round_trips_in_jsonl_and_csv(ws: WorkspaceFixture, tmp_path: Pat
     assert [e["ssh_client"] for e in truth] == [e.ssh for e in log]
     bad = shipdeck("audit", "export", "--format", "xml", env=ws.env("erin"))
     assert bad.code == 2
+
+
+def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) -> None:
+    """On SQLite the export's lines are built by the database (no object per field); they must
+    be the bytes the Python path writes, for awkward text, NULLs, filters, and a row whose `at`
+    is not the stored text form (tampered: that row alone goes the Python way)."""
+    from shipdeck.core.domain.redact import json_text
+    from shipdeck.core.services.audit_log import AuditFilter, _export_rows, _jsonl_line, export
+
+    odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f bidi \u202e é 😀 \u2028'
+    with ws.base.db.write() as conn:
+        for i, (actor, app) in enumerate([("alice", None), (f"o'neil {odd}", odd), ("bob", "web")]):
+            who = audit.Who(actor, "os", None if i else "10.0.0.1")
+            audit.append(conn, who, f"k.{i}", {"text": odd, "n": i, "f": 1.5}, at=START, app=app)
+        if ws.base.db.is_sqlite:
+            conn.execute(text("UPDATE audit_event SET at = 1764000000 WHERE seq = 2"))
+    ctx = ws.as_user("erin")
+    for flt in (AuditFilter(), AuditFilter(kind="k.*"), AuditFilter(actor="bob")):
+        written = io.StringIO()
+        n = export(ctx, "jsonl", written, flt)
+        python_way = [json_text(_jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
+        assert written.getvalue() == "".join(python_way), flt
+        assert n == len(python_way) and n > 0
+        for line in written.getvalue().splitlines():
+            json.loads(line)  # every line is JSON, the tampered one included
