@@ -102,19 +102,41 @@ class Event:
         }
 
 
+_EXPORTED = (
+    AUDIT_EVENTS.c.seq,
+    # Read as stored (SQLite text, a naive PostgreSQL timestamp): no UTCDateTime object per row.
+    type_coerce(AUDIT_EVENTS.c.at, String).label("at"),
+    AUDIT_EVENTS.c.actor,
+    AUDIT_EVENTS.c.os_user,
+    AUDIT_EVENTS.c.ssh_client,
+    AUDIT_EVENTS.c.kind,
+    AUDIT_EVENTS.c.app,
+    AUDIT_EVENTS.c.env,
+    AUDIT_EVENTS.c.plan,
+    AUDIT_EVENTS.c.payload,
+    AUDIT_EVENTS.c.hash,
+)
+_EXPORT_KEYS = tuple(c.name for c in _EXPORTED)  # the exported event's fields, the CSV header
+
+
 def _event(row: Any) -> Event:
+    """An event from a row of `_EXPORTED` columns, unpacked by position: a page of the audit view
+    builds fifty of these per key press (bench/audit_list.py)."""
+    seq, at, actor, os_user, ssh_client, kind, app, env, plan, payload, digest = row
+    when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    body = json.loads(payload.decode() if isinstance(payload, bytes) else bytes(payload).decode())
     return Event(
-        row.seq,
-        row.at,
-        row.actor,
-        row.os_user,
-        row.ssh_client,
-        row.kind,
-        row.app,
-        row.env,
-        row.plan,
-        json.loads(row.payload),
-        row.hash,
+        seq,
+        when.replace(tzinfo=UTC),
+        actor,
+        os_user,
+        ssh_client,
+        kind,
+        app,
+        env,
+        plan,
+        body,
+        digest,
     )
 
 
@@ -131,7 +153,7 @@ def list_events(
     the millionth page costs what the first does."""
     if limit < 1:
         raise UsageError(f"--limit {limit}: must be 1 or more")
-    query = flt.apply(select(AUDIT_EVENTS))
+    query = flt.apply(select(*_EXPORTED))
     if before is not None:
         query = query.where(AUDIT_EVENTS.c.seq < before)
     if after is not None:
@@ -154,23 +176,6 @@ def head(ctx: Context) -> tuple[int, str]:
     """The chain head: a cheap change check for live refresh."""
     with ctx.db.read() as conn:
         return audit.head(conn)
-
-
-_EXPORTED = (
-    AUDIT_EVENTS.c.seq,
-    # Read as stored (SQLite text, a naive PostgreSQL timestamp): no UTCDateTime object per row.
-    type_coerce(AUDIT_EVENTS.c.at, String).label("at"),
-    AUDIT_EVENTS.c.actor,
-    AUDIT_EVENTS.c.os_user,
-    AUDIT_EVENTS.c.ssh_client,
-    AUDIT_EVENTS.c.kind,
-    AUDIT_EVENTS.c.app,
-    AUDIT_EVENTS.c.env,
-    AUDIT_EVENTS.c.plan,
-    AUDIT_EVENTS.c.payload,
-    AUDIT_EVENTS.c.hash,
-)
-_EXPORT_KEYS = tuple(c.name for c in _EXPORTED)  # the exported event's fields, the CSV header
 
 
 def _iso_at(stored: object) -> str:
@@ -339,9 +344,7 @@ def open_intents(ctx: Context) -> list[Event]:
         seqs = audit.verify(conn).open_intents
         if not seqs:
             return []
-        query = (
-            select(AUDIT_EVENTS).where(AUDIT_EVENTS.c.seq.in_(seqs)).order_by(AUDIT_EVENTS.c.seq)
-        )
+        query = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq.in_(seqs)).order_by(AUDIT_EVENTS.c.seq)
         return [_event(r) for r in conn.execute(query)]
 
 
