@@ -120,6 +120,7 @@ def test_read_only_and_auditors_change_nothing_through_any_command(
 # Writers that are not a person's command: each is reached only from a guarded one, or writes
 # a cache; a new entry here needs its reason.
 UNGUARDED = {
+    ("admin.py", "_record_upgrade"): "records an upgrade its callers admitted (ADMIN)",
     ("notify.py", "notify"): "sends (and records) notifications after a guarded change",
     ("notify.py", "_record_failure"): "records a notifier failure after a guarded change",
     ("runner_token.py", "issue"): "issued by start_run, which requires",
