@@ -127,7 +127,7 @@ UNGUARDED = {
     ("tasks.py", "task_lease"): "held by the task functions after _guard",
     ("plans/drafting.py", "insert_plan"): "called by create_plan and deploy, which require",
     ("plans/approvals.py", "_set_state"): "called by guarded plan transitions",
-    ("runs.py", "claim_runner"): "the runner's lease, under a ticket start_run required",
+    ("runs/lease.py", "claim_runner"): "the runner's lease, under a ticket start_run required",
     ("status.py", "_distances"): "commit-distance cache, not state",
     ("tasks.py", "_failed"): "records a failed task after _guard",
 }
