@@ -19,6 +19,7 @@ from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans.lookups import env_config, load_plan_row, new_row_id
 from shipdeck.core.services.plans.reading import get_plan
 from shipdeck.core.services.plans.verdict import (
+    Verdict,
     _approved_now,
     _waiting_state,
     digest_for,
@@ -82,6 +83,22 @@ def _pre_run_row(conn: Connection, plan_id: str, what: str) -> Row[Any]:
     return row
 
 
+def _self_approval(ctx: Context, row: Row[Any], v: Verdict) -> Blocker:
+    """Why the acting person, an author of the plan or of a release in it, may not approve it."""
+    what = (
+        "drafted this plan"
+        if ctx.actor.name == row.created_by
+        else "edited or submitted this plan"
+        if ctx.actor.name in v.facts.editors
+        else "authored a release in it"
+    )
+    return Blocker(
+        "self_approval",
+        f"{ctx.actor.name} {what} and cannot approve it: approvals must come from someone else",
+        {"by": ctx.actor.name},
+    )
+
+
 def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
     """Approve the plan as it is now (its current digest). The plan's author and the authors of
     its releases are refused with a self_approval blocker (exit 3), and the attempt is audited."""
@@ -94,18 +111,7 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
         row = _pre_run_row(conn, plan_id, "approved")
         v = verdict(ctx, conn, row)
         if ctx.actor.name in policy.authors(v.facts):
-            what = (
-                "drafted this plan"
-                if ctx.actor.name == row.created_by
-                else "edited or submitted this plan"
-                if ctx.actor.name in v.facts.editors
-                else "authored a release in it"
-            )
-            refused = Blocker(
-                "self_approval",
-                f"{ctx.actor.name} {what} and cannot approve it: approvals must come from someone else",
-                {"by": ctx.actor.name},
-            )
+            refused = _self_approval(ctx, row, v)
             ctx.audit(
                 conn, "plan.approval_refused", {"reason": refused.message, "digest": v.digest},
                 env=row.env, plan=plan_id,

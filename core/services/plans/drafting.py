@@ -226,6 +226,29 @@ def _default_name(body: PlanBody) -> str:
     return f"{body.kind} {items}" if body.kind != "plan" else items
 
 
+def _edited_items(
+    ctx: Context,
+    conn: Connection,
+    plan_id: str,
+    env: str,
+    body: PlanBody,
+    *,
+    add: Sequence[str],
+    remove: Sequence[str],
+) -> dict[str, PlanItem]:
+    """The plan's items by app once `remove` are gone and `add` are in (never none)."""
+    items = {i.app: i for i in body.items}
+    for app in remove:
+        if app not in items:
+            raise UsageError(f"--remove {app}: not in plan {plan_id}")
+        del items[app]
+    for it in _items(ctx, conn, env, add) if add else []:
+        items[it.app] = it
+    if not items:
+        raise UsageError(f"plan {plan_id} would ship nothing (abort it instead)")
+    return items
+
+
 def update_plan(
     ctx: Context,
     plan_id: str,
@@ -244,15 +267,7 @@ def update_plan(
         if row.state not in PRE_RUN:
             check_transition(plan_id, row.state, "awaiting_approval")
         body = PlanBody.decode(row.body)
-        items = {i.app: i for i in body.items}
-        for app in remove:
-            if app not in items:
-                raise UsageError(f"--remove {app}: not in plan {plan_id}")
-            del items[app]
-        for it in _items(ctx, conn, row.env, add) if add else []:
-            items[it.app] = it
-        if not items:
-            raise UsageError(f"plan {plan_id} would ship nothing (abort it instead)")
+        items = _edited_items(ctx, conn, plan_id, row.env, body, add=add, remove=remove)
         new_body = build_body(
             ctx,
             row.env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
+from shipdeck.core.domain.config import ChecklistItem
 from shipdeck.core.domain.plan import PRE_RUN, PlanBody, policy_for
 from shipdeck.core.domain.windows import WindowState
 from shipdeck.core.services.context import Context
@@ -86,21 +88,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
     now = ctx.now()
     wave_of = {app: n for n, wave in enumerate(v.body.waves) for app in wave}
     ticks = {t.item: t for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))}
-    checklist_views = []
-    for item in v.facts.checklist:
-        t = ticks.get(item.id)
-        checklist_views.append(
-            ChecklistView(
-                item.id,
-                item.text,
-                item.command,
-                bool(t is not None and t.ok),
-                t.by if t else None,
-                t.at if t else None,
-                bool(t.ok) if t else None,
-                t.output if t else "",
-            )
-        )
+    checklist_views = _checklist_views(v.facts.checklist, ticks)
     approvals = tuple(
         ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
         for a in conn.execute(
@@ -149,6 +137,28 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
         rollback=rollback_info(conn, v.env, v.body, row.created_by),
         superseded_by=superseded(conn, [row.id]).get(row.id, ()),
     )
+
+
+def _checklist_views(
+    items: Sequence[ChecklistItem], ticks: Mapping[str, Row[Any]]
+) -> list[ChecklistView]:
+    """Each checklist item with its tick, if it has one."""
+    checklist_views = []
+    for item in items:
+        t = ticks.get(item.id)
+        checklist_views.append(
+            ChecklistView(
+                item.id,
+                item.text,
+                item.command,
+                bool(t is not None and t.ok),
+                t.by if t else None,
+                t.at if t else None,
+                bool(t.ok) if t else None,
+                t.output if t else "",
+            )
+        )
+    return checklist_views
 
 
 def _window_text(ctx: Context, env: str, window: WindowState, now: datetime) -> str:

@@ -111,13 +111,12 @@ def _editors(conn: Connection, plan_id: str) -> tuple[str, ...]:
     )
 
 
-def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
-    body = PlanBody.decode(row.body)
-    env = policy_for(env_config(ctx, row.env), body.kind)
-    digest = digest_for(ctx, env, body)
-    now = ctx.now()
+def _plan_facts(
+    ctx: Context, conn: Connection, row: Row[Any], env: Environment, body: PlanBody, digest: str
+) -> policy.PlanFacts:
+    """The plan as policy sees it: items, checklist, editors, untargeted apps, model reports."""
     items = tuple(checklist(env, body))
-    facts = policy.PlanFacts(
+    return policy.PlanFacts(
         id=row.id,
         env=row.env,
         digest=digest,
@@ -128,6 +127,44 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
         untargeted=tuple(untargeted(ctx, row.env, [i.app for i in body.items])),
         models=tuple(model_facts(conn, body)),
     )
+
+
+def _promotion(
+    ctx: Context, conn: Connection, env: Environment, row: Row[Any], body: PlanBody
+) -> tuple[list[policy.PromotionFact], list[binding.Problem]]:
+    """Where `env` requires the previous environment first: whether each release shipped there
+    (only deployments their audit events vouch for count), and the problems of the others."""
+    unverified: list[binding.Problem] = []
+    promotion: list[policy.PromotionFact] = []
+    previous = ctx.config.previous_env(row.env)
+    if env.requires_previous and previous is not None and body.kind != "rollback":
+        shipped, bad_deployments = binding.trusted_rows(
+            conn,
+            DEPLOYMENTS,
+            conn.execute(
+                select(DEPLOYMENTS).where(
+                    DEPLOYMENTS.c.env == previous,
+                    DEPLOYMENTS.c.outcome == "succeeded",
+                    DEPLOYMENTS.c.kind == "deploy",
+                    DEPLOYMENTS.c.release_id.in_([i.release_id for i in body.items]),
+                )
+            ),
+        )
+        unverified.extend(bad_deployments)
+        done = {r.release_id for r in shipped}
+        promotion = [
+            policy.PromotionFact(i.app, i.version, previous, i.release_id in done)
+            for i in body.items
+        ]
+    return promotion, unverified
+
+
+def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
+    body = PlanBody.decode(row.body)
+    env = policy_for(env_config(ctx, row.env), body.kind)
+    digest = digest_for(ctx, env, body)
+    now = ctx.now()
+    facts = _plan_facts(ctx, conn, row, env, body, digest)
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
     approval_rows, bad = binding.trusted_rows(
         conn,
@@ -152,27 +189,8 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     overrides = tuple(policy.OverrideFact(o.id, o.by, o.reason, o.until) for o in override_rows)
     window = env_window(ctx, row.env, now)
     lock = read_lock(conn, row.env, now)
-    promotion: list[policy.PromotionFact] = []
-    previous = ctx.config.previous_env(row.env)
-    if env.requires_previous and previous is not None and body.kind != "rollback":
-        shipped, bad_deployments = binding.trusted_rows(
-            conn,
-            DEPLOYMENTS,
-            conn.execute(
-                select(DEPLOYMENTS).where(
-                    DEPLOYMENTS.c.env == previous,
-                    DEPLOYMENTS.c.outcome == "succeeded",
-                    DEPLOYMENTS.c.kind == "deploy",
-                    DEPLOYMENTS.c.release_id.in_([i.release_id for i in body.items]),
-                )
-            ),
-        )
-        unverified.extend(bad_deployments)
-        done = {r.release_id for r in shipped}
-        promotion = [
-            policy.PromotionFact(i.app, i.version, previous, i.release_id in done)
-            for i in body.items
-        ]
+    promotion, bad_deployments = _promotion(ctx, conn, env, row, body)
+    unverified.extend(bad_deployments)
     role_members = {name: role.users for name, role in ctx.config.roles.items()}
     blockers: tuple[Blocker, ...] = ()
     if row.state in PRE_RUN:
