@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from shipdeck.core.domain.plan import PlanBody, check_transition
+from shipdeck.core.domain.run_end import final_event, interrupted_end
 from shipdeck.core.errors import AdapterError, ConflictError
 from shipdeck.core.ports import ReleaseSpec
 from shipdeck.core.services.context import Context
@@ -132,9 +133,7 @@ class _Engine(_Undoing):
             else:
                 done = ", ".join(f"{a.name} {a.item.version}" for a in self.apps.values())
                 state, result = "succeeded", f"{done} live in {self.env}"
-            event = {"succeeded": "run.succeeded", "aborted": "run.aborted",
-                     "rolled_back": "run.rolled_back"}.get(state, "run.failed")  # fmt: skip
-            self._finish(state, result, event)
+            self._finish(state, result, final_event(state))
             return self.result(state, result)
         finally:
             self._heartbeat_stop.set()
@@ -154,17 +153,7 @@ class _Engine(_Undoing):
                     select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
                 ).scalar()
             self._prepare()
-            live_new: dict[str, bool] = {}
-            for a in self.apps.values():
-                on_new = (
-                    a.target.live_color() == a.to_color
-                    and a.target.staged_version(a.to_color) == a.item.version
-                )
-                live_new[a.name] = on_new
-                if on_new and (a.name, "switch") not in self.journal.done:
-                    # The switch happened but its journal entry did not: record what is real.
-                    self._write(a.wave, a.name, "switch", "done", "found live by reconcile",
-                                self._record_switch(a))  # fmt: skip
+            live_new = self._found_live()
             decision: str
             if not self.abort_seen and all(live_new.values()):
                 try:
@@ -177,28 +166,29 @@ class _Engine(_Undoing):
                     state, result = self._after_failure(failure)
                     decision = "rolled_back" if state == "rolled_back" else "failed"
             else:
-                problems = self._roll_back()
-                if self.abort_seen:
-                    decision, state = "aborted", "aborted"
-                    result = (
-                        f"aborted by {self.abort_seen}; reconcile rolled back the interrupted run"
-                    )
-                else:
-                    decision, state = "rolled_back", "rolled_back"
-                    result = (
-                        "reconciled: the run was interrupted before every app switched; rolled back"
-                    )
-                if problems:
-                    decision, state = "failed", "failed"
-                    result += f"; rollback problems: {'; '.join(problems)}"
-            event = {"succeeded": "run.succeeded", "aborted": "run.aborted",
-                     "rolled_back": "run.rolled_back"}.get(state, "run.failed")  # fmt: skip
-            self._finish(state, result, event)
+                decision, state, result = interrupted_end(self.abort_seen, self._roll_back())
+            self._finish(state, result, final_event(state))
             return decision, self.result(state, result)
         finally:
             self._heartbeat_stop.set()
             self._writer.close()
             self._close_targets()
+
+    def _found_live(self) -> dict[str, bool]:
+        """Per app, whether it already serves its new release (live and staged on its new
+        color); a switch that happened without its journal entry is recorded on the way."""
+        live_new: dict[str, bool] = {}
+        for a in self.apps.values():
+            on_new = (
+                a.target.live_color() == a.to_color
+                and a.target.staged_version(a.to_color) == a.item.version
+            )
+            live_new[a.name] = on_new
+            if on_new and (a.name, "switch") not in self.journal.done:
+                # The switch happened but its journal entry did not: record what is real.
+                self._write(a.wave, a.name, "switch", "done", "found live by reconcile",
+                            self._record_switch(a))  # fmt: skip
+        return live_new
 
     def _close_intents(self) -> None:
         """Close the effects a stopped runner announced but never recorded the end of: one
