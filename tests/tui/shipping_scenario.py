@@ -92,7 +92,7 @@ def ship_scenario(root: Path) -> Iterator[WorkspaceFixture]:
 def fixed_plan_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plan ids are random; snapshots need the same ids every time."""
     ids = (f"p-{n:08x}" for n in itertools.count(0x5EED0001))
-    monkeypatch.setattr("shipdeck.core.services.plans.new_plan_id", lambda: next(ids))
+    monkeypatch.setattr("shipdeck.core.services.plans.drafting.new_plan_id", lambda: next(ids))
 
 
 def ship_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceFixture]:

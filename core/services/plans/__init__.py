@@ -1,0 +1,103 @@
+"""Plans before they run: drafting, approvals, checklist, overrides, and the policy verdict.
+
+Every function here takes a Context, is safe to call from a worker thread, writes its audit event
+in the same transaction as its change, and returns plain dataclasses (PlanView, PlanSummary,
+ChecklistView, OverrideView), never table rows. Running plans is core.services.runs.
+"""
+
+from __future__ import annotations
+
+from shipdeck.core.services.plans.approvals import approve, reject, submit_plan
+from shipdeck.core.services.plans.checklist import CHECK_TIMEOUT, OUTPUT_LIMIT, check_item
+from shipdeck.core.services.plans.drafting import (
+    build_body,
+    create_plan,
+    insert_plan,
+    new_plan_id,
+    open_twin,
+    update_plan,
+)
+from shipdeck.core.services.plans.liveness import lease_live, read_lock, runner_dead, runner_id
+from shipdeck.core.services.plans.lookups import (
+    env_config,
+    env_window,
+    load_plan_row,
+    new_row_id,
+    untargeted,
+    window_tz,
+)
+from shipdeck.core.services.plans.overrides import (
+    DEFAULT_OVERRIDE,
+    MAX_OVERRIDE,
+    acknowledge_override,
+    open_reviews,
+    override,
+)
+from shipdeck.core.services.plans.reading import get_plan, list_plans, steps_of
+from shipdeck.core.services.plans.verdict import (
+    Verdict,
+    digest_for,
+    effective_state,
+    model_facts,
+    snapshot_for,
+    unverified_blocker,
+    verdict,
+)
+from shipdeck.core.services.plans.views import (
+    ApprovalView,
+    ChecklistView,
+    ItemView,
+    LockView,
+    OverrideView,
+    PlanSummary,
+    PlanView,
+    StepView,
+)
+
+__all__ = [
+    "CHECK_TIMEOUT",
+    "DEFAULT_OVERRIDE",
+    "MAX_OVERRIDE",
+    "OUTPUT_LIMIT",
+    "ApprovalView",
+    "ChecklistView",
+    "ItemView",
+    "LockView",
+    "OverrideView",
+    "PlanSummary",
+    "PlanView",
+    "StepView",
+    "Verdict",
+    "acknowledge_override",
+    "approve",
+    "build_body",
+    "check_item",
+    "create_plan",
+    "digest_for",
+    "effective_state",
+    "env_config",
+    "env_window",
+    "get_plan",
+    "insert_plan",
+    "lease_live",
+    "list_plans",
+    "load_plan_row",
+    "model_facts",
+    "new_plan_id",
+    "new_row_id",
+    "open_reviews",
+    "open_twin",
+    "override",
+    "read_lock",
+    "reject",
+    "runner_dead",
+    "runner_id",
+    "snapshot_for",
+    "steps_of",
+    "submit_plan",
+    "untargeted",
+    "unverified_blocker",
+    "update_plan",
+    "verdict",
+    "window_tz",
+]

@@ -1,0 +1,167 @@
+"""Reading plans: the list (PlanSummary), one whole plan (PlanView) and its run journal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import Row
+
+from shipdeck.core.domain import policy
+from shipdeck.core.domain.config import ChecklistItem
+from shipdeck.core.domain.plan import PRE_RUN, PlanBody, policy_for
+from shipdeck.core.domain.windows import WindowState
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.history import Supersession, item_changes, rollback_info, superseded
+from shipdeck.core.services.plans.lookups import env_config, load_plan_row, window_tz
+from shipdeck.core.services.plans.verdict import effective_state, verdict
+from shipdeck.core.services.plans.views import (
+    ApprovalView,
+    ChecklistView,
+    ItemView,
+    PlanSummary,
+    PlanView,
+    StepView,
+    _override_view,
+)
+from shipdeck.core.storage.tables import APPROVALS, OVERRIDES, PLANS, STEPS, TICKS
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _summary(
+    ctx: Context, conn: Connection, row: Row[Any], later: tuple[Supersession, ...]
+) -> PlanSummary:
+    body = PlanBody.decode(row.body)
+    env = policy_for(env_config(ctx, row.env), body.kind)
+    return PlanSummary(
+        id=row.id,
+        env=row.env,
+        name=row.name,
+        kind=row.kind,
+        state=row.state,
+        digest=row.digest,
+        apps=tuple(body.apps),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        result=row.result,
+        rollback=rollback_info(conn, env, body, row.created_by),
+        superseded_by=later,
+    )
+
+
+def list_plans(
+    ctx: Context, *, env: str | None = None, state: str | None = None, limit: int = 200
+) -> list[PlanSummary]:
+    """Plans newest first. `state` filters on the stored state."""
+    query = select(PLANS).order_by(PLANS.c.created_at.desc(), PLANS.c.id).limit(limit)
+    if env is not None:
+        env_config(ctx, env)
+        query = query.where(PLANS.c.env == env)
+    if state is not None:
+        query = query.where(PLANS.c.state == state)
+    with ctx.db.read() as conn:
+        rows = conn.execute(query).all()
+        later = superseded(conn, [r.id for r in rows])
+        return [_summary(ctx, conn, r, later.get(r.id, ())) for r in rows]
+
+
+def steps_of(conn: Connection, plan_id: str, after_id: int = 0) -> list[StepView]:
+    rows = conn.execute(
+        select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
+    )
+    return [StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at) for r in rows]
+
+
+def get_plan(ctx: Context, plan_id: str) -> PlanView:
+    """The whole plan: items, waves, approvals, checklist, blockers, overrides and run journal."""
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+        return _view(ctx, conn, row)
+
+
+def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
+    v = verdict(ctx, conn, row)
+    now = ctx.now()
+    wave_of = {app: n for n, wave in enumerate(v.body.waves) for app in wave}
+    ticks = {t.item: t for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))}
+    checklist_views = _checklist_views(v.facts.checklist, ticks)
+    approvals = tuple(
+        ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
+        for a in conn.execute(
+            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
+        )
+    )
+    overrides = tuple(
+        _override_view(o, row.env, now)
+        for o in conn.execute(
+            select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id).order_by(OVERRIDES.c.id)
+        )
+    )
+    return PlanView(
+        id=row.id,
+        env=row.env,
+        name=row.name,
+        kind=row.kind,
+        state=effective_state(row.state, v.blockers),
+        digest=v.digest,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        failure_policy=v.body.failure_policy,
+        items=tuple(
+            ItemView(i.app, i.version, i.commit, i.digest, i.author, wave_of.get(i.app, 0))
+            for i in sorted(v.body.items, key=lambda i: (wave_of.get(i.app, 0), i.app))
+        ),
+        waves=v.body.waves,
+        approvals=approvals,
+        approvals_required=v.env.approvals.required,
+        approval_roles=v.env.approvals.roles,
+        checklist=tuple(checklist_views),
+        blockers=v.blockers,
+        overrides=overrides,
+        steps=tuple(steps_of(conn, row.id)),
+        window=v.window,
+        window_text=_window_text(ctx, row.env, v.window, now),
+        lock=v.lock,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        run_epoch=row.run_epoch,
+        abort_requested_by=row.abort_requested_by,
+        result=row.result,
+        warnings=tuple(policy.model_warnings(v.facts, v.env)),
+        changes=item_changes(conn, row.env, v.body.items) if row.state in PRE_RUN else (),
+        rollback=rollback_info(conn, v.env, v.body, row.created_by),
+        superseded_by=superseded(conn, [row.id]).get(row.id, ()),
+    )
+
+
+def _checklist_views(
+    items: Sequence[ChecklistItem], ticks: Mapping[str, Row[Any]]
+) -> list[ChecklistView]:
+    """Each checklist item with its tick, if it has one."""
+    checklist_views = []
+    for item in items:
+        t = ticks.get(item.id)
+        checklist_views.append(
+            ChecklistView(
+                item.id,
+                item.text,
+                item.command,
+                bool(t is not None and t.ok),
+                t.by if t else None,
+                t.at if t else None,
+                bool(t.ok) if t else None,
+                t.output if t else "",
+            )
+        )
+    return checklist_views
+
+
+def _window_text(ctx: Context, env: str, window: WindowState, now: datetime) -> str:
+    from shipdeck.core.domain.windows import describe_next
+
+    return describe_next(window, window_tz(ctx, env), now)

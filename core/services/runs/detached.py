@@ -1,0 +1,113 @@
+"""Detached runs: launching `python -m shipdeck.core.runner`, and following a run's journal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipdeck.core.errors import OperationFailed, TimedOut
+from shipdeck.core.services import runner_token
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import StepView, load_plan_row, steps_of
+from shipdeck.core.services.runs.lease import claim_runner
+from shipdeck.core.services.runs.starting import start_run
+from shipdeck.core.services.runs.views import RunResult
+from shipdeck.core.storage.files import make_dirs, open_file
+
+# --- detached runs ---------------------------------------------------------------------------
+
+
+@dataclass
+class LaunchedRun:
+    plan_id: str
+    epoch: int
+    pid: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+
+def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
+    """Start the run (policy + lease, here and now), then execute it in a detached
+    `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
+    URL through the environment (never argv) and acts as the same person."""
+    ticket = start_run(ctx, plan_id)
+    token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
+    log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
+    make_dirs(log_path.parent)
+    code_root = str(Path(__file__).resolve().parents[3])
+    env = {
+        **os.environ,
+        "SHIPDECK_DATABASE_URL": ctx.db.url,
+        "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
+        runner_token.TOKEN_FD_ENV: str(token_fd),
+    }
+    argv = [
+        sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
+        "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
+    ]  # fmt: skip
+    try:
+        with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
+                pass_fds=(token_fd,),
+            )  # fmt: skip
+    finally:
+        os.close(token_fd)
+    claim_runner(ctx, ticket, proc.pid)
+    threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
+    return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
+
+
+def wait_run(
+    ctx: Context,
+    plan_id: str,
+    *,
+    timeout: float | None = None,
+    on_step: Callable[[StepView], None] | None = None,
+    launched: LaunchedRun | None = None,
+    poll: float = 0.2,
+) -> RunResult:
+    """Follow a run through its journal until it ends (any process may do this).
+
+    Raises TimedOut (exit 6) after `timeout` seconds (the run goes on), and OperationFailed if
+    the runner process we launched died while the plan is still running.
+    """
+    clock = ctx.clock
+    deadline = None if timeout is None else clock.monotonic() + timeout
+    last = 0
+    while True:
+        with ctx.db.read() as conn:
+            row = load_plan_row(conn, plan_id)
+            fresh = steps_of(conn, plan_id, after_id=last)
+        for s in fresh:
+            last = s.id
+            if on_step is not None:
+                on_step(s)
+        if row.state != "running":
+            with ctx.db.read() as conn:
+                steps = tuple(steps_of(conn, plan_id))
+            return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
+        if launched is not None and not launched.alive():
+            clock.sleep(poll)  # its last journal write may have just committed
+            with ctx.db.read() as conn:
+                if load_plan_row(conn, plan_id).state == "running":
+                    raise OperationFailed(
+                        f"plan {plan_id}: the runner (pid {launched.pid}) exited while the plan "
+                        f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
+                    )
+            continue
+        if deadline is not None and clock.monotonic() >= deadline:
+            raise TimedOut(
+                f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
+                f"(follow it with 'shipdeck plan show {plan_id}')"
+            )
+        clock.sleep(poll)

@@ -1,0 +1,277 @@
+"""The run's step journal: run_step rows (and their audit events) written by one group-commit
+writer thread in fenced transactions, and the engine's step: journal, run, journal.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import Color, StaleEpoch
+from shipdeck.core.services.plans import StepView, new_row_id
+from shipdeck.core.services.runs.failpoints import failpoint
+from shipdeck.core.services.runs.lease import Fenced, _LeaseHolder
+from shipdeck.core.services.runs.state import _App, _StepFailed, _Stop
+from shipdeck.core.storage.tables import PLANS, STEPS
+
+
+@dataclass(frozen=True)
+class _Row:
+    wave: int
+    app: str
+    step: str
+    state: str
+    detail: str = ""
+    extra: Callable[[Connection], None] | None = None
+    # The audit event written with this row, in its transaction (kind, payload): an effect's
+    # intent rides on its "started" row, the outcome (naming the intent) on "done"/"failed".
+    event: tuple[str, dict[str, Any]] | None = None
+
+
+_Written = tuple[int, _Row, int | None]  # journal row id, the row, its event's sequence
+
+
+@dataclass
+class _Batch:
+    rows: list[_Row]
+    check_abort: bool
+    exclusive: bool
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    written: list[_Written] = field(default_factory=list)
+    stop_for: str | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class _GroupCommit:
+    """One writer thread for a run's journal: rows that apps of a wave submit at the same step
+    boundary share one transaction and one commit, instead of queueing for the database lock
+    (and, on PostgreSQL, for connections) one by one."""
+
+    def __init__(self, write: Callable[[list[_Batch]], None], name: str) -> None:
+        self._write = write
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: _Batch) -> _Batch:
+        self._queue.put(batch)
+        batch.done.wait()
+        return batch
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, closing = [first], False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                else:
+                    group.append(more)
+            try:
+                self._write(group)
+            finally:
+                for b in group:
+                    b.done.set()
+            if closing:
+                return
+
+
+@dataclass
+class _Journal:
+    done: set[tuple[str, str]] = field(default_factory=set)
+    prepared: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _Journaled(_LeaseHolder):
+    # --- journal ---------------------------------------------------------------------------
+
+    def _read_journal(self, conn: Connection) -> _Journal:
+        j = _Journal()
+        for r in conn.execute(
+            select(STEPS).where(STEPS.c.plan_id == self.plan_id).order_by(STEPS.c.id)
+        ):
+            if r.state == "done":
+                j.done.add((r.app, r.step))
+                if r.step == "prepare":
+                    j.prepared[r.app] = json.loads(r.detail)
+        return j
+
+    def _write(
+        self,
+        wave: int,
+        app: str,
+        step: str,
+        state: str,
+        detail: str = "",
+        extra: Callable[[Connection], None] | None = None,
+        event: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self._commit([_Row(wave, app, step, state, detail, extra, event)])
+
+    def _commit(
+        self, rows: list[_Row], *, check_abort: bool = False, exclusive: bool = False
+    ) -> list[_Written]:
+        """Write journal rows (and their extras) in a fenced transaction, possibly shared with
+        other apps' rows (group commit), and return once they are committed.
+
+        With `check_abort`, the last row is a step about to start: if an abort was requested,
+        everything before it is still recorded, but it is not, and _Stop is raised.
+        """
+        batch = self._writer.submit(_Batch(rows, check_abort, exclusive))
+        if batch.error is not None:
+            if isinstance(batch.error, Fenced):
+                raise Fenced(batch.error.message)
+            raise batch.error
+        for new_id, r, _seq in batch.written:
+            if r.state == "done":
+                self.journal.done.add((r.app, r.step))
+            if self.progress is not None:
+                self.progress(
+                    StepView(new_id, self.epoch, r.wave, r.app, r.step, r.state, r.detail, batch.at)
+                )
+        if batch.stop_for:
+            self.abort_seen = batch.stop_for
+            self.stopping.set()
+            raise _Stop()
+        return batch.written
+
+    def _write_group(self, group: list[_Batch]) -> None:
+        """The writer thread's transaction for every batch that arrived together."""
+        try:
+            with self.ctx.db.write() as conn:
+                self._fence(conn, any(b.exclusive for b in group))
+                abort_by = None
+                if any(b.check_abort for b in group):
+                    abort_by = conn.execute(
+                        select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
+                    ).scalar()
+                now = self.ctx.now()
+                for b in group:
+                    b.at = now
+                    rows = b.rows
+                    if b.check_abort and abort_by:
+                        rows, b.stop_for = rows[:-1], abort_by
+                    for r in rows:
+                        new_id = new_row_id(conn.execute(
+                            insert(STEPS).values(
+                                plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,
+                                step=r.step, state=r.state, detail=r.detail, at=now,
+                            )
+                        ))  # fmt: skip
+                        seq = None
+                        if r.event is not None:
+                            seq = self.ctx.audit(
+                                conn, r.event[0], r.event[1], app=r.app, env=self.env,
+                                plan=self.plan_id,
+                            )  # fmt: skip
+                        failpoint("in", r.step, r.app)  # inside the fenced transaction
+                        if r.extra is not None:
+                            r.extra(conn)
+                        b.written.append((new_id, r, seq))
+        except BaseException as exc:  # handed to every waiting caller: nothing was written
+            for b in group:
+                b.error, b.written, b.stop_for = exc, [], None
+
+    def _pending_rows(self, app: str) -> list[_Row]:
+        row = self._pending.pop(app, None)
+        return [row] if row is not None else []
+
+    def _flush(self, app: str) -> None:
+        if rows := self._pending_rows(app):
+            self._commit(rows)
+
+    def _check_boundary(self) -> None:
+        if self.lost.is_set():
+            raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
+        if self.stopping.is_set():
+            raise _Stop()
+        with self.ctx.db.read() as conn:
+            by = conn.execute(
+                select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
+            ).scalar()
+        if by:
+            self.abort_seen = by
+            self.stopping.set()
+            raise _Stop()
+
+    def _step(
+        self,
+        a: _App,
+        step: str,
+        action: Callable[[], str | None],
+        *,
+        detail: str = "",
+        on_done: Callable[[Connection], None] | None = None,
+        on_fail: Callable[[Connection], None] | None = None,
+        boundary: bool = True,
+        defer: bool = False,
+        intent: tuple[Color | None, str | None] | None = None,
+    ) -> None:
+        """Journal, run and journal one step. With `defer`, its "done" row is written together
+        with the app's next "started" row (one transaction per step boundary, not two).
+
+        A step that changes the target names the `intent` (color, version): its "started" row
+        carries the `run.STEP.intent` event, so the target is only called once the intent has
+        committed, and its "done"/"failed" row carries the outcome naming it (`intent_seq`).
+        """
+        if (a.name, step) in self.journal.done:
+            return
+        earlier = self._pending_rows(a.name)
+        announce = None
+        if intent is not None:
+            color, version = intent
+            body = {"app": a.name, "color": color, "version": version, "epoch": self.epoch}
+            announce = (f"run.{step}.intent", body)
+        started = _Row(a.wave, a.name, step, "started", detail, event=announce)
+        if boundary:
+            if self.lost.is_set():
+                raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
+            if self.stopping.is_set():
+                if earlier:
+                    self._commit(earlier)
+                raise _Stop()
+        intent_seq = self._commit([*earlier, started], check_abort=boundary)[-1][2]
+        failpoint("before", step, a.name)
+        try:
+            note = action()
+        except StaleEpoch as exc:  # the intent stays open: the new lease holder closes it
+            self.lost.set()
+            raise Fenced(f"plan {self.plan_id}: {exc.message}") from None
+        except AdapterError as exc:
+            failed = self._outcome(step, intent_seq, "failed", error=exc.message)
+            self._write(a.wave, a.name, step, "failed", exc.message, on_fail, failed)
+            raise _StepFailed(a.name, step, exc.message) from None
+        failpoint("after", step, a.name)
+        outcome = self._outcome(step, intent_seq, "done", result=note or detail)
+        done = _Row(a.wave, a.name, step, "done", note or detail, on_done, outcome)
+        if defer:
+            self._pending[a.name] = done
+        else:
+            self._commit([done])
+
+    def _outcome(
+        self, step: str, intent_seq: int | None, state: str, **facts: Any
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The outcome event of an effect step (none for a step that announced no intent)."""
+        if intent_seq is None:
+            return None
+        kind = f"run.{step}" if state == "done" else f"run.{step}.{state}"
+        return kind, {**facts, "epoch": self.epoch, "intent_seq": intent_seq}

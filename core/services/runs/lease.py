@@ -1,0 +1,143 @@
+"""The environment lease: taking it (with its fencing epoch), handing it to a runner, and, inside
+the engine, checking it in every journal transaction and renewing it (the heartbeat).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+
+from shipdeck.core.domain.policy import LockFact as _LockFact
+from shipdeck.core.domain.policy import lock_blockers
+from shipdeck.core.errors import BlockedError, OperationFailed, ShipdeckError
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import runner_id
+from shipdeck.core.services.runs.state import _EngineState
+from shipdeck.core.storage.tables import LEASES
+
+
+def lease_seconds() -> float:
+    """How long a lease lasts without renewal (SHIPDECK_LEASE_SECONDS, default 15)."""
+    try:
+        return max(float(os.environ.get("SHIPDECK_LEASE_SECONDS", "15")), 0.5)
+    except ValueError:
+        return 15.0
+
+
+class Fenced(OperationFailed):
+    """This runner lost its lease (it stalled, and another took over): it must stop touching
+    anything. Not a failure of the plan: the new lease holder decides how the plan ends."""
+
+    kind = "fenced"
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    plan_id: str
+    epoch: int
+
+
+# --- the lease -------------------------------------------------------------------------------
+
+
+def lock_lease(conn: Connection, env: str) -> Row[Any]:
+    """The env's lease row, created if missing, locked until the transaction ends."""
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        ins(LEASES).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
+    )
+    return conn.execute(select(LEASES).where(LEASES.c.env == env).with_for_update()).one()
+
+
+def _take_lease(ctx: Context, conn: Connection, lease: Row[Any], plan_id: str) -> int:
+    epoch = int(lease.epoch) + 1
+    now = ctx.now()
+    conn.execute(
+        update(LEASES)
+        .where(LEASES.c.env == lease.env)
+        .values(
+            epoch=epoch,
+            holder=ctx.actor.name,
+            plan_id=plan_id,
+            since=now,
+            expires_at=now + timedelta(seconds=lease_seconds()),
+            runner=runner_id(),
+        )
+    )
+    return epoch
+
+
+def _locked(env: str, lease: Row[Any]) -> BlockedError:
+    blockers = lock_blockers("", env, _LockFact(lease.holder, lease.plan_id, lease.since))
+    return BlockedError(blockers[0].message, blockers=blockers)
+
+
+def claim_runner(ctx: Context, ticket: RunTicket, pid: int) -> None:
+    """Hand the lease to the detached runner process `pid` (dead-runner detection follows it)."""
+    with ctx.db.write() as conn:
+        conn.execute(
+            update(LEASES)
+            .where(LEASES.c.epoch == ticket.epoch, LEASES.c.plan_id == ticket.plan_id)
+            .values(runner=runner_id(pid))
+        )
+
+
+class _LeaseHolder(_EngineState):
+    def _fence(self, conn: Connection, exclusive: bool = False) -> None:
+        """Refuse (Fenced) unless this run still holds the lease at its epoch, and keep it so
+        until the transaction ends: a shared row lock (journal writes of parallel apps do not
+        queue behind each other), which a takeover's exclusive lock has to wait for."""
+        lease = conn.execute(
+            select(LEASES).where(LEASES.c.env == self.env).with_for_update(read=not exclusive)
+        ).first()
+        if lease is None or lease.epoch != self.epoch or lease.plan_id != self.plan_id:
+            self.lost.set()
+            raise Fenced(
+                f"plan {self.plan_id}: lost the {self.env} lease (epoch {self.epoch} is stale); "
+                "another runner took over"
+            )
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        """Renew the lease every third of its life. A storage error is said on the run log and
+        retried while the lease still has slack; once it cannot be renewed in time the run is
+        treated as fenced (it stops touching anything), never left acting on an expired lease."""
+        ttl = lease_seconds()
+        failing_since: float | None = None
+        while not self._heartbeat_stop.wait(ttl / 3):
+            try:
+                with self.ctx.db.write() as conn:
+                    done = conn.execute(
+                        update(LEASES)
+                        .where(
+                            LEASES.c.env == self.env,
+                            LEASES.c.epoch == self.epoch,
+                            LEASES.c.plan_id == self.plan_id,
+                        )
+                        .values(expires_at=self.ctx.now() + timedelta(seconds=ttl))
+                    )
+                if done.rowcount == 0:
+                    self.lost.set()
+                    return
+                failing_since = None
+            except ShipdeckError as exc:  # storage errors arrive translated (core.storage.db)
+                failing_since = failing_since or self.ctx.clock.monotonic()
+                late = self.ctx.clock.monotonic() - failing_since + ttl / 3 >= ttl
+                print(f"heartbeat: lease not renewed: {exc.message}", file=sys.stderr, flush=True)
+                if late:
+                    print("heartbeat: the lease expires before the next beat: stopping the run",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    self.lost.set()
+                    return
+            except BaseException:  # a bug: the run stops instead of acting on an expiring lease
+                self.lost.set()
+                raise

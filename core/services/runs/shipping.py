@@ -1,0 +1,320 @@
+"""The engine's way forward: release specs, prepare, then per app stage, health, switch and
+verify, wave after wave (a closed window holds the next), warm, and finalize.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
+from shipdeck.core.domain.policy import active_override
+from shipdeck.core.domain.windows import WindowState, describe_next
+from shipdeck.core.errors import AdapterError
+from shipdeck.core.ports import ReleaseSpec, ResolvedArtifact, other_color
+from shipdeck.core.services.plans import env_window, window_tz
+from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.runs.failpoints import failpoint
+from shipdeck.core.services.runs.journal import _Journaled
+from shipdeck.core.services.runs.lease import Fenced
+from shipdeck.core.services.runs.state import (
+    HEALTH_ATTEMPTS,
+    HEALTH_PAUSE,
+    HOLD_POLL,
+    MAX_PARALLEL,
+    PLAN_LEVEL,
+    _App,
+    _StepFailed,
+    _Stop,
+)
+from shipdeck.core.storage import binding
+from shipdeck.core.storage.tables import DEPLOYMENTS, OVERRIDES, RELEASES, STEPS
+
+
+def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
+    """The ids of the succeeded deployments matching `where`: the rows a switch or a rollback
+    ends (each is then changed, and rebound, one by one)."""
+    return list(
+        conn.execute(
+            select(DEPLOYMENTS.c.id).where(*where, DEPLOYMENTS.c.outcome == "succeeded")
+        ).scalars()
+    )
+
+
+class _Shipping(_Journaled):
+    # --- release specs ---------------------------------------------------------------------
+
+    def _spec(self, release_id: int) -> ReleaseSpec:
+        """The release as a target sees it; all of the plan's are read in one query up front."""
+        if release_id not in self._specs:
+            ids = {release_id, *(a.item.release_id for a in self.apps.values())}
+            with self.ctx.db.read() as conn:
+                rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
+                proven = {row.id: proven_release(conn, row).manifest for row in rows}
+            for row in rows:
+                m = proven[row.id]
+                arts = tuple(
+                    ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
+                    for e in m.artifacts
+                )
+                self._specs[row.id] = ReleaseSpec(
+                    m.app, m.version, m.commit, row.digest, dict(m.config), arts
+                )
+        return self._specs[release_id]
+
+    # --- phases ----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Record where each app starts (live color and release) before anything changes."""
+        if self.apps:
+            self._spec(next(iter(self.apps.values())).item.release_id)
+        fresh: list[dict[str, Any]] = []
+        with self.ctx.db.read() as conn:
+            from shipdeck.core.services.status import live_deployments
+
+            live = live_deployments(conn, list(self.apps))
+        for a in self.apps.values():
+            if a.name in self.journal.prepared:
+                p = self.journal.prepared[a.name]
+            else:
+                color = a.target.live_color()
+                dep = live.get((a.name, self.env))
+                p = {
+                    "from_color": color,
+                    "from_version": a.target.staged_version(color) if color else None,
+                    "from_release_id": dep.release_id if dep is not None else None,
+                    "to_color": other_color(color),
+                    "version": a.item.version,
+                }
+                fresh.append({"app": a.name, "wave": a.wave, **p})
+            a.from_color = p["from_color"]
+            a.from_version = p["from_version"]
+            a.from_release_id = p["from_release_id"]
+            a.to_color = p["to_color"]
+            a.prepared = True
+        if fresh:
+            now = self.ctx.now()
+            with self.ctx.db.write() as conn:
+                self._fence(conn)
+                conn.execute(
+                    insert(STEPS),
+                    [
+                        {
+                            "plan_id": self.plan_id, "epoch": self.epoch, "wave": f["wave"],
+                            "app": f["app"], "step": "prepare", "state": "done",
+                            "detail": json.dumps({k: v for k, v in f.items() if k not in ("app", "wave")}),
+                            "at": now,
+                        }
+                        for f in fresh
+                    ],
+                )  # fmt: skip
+            for f in fresh:
+                self.journal.done.add((f["app"], "prepare"))
+                self.journal.prepared[f["app"]] = f
+
+    def _healthy(self, a: _App, attempts: int) -> str:
+        detail = ""
+        for n in range(attempts):
+            h = a.target.health(a.to_color)
+            if h.ok and (h.version is None or h.version == a.item.version):
+                return f"{a.to_color} healthy: {h.detail}"
+            detail = h.detail
+            if h.ok:
+                detail = f"serves {h.version!r}, expected {a.item.version!r}"
+            if n + 1 < attempts:
+                self.ctx.clock.sleep(HEALTH_PAUSE)
+        raise AdapterError(f"{a.name} {a.item.version} on {a.to_color} is unhealthy: {detail}")
+
+    def _checker(self, a: _App) -> Callable[[], str]:
+        return lambda: self._healthy(a, 1)
+
+    def _record_switch(self, a: _App) -> Callable[[Connection], None]:
+        def extra(conn: Connection) -> None:
+            exists = conn.execute(
+                select(DEPLOYMENTS.c.id).where(
+                    DEPLOYMENTS.c.plan_id == self.plan_id,
+                    DEPLOYMENTS.c.app == a.name,
+                    DEPLOYMENTS.c.env == self.env,
+                )
+            ).first()
+            if exists is not None:
+                return
+            now = self.ctx.now()
+            kind = "rollback" if self.body.kind == "rollback" else "deploy"
+            inserted = conn.execute(
+                insert(DEPLOYMENTS).values(
+                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
+                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
+                    by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
+                )
+            ).inserted_primary_key  # fmt: skip
+            binds = [(DEPLOYMENTS, {"id": inserted[0]})] if inserted else []
+            replaced = self.body.replaces.get(a.name)
+            if replaced is not None and _succeeded(conn, [DEPLOYMENTS.c.id == replaced]):
+                binds.append(
+                    binding.change(
+                        conn, DEPLOYMENTS, {"id": replaced}, outcome="rolled_back", ended_at=now
+                    )
+                )
+            self.ctx.audit(
+                conn,
+                "app.switched",
+                {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
+                 "version": a.item.version, "epoch": self.epoch, "kind": kind},
+                app=a.name, env=self.env, plan=self.plan_id, binds=binds,
+            )  # fmt: skip
+
+        return extra
+
+    def _record_failed(self, a: _App) -> Callable[[Connection], None]:
+        def extra(conn: Connection) -> None:
+            now = self.ctx.now()
+            inserted = conn.execute(
+                insert(DEPLOYMENTS).values(
+                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
+                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
+                    by=self.ctx.actor.name, plan_id=self.plan_id,
+                    kind="rollback" if self.body.kind == "rollback" else "deploy",
+                    outcome="failed", ended_at=now,
+                )
+            ).inserted_primary_key  # fmt: skip
+            self.ctx.audit(
+                conn, "app.failed", {"version": a.item.version, "color": a.to_color},
+                app=a.name, env=self.env, plan=self.plan_id,
+                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
+            )  # fmt: skip
+
+        return extra
+
+    def _ship(self, a: _App) -> None:
+        spec = self._spec(a.item.release_id)
+        where = f"{a.item.version} on {a.to_color}"
+        self._step(
+            a, "stage", lambda: a.target.stage(a.to_color, spec, self.epoch), detail=where,
+            on_fail=self._record_failed(a), defer=True, intent=(a.to_color, a.item.version),
+        )  # fmt: skip
+        self._step(
+            a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
+            on_fail=self._record_failed(a), defer=True,
+        )  # fmt: skip
+        self._step(
+            a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
+            detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),
+            defer=True, intent=(a.to_color, a.item.version),
+        )  # fmt: skip
+        self._step(a, "verify", self._checker(a), detail=where)
+
+    def _hold(self, wave: int) -> None:
+        """Between waves: a window that closed mid-run holds the next wave until it reopens."""
+        held = False
+        window: WindowState | None = None
+        while True:
+            now = self.ctx.now()
+            # The window's answer holds until its next opening: ask again only then.
+            if window is None or (window.next_open is not None and now >= window.next_open):
+                window = env_window(self.ctx, self.env, now)
+            with self.ctx.db.read() as conn:
+                overrides = [
+                    _OverrideFact(o.id, o.by, o.reason, o.until)
+                    for o in conn.execute(
+                        select(OVERRIDES).where(OVERRIDES.c.plan_id == self.plan_id)
+                    )
+                ]
+            if window.open or active_override(overrides, now) is not None:
+                if held:
+                    self._write(wave, PLAN_LEVEL, "hold", "done", "window open again")
+                return
+            if not held:
+                why = (
+                    f"{window.reason}; {describe_next(window, window_tz(self.ctx, self.env), now)}"
+                )
+
+                def audit_hold(conn: Connection, why: str = why) -> None:
+                    self.ctx.audit(
+                        conn, "run.held", {"wave": wave, "reason": why},
+                        env=self.env, plan=self.plan_id,
+                    )  # fmt: skip
+
+                self._write(wave, PLAN_LEVEL, "hold", "started", why, audit_hold)
+                held = True
+            self._check_boundary()
+            self.ctx.clock.sleep(HOLD_POLL)
+
+    def _wave(self, wave: int, names: Sequence[str]) -> None:
+        apps = [self.apps[n] for n in names]
+        failures: list[BaseException] = []
+
+        def one(a: _App) -> None:
+            try:
+                self._ship(a)
+            except BaseException as exc:
+                self.stopping.set()
+                failures.append(exc)
+
+        if len(apps) == 1:
+            one(apps[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(apps), MAX_PARALLEL)) as pool:
+                list(pool.map(one, apps))
+        for exc in failures:  # fenced first, then real failures, then stops
+            if isinstance(exc, Fenced):
+                raise exc
+        for exc in failures:
+            if not isinstance(exc, _Stop):
+                raise exc
+        if failures:
+            raise failures[0]
+
+    def _warm(self) -> None:
+        """Keep the old colors running for the env's `warm` delay, health-checking the new ones:
+        a release that goes bad now still rolls back instantly. Nothing old, nothing to keep."""
+        warm = 0.0 if self.envcfg is None else self.envcfg.warm_seconds
+        seconds = 0.0 if self.body.kind == "rollback" else warm
+        nothing_old = all(a.from_color is None for a in self.apps.values())
+        if seconds <= 0 or nothing_old or (PLAN_LEVEL, "warm") in self.journal.done:
+            return
+        wave = len(self.body.waves)
+        self._check_boundary()
+        self._write(wave, PLAN_LEVEL, "warm", "started", f"old colors stay warm for {seconds:g}s")
+        failpoint("before", "warm", PLAN_LEVEL)
+        clock = self.ctx.clock
+        deadline = clock.monotonic() + seconds
+        while (left := deadline - clock.monotonic()) > 0:
+            clock.sleep(min(left, 1.0))
+            self._check_boundary()
+            for a in self.apps.values():
+                h = a.target.health(a.to_color)
+                if not h.ok:
+                    msg = f"{a.name} {a.item.version} went unhealthy while warm: {h.detail}"
+                    self._write(wave, a.name, "warm", "failed", msg)
+                    raise _StepFailed(a.name, "warm", msg)
+        failpoint("after", "warm", PLAN_LEVEL)
+        self._write(wave, PLAN_LEVEL, "warm", "done", f"{seconds:g}s without a failed check")
+
+    def _finalize(self) -> None:
+        wave = len(self.body.waves)
+
+        def one(a: _App) -> None:
+            stops = a.from_color is not None and a.from_color != a.to_color
+
+            def stop_old() -> str:
+                if not stops or a.from_color is None:
+                    return "nothing to stop"
+                if a.target.live_color() == a.from_color:
+                    raise AdapterError(f"{a.name}: {a.from_color} is live again, not stopping it")
+                a.target.stop_idle(a.from_color, self.epoch)
+                return f"stopped {a.from_color}"
+
+            a_final = _App(a.name, wave, a.item, a.target, a.from_color, a.from_version,
+                           a.from_release_id, a.to_color, True)  # fmt: skip
+            old = (a.from_color, a.from_version) if stops else None
+            self._step(a_final, "finalize", stop_old, boundary=False, intent=old)
+
+        apps = list(self.apps.values())
+        with ThreadPoolExecutor(max_workers=min(max(len(apps), 1), MAX_PARALLEL)) as pool:
+            for f in [pool.submit(one, a) for a in apps]:
+                f.result()

@@ -1,0 +1,87 @@
+"""Starting a run: policy and the environment lease, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shipdeck.core.domain.plan import check_transition
+from shipdeck.core.domain.policy import active_override
+from shipdeck.core.errors import BlockedError
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.notify import notify
+from shipdeck.core.services.plans import StepView, lease_live, load_plan_row, verdict
+from shipdeck.core.services.runs.engine import execute_run
+from shipdeck.core.services.runs.lease import RunTicket, _locked, _take_lease, lock_lease
+from shipdeck.core.services.runs.recovery import reconcile
+from shipdeck.core.services.runs.views import RunResult
+from shipdeck.core.storage import binding
+from shipdeck.core.storage.tables import PLANS
+
+# --- starting --------------------------------------------------------------------------------
+
+
+def start_run(ctx: Context, plan_id: str) -> RunTicket:
+    """Check policy and take the environment's lease, atomically; the plan becomes running.
+
+    Raises BlockedError (exit 3) with every blocker, including `locked` naming the holder when
+    another run holds the environment. Interrupted runs found on the way are reconciled first.
+    """
+    with ctx.db.read() as conn:
+        row = load_plan_row(conn, plan_id)
+    ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
+    reconcile(ctx, env=row.env, auto=True)
+    with ctx.db.write() as conn:
+        lease = lock_lease(conn, row.env)
+        row = load_plan_row(conn, plan_id, for_update=True)
+        if lease_live(lease, ctx.now()):
+            raise _locked(row.env, lease)
+        if row.state not in ("awaiting_approval", "approved"):
+            check_transition(plan_id, row.state, "running")
+        v = verdict(ctx, conn, row)
+        if v.blockers:
+            first = v.blockers[0].message
+            more = f" (and {len(v.blockers) - 1} more)" if len(v.blockers) > 1 else ""
+            raise BlockedError(
+                f"plan {plan_id} may not run: {first}{more}", blockers=list(v.blockers)
+            )
+        epoch = _take_lease(ctx, conn, lease, plan_id)
+        now = ctx.now()
+        started = binding.change(
+            conn,
+            PLANS,
+            {"id": plan_id},
+            state="running",
+            started_at=now,
+            finished_at=None,
+            run_epoch=epoch,
+            digest=v.digest,
+            abort_requested_by=None,
+            result="",
+            updated_at=now,
+        )
+        used = active_override(v.overrides, now)
+        ctx.audit(
+            conn,
+            "run.started",
+            {
+                "epoch": epoch,
+                "digest": v.digest,
+                "from": row.state,
+                "state": "running",
+                "waves": [list(w) for w in v.body.waves],
+                "override": used.id if used else None,
+                "window_open": v.window.open,
+            },
+            env=row.env,
+            plan=plan_id,
+            binds=[started],
+        )
+    notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
+    return RunTicket(plan_id, epoch)
+
+
+def run_plan(
+    ctx: Context, plan_id: str, progress: Callable[[StepView], None] | None = None
+) -> RunResult:
+    """Start and execute the plan in the calling thread (a TUI worker, a test, the runner)."""
+    return execute_run(ctx, start_run(ctx, plan_id), progress)

@@ -1,0 +1,82 @@
+"""The engine's way back: undo what this run switched, app by app in reverse order, and what a
+failure or an abort leads to (roll back or halt).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from shipdeck.core.services.runs.shipping import _Shipping, _succeeded
+from shipdeck.core.services.runs.state import _App, _StepFailed
+from shipdeck.core.storage import binding
+from shipdeck.core.storage.tables import DEPLOYMENTS
+
+
+class _Undoing(_Shipping):
+    def _undo(self, a: _App) -> None:
+        """Put the app back on what was live before this run; stop what this run staged."""
+
+        def act() -> str:
+            notes = []
+            if a.target.live_color() == a.to_color and a.from_color != a.to_color:
+                if a.from_color is None or a.from_release_id is None:
+                    notes.append(f"nothing to roll back to: {a.item.version} stays live")
+                else:
+                    if a.target.staged_version(a.from_color) != a.from_version:
+                        spec = self._spec(a.from_release_id)
+                        a.target.stage(a.from_color, spec, self.epoch)
+                        notes.append(f"redeployed {spec.version} on {a.from_color}")
+                    a.target.switch(a.from_color, self.epoch)
+                    notes.append(f"switched back to {a.from_color}")
+            if a.target.live_color() != a.to_color and a.target.staged_version(a.to_color):
+                a.target.stop_idle(a.to_color, self.epoch)
+                notes.append(f"stopped {a.to_color}")
+            return "; ".join(notes) or "nothing had changed"
+
+        def mark(conn: Connection) -> None:
+            if a.target.live_color() == a.to_color:
+                return  # stayed live (first deployment): the record stays true
+            now = self.ctx.now()
+            mine = [DEPLOYMENTS.c.plan_id == self.plan_id, DEPLOYMENTS.c.app == a.name]
+            changed = [
+                binding.change(conn, DEPLOYMENTS, {"id": d}, outcome="rolled_back", ended_at=now)
+                for d in _succeeded(conn, mine)
+            ]
+            if changed:
+                self.ctx.audit(
+                    conn, "app.rolled_back",
+                    {"to_color": a.from_color, "version": a.from_version, "epoch": self.epoch},
+                    app=a.name, env=self.env, plan=self.plan_id, binds=changed,
+                )  # fmt: skip
+
+        self._step(
+            a, "rollback", act, on_done=mark, boundary=False, intent=(a.from_color, a.from_version)
+        )
+
+    def _roll_back(self) -> list[str]:
+        order = sorted(self.apps.values(), key=lambda a: (a.wave, a.name), reverse=True)
+        problems: list[str] = []
+        for a in order:
+            if not a.prepared:
+                continue
+            try:
+                self._undo(a)
+            except _StepFailed as exc:
+                problems.append(exc.message)
+        return problems
+
+    def _after_failure(self, failure: _StepFailed | None) -> tuple[str, str]:
+        if failure is None or self.abort_seen:
+            problems = self._roll_back()
+            who = self.abort_seen or "someone"
+            result = f"aborted by {who}; rolled back what this run had switched"
+            if problems:
+                result += f"; rollback problems: {'; '.join(problems)}"
+            return "aborted", result
+        what = f"{failure.app} failed at {failure.step}: {failure.message}"
+        if self.body.failure_policy == "halt":
+            return "failed", f"{what}; halted (failure policy halt), the rest is left as it is"
+        problems = self._roll_back()
+        if problems:
+            return "failed", f"{what}; rollback failed: {'; '.join(problems)}"
+        return "rolled_back", f"{what}; rolled back every app this run had switched"
