@@ -32,10 +32,17 @@ class RunProgress:
         return self.state in TERMINAL
 
 
-def watch(ctx: Context, plan_id: str, *, wait: Callable[[], bool]) -> Iterator[RunProgress]:
+def watch(
+    ctx: Context,
+    plan_id: str,
+    *,
+    wait: Callable[[], bool],
+    done: Callable[[str], bool] = TERMINAL.__contains__,
+) -> Iterator[RunProgress]:
     """Yield the run's progress once at first (every step so far), then whenever its journal
-    or state moves, until it has ended or `wait()` (the pause between looks, which the caller
-    owns: a stop event, a deadline, a fake clock) returns False."""
+    or state moves, until `done(state)` (by default: the run has ended; a follower of a run it
+    just started stops once the plan is no longer running) or `wait()` (the pause between
+    looks, which the caller owns: a stop event, a deadline, a fake clock) returns False."""
     last = 0
     seen: tuple[str, str, str | None] | None = None
     while True:
@@ -48,5 +55,5 @@ def watch(ctx: Context, plan_id: str, *, wait: Callable[[], bool]) -> Iterator[R
         if fresh or now != seen:
             seen = now
             yield RunProgress(plan_id, row.env, fresh, *now, row.run_epoch)
-        if row.state in TERMINAL or not wait():
+        if done(row.state) or not wait():
             return

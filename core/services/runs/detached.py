@@ -13,7 +13,8 @@ from pathlib import Path
 from shipdeck.core.errors import OperationFailed, TimedOut
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
-from shipdeck.core.services.plans import StepView, load_plan_row, steps_of
+from shipdeck.core.services.plans import StepView
+from shipdeck.core.services.run_watch import RunProgress, watch
 from shipdeck.core.services.runs.lease import claim_runner
 from shipdeck.core.services.runs.starting import start_run
 from shipdeck.core.services.runs.views import RunResult
@@ -83,31 +84,33 @@ def wait_run(
     """
     clock = ctx.clock
     deadline = None if timeout is None else clock.monotonic() + timeout
-    last = 0
-    while True:
-        with ctx.db.read() as conn:
-            row = load_plan_row(conn, plan_id)
-            fresh = steps_of(conn, plan_id, after_id=last)
-        for s in fresh:
-            last = s.id
-            if on_step is not None:
-                on_step(s)
-        if row.state != "running":
-            with ctx.db.read() as conn:
-                steps = tuple(steps_of(conn, plan_id))
-            return RunResult(plan_id, row.env, row.state, row.result, row.run_epoch, steps)
+    runner_gone = False
+
+    def pause() -> bool:
+        nonlocal runner_gone
         if launched is not None and not launched.alive():
+            if runner_gone:  # looked again after it died: the plan is still running
+                raise OperationFailed(
+                    f"plan {plan_id}: the runner (pid {launched.pid}) exited while the plan "
+                    f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
+                )
+            runner_gone = True
             clock.sleep(poll)  # its last journal write may have just committed
-            with ctx.db.read() as conn:
-                if load_plan_row(conn, plan_id).state == "running":
-                    raise OperationFailed(
-                        f"plan {plan_id}: the runner (pid {launched.pid}) exited while the plan "
-                        f"was running; see {launched.log_path} and run 'shipdeck reconcile'"
-                    )
-            continue
+            return True
         if deadline is not None and clock.monotonic() >= deadline:
             raise TimedOut(
                 f"plan {plan_id} still running after {timeout:g}s; it goes on in the background "
                 f"(follow it with 'shipdeck plan show {plan_id}')"
             )
         clock.sleep(poll)
+        return True
+
+    steps: list[StepView] = []
+    last: RunProgress | None = None
+    for last in watch(ctx, plan_id, wait=pause, done=lambda state: state != "running"):
+        steps += last.fresh
+        if on_step is not None:
+            for s in last.fresh:
+                on_step(s)
+    assert last is not None  # watch always yields its first look
+    return RunResult(plan_id, last.env, last.state, last.result, last.run_epoch, tuple(steps))
