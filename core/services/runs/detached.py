@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import shipdeck
 from shipdeck.core.errors import OperationFailed, TimedOut
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
@@ -43,7 +44,9 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
     make_dirs(log_path.parent)
-    code_root = str(Path(__file__).resolve().parents[3])
+    # The folder that holds the `shipdeck` package (a checkout, or site-packages): the runner
+    # imports what this process imported, and no folder of it lands on the path as top level.
+    code_root = str(Path(shipdeck.__file__).absolute().parent.parent)
     env = {
         **os.environ,
         "SHIPDECK_DATABASE_URL": ctx.db.url,
