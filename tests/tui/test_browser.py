@@ -155,10 +155,13 @@ def test_auditor_browser_view(served: str) -> None:
             page.keyboard.press("/")
             page.keyboard.type("kind:release.created")
             page.keyboard.press("Enter")
-            shown = wait_for(
+            shown = wait_for(  # the count and the rows may come in separate frames
                 page,
                 screen,
-                lambda t: "6 events  filter kind=release.created" in t,
+                lambda t: (
+                    "6 events  filter kind=release.created" in t
+                    and len([ln for ln in t.splitlines() if EVENT_ROW.match(ln)]) == 6
+                ),
                 "the filtered audit log",
             )
             assert "6 events  filter kind=release.created" in shown
