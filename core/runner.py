@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import replace
 
-from shipdeck.core.errors import ShipdeckError
+from shipdeck.core.errors import ShipdeckError, StorageFailed, StorageUnwritable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
     except ShipdeckError as exc:
-        print(f"runner: {exc.kind}: {exc.message}", flush=True)
+        after = ""
+        if isinstance(
+            exc, StorageFailed | StorageUnwritable
+        ):  # "nothing was changed" is the write's
+            after = (
+                " (by that write; the run stopped there, every effect before it is under its"
+                " recorded intent: run 'shipdeck reconcile' once the database takes writes)"
+            )
+        print(f"runner: {exc.kind}: {exc.message}{after}", flush=True)
         return int(exc.exit_code)
     print(f"runner: plan {result.plan_id} {result.state}: {result.result}", flush=True)
     return result.exit_code

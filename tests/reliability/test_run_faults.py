@@ -226,6 +226,7 @@ def test_a_fault_between_stage_and_switch_stops_the_run_before_the_switch(
     assert "Traceback" not in text, text
     last = text.strip().splitlines()[-1]
     assert last.startswith("runner: storage_failed: database ") and b.cause in last, text
+    assert last.endswith("run 'shipdeck reconcile' once the database takes writes)"), last
 
     assert served(ws) == dict.fromkeys(APPS, "1.0.0")  # the switch was not done
     assert [e for e in run_events(ws, plan.id) if e.kind == "run.switch.intent"] == []
