@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shipdeck.core.bootstrap import build_context
+from shipdeck.core.domain.plan import FailurePolicy
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter, Event
 from shipdeck.core.services.context import Context
@@ -92,12 +93,19 @@ class Rig:
     def user(self, name: str = "alice") -> Context:
         return replace(self.base, actor=actor_as(self.base.config, name))
 
-    def plan(self, version: str, apps: Sequence[str] = APPS, env: str = "staging") -> str:
+    def plan(
+        self,
+        version: str,
+        apps: Sequence[str] = APPS,
+        env: str = "staging",
+        failure_policy: FailurePolicy | None = None,
+    ) -> str:
         """Releases of `apps` at `version` (made once) and a plan shipping them to `env`."""
         alice = self.user()
         for app in apps:
             create_release(alice, app, version)
-        return create_plan(alice, env, [f"{a}@{version}" for a in apps]).id
+        items = [f"{a}@{version}" for a in apps]
+        return create_plan(alice, env, items, failure_policy=failure_policy).id
 
     def state(self, plan_id: str) -> tuple[str, str]:
         p = get_plan(self.user("erin"), plan_id)
