@@ -8,10 +8,12 @@ import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shipdeck.core.bootstrap import build_context
+from shipdeck.core.bootstrap import build_context, reconfigure
+from shipdeck.core.domain.config import WorkspaceConfig
 from shipdeck.core.domain.plan import FailurePolicy
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter, Event
@@ -74,14 +76,10 @@ class Rig:
 
     def __post_init__(self) -> None:
         self.launcher = FakeLauncher(self.processes)
-        self.configure(with_targets())
-
-    def configure(self, toml: str) -> None:
-        (self.root / "shipdeck.toml").write_text(toml, encoding="utf-8")
-        ws = Workspace(self.root, load_config(self.root / "shipdeck.toml"))
-        if getattr(self, "base", None) is not None:
-            self.base.close()
-        built = build_context(ws, database_url=f"sqlite:///{self.db_path}", clock=self.clock)
+        config = self._write(with_targets())
+        built = build_context(
+            Workspace(self.root, config), database_url=f"sqlite:///{self.db_path}", clock=self.clock
+        )
         self.base = replace(
             built,
             git=FixedGit(),
@@ -89,6 +87,15 @@ class Rig:
             launcher=self.launcher,
             processes=self.processes,
         )
+
+    def _write(self, toml: str) -> WorkspaceConfig:
+        path = self.root / "shipdeck.toml"
+        path.write_text(toml, encoding="utf-8")
+        return load_config(path)
+
+    def configure(self, toml: str) -> None:
+        """shipdeck.toml changes under the session (the ports stay the fakes)."""
+        self.base = reconfigure(self.base, self._write(toml))
 
     def user(self, name: str = "alice") -> Context:
         return replace(self.base, actor=actor_as(self.base.config, name))
@@ -127,7 +134,7 @@ class Rig:
         for t in self.targets.by_app.values():
             t.calls.clear()
 
-    def calls(self, app: str | None = None) -> list[tuple[str, str, object]]:
+    def calls(self, app: str | None = None) -> list[tuple[str, str, Any]]:
         return [c for c in self.targets.calls() if app is None or c[0] == app]
 
     def live(self) -> dict[str, str | None]:
