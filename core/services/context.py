@@ -23,6 +23,7 @@ from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
+    CommandRunner,
     GitPort,
     LiveColorReader,
     LogSource,
@@ -128,6 +129,7 @@ class Context:
     log_sources: Callable[[str, str], LogSource]
     token_limits: Callable[[str, str], TokenLimitStore]
     notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
+    commands: CommandRunner  # checklist commands and eval gates
     clock: Clock = field(default_factory=SystemClock)
     secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
     scanner: WeightScanner | None = None  # pickle-based weights at release time

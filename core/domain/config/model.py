@@ -38,11 +38,19 @@ class Role:
     permissions: frozenset[str]
 
 
+CHECK_TIMEOUT = 600.0  # seconds a checklist command may run when its item sets no `timeout`
+
+
 @dataclass(frozen=True)
 class ChecklistItem:
     id: str
     text: str
     command: tuple[str, ...] | None = None
+    timeout: float | None = None  # seconds; None: CHECK_TIMEOUT
+
+    @property
+    def time_limit(self) -> float:
+        return CHECK_TIMEOUT if self.timeout is None else self.timeout
 
 
 @dataclass(frozen=True)
