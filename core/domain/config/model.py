@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, VersionScheme
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
@@ -91,6 +92,7 @@ class TargetConfig:
     settings: Mapping[str, Any]
     logs: AdapterConfig | None = None
     token_limits: AdapterConfig | None = None
+    eval: EvalGate | None = None  # the gate the staged color passes before the switch
 
 
 @dataclass(frozen=True)
