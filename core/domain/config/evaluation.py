@@ -25,7 +25,7 @@ def parse_eval(c: Collector, raw: Any, path: str, adapter: str) -> EvalGate | No
     if adapter not in COLOR_URL_ADAPTERS:
         c.err(
             path,
-            f"a {adapter} target has no URL for its staged color, so nothing can be evaluated "
+            f"the '{adapter}' target adapter has no URL for one color, so nothing can be evaluated "
             f"before the switch (only {' and '.join(COLOR_URL_ADAPTERS)} targets can)",
         )
     command = _command(c, t, path)
