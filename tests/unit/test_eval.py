@@ -252,3 +252,27 @@ def test_a_checklist_item_may_set_its_command_timeout() -> None:
     )
     items = parse_config(tomllib.loads(text)).environments["prod"].checklist
     assert [(i.id, i.time_limit) for i in items] == [("smoke", 2.5), ("notes", 600.0)]
+
+
+# --- the run view --------------------------------------------------------------------------------
+
+
+def test_the_run_view_counts_the_eval_step_only_for_gated_apps() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from shipdeck.core.services.plans import StepView
+    from shipdeck.tui.screens.run import fold
+
+    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    items = [
+        SimpleNamespace(app="gated", version="2", wave=0),
+        SimpleNamespace(app="plain", version="2", wave=0),
+    ]
+    forward = ("stage", "health", "switch", "verify", "finalize")
+    steps = [StepView(1, 1, 0, "plain", s, "done", "", at) for s in forward]
+    steps += [StepView(2, 1, 0, "gated", s, "done", "", at) for s in ("stage", "health", "eval")]
+    runs = fold(SimpleNamespace(items=items), steps)  # type: ignore[arg-type]
+    assert runs["plain"].forward == forward and runs["plain"].status(True).plain == "✓ live"
+    assert runs["gated"].forward == ("stage", "health", "eval", *forward[2:])
+    assert runs["gated"].status(True).plain == "eval ✓"
