@@ -1,15 +1,13 @@
-"""argv templates and running them, shared by every adapter that runs a configured command.
+"""Running argv commands, shared by every adapter that runs a configured command.
 
-Commands come from shipdeck.toml as argv lists and their placeholders are filled INSIDE each item:
-nothing is ever split or handed to a shell, so a version, commit or config value can hold spaces,
-`;|&$()`, newlines or a leading "-" and still arrive as exactly one argument, byte for byte.
+Templates are filled by core.domain.argv_template (re-exported here for the adapters): nothing is
+ever split or handed to a shell. Commands run in their own session, with capped output, and their
+whole process group is killed on timeout.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import selectors
 import signal
 import subprocess
@@ -18,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipdeck.core.domain.argv_template import placeholders, render_argv
 from shipdeck.core.errors import AdapterError, ExitCode, TimedOut
 
-# `{{` and `}}` are literal braces; `{name}` or `{name[KEY]}` a placeholder; anything else
-# between braces (or a lone brace) is a mistake worth reporting rather than passing through.
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_PLACEHOLDER = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<key>[^\[\]]+)\])?")
+__all__ = [
+    "CommandTimedOut", "CompletedRun", "kill_group", "placeholders", "render_argv", "run_argv",
+    "run_bounded", "spawn",
+]  # fmt: skip
 
 # Output kept per stream; a chatty command must not grow memory without bound. The tail is kept
 # because that is where the error usually is.
@@ -46,106 +45,11 @@ class CommandTimedOut(AdapterError, TimedOut):
 
 @dataclass(frozen=True)
 class CompletedRun:
-    returncode: int
+    returncode: int  # negative: ended by that signal (-9 when killed at its timeout)
     stdout: str
     stderr: str
     duration: float
-
-
-def _parse(item: str) -> list[str | tuple[str, str | None]]:
-    """Split one argv item into literal text and (name, key) placeholders."""
-    parts: list[str | tuple[str, str | None]] = []
-    pos = 0
-    for match in _TOKEN.finditer(item):
-        if match.start() > pos:
-            parts.append(item[pos : match.start()])
-        token = match.group(0)
-        pos = match.end()
-        if token in ("{{", "}}"):
-            parts.append(token[0])
-            continue
-        inner = match.group(1)
-        if inner is None:
-            raise ValueError(f"lone {token!r} in argv item {item!r}; write {token * 2} for a brace")
-        found = _PLACEHOLDER.fullmatch(inner)
-        if found is None:
-            raise ValueError(f"malformed placeholder {token} in argv item {item!r}")
-        parts.append((found["name"], found["key"]))
-    if pos < len(item):
-        parts.append(item[pos:])
-    return parts
-
-
-def _label(name: str, key: str | None) -> str:
-    return "{" + name + (f"[{key}]" if key is not None else "") + "}"
-
-
-def placeholders(template: Sequence[str]) -> set[str]:
-    """Placeholders a template uses, as written (`app`, `config[region]`), to validate config
-    before anything runs; raises ValueError for malformed ones."""
-    found: set[str] = set()
-    for item in template:
-        for part in _parse(item):
-            if isinstance(part, tuple):
-                found.add(_label(*part)[1:-1])
-    return found
-
-
-def _text(value: object, label: str) -> str:
-    if value is None:
-        raise ValueError(f"placeholder {label} has no value here")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, Path):
-        return os.fspath(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def render_argv(
-    template: Sequence[str],
-    values: Mapping[str, object],
-    *,
-    missing_config: str | None = None,
-) -> list[str]:
-    """Fill `{name}` and `{config[KEY]}` placeholders inside each item; one item in, one out.
-
-    Raises ValueError naming the placeholder when a value is unknown or missing, except that with
-    `missing_config` set a `{config[KEY]}` whose KEY is absent (or None) renders as that text: a
-    template with defaults of its own (the demo app's `--health=`) can then use keys a release
-    need not set.
-    """
-    if isinstance(template, str):
-        raise ValueError("an argv template must be a list of strings, not one string")
-    argv: list[str] = []
-    for item in template:
-        if not isinstance(item, str):
-            raise ValueError(f"argv item {item!r} is not a string")
-        out: list[str] = []
-        for part in _parse(item):
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            name, key = part
-            label = _label(name, key)
-            if name not in values:
-                raise ValueError(f"unknown placeholder {label}")
-            value = values[name]
-            if key is not None:
-                if not isinstance(value, Mapping):
-                    raise ValueError(f"unknown placeholder {label}")
-                if name == "config" and missing_config is not None and value.get(key) is None:
-                    out.append(missing_config)
-                    continue
-                if key not in value:
-                    raise ValueError(f"unknown placeholder {label}")
-                value = value[key]
-            out.append(_text(value, label))
-        argv.append("".join(out))
-    return argv
+    timed_out: bool = False
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -200,12 +104,29 @@ def run_argv(
     *,
     label: str = "command",
 ) -> CompletedRun:
-    """Run argv (no shell), capture its output, and kill its whole process group on timeout.
+    """Run argv (no shell), capture its output, and kill its whole process group on timeout,
+    raising CommandTimedOut: for adapter steps, where a timeout is a failed step.
 
     `env` entries are added to the inherited environment. `label` starts every error message
     ("nginx target chat-api/prod: switch"). Output is decoded as UTF-8 with replacement and
     returned raw: callers strip control sequences before showing it.
     """
+    done = run_bounded(argv, timeout, cwd, env, label=label)
+    if done.timed_out:
+        raise CommandTimedOut(f"{label}: {argv[0]} timed out after {timeout:g}s")
+    return done
+
+
+def run_bounded(
+    argv: Sequence[str],
+    timeout: float,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    label: str = "command",
+) -> CompletedRun:
+    """run_argv's work, with a timeout reported (`timed_out`, the output read until then)
+    instead of raised: for callers that keep what a killed command printed."""
     start = time.monotonic()
     deadline = start + timeout
     proc = spawn(argv, label, cwd=cwd, env=env)
@@ -213,6 +134,7 @@ def run_argv(
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     buffers = {out_fd: bytearray(), err_fd: bytearray()}
     exited_at: float | None = None
+    timed_out = False
     try:
         with selectors.DefaultSelector() as sel:
             for fd in buffers:
@@ -220,8 +142,7 @@ def run_argv(
             while sel.get_map():
                 now = time.monotonic()
                 if now >= deadline:
-                    kill_group(proc)
-                    raise CommandTimedOut(f"{label}: {argv[0]} timed out after {timeout:g}s")
+                    break  # the wait below times out at once and kills the group
                 if exited_at is None and proc.poll() is not None:
                     exited_at = now
                 if exited_at is not None and now - exited_at > _EXIT_GRACE:
@@ -236,10 +157,10 @@ def run_argv(
                     if len(buf) > _OUTPUT_CAP:
                         del buf[: len(buf) - _OUTPUT_CAP]
         try:
-            returncode = proc.wait(timeout=max(deadline - time.monotonic(), 0))
+            proc.wait(timeout=max(deadline - time.monotonic(), 0))
         except subprocess.TimeoutExpired:
             kill_group(proc)
-            raise CommandTimedOut(f"{label}: {argv[0]} timed out after {timeout:g}s") from None
+            timed_out = True
     except BaseException:
         if proc.poll() is None:
             kill_group(proc)
@@ -248,8 +169,9 @@ def run_argv(
         proc.stdout.close()
         proc.stderr.close()
     return CompletedRun(
-        returncode=returncode,
+        returncode=proc.returncode,
         stdout=buffers[out_fd].decode("utf-8", "replace"),
         stderr=buffers[err_fd].decode("utf-8", "replace"),
         duration=time.monotonic() - start,
+        timed_out=timed_out,
     )

@@ -148,6 +148,12 @@ class ElbTarget:
             self.url = f"{scheme}://{balancer['DNSName']}:{listener['Port']}"
         return self.url
 
+    def color_endpoint(self, color: Color) -> str:
+        raise AdapterError(
+            f"{self.label}: a target group has no URL of its own (only the listener has one), "
+            "so it cannot be evaluated before the switch; use a local or nginx target"
+        )
+
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         """Nothing to start: the team deployed to the target group. Check it exists and record
         which release it holds, so staged_version reads it back from AWS."""

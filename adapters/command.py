@@ -187,6 +187,12 @@ class CommandTarget:
     def endpoint(self) -> str | None:
         return self.url
 
+    def color_endpoint(self, color: Color) -> str:
+        raise AdapterError(
+            f"{self.label}: a command target has no URL for one color (only the switch's "
+            "`endpoint`), so it cannot be evaluated before the switch; use a local or nginx target"
+        )
+
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         with self.fence.hold(epoch):
             if self.live_color() == color:

@@ -260,6 +260,10 @@ class NginxTarget:
     def endpoint(self) -> str | None:
         return self.url
 
+    def color_endpoint(self, color: Color) -> str:
+        """Each color listens on its own loopback port, behind nginx's upstream."""
+        return f"http://127.0.0.1:{self.ports[color]}"
+
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         """Start the release on `color`'s port (nginx sends it nothing yet). Idempotent: the
         same argv already running is left alone. The live color is refused while it runs; when

@@ -239,6 +239,7 @@ def build_context(
     read_only: bool = False,
     check_schema: bool = True,
 ) -> Context:
+    from shipdeck.adapters.commands import ProcessRunner
     from shipdeck.adapters.git_repo import GitRepositories
     from shipdeck.adapters.picklescan_scanner import PickleScanner
 
@@ -257,6 +258,7 @@ def build_context(
         targets=targets,
         live_colors=make_live_color_reader(workspace.root, targets),
         checkpoints=make_checkpoint_store,
+        commands=ProcessRunner(),
         clock=clock or SystemClock(),
         read_only=read_only,
         scanner=PickleScanner(),

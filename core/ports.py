@@ -9,7 +9,7 @@ switch anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -164,6 +164,10 @@ class Target(Protocol):
     def endpoint(self) -> str | None:
         """Where users reach the live color (the front port / listener URL)."""
 
+    def color_endpoint(self, color: Color) -> str:
+        """The base URL that reaches `color` itself, live or not (what an eval gate tests on the
+        staged color before the switch); AdapterError naming the adapter if it has no such URL."""
+
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         """Start `release` on `color` without sending it traffic. Idempotent."""
 
@@ -222,6 +226,38 @@ class TokenLimitStore(Protocol):
 
     def write(self, limits: TokenLimits) -> None:
         """Apply new limits (None keeps a value), then run the reload hook if configured."""
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a command ended: its exit status (None when it was killed at its timeout) and the
+    tail of each stream, capped so a chatty command cannot grow memory without bound."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+class CommandRunner(Protocol):
+    """Runs a configured command (checklist commands, eval gates): an argv, never a shell, in a
+    process group of its own that is killed whole at the timeout, so nothing it started
+    outlives it."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        label: str = "command",
+    ) -> CommandResult:
+        """Run argv to its end or its timeout; `env` entries are added to the inherited
+        environment. AdapterError starting with `label` when it cannot start at all."""
 
 
 class Notifier(Protocol):

@@ -113,6 +113,9 @@ class LocalTarget:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def color_endpoint(self, color: Color) -> str:
+        return f"http://127.0.0.1:{self.ports[self._color(color)]}"
+
     def log_path(self, color: Color | str) -> Path:
         return self.state_dir / "logs" / f"{color}.log"
 

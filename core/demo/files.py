@@ -3,7 +3,9 @@ its targets), the LiteLLM gateway configs and the marker `demo stop` looks for."
 
 from __future__ import annotations
 
+import json
 import socket
+import sys
 from pathlib import Path
 
 from shipdeck.core.demo.content import APPS
@@ -112,6 +114,8 @@ def demo_toml(ports: list[int]) -> str:
                 f"green_port = {next(port)}",
                 "",
             ]
+            if app.name == "model-server":
+                lines += _eval_gate(env)
             if app.name == "chat-api":
                 lines += [
                     f"[apps.chat-api.targets.{env}.token_limits]",
@@ -121,6 +125,21 @@ def demo_toml(ports: list[int]) -> str:
                     "",
                 ]
     return "\n".join(lines)
+
+
+def _eval_gate(env: str) -> list[str]:
+    """The model server's eval gate: core/demo/evaluator.py against the staged color."""
+    python = json.dumps(sys.executable)
+    return [
+        "# Before traffic moves, the staged color is evaluated: no metric may be more than the",
+        "# allowed percentage worse than what the live release measured (try a -distilled version).",
+        f"[apps.model-server.targets.{env}.eval]",
+        f'command = [{python}, "-m", "shipdeck.core.demo.evaluator", "{{url}}"]',
+        "timeout = 30",
+        'metrics.accuracy = { min = 0.85, max_regression = "5%" }',
+        'metrics.latency_ms = { max = 500, max_regression = "50%" }',
+        "",
+    ]
 
 
 GATEWAY_YAML = """\

@@ -150,7 +150,12 @@ class PlanBody:
             items=tuple(PlanItem.from_dict(i) for i in d["items"]),
             waves=tuple(tuple(w) for w in d["waves"]),
             extra_checklist=tuple(
-                ChecklistItem(c["id"], c["text"], tuple(c["command"]) if c.get("command") else None)
+                ChecklistItem(
+                    c["id"],
+                    c["text"],
+                    tuple(c["command"]) if c.get("command") else None,
+                    c.get("timeout"),
+                )
                 for c in d.get("extra_checklist", [])
             ),
             failure_policy=d.get("failure_policy", "rollback"),
@@ -160,7 +165,14 @@ class PlanBody:
 
 
 def _checklist_dict(c: ChecklistItem) -> dict[str, Any]:
-    return {"id": c.id, "text": c.text, "command": list(c.command) if c.command else None}
+    # `timeout` only when set, so items without one keep the digests they had.
+    timeout = {} if c.timeout is None else {"timeout": c.timeout}
+    return {
+        "id": c.id,
+        "text": c.text,
+        "command": list(c.command) if c.command else None,
+        **timeout,
+    }
 
 
 def checklist(env: Environment, body: PlanBody) -> tuple[ChecklistItem, ...]:

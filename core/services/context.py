@@ -23,6 +23,7 @@ from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
     Clock,
+    CommandRunner,
     GitPort,
     LiveColorReader,
     LogSource,
@@ -132,6 +133,7 @@ class Context:
     log_sources: Callable[[str, str], LogSource]
     token_limits: Callable[[str, str], TokenLimitStore]
     notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
+    commands: CommandRunner  # checklist commands and eval gates
     clock: Clock = field(default_factory=SystemClock)
     # The machine's processes: real ones by default (core.system), fakes in the engine's tests.
     launcher: RunLauncher = field(default_factory=DetachedLauncher)

@@ -408,3 +408,17 @@ def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes
         done = json.loads(payload).get("intent_seq")
         if isinstance(done, int):
             intents.pop(done, None)
+
+
+def latest_payloads(
+    conn: Connection, kind: str, *, app: str, env: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(seq, payload) of the `kind` events about `app` in `env`, newest first: evidence a later
+    decision rests on (the eval gate's baseline). The kind index finds them."""
+    rows = conn.execute(
+        select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.payload)
+        .where(AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.app == app, AUDIT_EVENTS.c.env == env)
+        .order_by(AUDIT_EVENTS.c.seq.desc())
+    )
+    for seq, payload in rows:
+        yield seq, json.loads(bytes(payload))

@@ -45,6 +45,9 @@ class RecordingTarget:
     def endpoint(self) -> str | None:
         return None
 
+    def color_endpoint(self, color: Color) -> str:
+        return f"http://fake-target.invalid/{self.app}/{color}"
+
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
         self._record("stage", (color, release.version, epoch), epoch)
         self.staged[color] = release.version

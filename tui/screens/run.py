@@ -34,7 +34,8 @@ from shipdeck.tui.widgets.plan_text import clip, clock, elapsed, safe, state_lab
 from shipdeck.tui.widgets.vim import VimLog
 
 POLL_SECONDS = 0.5
-FORWARD = ("stage", "health", "switch", "verify", "finalize")
+FORWARD = ("stage", "health", "eval", "switch", "verify", "finalize")
+GATED = "eval"  # only for apps whose target has an eval gate: in FORWARD once the journal has it
 PLAN_LEVEL = "*"
 LOG_LINES = 5_000
 
@@ -53,6 +54,12 @@ class AppRun:
     detail: str = ""
     first: datetime | None = None
     last: datetime | None = None
+    gated: bool = False  # the journal has an eval step for it
+
+    @property
+    def forward(self) -> tuple[str, ...]:
+        """The steps this app goes through on its way to live."""
+        return FORWARD if self.gated else tuple(s for s in FORWARD if s != GATED)
 
     @property
     def busy(self) -> bool:
@@ -74,7 +81,7 @@ class AppRun:
             return text
         if self.step is not None:
             return Text(f"{self.step}…", style="bold cyan")
-        if all(s in self.done for s in FORWARD):
+        if all(s in self.done for s in self.forward):
             return Text("✓ live", style="bold green")
         if "verify" in self.done:
             return Text("✓ verified", style="green")
@@ -92,6 +99,7 @@ def fold(view: PlanView, steps: list[StepView]) -> dict[str, AppRun]:
         a = runs.setdefault(s.app, AppRun(s.app, "?", s.wave))
         a.first = a.first or s.at
         a.last = s.at
+        a.gated = a.gated or s.step == GATED
         if s.step == "rollback":
             a.rollback = "started" if s.state == "started" else s.state
             a.step = None
@@ -333,8 +341,8 @@ class RunScreen(ShipdeckScreen):
         for a in runs.values():
             bad = a.failed_at is not None or a.rollback is not None
             bar = ProgressBar(
-                total=len(FORWARD),
-                completed=len(a.done & set(FORWARD)),
+                total=len(a.forward),
+                completed=len(a.done & set(a.forward)),
                 complete_style="red" if bad else "cyan",
                 finished_style="green",
             )

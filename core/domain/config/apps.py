@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from shipdeck.core.domain.config.collector import Collector
+from shipdeck.core.domain.config.evaluation import parse_eval
 from shipdeck.core.domain.config.model import (
     AdapterConfig,
     App,
@@ -103,7 +104,8 @@ def _parse_artifacts(
 def _parse_targets(
     c: Collector, a: Mapping[str, Any], path: str, envs: Mapping[str, Environment]
 ) -> dict[str, TargetConfig]:
-    """One target adapter per environment, each with optional `logs` and `token_limits`."""
+    """One target adapter per environment, each with optional `logs`, `token_limits` and
+    `eval`."""
     targets: dict[str, TargetConfig] = {}
     for ename, traw in c.table(a.get("targets"), f"{path}.targets").items():
         tpath = f"{path}.targets.{ename}"
@@ -112,12 +114,15 @@ def _parse_targets(
             continue
         t = c.table(traw, tpath)
         target = adapter_settings(
-            c, t, tpath, TARGET_ADAPTERS, "target adapter", {"logs", "token_limits"}
+            c, t, tpath, TARGET_ADAPTERS, "target adapter", {"logs", "token_limits", "eval"}
         )
         logs = _nested(c, t, tpath, "logs", LOG_ADAPTERS, "log adapter")
         limits = _nested(c, t, tpath, "token_limits", TOKEN_LIMIT_ADAPTERS, "token limit adapter")
+        gate = None
+        if "eval" in t and target:
+            gate = parse_eval(c, t["eval"], f"{tpath}.eval", target.adapter)
         if target:
-            targets[ename] = TargetConfig(target.adapter, target.settings, logs, limits)
+            targets[ename] = TargetConfig(target.adapter, target.settings, logs, limits, gate)
     return targets
 
 

@@ -22,6 +22,17 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def seconds_at(c: Collector, raw: Mapping[str, Any], path: str, key: str) -> float | None:
+    """An optional positive, finite number of seconds (a command's `timeout`)."""
+    value = c.get(raw, path, key, (int, float))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not 0 < value < float("inf"):
+        c.err(join(path, key), f"must be a positive number of seconds, not {value!r}")
+        return None
+    return float(value)
+
+
 def typename(value: Any) -> str:
     return {
         bool: "a boolean",

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shipdeck.core.domain.config.collector import Collector, typename
+from shipdeck.core.domain.config.collector import Collector, seconds_at, typename
 from shipdeck.core.domain.config.model import ApprovalPolicy, ChecklistItem, Environment, Role
 from shipdeck.core.domain.config.windows import duration_at
 from shipdeck.core.domain.model_gates import ModelPolicy
@@ -144,19 +144,23 @@ def _parse_checklist(c: Collector, raw: Any, path: str) -> tuple[ChecklistItem, 
 
 
 def _checklist_item(c: Collector, entry: Any, ipath: str) -> ChecklistItem | None:
-    """A plain string, or a table with `text` and optional `id` and `command` (an argv)."""
+    """A plain string, or a table with `text` and optional `id`, `command` (an argv) and
+    `timeout` (seconds the command may run)."""
     if isinstance(entry, str):
         return ChecklistItem(_slug(entry), entry)
     if not isinstance(entry, dict):
         c.err(ipath, f"must be a string or a table, not {typename(entry)}")
         return None
-    c.keys(entry, ipath, {"id", "text", "command"})
+    c.keys(entry, ipath, {"id", "text", "command", "timeout"})
     text = c.get(entry, ipath, "text", str, required=True) or ""
     cid = c.get(entry, ipath, "id", str, _slug(text))
     command = c.strings(entry, ipath, "command") if "command" in entry else None
     if command is not None and not command:
         c.err(f"{ipath}.command", "must name a program (a non-empty argv array)")
-    return ChecklistItem(cid, text, command or None)
+    timeout = seconds_at(c, entry, ipath, "timeout")
+    if timeout is not None and command is None:
+        c.err(f"{ipath}.timeout", "only a checklist item with a command has a timeout")
+    return ChecklistItem(cid, text, command or None, timeout)
 
 
 def _slug(text: str) -> str:

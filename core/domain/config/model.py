@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, VersionScheme
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
@@ -38,11 +39,19 @@ class Role:
     permissions: frozenset[str]
 
 
+CHECK_TIMEOUT = 600.0  # seconds a checklist command may run when its item sets no `timeout`
+
+
 @dataclass(frozen=True)
 class ChecklistItem:
     id: str
     text: str
     command: tuple[str, ...] | None = None
+    timeout: float | None = None  # seconds; None: CHECK_TIMEOUT
+
+    @property
+    def time_limit(self) -> float:
+        return CHECK_TIMEOUT if self.timeout is None else self.timeout
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class TargetConfig:
     settings: Mapping[str, Any]
     logs: AdapterConfig | None = None
     token_limits: AdapterConfig | None = None
+    eval: EvalGate | None = None  # the gate the staged color passes before the switch
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ ChecklistView, OverrideView), never table rows. Running plans is core.services.r
 from __future__ import annotations
 
 from shipdeck.core.services.plans.approvals import approve, reject, submit_plan
-from shipdeck.core.services.plans.checklist import CHECK_TIMEOUT, OUTPUT_LIMIT, check_item
+from shipdeck.core.services.plans.checklist import OUTPUT_LIMIT, check_item
 from shipdeck.core.services.plans.drafting import (
     build_body,
     create_plan,
@@ -55,7 +55,6 @@ from shipdeck.core.services.plans.views import (
 )
 
 __all__ = [
-    "CHECK_TIMEOUT",
     "DEFAULT_OVERRIDE",
     "MAX_OVERRIDE",
     "OUTPUT_LIMIT",

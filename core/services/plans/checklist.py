@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 from sqlalchemy import delete, insert
 
+from shipdeck.core.domain.config import ChecklistItem
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.domain.redact import redact_text
-from shipdeck.core.errors import ConflictError, NotFoundError, OperationFailed
+from shipdeck.core.errors import AdapterError, ConflictError, NotFoundError, OperationFailed
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans.lookups import load_plan_row
 from shipdeck.core.services.plans.verdict import verdict
 from shipdeck.core.services.plans.views import ChecklistView
 from shipdeck.core.storage.tables import TICKS
 
-CHECK_TIMEOUT = 600.0
 OUTPUT_LIMIT = 64 * 1024
 
 
@@ -24,32 +21,43 @@ OUTPUT_LIMIT = 64 * 1024
 
 
 def _run_check(
-    ctx: Context, plan_id: str, env: str, apps: list[str], argv: tuple[str, ...]
-) -> tuple[bool, str, int | None]:
+    ctx: Context, plan_id: str, env: str, apps: list[str], item: ChecklistItem
+) -> tuple[bool, str, int | None, int]:
+    """Run the item's command through the command runner, once its intent is committed (no
+    record, no command). Returns ok, output, exit code and the intent's sequence number."""
+    assert item.command is not None
+    argv = list(item.command)
+    with ctx.db.write() as conn:
+        intent = ctx.audit(
+            conn,
+            "plan.check.intent",
+            {"item": item.id, "command": argv, "timeout": item.time_limit},
+            env=env,
+            plan=plan_id,
+        )
     child_env = {
-        **os.environ,
         "SHIPDECK_PLAN": plan_id,
         "SHIPDECK_ENV": env,
         "SHIPDECK_APPS": ",".join(apps),
         "SHIPDECK_WORKSPACE": str(ctx.workspace),
     }
     try:
-        done = subprocess.run(
-            list(argv), cwd=ctx.workspace, env=child_env, capture_output=True,
-            timeout=CHECK_TIMEOUT, shell=False, stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
-    except FileNotFoundError:
-        return False, f"command not found: {argv[0]}", None
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"") + (exc.stderr or b"")
-        return False, _tail(out) + f"\n(timed out after {CHECK_TIMEOUT:g}s)", None
-    except OSError as exc:
-        return False, f"cannot run {argv[0]}: {exc.strerror or exc}", None
-    return done.returncode == 0, _tail(done.stdout + done.stderr), done.returncode
+        done = ctx.commands.run(
+            argv,
+            timeout=item.time_limit,
+            cwd=ctx.workspace,
+            env=child_env,
+            label=f"checklist item '{item.id}'",
+        )
+    except AdapterError as exc:
+        return False, exc.message, None, intent
+    output = _tail(done.stdout + done.stderr)
+    if done.timed_out:
+        return False, output + f"\n(timed out after {item.time_limit:g}s)", None, intent
+    return done.returncode == 0, output, done.returncode, intent
 
 
-def _tail(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace")
+def _tail(text: str) -> str:
     return text if len(text) <= OUTPUT_LIMIT else "…" + text[-OUTPUT_LIMIT:]
 
 
@@ -67,9 +75,9 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
         raise NotFoundError(f"plan {plan_id} has no checklist item '{item}' (items: {known})")
     if row.state not in PRE_RUN:
         raise ConflictError(f"plan {plan_id} is {label(row.state)}: its checklist is closed")
-    ok, output, code = True, note, None
+    ok, output, code, intent = True, note, None, None
     if entry.command:
-        ok, output, code = _run_check(ctx, plan_id, row.env, v.body.apps, entry.command)
+        ok, output, code, intent = _run_check(ctx, plan_id, row.env, v.body.apps, entry)
     output = redact_text(output, ctx.secrets)  # a check may print a token: never stored as is
     now = ctx.now()
     with ctx.db.write() as conn:
@@ -83,7 +91,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
             conn,
             "plan.checked",
             {"item": entry.id, "ok": ok, "command": list(entry.command) if entry.command else None,
-             "exit_code": code},
+             "exit_code": code, **({} if intent is None else {"intent_seq": intent})},
             env=row.env,
             plan=plan_id,
             binds=[(TICKS, {"plan_id": plan_id, "item": entry.id})],

@@ -224,6 +224,7 @@ class _Journaled(_LeaseHolder):
         boundary: bool = True,
         defer: bool = False,
         intent: tuple[Color | None, str | None] | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
         """Journal, run and journal one step. With `defer`, its "done" row is written together
         with the app's next "started" row (one transaction per step boundary, not two).
@@ -231,6 +232,7 @@ class _Journaled(_LeaseHolder):
         A step that changes the target names the `intent` (color, version): its "started" row
         carries the `run.STEP.intent` event, so the target is only called once the intent has
         committed, and its "done"/"failed" row carries the outcome naming it (`intent_seq`).
+        What the action puts in `evidence` joins that outcome's payload, done or failed.
         """
         if (a.name, step) in self.journal.done:
             return
@@ -256,11 +258,12 @@ class _Journaled(_LeaseHolder):
             self.lost.set()
             raise Fenced(f"plan {self.plan_id}: {exc.message}") from None
         except AdapterError as exc:
-            failed = self._outcome(step, intent_seq, "failed", error=exc.message)
+            facts = {**(evidence or {}), "error": exc.message}
+            failed = self._outcome(step, intent_seq, "failed", **facts)
             self._write(a.wave, a.name, step, "failed", exc.message, on_fail, failed)
             raise _StepFailed(a.name, step, exc.message) from None
         failpoint("after", step, a.name)
-        outcome = self._outcome(step, intent_seq, "done", result=note or detail)
+        outcome = self._outcome(step, intent_seq, "done", **(evidence or {}), result=note or detail)
         done = _Row(a.wave, a.name, step, "done", note or detail, on_done, outcome)
         if defer:
             self._pending[a.name] = done

@@ -1,5 +1,5 @@
-"""The engine's way forward: release specs, prepare, then per app stage, health, switch and
-verify, wave after wave (a closed window holds the next), warm, and finalize.
+"""The engine's way forward: release specs, prepare, then per app stage, health, eval (where
+the target has a gate), switch and verify, wave after wave (a closed window holds the next), warm, and finalize.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import ReleaseSpec, ResolvedArtifact, other_color
 from shipdeck.core.services.plans import env_window, window_tz
 from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.runs.eval_gate import EvalRun, live_baseline
 from shipdeck.core.services.runs.failpoints import failpoint
 from shipdeck.core.services.runs.journal import _Journaled
 from shipdeck.core.services.runs.lease import Fenced
@@ -201,12 +202,30 @@ class _Shipping(_Journaled):
             a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
             on_fail=self._record_failed(a), defer=True,
         )  # fmt: skip
+        self._evaluate(a, spec)
         self._step(
             a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
             detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),
             defer=True, intent=(a.to_color, a.item.version),
         )  # fmt: skip
         self._step(a, "verify", self._checker(a), detail=where)
+
+    def _evaluate(self, a: _App, spec: ReleaseSpec) -> None:
+        """The app's eval gate on its staged color, if this environment's target has one (a
+        rollback plan is not held to it: it restores what was live before)."""
+        tcfg = self.ctx.config.apps[a.name].targets.get(self.env)
+        if tcfg is None or tcfg.eval is None or self.body.kind == "rollback":
+            return
+        baseline = live_baseline(self.ctx, a.name, self.env, a.from_release_id)
+        gate = EvalRun(
+            self.ctx, self.env, tcfg.eval, a.target, a.to_color, spec, a.item.release_id, baseline
+        )
+        evidence: dict[str, Any] = {}
+        self._step(
+            a, "eval", lambda: gate(evidence), detail=f"{a.item.version} on {a.to_color}",
+            on_fail=self._record_failed(a), defer=True, intent=(a.to_color, a.item.version),
+            evidence=evidence,
+        )  # fmt: skip
 
     def _hold(self, wave: int) -> None:
         """Between waves: a window that closed mid-run holds the next wave until it reopens."""

@@ -20,11 +20,11 @@ if TYPE_CHECKING:
 
 
 PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
-# The intents of the steps that change a target, and every outcome that can close one
-# (reconcile looks for the open ones).
+# The intents of the steps that change a target or run a command against it, and every outcome
+# that can close one (reconcile looks for the open ones).
 _EFFECT_KINDS = tuple(
     f"run.{step}{end}"
-    for step in ("stage", "switch", "finalize", "rollback")
+    for step in ("stage", "eval", "switch", "finalize", "rollback")
     for end in (".intent", "", ".failed", ".recovered")
 )
 HEALTH_ATTEMPTS = 3
