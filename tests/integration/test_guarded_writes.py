@@ -126,6 +126,7 @@ UNGUARDED = {
     ("runner_token.py", "issue"): "issued by start_run, which requires",
     ("runner_token.py", "redeem"): "the runner proving its lease; a refusal is audited",
     ("tasks.py", "task_lease"): "held by the task functions after _guard",
+    ("plans/checklist.py", "_run_check"): "a command's intent, for check_item, which requires",
     ("plans/drafting.py", "insert_plan"): "called by create_plan and deploy, which require",
     ("plans/approvals.py", "_set_state"): "called by guarded plan transitions",
     ("runs/lease.py", "claim_runner"): "the runner's lease, under a ticket start_run required",
