@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import shipdeck
 from shipdeck.core.errors import OperationFailed, TimedOut
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import StepView
 from shipdeck.core.services.run_watch import RunProgress, watch
 from shipdeck.core.services.runs.lease import claim_runner
+from shipdeck.core.services.runs.spawn import spawn
 from shipdeck.core.services.runs.starting import start_run
 from shipdeck.core.services.runs.views import RunResult
-from shipdeck.core.storage.files import make_dirs, open_file
 
 # --- detached runs ---------------------------------------------------------------------------
 
@@ -43,31 +40,22 @@ def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
     ticket = start_run(ctx, plan_id)
     token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
-    make_dirs(log_path.parent)
-    # The folder that holds the `shipdeck` package (a checkout, or site-packages): the runner
-    # imports what this process imported, and no folder of it lands on the path as top level.
-    code_root = str(Path(shipdeck.__file__).absolute().parent.parent)
-    env = {
-        **os.environ,
-        "SHIPDECK_DATABASE_URL": ctx.db.url,
-        "PYTHONPATH": os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p),
-        runner_token.TOKEN_FD_ENV: str(token_fd),
-    }
-    argv = [
-        sys.executable, "-m", "shipdeck.core.runner", "--workspace", str(ctx.workspace),
-        "--actor", ctx.actor.name, plan_id, str(ticket.epoch),
-    ]  # fmt: skip
+    args = [
+        "--workspace",
+        str(ctx.workspace),
+        "--actor",
+        ctx.actor.name,
+        plan_id,
+        str(ticket.epoch),
+    ]
     try:
-        with os.fdopen(open_file(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                cwd=ctx.workspace, start_new_session=True, close_fds=True, shell=False,
-                pass_fds=(token_fd,),
-            )  # fmt: skip
+        proc = spawn(
+            ctx, "shipdeck.core.runner", args, log_path,
+            extra_env={runner_token.TOKEN_FD_ENV: str(token_fd)}, pass_fds=(token_fd,),
+        )  # fmt: skip
     finally:
         os.close(token_fd)
     claim_runner(ctx, ticket, proc.pid)
-    threading.Thread(target=proc.wait, name=f"reap-{plan_id}", daemon=True).start()
     return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
 
 
