@@ -243,6 +243,67 @@ class Clock(Protocol):
         """Wait `seconds` (a fake clock just moves on)."""
 
 
+# --- the runner process ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunnerLaunch:
+    """What a detached runner starts with: it continues `plan_id` at `epoch` as `actor`, writing
+    its lines to `log_path`. The database URL (it may hold a password) and the one-time runner
+    token (core.services.runner_token) never go in argv, and stay out of this dataclass's repr."""
+
+    workspace: Path
+    actor: str
+    plan_id: str
+    epoch: int
+    log_path: Path
+    database_url: str = field(repr=False)
+    token: str = field(repr=False)
+
+
+class RunnerProcess(Protocol):
+    """A launched runner as the launching process sees it (`plan run --wait` follows it)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def alive(self) -> bool:
+        """False once the process has exited (its run may still be `running`: reconcile)."""
+
+
+@dataclass(frozen=True)
+class WaiterLaunch:
+    """What the waiter of a queued plan (`plan run --when-open`) starts with; it acts as whoever
+    runs it, and only for a plan that person queued."""
+
+    workspace: Path
+    plan_id: str
+    log_path: Path
+    database_url: str = field(repr=False)
+
+
+class RunLauncher(Protocol):
+    """Starts shipdeck's detached processes: the runner of a started run, so the command that
+    took the lease can return while the run goes on, and the waiter of a queued plan."""
+
+    def launch(self, request: RunnerLaunch) -> RunnerProcess: ...
+
+    def launch_waiter(self, request: WaiterLaunch) -> RunnerProcess: ...
+
+
+class ProcessIdentity(Protocol):
+    """Which process holds a lease: an id naming one process for the machine's lifetime (a pid
+    alone gets reused), and whether the process an id names is provably gone, which lets
+    reconcile take over a dead runner's run at once instead of when its lease expires."""
+
+    def runner_id(self, pid: int | None = None) -> str:
+        """The id of process `pid` (None: this process)."""
+
+    def runner_dead(self, runner: str | None) -> bool:
+        """True only when `runner` provably is gone; an id of another machine (or boot), or one
+        that cannot be read, is never dead: its lease then protects its run until it expires."""
+
+
 # --- audit checkpoints -----------------------------------------------------------------------
 
 

@@ -67,7 +67,6 @@ def _live_runners(ctx: Context) -> list[DemoProcess]:
     have been reused by now)."""
     from sqlalchemy import select
 
-    from shipdeck.core.services.plans import runner_id
     from shipdeck.core.storage.tables import LEASES
 
     with ctx.db.read() as conn:
@@ -77,7 +76,7 @@ def _live_runners(ctx: Context) -> list[DemoProcess]:
     found = []
     for plan_id, runner in rows:
         pid = int(runner.split("|")[2]) if runner.count("|") == 3 else 0
-        if pid > 0 and pid != os.getpid() and runner_id(pid) == runner:
+        if pid > 0 and pid != os.getpid() and ctx.processes.runner_id(pid) == runner:
             found.append(DemoProcess(f"runner of plan {plan_id}", pid))
     return found
 

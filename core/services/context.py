@@ -27,12 +27,16 @@ from shipdeck.core.ports import (
     LiveColorReader,
     LogSource,
     Notifier,
+    ProcessIdentity,
+    RunLauncher,
     TargetFactory,
     TokenLimitStore,
     WeightScanner,
 )
 from shipdeck.core.storage import audit
 from shipdeck.core.storage.db import Database
+from shipdeck.core.system.launcher import DetachedLauncher
+from shipdeck.core.system.processes import ProcProcesses
 
 
 class SystemClock:
@@ -129,6 +133,9 @@ class Context:
     token_limits: Callable[[str, str], TokenLimitStore]
     notifiers: Callable[[], list[tuple[str, Notifier, tuple[str, ...]]]]
     clock: Clock = field(default_factory=SystemClock)
+    # The machine's processes: real ones by default (core.system), fakes in the engine's tests.
+    launcher: RunLauncher = field(default_factory=DetachedLauncher)
+    processes: ProcessIdentity = field(default_factory=ProcProcesses)
     secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
     scanner: WeightScanner | None = None  # pickle-based weights at release time
     read_only: bool = False

@@ -2,7 +2,7 @@
 
 The epoch a runner is given is public (`plan show -o json` prints it), so it cannot be the proof.
 The launching command draws a one-time token, stores only its SHA-256 with the lease, and hands
-the token to the child through an inherited pipe: never argv (any local user reads
+the token to the child through an inherited pipe (core.system.launcher): never argv (any local user reads
 /proc/PID/cmdline), never the environment, never any output. The runner redeems it before it may
 act; redeeming clears the hash, so the token cannot be used twice, and a runner started by hand
 (no token, or a guessed one) is refused with an audited `run.runner_refused`.
@@ -21,8 +21,7 @@ from sqlalchemy import select, update
 from shipdeck.core.errors import PermissionDenied
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage.tables import LEASES, PLANS
-
-TOKEN_FD_ENV = "SHIPDECK_RUNNER_TOKEN_FD"  # the number of the inherited pipe, not the token
+from shipdeck.core.system.launcher import TOKEN_FD_ENV
 
 
 def _hash(token: str) -> str:
@@ -41,17 +40,6 @@ def issue(ctx: Context, plan_id: str, epoch: int) -> str:
         )
         ctx.audit(conn, "run.runner_armed", {"epoch": epoch}, env=env, plan=plan_id)
     return token
-
-
-def hand_over(token: str) -> int:
-    """A pipe holding `token`, read end returned for the child to inherit (the write end is
-    closed here, so the child reads to EOF). The token fits the pipe buffer."""
-    read_fd, write_fd = os.pipe()
-    try:
-        os.write(write_fd, token.encode())
-    finally:
-        os.close(write_fd)
-    return read_fd
 
 
 def receive() -> str | None:

@@ -24,7 +24,7 @@ from shipdeck.core.domain.release import (
 )
 from shipdeck.core.domain.windows import WindowState, window_state
 from shipdeck.core.errors import AdapterError, NotFoundError
-from shipdeck.core.ports import CommitInfo
+from shipdeck.core.ports import CommitInfo, ProcessIdentity
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import QueuedView, waiting_in
 from shipdeck.core.services.releases import highest_rows, repo_path
@@ -229,9 +229,11 @@ def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
     }
 
 
-def queued_cells(conn: Connection, envs: Sequence[str]) -> dict[tuple[str, str], QueuedView]:
+def queued_cells(
+    conn: Connection, processes: ProcessIdentity, envs: Sequence[str]
+) -> dict[tuple[str, str], QueuedView]:
     """(app, env) -> the soonest queued plan that ships the app there."""
-    waiting = waiting_in(conn, envs)
+    waiting = waiting_in(conn, processes, envs)
     ids = [q.plan_id for q in waiting]
     apps = {
         p.id: PlanBody.decode(p.body).apps
@@ -308,7 +310,7 @@ def status(
         latest = latest_releases(conn, apps if app else None)
         outcomes = last_outcomes(conn)
         locks = active_locks(conn, now)
-        queued = queued_cells(conn, envs)
+        queued = queued_cells(conn, ctx.processes, envs)
     windows = {e: window_state(*cfg.window_specs(e), now) for e in envs}
 
     pairs: set[tuple[str, str, str]] = set()

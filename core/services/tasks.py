@@ -21,7 +21,7 @@ from shipdeck.core.errors import AdapterError, BlockedError, OperationFailed, Us
 from shipdeck.core.ports import Health, TokenLimits
 from shipdeck.core.services.actions import task_roles
 from shipdeck.core.services.context import Context
-from shipdeck.core.services.plans import lease_live, runner_id
+from shipdeck.core.services.plans import lease_live
 from shipdeck.core.services.releases import app_config
 from shipdeck.core.services.runs import lock_lease
 from shipdeck.core.storage.tables import LEASES
@@ -90,7 +90,7 @@ def task_lease(ctx: Context, env: str, what: str) -> Iterator[int]:
     """
     with ctx.db.write() as conn:
         lease = lock_lease(conn, env)
-        if lease_live(lease, ctx.now()):
+        if lease_live(lease, ctx.now(), ctx.processes):
             held = LockFact(lease.holder, lease.plan_id, lease.since)
             blockers = lock_blockers("", env, held)  # the sentence a plan is refused with
             raise BlockedError(blockers[0].message, blockers=blockers)
@@ -105,7 +105,7 @@ def task_lease(ctx: Context, env: str, what: str) -> Iterator[int]:
                 plan_id=None,
                 since=now,
                 expires_at=now + timedelta(seconds=TASK_LEASE_SECONDS),
-                runner=runner_id(),
+                runner=ctx.processes.runner_id(),
             )
         )
         ctx.audit(conn, "lease.taken", {"epoch": epoch, "for": what}, env=env)

@@ -25,3 +25,8 @@ class FakeClock:
         with self._guard:
             self.sleeps.append(seconds)
             self.elapsed += max(seconds, 0.0)
+
+    def advance(self, seconds: float) -> None:
+        """Time passes outside the engine (a freeze begins, a lease runs out)."""
+        with self._guard:
+            self.elapsed += seconds

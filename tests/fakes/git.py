@@ -1,8 +1,10 @@
-"""The real git port behind a gate: the history queries wait until the test opens it, so a status
-worker is as slow as on a loaded machine for exactly as long as the test wants, without a sleep."""
+"""Git ports for tests: GatedGit, the real one behind a gate (the history queries wait until the
+test opens it, so a status worker is as slow as on a loaded machine for exactly as long as the
+test wants, without a sleep), and FixedGit, which needs no repository at all."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Collection
 from pathlib import Path
@@ -35,3 +37,20 @@ class GatedGit:
     ) -> dict[tuple[str, str], int]:
         self._pass()
         return self.real.count_pairs(repo, pairs)
+
+
+class FixedGit:
+    """A GitPort without repositories: every ref resolves to a sha made of the repository's
+    folder name and the ref, and no history lies between commits. For the engine's unit tests,
+    which ship releases and never ask what changed."""
+
+    def resolve(self, repo: Path, ref: str) -> str:
+        return hashlib.sha1(f"{repo.name}@{ref}".encode()).hexdigest()
+
+    def commits_between(self, repo: Path, old: str | None, new: str) -> list[CommitInfo]:
+        return []
+
+    def count_pairs(
+        self, repo: Path, pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        return dict.fromkeys(pairs, 0)

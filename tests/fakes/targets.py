@@ -2,8 +2,11 @@
 
 For tests that must prove an effect was *not* attempted (the audit intent could not be recorded),
 or *when* it was attempted: a real target would have to be inspected afterwards, this one keeps
-the calls, and `before_call` lets a test look at the database at the moment of each call. It keeps
-just enough state (live color, staged versions) for the engine to run a plan through it.
+the calls, and `before_call` lets a test look at the database (or change the world) at the moment
+of each call. It keeps just enough state (live color, staged versions) for the engine to run a
+plan through it, and fences as the port says a target must: a call whose epoch is older than one
+it has seen is refused with StaleEpoch (checked after `before_call`, which may have been a
+takeover), and a refused call is not recorded.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipdeck.core.ports import Color, Health, ReleaseSpec, Target
+from shipdeck.core.ports import Color, Health, ReleaseSpec, StaleEpoch, Target
 
 
 @dataclass
@@ -23,10 +26,14 @@ class RecordingTarget:
     healthy: bool = True
     app: str = ""
     before_call: Callable[[str, str, Any], None] | None = None  # (app, call, args)
+    highest_epoch: int = 0
 
-    def _record(self, call: str, args: Any) -> None:
+    def _record(self, call: str, args: Any, epoch: int) -> None:
         if self.before_call is not None:
             self.before_call(self.app, call, args)
+        if epoch < self.highest_epoch:
+            raise StaleEpoch(f"{self.app or 'target'}: epoch {epoch} < {self.highest_epoch}")
+        self.highest_epoch = epoch
         self.calls.append((call, args))
 
     def live_color(self) -> Color | None:
@@ -39,7 +46,7 @@ class RecordingTarget:
         return None
 
     def stage(self, color: Color, release: ReleaseSpec, epoch: int) -> None:
-        self._record("stage", (color, release.version, epoch))
+        self._record("stage", (color, release.version, epoch), epoch)
         self.staged[color] = release.version
 
     def health(self, color: Color) -> Health:
@@ -48,15 +55,15 @@ class RecordingTarget:
         return Health(True, "fake target: healthy", self.staged.get(color))
 
     def switch(self, color: Color, epoch: int) -> None:
-        self._record("switch", (color, epoch))
+        self._record("switch", (color, epoch), epoch)
         self.live = color
 
     def stop_idle(self, color: Color, epoch: int) -> None:
-        self._record("stop_idle", (color, epoch))
+        self._record("stop_idle", (color, epoch), epoch)
         self.staged.pop(color, None)
 
     def restart(self, epoch: int) -> None:
-        self._record("restart", epoch)
+        self._record("restart", epoch, epoch)
 
     def close(self) -> None:
         pass

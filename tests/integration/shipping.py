@@ -85,7 +85,6 @@ def stop_runners(ws: WorkspaceFixture) -> None:
 
     from sqlalchemy import select
 
-    from shipdeck.core.services.plans import runner_dead
     from shipdeck.core.storage.tables import LEASES
 
     lease = LEASES
@@ -95,7 +94,7 @@ def stop_runners(ws: WorkspaceFixture) -> None:
         ]
     for runner in runners:
         pid = int(runner.split("|")[2])
-        if pid != os.getpid() and not runner_dead(runner):
+        if pid != os.getpid() and not ws.base.processes.runner_dead(runner):
             os.kill(pid, signal.SIGKILL)
 
 

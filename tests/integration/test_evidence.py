@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, text
 
-from shipdeck.core.services import audit_log, runner_token
+from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.plans import (
     PlanView,
@@ -31,6 +31,7 @@ from shipdeck.core.services.releases import create_release
 from shipdeck.core.services.runs import start_run
 from shipdeck.core.storage import audit
 from shipdeck.core.storage.tables import APPROVALS, DEPLOYMENTS
+from shipdeck.core.system.launcher import hand_over
 from tests.integration.shipping import local_toml
 from tests.support.cli import REPO_ROOT, Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
@@ -365,7 +366,7 @@ def test_a_runner_started_by_hand_is_refused_and_audited(ws: WorkspaceFixture) -
     ]  # fmt: skip
     env = {**ws.env("alice"), "PYTHONPATH": str(REPO_ROOT)}
     by_hand = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-    guessed_fd = runner_token.hand_over("x" * 43)  # the right channel, a guessed token
+    guessed_fd = hand_over("x" * 43)  # the right channel, a guessed token
     try:
         guessed = subprocess.run(
             argv,

@@ -15,11 +15,15 @@ from sqlalchemy import insert, select
 from shipdeck.core.errors import BlockedError, PermissionDenied
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter
-from shipdeck.core.services.plans import approve, create_plan, get_plan, runner_dead
+from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import approve, create_plan, get_plan
 from shipdeck.core.services.runs import queue_run, wait_for_window
 from shipdeck.core.services.status import status
 from shipdeck.core.storage.tables import QUEUED_RUNS
+from shipdeck.core.system.processes import ProcProcesses
 from tests.fakes.clock import FakeClock
+from tests.fakes.launcher import FakeLauncher
+from tests.fakes.processes import FakeProcesses
 from tests.integration.shipping import front_port, get_version, live, release_all, shipping
 from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
@@ -40,6 +44,12 @@ def freeze(end: datetime = FREEZE_END) -> str:
 STAGING = 'freezes = ["now"]\napprovals = { required = 1, roles = ["approvers"] }'
 
 
+def waiting_here(ws: WorkspaceFixture, user: str = "alice") -> Context:
+    """A person whose waiter is launched as a fake process: the test is the waiter itself."""
+    processes = FakeProcesses()
+    return replace(live(ws, user), launcher=FakeLauncher(processes), processes=processes)
+
+
 def kinds(ws: WorkspaceFixture, plan_id: str) -> list[str]:
     events = audit_log.list_events(ws.base, AuditFilter(plan=plan_id), limit=1000, ascending=True)
     return [e.kind for e in events]
@@ -57,8 +67,10 @@ def approved_plan(ws: WorkspaceFixture) -> str:
 def test_a_queued_run_starts_when_its_freeze_ends(ws: WorkspaceFixture) -> None:
     with shipping(ws, top=freeze(), env_extra={"staging": STAGING}):
         plan_id = approved_plan(ws)
-        alice = live(ws)
+        alice = waiting_here(ws)
         queued = queue_run(alice, plan_id)
+        assert [w.request.plan_id for w in alice.launcher.waiters] == [plan_id]  # type: ignore[attr-defined]
+        assert queued.waiter_gone is False
         assert (queued.state, queued.by, queued.starts_at) == ("waiting", "alice", FREEZE_END)
         cell = next(c for a in status(alice, env="staging") for c in a.cells if c.app == "web")
         assert cell.queued is not None and cell.queued.plan_id == plan_id
@@ -81,7 +93,7 @@ def test_a_queued_run_starts_when_its_freeze_ends(ws: WorkspaceFixture) -> None:
 def test_a_queued_run_refuses_to_start_once_its_approval_is_void(ws: WorkspaceFixture) -> None:
     with shipping(ws, top=freeze(), env_extra={"staging": STAGING}):
         plan_id = approved_plan(ws)
-        queue_run(live(ws), plan_id)
+        queue_run(waiting_here(ws), plan_id)
         targets = ws.base.config.apps["web"].targets["staging"].settings
         # The freeze is extended by an hour: approvals given under the old one no longer stand.
         ws.write_config(ws.root.joinpath("shipdeck.toml").read_text().replace(
@@ -106,10 +118,14 @@ def test_a_queued_run_refuses_to_start_once_its_approval_is_void(ws: WorkspaceFi
 def test_only_the_person_who_queued_may_be_its_waiter(ws: WorkspaceFixture) -> None:
     with shipping(ws, top=freeze(), env_extra={"staging": STAGING}):
         plan_id = approved_plan(ws)
-        queue_run(live(ws), plan_id)
+        alice = waiting_here(ws)
+        queue_run(alice, plan_id)
         with pytest.raises(PermissionDenied, match="queued by alice"):
             wait_for_window(replace(live(ws, "bob"), clock=FakeClock(FREEZE_END)), plan_id)
-        assert get_plan(live(ws), plan_id).queued.state == "waiting"  # type: ignore[union-attr]
+        assert get_plan(alice, plan_id).queued.state == "waiting"  # type: ignore[union-attr]
+        alice.launcher.waiters[0].processes.kill(alice.launcher.waiters[0].pid)  # type: ignore[attr-defined]
+        assert get_plan(alice, plan_id).queued.waiter_gone  # type: ignore[union-attr]
+        assert queue_run(alice, plan_id).state == "waiting"  # a gone waiter's plan is queued again
 
 
 def waiter_of(ws: WorkspaceFixture, plan_id: str) -> str:
@@ -124,7 +140,7 @@ def until_gone(waiter: str, timeout: float = 90) -> bool:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if runner_dead(waiter):
+        if ProcProcesses().runner_dead(waiter):
             return True
         time.sleep(0.1)
     return False
@@ -141,7 +157,9 @@ def test_the_waiter_outlives_its_session_and_is_cancelled_through_the_cli(
         assert (queued["state"], queued["starts_at"]) == ("waiting", FREEZE_END.isoformat())
         waiter = waiter_of(ws, plan_id)
         pid = int(waiter.split("|")[2])
-        assert not runner_dead(waiter) and os.getsid(pid) == pid  # its own session: no SIGHUP
+        assert (
+            not ProcProcesses().runner_dead(waiter) and os.getsid(pid) == pid
+        )  # its own session: no SIGHUP
 
         shown = cli(ws, "plan", "show", plan_id)
         assert (

@@ -17,7 +17,7 @@ from shipdeck.core.services.plans.drafting import (
     open_twin,
     update_plan,
 )
-from shipdeck.core.services.plans.liveness import lease_live, read_lock, runner_dead, runner_id
+from shipdeck.core.services.plans.liveness import lease_live, read_lock
 from shipdeck.core.services.plans.lookups import (
     env_config,
     env_window,
@@ -94,8 +94,6 @@ __all__ = [
     "queued_of",
     "read_lock",
     "reject",
-    "runner_dead",
-    "runner_id",
     "snapshot_for",
     "steps_of",
     "submit_plan",

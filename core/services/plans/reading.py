@@ -137,7 +137,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
         changes=item_changes(conn, row.env, v.body.items) if row.state in PRE_RUN else (),
         rollback=rollback_info(conn, v.env, v.body, row.created_by),
         superseded_by=superseded(conn, [row.id]).get(row.id, ()),
-        queued=queued_of(conn, row.id),
+        queued=queued_of(conn, row.id, ctx.processes),
     )
 
 

@@ -188,7 +188,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     ticks = {t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok)) for t in tick_rows}
     overrides = tuple(policy.OverrideFact(o.id, o.by, o.reason, o.until) for o in override_rows)
     window = env_window(ctx, row.env, now)
-    lock = read_lock(conn, row.env, now)
+    lock = read_lock(conn, row.env, now, ctx.processes)
     promotion, bad_deployments = _promotion(ctx, conn, env, row, body)
     unverified.extend(bad_deployments)
     role_members = {name: role.users for name, role in ctx.config.roles.items()}

@@ -1,20 +1,19 @@
-"""Detached runs: launching `python -m shipdeck.core.runner`, and following a run's journal."""
+"""Detached runs: starting one and handing it to a runner process (ctx.launcher), and following
+a run's journal."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipdeck.core.errors import OperationFailed, TimedOut
+from shipdeck.core.ports import RunnerLaunch, RunnerProcess
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import StepView
 from shipdeck.core.services.run_watch import RunProgress, watch
 from shipdeck.core.services.runs.lease import claim_runner
-from shipdeck.core.services.runs.spawn import spawn
 from shipdeck.core.services.runs.starting import start_run
 from shipdeck.core.services.runs.views import RunResult
 
@@ -27,36 +26,27 @@ class LaunchedRun:
     epoch: int
     pid: int
     log_path: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: RunnerProcess = field(repr=False)
 
     def alive(self) -> bool:
-        return self.process is None or self.process.poll() is None
+        return self.process.alive()
 
 
 def launch_run(ctx: Context, plan_id: str) -> LaunchedRun:
-    """Start the run (policy + lease, here and now), then execute it in a detached
-    `python -m shipdeck.core.runner` process so the caller can return. The runner inherits the database
-    URL through the environment (never argv) and acts as the same person."""
+    """Start the run (policy + lease, here and now), then hand its execution to a detached
+    runner (ctx.launcher: `python -m shipdeck.core.runner`) so the caller can return. The runner
+    acts as the same person, admitted by the one-time token issued for this lease, and the
+    lease follows it (dead-runner detection watches its process, not this one)."""
     ticket = start_run(ctx, plan_id)
-    token_fd = runner_token.hand_over(runner_token.issue(ctx, plan_id, ticket.epoch))
+    token = runner_token.issue(ctx, plan_id, ticket.epoch)
     log_path = ctx.state_dir / "runs" / f"{plan_id}.log"
-    args = [
-        "--workspace",
-        str(ctx.workspace),
-        "--actor",
-        ctx.actor.name,
-        plan_id,
-        str(ticket.epoch),
-    ]
-    try:
-        proc = spawn(
-            ctx, "shipdeck.core.runner", args, log_path,
-            extra_env={runner_token.TOKEN_FD_ENV: str(token_fd)}, pass_fds=(token_fd,),
-        )  # fmt: skip
-    finally:
-        os.close(token_fd)
-    claim_runner(ctx, ticket, proc.pid)
-    return LaunchedRun(plan_id, ticket.epoch, proc.pid, log_path, proc)
+    process = ctx.launcher.launch(
+        RunnerLaunch(
+            ctx.workspace, ctx.actor.name, plan_id, ticket.epoch, log_path, ctx.db.url, token
+        )
+    )
+    claim_runner(ctx, ticket, process.pid)
+    return LaunchedRun(plan_id, ticket.epoch, process.pid, log_path, process)
 
 
 def wait_run(

@@ -19,7 +19,6 @@ from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import lock_blockers
 from shipdeck.core.errors import BlockedError, OperationFailed, ShipdeckError
 from shipdeck.core.services.context import Context
-from shipdeck.core.services.plans import runner_id
 from shipdeck.core.services.runs.state import _EngineState
 from shipdeck.core.storage.tables import LEASES
 
@@ -69,7 +68,7 @@ def _take_lease(ctx: Context, conn: Connection, lease: Row[Any], plan_id: str) -
             plan_id=plan_id,
             since=now,
             expires_at=now + timedelta(seconds=lease_seconds()),
-            runner=runner_id(),
+            runner=ctx.processes.runner_id(),
         )
     )
     return epoch
@@ -86,7 +85,7 @@ def claim_runner(ctx: Context, ticket: RunTicket, pid: int) -> None:
         conn.execute(
             update(LEASES)
             .where(LEASES.c.epoch == ticket.epoch, LEASES.c.plan_id == ticket.plan_id)
-            .values(runner=runner_id(pid))
+            .values(runner=ctx.processes.runner_id(pid))
         )
 
 

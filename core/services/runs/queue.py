@@ -18,12 +18,12 @@ from shipdeck.core.errors import (
     OperationFailed,
     PermissionDenied,
 )
+from shipdeck.core.ports import WaiterLaunch
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
-from shipdeck.core.services.plans import load_plan_row, runner_id, verdict
+from shipdeck.core.services.plans import load_plan_row, verdict
 from shipdeck.core.services.plans.queued import QueuedView, queued_of
 from shipdeck.core.services.runs.engine import execute_run
-from shipdeck.core.services.runs.spawn import spawn
 from shipdeck.core.services.runs.starting import start_run
 from shipdeck.core.services.runs.views import RunResult
 from shipdeck.core.storage import queued_runs
@@ -53,7 +53,7 @@ def queue_run(ctx: Context, plan_id: str) -> QueuedView:
             raise BlockedError(
                 f"plan {plan_id} cannot be queued: {_first(blocking)}", blockers=blocking
             )
-        old = queued_of(conn, plan_id)
+        old = queued_of(conn, plan_id, ctx.processes)
         if old is not None and old.waiting and not old.waiter_gone:
             raise ConflictError(
                 f"plan {plan_id} is already queued by {old.by}; cancel it with "
@@ -70,7 +70,7 @@ def queue_run(ctx: Context, plan_id: str) -> QueuedView:
     _start_waiter(ctx, plan_id)
     notify(ctx, "run.queued", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
     with ctx.db.read() as conn:
-        found = queued_of(conn, plan_id)
+        found = queued_of(conn, plan_id, ctx.processes)
     assert found is not None  # inserted above; queue rows are never deleted
     return found
 
@@ -78,15 +78,15 @@ def queue_run(ctx: Context, plan_id: str) -> QueuedView:
 def _start_waiter(ctx: Context, plan_id: str) -> None:
     log_path = ctx.state_dir / "runs" / f"{plan_id}.queue.log"
     try:
-        proc = spawn(
-            ctx, "shipdeck.core.waiter", ["--workspace", str(ctx.workspace), plan_id], log_path
+        proc = ctx.launcher.launch_waiter(
+            WaiterLaunch(ctx.workspace, plan_id, log_path, ctx.db.url)
         )
     except OSError as exc:
         why = f"its waiter could not start: {exc.strerror or exc}"
         _end(ctx, plan_id, "cancelled", why, "run.unqueued")
         raise OperationFailed(f"plan {plan_id} was not queued: {why}") from exc
     with ctx.db.write() as conn:
-        queued_runs.set_waiter(conn, plan_id, runner_id(proc.pid))
+        queued_runs.set_waiter(conn, plan_id, ctx.processes.runner_id(proc.pid))
 
 
 def _end(ctx: Context, plan_id: str, state: str, note: str, event: str, **extra: object) -> str:
@@ -105,7 +105,7 @@ def unqueue(ctx: Context, plan_id: str, reason: str = "") -> QueuedView:
     note = f"cancelled by {ctx.actor.name}" + (f": {reason}" if reason else "")
     _end(ctx, plan_id, "cancelled", note, "run.unqueued")
     with ctx.db.read() as conn:
-        found = queued_of(conn, plan_id)
+        found = queued_of(conn, plan_id, ctx.processes)
     assert found is not None
     return found
 
@@ -127,7 +127,7 @@ def wait_for_window(ctx: Context, plan_id: str) -> RunResult | None:
     the run's result, or None when the queue entry was cancelled."""
     while True:
         with ctx.db.read() as conn:
-            queued = queued_of(conn, plan_id)
+            queued = queued_of(conn, plan_id, ctx.processes)
             if queued is None or not queued.waiting:
                 return None
             if queued.by != ctx.actor.name:

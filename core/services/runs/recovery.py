@@ -44,7 +44,7 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
             )
             ctx.audit(conn, "run.abort_requested", {"epoch": row.run_epoch},
                       env=row.env, plan=plan_id, binds=[asked])  # fmt: skip
-            orphaned = not (lease_live(lease, now) and lease.plan_id == plan_id)
+            orphaned = not (lease_live(lease, now, ctx.processes) and lease.plan_id == plan_id)
         else:
             raise ConflictError(f"plan {plan_id} is {label(row.state)}: nothing to abort")
     if orphaned:
@@ -74,10 +74,10 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
             lease = lock_lease(conn, plan_env)
             row = load_plan_row(conn, plan_id, for_update=True)
             if row.state != "running" or (
-                lease_live(lease, ctx.now()) and lease.plan_id == plan_id
+                lease_live(lease, ctx.now(), ctx.processes) and lease.plan_id == plan_id
             ):
                 continue  # finished meanwhile, or its runner is alive and well
-            if lease_live(lease, ctx.now()):
+            if lease_live(lease, ctx.now(), ctx.processes):
                 continue  # another live run holds the env; it will not touch this plan's apps
             old_epoch = lease.epoch
             epoch = _take_lease(ctx, conn, lease, plan_id)

@@ -41,7 +41,7 @@ def rollback(
     needs = env_config(ctx, env).rollback_approvals
     with ctx.db.write() as conn:
         lease = lock_lease(conn, env)
-        if lease_live(lease, ctx.now()):
+        if lease_live(lease, ctx.now(), ctx.processes):
             raise _locked(env, lease)
         choice = choose(conn, app, env)
         current, rel = choice.current, choice.release

@@ -34,7 +34,7 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
     with ctx.db.write() as conn:
         lease = lock_lease(conn, row.env)
         row = load_plan_row(conn, plan_id, for_update=True)
-        if lease_live(lease, ctx.now()):
+        if lease_live(lease, ctx.now(), ctx.processes):
             raise _locked(row.env, lease)
         if row.state not in ("awaiting_approval", "approved"):
             check_transition(plan_id, row.state, "running")
