@@ -307,11 +307,24 @@ class RunnerProcess(Protocol):
         """False once the process has exited (its run may still be `running`: reconcile)."""
 
 
+@dataclass(frozen=True)
+class WaiterLaunch:
+    """What the waiter of a queued plan (`plan run --when-open`) starts with; it acts as whoever
+    runs it, and only for a plan that person queued."""
+
+    workspace: Path
+    plan_id: str
+    log_path: Path
+    database_url: str = field(repr=False)
+
+
 class RunLauncher(Protocol):
-    """Starts the runner of a started run in a process of its own, so the command that took the
-    lease can return while the run goes on."""
+    """Starts shipdeck's detached processes: the runner of a started run, so the command that
+    took the lease can return while the run goes on, and the waiter of a queued plan."""
 
     def launch(self, request: RunnerLaunch) -> RunnerProcess: ...
+
+    def launch_waiter(self, request: WaiterLaunch) -> RunnerProcess: ...
 
 
 class ProcessIdentity(Protocol):

@@ -24,8 +24,9 @@ from shipdeck.core.domain.release import (
 )
 from shipdeck.core.domain.windows import WindowState, window_state
 from shipdeck.core.errors import AdapterError, NotFoundError
-from shipdeck.core.ports import CommitInfo
+from shipdeck.core.ports import CommitInfo, ProcessIdentity
 from shipdeck.core.services.context import Context
+from shipdeck.core.services.plans import QueuedView, waiting_in
 from shipdeck.core.services.releases import highest_rows, repo_path
 from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, PLANS, RELEASES
 
@@ -90,6 +91,7 @@ class Cell:
     config: list[ConfigChange] = field(default_factory=list)
     commits: list[CommitInfo] = field(default_factory=list)
     last_outcome: str | None = None
+    queued: QueuedView | None = None  # a plan shipping this app waits for the window to open
 
     @property
     def mark(self) -> str:
@@ -136,6 +138,7 @@ class Cell:
             "mark": self.mark,
             "endpoint": self.endpoint,
             "window": self.window.as_dict(),
+            "queued": self.queued.as_dict() if self.queued else None,
             "lock": None
             if self.lock is None
             else {
@@ -226,6 +229,23 @@ def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
     }
 
 
+def queued_cells(
+    conn: Connection, processes: ProcessIdentity, envs: Sequence[str]
+) -> dict[tuple[str, str], QueuedView]:
+    """(app, env) -> the soonest queued plan that ships the app there."""
+    waiting = waiting_in(conn, processes, envs)
+    ids = [q.plan_id for q in waiting]
+    apps = {
+        p.id: PlanBody.decode(p.body).apps
+        for p in conn.execute(select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(ids)))
+    }
+    out: dict[tuple[str, str], QueuedView] = {}
+    for q in waiting:  # soonest first: the first to claim a cell keeps it
+        for a in apps.get(q.plan_id, ()):
+            out.setdefault((a, q.env), q)
+    return out
+
+
 def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
     """Commit counts for (repo, old, new), from the cache or git (then cached)."""
     if not pairs:
@@ -290,6 +310,7 @@ def status(
         latest = latest_releases(conn, apps if app else None)
         outcomes = last_outcomes(conn)
         locks = active_locks(conn, now)
+        queued = queued_cells(conn, ctx.processes, envs)
     windows = {e: window_state(*cfg.window_specs(e), now) for e in envs}
 
     pairs: set[tuple[str, str, str]] = set()
@@ -342,6 +363,7 @@ def status(
                 window=windows[e],
                 lock=locks.get(e),
                 last_outcome=outcomes.get((a, e)),
+                queued=queued.get((a, e)),
             )
             if dep_view and latest_view and dep_view.digest != latest_view.digest:
                 cell.artifacts = artifact_changes(

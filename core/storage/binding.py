@@ -32,6 +32,7 @@ from shipdeck.core.storage.tables import (
     DEPLOYMENTS,
     OVERRIDES,
     PLANS,
+    QUEUED_RUNS,
     RELEASES,
     TICKS,
 )
@@ -104,6 +105,11 @@ BOUND: dict[str, Bound] = {
                 "outcome",
                 "ended_at",
             ),
+        ),
+        Bound(
+            QUEUED_RUNS,
+            ("plan_id",),
+            ("env", "by", "at", "state", "starts_at", "ended_at", "note"),
         ),
     )
 }

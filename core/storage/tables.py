@@ -261,3 +261,22 @@ OVERRIDES = Table(
     _utc("acknowledged_at", nullable=True),
     _bound(),
 )
+
+# A plan queued to start at the next opening of its window (`plan run --when-open`): one row per
+# plan, kept after it ends so the plan can say what became of it.
+QUEUED_RUNS = Table(
+    "queued_run",
+    metadata,
+    _plan_ref(primary_key=True),
+    _str("env", index=True),
+    _str("by"),
+    _utc("at"),
+    _str("state", default="waiting"),  # waiting | started | refused | cancelled
+    _utc("starts_at", nullable=True),  # the opening foreseen when it was queued
+    _utc("ended_at", nullable=True),
+    _text("note"),  # why it was refused or cancelled
+    # host|boot id|pid|start time of the waiting process (core.waiter), as the lease keeps its
+    # runner's: a waiter that died is shown as gone instead of seeming to wait forever.
+    _opt("waiter"),
+    _bound(),
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shipdeck.core.ports import RunnerLaunch
+from shipdeck.core.ports import RunnerLaunch, WaiterLaunch
 from shipdeck.core.services import runner_token
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.runs import RunResult, RunTicket, execute_run
@@ -23,7 +23,7 @@ class Killed(BaseException):
 
 @dataclass
 class FakeRunner:
-    request: RunnerLaunch
+    request: RunnerLaunch | WaiterLaunch
     pid: int
     processes: FakeProcesses = field(repr=False)
 
@@ -35,17 +35,24 @@ class FakeRunner:
 class FakeLauncher:
     processes: FakeProcesses
     launched: list[FakeRunner] = field(default_factory=list)
+    waiters: list[FakeRunner] = field(default_factory=list)  # a test runs wait_for_window itself
 
     def launch(self, request: RunnerLaunch) -> FakeRunner:
         runner = FakeRunner(request, self.processes.spawn(), self.processes)
         self.launched.append(runner)
         return runner
 
+    def launch_waiter(self, request: WaiterLaunch) -> FakeRunner:
+        waiter = FakeRunner(request, self.processes.spawn(), self.processes)
+        self.waiters.append(waiter)
+        return waiter
+
     def run(self, ctx: Context, runner: FakeRunner | None = None) -> RunResult | None:
         """Be the runner (the last one launched by default) in this thread: redeem its token and
         execute its run; the process has exited afterwards. None if it was Killed on the way."""
         runner = runner or self.launched[-1]
         req = runner.request
+        assert isinstance(req, RunnerLaunch), "a waiter runs wait_for_window, not a run"
         assert ctx.actor.name == req.actor, f"the runner acts as {req.actor}"
         try:
             runner_token.redeem(ctx, req.plan_id, req.epoch, req.token)

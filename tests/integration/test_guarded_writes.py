@@ -42,6 +42,7 @@ MUTATING: dict[str, list[str]] = {
     "plan reject": ["plan", "reject", "{prod}", "--reason", "r"],
     "plan run": ["plan", "run", "{staging}"],
     "plan abort": ["plan", "abort", "{staging}"],
+    "plan unqueue": ["plan", "unqueue", "{staging}"],
     "review ack": ["review", "ack", "1"],
     "task logs": ["task", "logs", "web", "--env", "staging"],  # audited, so a change too
     "task restart": ["task", "restart", "web", "--env", "staging"],
@@ -129,6 +130,8 @@ UNGUARDED = {
     ("plans/checklist.py", "_run_check"): "a command's intent, for check_item, which requires",
     ("plans/drafting.py", "insert_plan"): "called by create_plan and deploy, which require",
     ("plans/approvals.py", "_set_state"): "called by guarded plan transitions",
+    ("runs/queue.py", "_end"): "ends a queue entry for unqueue (requires) or its own waiter",
+    ("runs/queue.py", "_start_waiter"): "names the waiter of an entry queue_run required",
     ("runs/lease.py", "claim_runner"): "the runner's lease, under a ticket start_run required",
     ("status.py", "_distances"): "commit-distance cache, not state",
     ("tasks.py", "_failed"): "records a failed task after _guard",

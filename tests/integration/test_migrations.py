@@ -71,15 +71,16 @@ def test_a_front_end_on_an_older_schema_upgrades_it_audited_or_names_the_fix(
     """The TUI opens on a schema behind this code: an admin's session upgrades it and the log
     says so (as `db upgrade` does); anyone else is told what is wrong and how to fix it."""
     with ws.base.db.write() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        conn.execute(text("DROP TABLE queued_run"))  # what revision 0004 adds
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
     with pytest.raises(SchemaBehindError) as behind:
         bring_schema_up(ws.as_user("erin"), read_only=False)
-    assert "schema at revision 0002" in behind.value.message
+    assert "schema at revision 0003" in behind.value.message
     assert "shipdeck db upgrade" in behind.value.message
     assert audit_log.list_events(ws.base, AuditFilter(kind="db.upgraded")) == []
 
     bring_schema_up(ws.as_user("alice"), read_only=False)
     [upgraded] = audit_log.list_events(ws.base, AuditFilter(kind="db.upgraded"))
-    assert (upgraded.actor, upgraded.payload) == ("alice", {"from": "0002", "to": HEAD_REVISION})
+    assert (upgraded.actor, upgraded.payload) == ("alice", {"from": "0003", "to": HEAD_REVISION})
     with ws.base.db.read() as conn:
         assert audit.verify(conn).ok

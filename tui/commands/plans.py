@@ -19,7 +19,7 @@ from shipdeck.tui.commands.common import confirm, context
 if TYPE_CHECKING:
     from shipdeck.core.domain.plan import FailurePolicy
     from shipdeck.core.services.context import Context
-    from shipdeck.core.services.plans import PlanSummary, PlanView, StepView
+    from shipdeck.core.services.plans import PlanSummary, PlanView, QueuedView, StepView
     from shipdeck.core.services.runs import LaunchedRun, RunResult
 
 
@@ -98,6 +98,8 @@ def _show(view: PlanView) -> None:
             output.say(f"    - [{w.kind}] {w.message}")
     if view.lock is not None:
         output.say(f"  lock     {view.lock.holder} (plan {view.lock.plan_id})")
+    if view.queued is not None:
+        output.say(f"  queue    {view.queued.sentence}")
     if view.steps:
         output.say("  journal:")
         for s in view.steps:
@@ -154,6 +156,22 @@ def _run(ctx: Context, plan_id: str, wait: bool, timeout: str | None) -> None:
             output.info(f"follow it: shipdeck plan show {plan_id}   log: {launched.log_path}")
         return
     _follow(ctx, plan_id, limit, launched)
+
+
+def _queue(ctx: Context, plan_id: str) -> None:
+    from shipdeck.core.services.runs import queue_run
+
+    queued = queue_run(ctx, plan_id)
+    _emit_queued(queued)
+    if not output.OPTIONS.machine:
+        output.info(f"cancel it: shipdeck plan unqueue {plan_id}   log: {ctx.state_dir / 'runs'}")
+
+
+def _emit_queued(queued: QueuedView) -> None:
+    if output.OPTIONS.machine:
+        output.emit({"queued": queued.as_dict()})
+    else:
+        output.say(f"plan {queued.plan_id}: {queued.sentence}")
 
 
 def _launched(launched: LaunchedRun) -> dict[str, object]:
@@ -323,9 +341,32 @@ def register(app: typer.Typer) -> None:
         timeout: str | None = typer.Option(
             None, "--timeout", help="With --wait: give up waiting after this long (exit 6)."
         ),
+        when_open: bool = typer.Option(
+            False,
+            "--when-open",
+            help="Queue it to start at the next opening of its window (or when the environment "
+            "is free); policy is checked again then. Cancel with 'plan unqueue'.",
+        ),
     ) -> None:
         """Run the plan (exit 3 with blockers if it may not run now)."""
+        if when_open:
+            if wait or timeout:
+                raise UsageError(
+                    "--when-open returns once the plan is queued: drop --wait/--timeout"
+                )
+            _queue(context(), plan_id)
+            return
         _run(context(), plan_id, wait, timeout)
+
+    @plan.command("unqueue")
+    def unqueue_(
+        plan_id: str = typer.Argument(..., metavar="PLAN"),
+        reason: str = typer.Option("", "--reason", help="Kept with the queue entry and its event."),
+    ) -> None:
+        """Take a plan queued with 'plan run --when-open' off the queue."""
+        from shipdeck.core.services.runs import unqueue
+
+        _emit_queued(unqueue(context(), plan_id, reason))
 
     @plan.command("abort")
     def abort_(

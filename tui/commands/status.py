@@ -16,6 +16,10 @@ def _notes(cell: Cell) -> str:
     notes = []
     if cell.lock:
         notes.append(f"locked by {cell.lock.holder}")
+    if cell.queued:
+        when = f"{cell.queued.starts_at:%Y-%m-%d %H:%M} UTC" if cell.queued.starts_at else "never"
+        gone = ", waiter gone" if cell.queued.waiter_gone else ""
+        notes.append(f"queued: plan {cell.queued.plan_id} at {when}{gone}")
     if cell.drift:
         notes.append(f"DRIFT (live {cell.live_color or 'none'})")
     if cell.last_outcome and cell.last_outcome != "succeeded":

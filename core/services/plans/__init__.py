@@ -33,6 +33,7 @@ from shipdeck.core.services.plans.overrides import (
     open_reviews,
     override,
 )
+from shipdeck.core.services.plans.queued import queued_of, waiting_in
 from shipdeck.core.services.plans.reading import get_plan, list_plans, steps_of
 from shipdeck.core.services.plans.verdict import (
     Verdict,
@@ -51,6 +52,7 @@ from shipdeck.core.services.plans.views import (
     OverrideView,
     PlanSummary,
     PlanView,
+    QueuedView,
     StepView,
 )
 
@@ -65,6 +67,7 @@ __all__ = [
     "OverrideView",
     "PlanSummary",
     "PlanView",
+    "QueuedView",
     "StepView",
     "Verdict",
     "acknowledge_override",
@@ -87,6 +90,7 @@ __all__ = [
     "open_reviews",
     "open_twin",
     "override",
+    "queued_of",
     "read_lock",
     "reject",
     "snapshot_for",
@@ -96,5 +100,6 @@ __all__ = [
     "unverified_blocker",
     "update_plan",
     "verdict",
+    "waiting_in",
     "window_tz",
 ]

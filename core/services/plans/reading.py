@@ -16,6 +16,7 @@ from shipdeck.core.domain.windows import WindowState
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import Supersession, item_changes, rollback_info, superseded
 from shipdeck.core.services.plans.lookups import env_config, load_plan_row, window_tz
+from shipdeck.core.services.plans.queued import queued_of
 from shipdeck.core.services.plans.verdict import effective_state, verdict
 from shipdeck.core.services.plans.views import (
     ApprovalView,
@@ -136,6 +137,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
         changes=item_changes(conn, row.env, v.body.items) if row.state in PRE_RUN else (),
         rollback=rollback_info(conn, v.env, v.body, row.created_by),
         superseded_by=superseded(conn, [row.id]).get(row.id, ()),
+        queued=queued_of(conn, row.id, ctx.processes),
     )
 
 

@@ -38,6 +38,7 @@ from shipdeck.core.services.runs.lease import (
     lease_seconds,
     lock_lease,
 )
+from shipdeck.core.services.runs.queue import queue_run, unqueue, wait_for_window
 from shipdeck.core.services.runs.recovery import abort, reconcile
 from shipdeck.core.services.runs.rollback import rollback
 from shipdeck.core.services.runs.starting import run_plan, start_run
@@ -70,9 +71,12 @@ __all__ = [
     "launch_run",
     "lease_seconds",
     "lock_lease",
+    "queue_run",
     "reconcile",
     "rollback",
     "run_plan",
     "start_run",
+    "unqueue",
+    "wait_for_window",
     "wait_run",
 ]

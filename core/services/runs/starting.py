@@ -14,14 +14,15 @@ from shipdeck.core.services.runs.engine import execute_run
 from shipdeck.core.services.runs.lease import RunTicket, _locked, _take_lease, lock_lease
 from shipdeck.core.services.runs.recovery import reconcile
 from shipdeck.core.services.runs.views import RunResult
-from shipdeck.core.storage import binding
+from shipdeck.core.storage import binding, queued_runs
 from shipdeck.core.storage.tables import PLANS
 
 # --- starting --------------------------------------------------------------------------------
 
 
-def start_run(ctx: Context, plan_id: str) -> RunTicket:
+def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
     """Check policy and take the environment's lease, atomically; the plan becomes running.
+    `queued`: the queue's waiter starts it, and its queue entry ends in the same transaction.
 
     Raises BlockedError (exit 3) with every blocker, including `locked` naming the holder when
     another run holds the environment. Interrupted runs found on the way are reconciled first.
@@ -44,8 +45,9 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
             raise BlockedError(
                 f"plan {plan_id} may not run: {first}{more}", blockers=list(v.blockers)
             )
-        epoch = _take_lease(ctx, conn, lease, plan_id)
         now = ctx.now()
+        dequeued = [queued_runs.end(conn, plan_id, "started", now)] if queued else []
+        epoch = _take_lease(ctx, conn, lease, plan_id)
         started = binding.change(
             conn,
             PLANS,
@@ -71,10 +73,11 @@ def start_run(ctx: Context, plan_id: str) -> RunTicket:
                 "waves": [list(w) for w in v.body.waves],
                 "override": used.id if used else None,
                 "window_open": v.window.open,
+                **({"queued": True} if queued else {}),
             },
             env=row.env,
             plan=plan_id,
-            binds=[started],
+            binds=[started, *dequeued],
         )
     notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
     return RunTicket(plan_id, epoch)

@@ -4,4 +4,4 @@ HEAD_REVISION is kept as a constant so the per-command schema check costs one qu
 loading Alembic's script directory (tests assert it equals the real head).
 """
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
