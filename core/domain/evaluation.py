@@ -52,6 +52,14 @@ class EvalGate:
     def thresholds(self) -> dict[str, dict[str, Any]]:
         return {m.name: m.as_dict() for m in self.metrics}
 
+    def as_dict(self) -> dict[str, Any]:
+        """What an approver signs off on (core.domain.plan.plan_digest covers it)."""
+        return {
+            "command": list(self.command),
+            "timeout": self.timeout,
+            "metrics": self.thresholds(),
+        }
+
 
 @dataclass(frozen=True)
 class MetricCheck:

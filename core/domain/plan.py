@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
 from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
+from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
 from shipdeck.core.errors import ConflictError
 
@@ -251,9 +252,11 @@ def plan_digest(
     body: PlanBody,
     windows: Mapping[str, WindowSpec] | None = None,
     freezes: Mapping[str, FreezeSpec] | None = None,
+    gates: Mapping[str, EvalGate] | None = None,
 ) -> str:
     """Digest over environment, releases, waves, checklist and policy (with the definitions of
-    its windows and freezes): what approvals bind to."""
+    its windows and freezes, and the eval gates of its apps there): what approvals bind to, so
+    loosening a gate after the approval voids it."""
     return digest_of(
         {
             "env": env.name,
@@ -266,6 +269,8 @@ def plan_digest(
             "checklist": [_checklist_dict(c) for c in checklist(env, body)],
             "failure_policy": body.failure_policy,
             "policy": policy_snapshot(env, windows, freezes),
+            # Only when set, so plans of apps without gates keep the digests they had.
+            **({"gates": {a: g.as_dict() for a, g in sorted(gates.items())}} if gates else {}),
         }
     )
 

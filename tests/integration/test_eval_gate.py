@@ -126,3 +126,28 @@ def test_a_passing_eval_switches_and_a_regression_blocks_the_switch(
         assert last["served"] == "1.2.0" and last["url"].endswith(
             str(target[f"{body['color']}_port"])
         )
+
+
+def test_loosening_a_gate_after_the_approval_voids_it(ws: WorkspaceFixture, tmp_path: Path) -> None:
+    """The gate is part of what approvers sign: a plan approved under `min = 0.8` does not run
+    under `min = 0.5` on the strength of that approval. Apps without a gate are unaffected."""
+    from shipdeck.core.services.plans import approve, create_plan, get_plan
+
+    extra = {ENV: 'approvals = { required = 1, roles = ["approvers"] }'}
+    with shipping(ws, base=gated_toml(tmp_path), env_extra=extra):
+        alice = live(ws)
+        release_all(alice, "1.0.0", apps=[APP, "web"])
+        gated = create_plan(alice, ENV, [APP])
+        plain = create_plan(alice, ENV, ["web"])
+        for plan in (gated, plain):
+            approve(live(ws, "bob"), plan.id)
+            assert get_plan(alice, plan.id).blockers == ()
+        toml = (ws.root / "shipdeck.toml").read_text()
+        ws.write_config(toml.replace("{ min = 0.8,", "{ min = 0.5,"))
+        alice = live(ws)
+        after = get_plan(alice, gated.id)
+        assert after.digest != gated.digest
+        assert {b.kind for b in after.blockers} >= {"stale_approval"}, after.blockers
+        assert get_plan(alice, plain.id).blockers == ()  # its digest does not cover the gate
+        blocked = cli(ws, "plan", "run", gated.id)
+        assert blocked.returncode == 3 and "approval" in blocked.stderr

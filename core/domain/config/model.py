@@ -182,6 +182,13 @@ class WorkspaceConfig:
         i = order.index(env)
         return order[i - 1] if i > 0 else None
 
+    def eval_gate(self, app: str, env: str, kind: str = "plan") -> EvalGate | None:
+        """The eval gate a plan of `kind` holds `app` to in `env`: the engine runs it and the
+        plan's digest covers it. A rollback restores what was live before, so it has none."""
+        spec = self.apps.get(app)
+        target = spec.targets.get(env) if spec is not None else None
+        return None if target is None or kind == "rollback" else target.eval
+
     def roles_of(self, user: str) -> list[str]:
         return [r.name for r in self.roles.values() if user in r.users]
 

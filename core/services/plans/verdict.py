@@ -66,7 +66,9 @@ class Verdict:
 
 def digest_for(ctx: Context, env: Environment, body: PlanBody) -> str:
     """The plan's digest under the workspace's current policy definitions."""
-    return plan_digest(env, body, ctx.config.windows, ctx.config.freezes)
+    cfg = ctx.config
+    gates = {a: g for a in body.apps if (g := cfg.eval_gate(a, env.name, body.kind)) is not None}
+    return plan_digest(env, body, cfg.windows, cfg.freezes, gates)
 
 
 def snapshot_for(ctx: Context, env: Environment) -> dict[str, Any]:

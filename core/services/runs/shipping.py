@@ -213,12 +213,12 @@ class _Shipping(_Journaled):
     def _evaluate(self, a: _App, spec: ReleaseSpec) -> None:
         """The app's eval gate on its staged color, if this environment's target has one (a
         rollback plan is not held to it: it restores what was live before)."""
-        tcfg = self.ctx.config.apps[a.name].targets.get(self.env)
-        if tcfg is None or tcfg.eval is None or self.body.kind == "rollback":
+        gate_cfg = self.ctx.config.eval_gate(a.name, self.env, self.body.kind)
+        if gate_cfg is None:
             return
         baseline = live_baseline(self.ctx, a.name, self.env, a.from_release_id)
         gate = EvalRun(
-            self.ctx, self.env, tcfg.eval, a.target, a.to_color, spec, a.item.release_id, baseline
+            self.ctx, self.env, gate_cfg, a.target, a.to_color, spec, a.item.release_id, baseline
         )
         evidence: dict[str, Any] = {}
         self._step(
