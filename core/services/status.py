@@ -288,6 +288,19 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
     return {**cached, **fresh}
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """What status reads from the database in one transaction, and what it derives from that."""
+
+    deployed: dict[tuple[str, str], Any]
+    latest: dict[str, Latest]
+    outcomes: dict[tuple[str, str], str]
+    locks: dict[str, LockInfo]
+    queued: dict[tuple[str, str], QueuedView]
+    windows: dict[str, WindowState]
+    distances: dict[tuple[str, str, str], int]
+
+
 def status(
     ctx: Context,
     *,
@@ -304,80 +317,67 @@ def status(
         raise NotFoundError(f"--app: unknown app '{app}' (known: {', '.join(sorted(cfg.apps))})")
     envs = [env] if env else cfg.env_order()
     apps = [app] if app else list(cfg.apps)
+    facts = _recorded(ctx, apps, envs, only=app is not None)
+    return [
+        AppStatus(
+            a,
+            cfg.apps[a].owner,
+            cfg.apps[a].oncall,
+            [_cell(ctx, facts, a, e, with_commits) for e in envs],
+        )
+        for a in apps
+    ]
+
+
+def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> _Recorded:
     now = ctx.now()
     with ctx.db.read() as conn:
-        deployed = live_deployments(conn, apps if app else None)
-        latest = latest_releases(conn, apps if app else None)
+        deployed = live_deployments(conn, apps if only else None)
+        latest = {
+            a: Latest(r.version, r.commit, r.digest, Manifest.decode(r.manifest))
+            for a, r in latest_releases(conn, apps if only else None).items()
+        }
         outcomes = last_outcomes(conn)
         locks = active_locks(conn, now)
         queued = queued_cells(conn, ctx.processes, envs)
-    windows = {e: window_state(*cfg.window_specs(e), now) for e in envs}
+    pairs = {
+        (ctx.config.apps[a].repo, dep.commit, rel.commit)
+        for a in apps
+        if (rel := latest.get(a)) is not None
+        for e in envs
+        if (dep := deployed.get((a, e))) is not None and dep.commit != rel.commit
+    }
+    windows = {e: window_state(*ctx.config.window_specs(e), now) for e in envs}
+    return _Recorded(deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs))
 
-    pairs: set[tuple[str, str, str]] = set()
-    for a in apps:
-        rel = latest.get(a)
-        for e in envs:
-            dep = deployed.get((a, e))
-            if rel is not None and dep is not None and dep.commit != rel.commit:
-                pairs.add((cfg.apps[a].repo, dep.commit, rel.commit))
-    distances = _distances(ctx, pairs)
 
-    out: list[AppStatus] = []
-    for a in apps:
-        spec = cfg.apps[a]
-        rel = latest.get(a)
-        latest_view = (
-            Latest(rel.version, rel.commit, rel.digest, Manifest.decode(rel.manifest))
-            if rel
-            else None
-        )
-        cells = []
-        for e in envs:
-            dep = deployed.get((a, e))
-            dep_view = None
-            if dep is not None:
-                dep_view = Deployed(
-                    dep.version,
-                    dep.commit,
-                    dep.digest,
-                    dep.color,
-                    dep.at,
-                    dep.by,
-                    Manifest.decode(dep.manifest),
-                    dep.plan_id,
-                )
-            behind: int | None = None
-            if dep_view and latest_view:
-                behind = (
-                    0
-                    if dep_view.commit == latest_view.commit
-                    else distances.get((spec.repo, dep_view.commit, latest_view.commit))
-                )
-            cell = Cell(
-                app=a,
-                env=e,
-                deployed=dep_view,
-                latest=latest_view,
-                commits_behind=behind,
-                endpoint=_endpoint(ctx, a, e),
-                window=windows[e],
-                lock=locks.get(e),
-                last_outcome=outcomes.get((a, e)),
-                queued=queued.get((a, e)),
+def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) -> Cell:
+    spec = ctx.config.apps[a]
+    dep, latest = facts.deployed.get((a, e)), facts.latest.get(a)
+    deployed = None
+    if dep is not None:
+        deployed = Deployed(
+            dep.version, dep.commit, dep.digest, dep.color, dep.at, dep.by,
+            Manifest.decode(dep.manifest), dep.plan_id,
+        )  # fmt: skip
+    behind: int | None = None
+    if deployed and latest:
+        same = deployed.commit == latest.commit
+        behind = 0 if same else facts.distances.get((spec.repo, deployed.commit, latest.commit))
+    cell = Cell(
+        app=a, env=e, deployed=deployed, latest=latest, commits_behind=behind,
+        endpoint=_endpoint(ctx, a, e), window=facts.windows[e], lock=facts.locks.get(e),
+        last_outcome=facts.outcomes.get((a, e)), queued=facts.queued.get((a, e)),
+    )  # fmt: skip
+    if deployed and latest and deployed.digest != latest.digest:
+        cell.artifacts = artifact_changes(deployed.manifest.artifacts, latest.manifest.artifacts)
+        cell.config = config_changes(deployed.manifest.config, latest.manifest.config)
+        if with_commits:
+            cell.commits = ctx.git.commits_between(
+                repo_path(ctx, spec), deployed.commit, latest.commit
             )
-            if dep_view and latest_view and dep_view.digest != latest_view.digest:
-                cell.artifacts = artifact_changes(
-                    dep_view.manifest.artifacts, latest_view.manifest.artifacts
-                )
-                cell.config = config_changes(dep_view.manifest.config, latest_view.manifest.config)
-                if with_commits:
-                    cell.commits = ctx.git.commits_between(
-                        repo_path(ctx, spec), dep_view.commit, latest_view.commit
-                    )
-            _probe(ctx, cell)
-            cells.append(cell)
-        out.append(AppStatus(a, spec.owner, spec.oncall, cells))
-    return out
+    _probe(ctx, cell)
+    return cell
 
 
 def _endpoint(ctx: Context, app: str, env: str) -> str | None:
