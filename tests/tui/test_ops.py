@@ -121,7 +121,7 @@ async def test_follow_streams_new_lines_until_stopped(shipping_ws: WorkspaceFixt
         await until(
             pilot, lambda: not [w for w in app.workers if w.group == "ops-follow" and w.is_running]
         )
-        assert screen._stop is None
+        assert not screen.log_panel.following
 
 
 async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirmation(
@@ -155,7 +155,8 @@ async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirm
         await pilot.press("y")
         await until(pilot, lambda: "tpm 150,000  rpm 600" in screen_text(app))
         await settle(pilot)
-        assert screen.limits is not None and screen.limits.tpm == 150000
+        limits = screen.token_limits.limits
+        assert limits is not None and limits.tpm == 150000
     text = config.read_text()
     assert "tpm: 150000   # tokens per minute" in text and "rpm: 600" in text
     (change,) = events(shipping_ws, "task.token-limit")
