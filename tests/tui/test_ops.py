@@ -52,7 +52,7 @@ async def test_logs_show_remote_text_verbatim_and_can_be_searched_and_saved(
     shipping_ws: WorkspaceFixture, tmp_path: Path
 ) -> None:
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = await open_section(pilot, "o", OpsScreen)
         await pilot.press("shift+tab", "shift+tab")  # from the log to the app picker
         assert app.focused is screen.query_one("#ops-app", Select)
@@ -92,6 +92,9 @@ async def test_logs_show_remote_text_verbatim_and_can_be_searched_and_saved(
         await until(pilot, lambda: isinstance(app.screen, OpsScreen))
         await settle(pilot)  # the second save refuses to overwrite, shown, nothing raised
         assert len(out.read_text().splitlines()) == 2
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("saved 2 lines to") for m in said)
+        assert any(m == f"{out} exists: choose another name" for m in said)
     pulled = events(shipping_ws, "task.logs")
     assert [(e.actor, e.app, e.env) for e in pulled] == [("alice", "chat-api", "staging")]
 
