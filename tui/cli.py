@@ -17,7 +17,18 @@ from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
 from shipdeck.tui import output
 from shipdeck.tui.argv import hoist_global_options
-from shipdeck.tui.commands import audit, meta, plans, releases, serve, status, tasks, workspace
+from shipdeck.tui.commands import (
+    audit,
+    meta,
+    overrides,
+    plans,
+    releases,
+    serve,
+    shipping,
+    status,
+    tasks,
+    workspace,
+)
 
 app = typer.Typer(
     name="shipdeck",
@@ -81,6 +92,8 @@ workspace.register(app)
 status.register(app)
 releases.register(app)
 plans.register(app)
+overrides.register(app)
+shipping.register(app)
 tasks.register(app)
 audit.register(app)
 meta.register(app)

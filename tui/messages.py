@@ -114,3 +114,14 @@ class MetricsLoaded(Message):
         super().__init__()
         self.report = report
         self.head_seq = head_seq
+
+
+class WorkFailed(Message):
+    """A widget's own worker failed: its screen shows why (ShipdeckScreen), as for its own.
+
+    Textual sends Worker.StateChanged only to the node that started the worker (it does not
+    bubble), so a widget with workers forwards their failures with this (widgets.working)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error

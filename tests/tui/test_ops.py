@@ -52,7 +52,7 @@ async def test_logs_show_remote_text_verbatim_and_can_be_searched_and_saved(
     shipping_ws: WorkspaceFixture, tmp_path: Path
 ) -> None:
     app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = await open_section(pilot, "o", OpsScreen)
         await pilot.press("shift+tab", "shift+tab")  # from the log to the app picker
         assert app.focused is screen.query_one("#ops-app", Select)
@@ -92,6 +92,9 @@ async def test_logs_show_remote_text_verbatim_and_can_be_searched_and_saved(
         await until(pilot, lambda: isinstance(app.screen, OpsScreen))
         await settle(pilot)  # the second save refuses to overwrite, shown, nothing raised
         assert len(out.read_text().splitlines()) == 2
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("saved 2 lines to") for m in said)
+        assert any(m == f"{out} exists: choose another name" for m in said)
     pulled = events(shipping_ws, "task.logs")
     assert [(e.actor, e.app, e.env) for e in pulled] == [("alice", "chat-api", "staging")]
 
@@ -121,7 +124,7 @@ async def test_follow_streams_new_lines_until_stopped(shipping_ws: WorkspaceFixt
         await until(
             pilot, lambda: not [w for w in app.workers if w.group == "ops-follow" and w.is_running]
         )
-        assert screen._stop is None
+        assert not screen.log_panel.following
 
 
 async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirmation(
@@ -155,7 +158,8 @@ async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirm
         await pilot.press("y")
         await until(pilot, lambda: "tpm 150,000  rpm 600" in screen_text(app))
         await settle(pilot)
-        assert screen.limits is not None and screen.limits.tpm == 150000
+        limits = screen.token_limits.limits
+        assert limits is not None and limits.tpm == 150000
     text = config.read_text()
     assert "tpm: 150000   # tokens per minute" in text and "rpm: 600" in text
     (change,) = events(shipping_ws, "task.token-limit")

@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -97,3 +97,20 @@ def parse_instant(text: str | None, option: str) -> datetime | None:
             f"{option} '{text}': expected an ISO date/time or a duration like 2h"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_span(text: str | None, option: str) -> timedelta | None:
+    """A length of time given to `option` ('90s', '1h'); a bad one is a usage error naming it."""
+    if text is None:
+        return None
+    from shipdeck.core.domain.windows import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def utc_when(at: object) -> str:
+    """A stored time as the CLI prints it, or "-" when there is none."""
+    return f"{at:%Y-%m-%d %H:%M} UTC" if isinstance(at, datetime) else "-"

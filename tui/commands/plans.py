@@ -1,37 +1,23 @@
-"""`shipdeck plan ...`, `override`, `review`, `deploy`, `rollback`, `reconcile`, `metrics`.
+"""`shipdeck plan ...`: draft, edit, submit, list, show, check, approve, reject, run, abort.
 
-Thin: each command calls one service and renders its dataclass. Runs execute in a detached
-runner process (`python -m shipdeck.core.runner`), so `plan run` returns at once and `--wait` follows the
-run's journal like any other viewer would.
+Thin: each command calls one service and renders its dataclass. Runs start and are followed
+through tui.commands.runs, as `deploy` and `rollback` are (tui.commands.shipping).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import typer
 
-from shipdeck.core.errors import OperationFailed, UsageError
+from shipdeck.core.errors import UsageError
 from shipdeck.tui import output
-from shipdeck.tui.commands.common import confirm, context
+from shipdeck.tui.commands.common import context, parse_span, utc_when
+from shipdeck.tui.commands.runs import emit_queued, queue_plan, run_plan
 
 if TYPE_CHECKING:
     from shipdeck.core.domain.plan import FailurePolicy
-    from shipdeck.core.services.context import Context
-    from shipdeck.core.services.plans import PlanSummary, PlanView, QueuedView, StepView
-    from shipdeck.core.services.runs import LaunchedRun, RunResult
-
-
-def _duration(text: str | None, option: str) -> timedelta | None:
-    if text is None:
-        return None
-    from shipdeck.core.domain.windows import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
+    from shipdeck.core.services.plans import PlanSummary, PlanView
 
 
 def _policy(text: str | None) -> FailurePolicy | None:
@@ -42,16 +28,10 @@ def _policy(text: str | None) -> FailurePolicy | None:
     return "rollback" if text == "rollback" else "halt"
 
 
-def _when(at: object) -> str:
-    from datetime import datetime
-
-    return f"{at:%Y-%m-%d %H:%M} UTC" if isinstance(at, datetime) else "-"
-
-
 def _show(view: PlanView) -> None:
     output.say(f"plan {view.id}  {view.env}  {view.state.replace('_', ' ')}  {view.name}")
     output.say(f"  digest   {view.digest}")
-    output.say(f"  drafted  {_when(view.created_at)} by {view.created_by}")
+    output.say(f"  drafted  {utc_when(view.created_at)} by {view.created_by}")
     output.say(f"  failure  {view.failure_policy}")
     output.say(f"  window   {view.window_text}")
     if view.rollback is not None:
@@ -74,19 +54,19 @@ def _show(view: PlanView) -> None:
     for a in view.approvals:
         tag = "" if a.current else "  [stale: given for an earlier digest]"
         note = f" - {a.comment}" if a.comment else ""
-        output.say(f"    {a.decision:<8} {a.by:<10} {_when(a.at)}{note}{tag}")
+        output.say(f"    {a.decision:<8} {a.by:<10} {utc_when(a.at)}{note}{tag}")
     if view.checklist:
         output.say("  checklist:")
     for c in view.checklist:
         mark = "x" if c.done else ("!" if c.ok is False else " ")
-        who = f"  ({c.by}, {_when(c.at)})" if c.by else ""
+        who = f"  ({c.by}, {utc_when(c.at)})" if c.by else ""
         run = f"  runs: {' '.join(c.command)}" if c.command else ""
         output.say(f"    [{mark}] {c.item}: {c.text}{who}{run}")
     for o in view.overrides:
         state = "active" if o.active else "expired"
         ack = f", acknowledged by {o.acknowledged_by}" if o.acknowledged_by else ", review open"
         output.say(
-            f"  override #{o.id} by {o.by} until {_when(o.until)} ({state}{ack}): {o.reason}"
+            f"  override #{o.id} by {o.by} until {utc_when(o.until)} ({state}{ack}): {o.reason}"
         )
     if view.blockers:
         output.say("  blocked:")
@@ -130,79 +110,6 @@ def _emit_plan(view: PlanView, **extra: object) -> None:
         output.emit({"plan": view.as_dict(), **extra})
     else:
         _show(view)
-
-
-def _step_line(s: StepView) -> None:
-    where = "plan" if s.app == "*" else s.app
-    output.info(
-        f"  {s.at:%H:%M:%S} wave {s.wave + 1} {where}: {s.step} {s.state} {s.detail}".rstrip()
-    )
-
-
-def _run(ctx: Context, plan_id: str, wait: bool, timeout: str | None) -> None:
-    """Launch the plan in a detached runner; with --wait follow it to the end."""
-    from shipdeck.core.services.plans import get_plan
-    from shipdeck.core.services.runs import launch_run
-
-    limit = _duration(timeout, "--timeout")
-    launched = launch_run(ctx, plan_id)
-    for w in get_plan(ctx, plan_id).warnings:
-        output.info(f"warning: {w.message}")
-    if not wait:
-        if output.OPTIONS.machine:
-            output.emit({"plan": get_plan(ctx, plan_id).as_dict(), "run": _launched(launched)})
-        else:
-            output.say(f"plan {plan_id} is running in the background (runner pid {launched.pid})")
-            output.info(f"follow it: shipdeck plan show {plan_id}   log: {launched.log_path}")
-        return
-    _follow(ctx, plan_id, limit, launched)
-
-
-def _queue(ctx: Context, plan_id: str) -> None:
-    from shipdeck.core.services.runs import queue_run
-
-    queued = queue_run(ctx, plan_id)
-    _emit_queued(queued)
-    if not output.OPTIONS.machine:
-        output.info(f"cancel it: shipdeck plan unqueue {plan_id}   log: {ctx.state_dir / 'runs'}")
-
-
-def _emit_queued(queued: QueuedView) -> None:
-    if output.OPTIONS.machine:
-        output.emit({"queued": queued.as_dict()})
-    else:
-        output.say(f"plan {queued.plan_id}: {queued.sentence}")
-
-
-def _launched(launched: LaunchedRun) -> dict[str, object]:
-    return {"pid": launched.pid, "epoch": launched.epoch, "log": str(launched.log_path)}
-
-
-def _follow(
-    ctx: Context, plan_id: str, limit: timedelta | None, launched: LaunchedRun | None
-) -> None:
-    from shipdeck.core.services.plans import get_plan
-    from shipdeck.core.services.runs import wait_run
-
-    result = wait_run(
-        ctx,
-        plan_id,
-        timeout=limit.total_seconds() if limit else None,
-        on_step=None if output.OPTIONS.machine else _step_line,
-        launched=launched,
-    )
-    _finished(ctx, result, get_plan(ctx, plan_id))
-
-
-def _finished(ctx: Context, result: RunResult, view: PlanView) -> None:
-    if not result.ok:
-        raise OperationFailed(
-            f"plan {result.plan_id} {result.state.replace('_', ' ')}: {result.result}"
-        )
-    if output.OPTIONS.machine:
-        output.emit({"plan": view.as_dict(), "run": result.as_dict()})
-    else:
-        output.say(f"plan {result.plan_id} succeeded: {result.result}")
 
 
 def register(app: typer.Typer) -> None:
@@ -276,7 +183,7 @@ def register(app: typer.Typer) -> None:
         output.table(
             ["PLAN", "ENV", "STATE", "BY", "CREATED", "NAME"],
             [
-                [p.id, p.env, p.state.replace("_", " "), p.created_by, _when(p.created_at), p.name]
+                [p.id, p.env, p.state.replace("_", " "), p.created_by, utc_when(p.created_at), p.name]
                 for p in plans
             ],
         )  # fmt: skip
@@ -354,9 +261,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(
                     "--when-open returns once the plan is queued: drop --wait/--timeout"
                 )
-            _queue(context(), plan_id)
+            queue_plan(context(), plan_id)
             return
-        _run(context(), plan_id, wait, timeout)
+        run_plan(context(), plan_id, wait, timeout)
 
     @plan.command("unqueue")
     def unqueue_(
@@ -366,7 +273,7 @@ def register(app: typer.Typer) -> None:
         """Take a plan queued with 'plan run --when-open' off the queue."""
         from shipdeck.core.services.runs import unqueue
 
-        _emit_queued(unqueue(context(), plan_id, reason))
+        emit_queued(unqueue(context(), plan_id, reason))
 
     @plan.command("abort")
     def abort_(
@@ -381,7 +288,7 @@ def register(app: typer.Typer) -> None:
         ctx = context()
         result = abort(ctx, plan_id)
         if wait and result.state == "running":
-            limit = _duration(timeout, "--timeout")
+            limit = parse_span(timeout, "--timeout")
             from shipdeck.core.services.runs import wait_run
 
             result = wait_run(ctx, plan_id, timeout=limit.total_seconds() if limit else None)
@@ -392,147 +299,3 @@ def register(app: typer.Typer) -> None:
             output.say(f"plan {plan_id}: abort requested; the runner stops at its next step")
         else:
             output.say(f"plan {plan_id} {result.state.replace('_', ' ')}: {result.result}")
-
-    @app.command("override")
-    def override_(
-        plan_id: str = typer.Argument(..., metavar="PLAN"),
-        reason: str = typer.Option(..., "--reason"),
-        until: str = typer.Option("1h", "--until", help="How long it lasts (at most 24h)."),
-    ) -> None:
-        """Break-glass past a window or freeze (role-gated, audited, opens a review)."""
-        from shipdeck.core.services.plans import override
-
-        o = override(context(), plan_id, reason, _duration(until, "--until"))
-        if output.OPTIONS.machine:
-            output.emit({"override": o.as_dict()})
-        else:
-            output.say(f"override #{o.id} on plan {plan_id} until {_when(o.until)}: {reason}")
-            output.info(
-                "a review is open until someone else runs: shipdeck review ack " + str(o.id)
-            )
-
-    review = typer.Typer(
-        help="Overrides waiting for a second person's acknowledgement.", no_args_is_help=True
-    )
-    app.add_typer(review, name="review")
-
-    @review.command("list")
-    def review_list() -> None:
-        """Open reviews (overrides nobody else has acknowledged)."""
-        from shipdeck.core.services.plans import open_reviews
-
-        items = open_reviews(context())
-        if output.OPTIONS.machine:
-            output.emit({"reviews": [o.as_dict() for o in items]})
-            return
-        output.table(
-            ["ID", "PLAN", "ENV", "BY", "AT", "REASON"],
-            [[o.id, o.plan_id, o.env, o.by, _when(o.at), o.reason] for o in items],
-        )
-
-    @review.command("ack")
-    def review_ack(
-        override_id: int = typer.Argument(..., metavar="ID"),
-        note: str = typer.Option("", "--note"),
-    ) -> None:
-        """Acknowledge someone else's override."""
-        from shipdeck.core.services.plans import acknowledge_override
-
-        o = acknowledge_override(context(), override_id, note)
-        if output.OPTIONS.machine:
-            output.emit({"override": o.as_dict()})
-        else:
-            output.say(f"override #{o.id} acknowledged by {o.acknowledged_by}")
-
-    @app.command("deploy")
-    def deploy_(
-        app_name: str = typer.Argument(..., metavar="APP"),
-        version: str = typer.Argument(...),
-        env: str = typer.Option(..., "--env", "-e"),
-        wait: bool = typer.Option(False, "--wait"),
-        timeout: str | None = typer.Option(None, "--timeout"),
-    ) -> None:
-        """A one-app plan under the same policy."""
-        from shipdeck.core.errors import BlockedError
-        from shipdeck.core.services.runs import deploy_plan
-
-        ctx = context()
-        plan_id = deploy_plan(ctx, app_name, version, env)
-        try:
-            _run(ctx, plan_id, wait, timeout)
-        except BlockedError as exc:
-            raise BlockedError(
-                f"deploy plan {plan_id}: {exc.message}", blockers=exc.blockers
-            ) from None
-
-    @app.command("rollback")
-    def rollback_(
-        app_name: str = typer.Argument(..., metavar="APP"),
-        env: str = typer.Option(..., "--env", "-e"),
-        reason: str = typer.Option("", "--reason"),
-    ) -> None:
-        """Switch APP back to the release live before the current one (asks first, and wants
-        --reason, in a protected environment)."""
-        from shipdeck.core.services.plans import get_plan
-        from shipdeck.core.services.rollbacks import check_reason, preview_rollback
-        from shipdeck.core.services.runs import rollback
-
-        ctx = context()
-        ctx.require("rollback", app=app_name, env=env)  # refusal first: exit 4, not 2 or 3
-        preview = preview_rollback(ctx, app_name, env)
-        check_reason(ctx, env, reason)
-        if preview.confirm:
-            confirm(preview.question)
-        result = rollback(
-            ctx, app_name, env, reason, None if output.OPTIONS.machine else _step_line
-        )
-        _finished(ctx, result, get_plan(ctx, result.plan_id))
-
-    @app.command("reconcile")
-    def reconcile_(env: str | None = typer.Option(None, "--env", "-e")) -> None:
-        """Finish or roll back runs that were interrupted."""
-        from shipdeck.core.services.audit_log import open_intents
-        from shipdeck.core.services.runs import reconcile
-
-        ctx = context()
-        results = reconcile(ctx, env=env)
-        intents = [e for e in open_intents(ctx) if env is None or e.env == env]
-        if output.OPTIONS.machine:
-            output.emit(
-                {
-                    "reconciled": [r.as_dict() for r in results],
-                    "open_intents": [e.as_dict() for e in intents],
-                }
-            )
-            return
-        if not results and not intents:
-            output.say("nothing to reconcile")
-        for r in results:
-            output.say(
-                f"plan {r.plan_id} ({r.env}): {r.decision} -> {r.state.replace('_', ' ')}: {r.result}"
-            )
-        for e in intents:
-            where = "/".join(x for x in (e.app, e.env) if x) or "workspace"
-            output.say(
-                f"intent {e.seq} {e.kind.removesuffix('.intent')} ({where}) by {e.actor} has no "
-                "outcome: it may or may not have happened; check it by hand"
-            )
-
-    @app.command("metrics")
-    def metrics_(
-        env: str | None = typer.Option(None, "--env", "-e"),
-        days: int = typer.Option(30, "--days"),
-    ) -> None:
-        """DORA: deployment frequency, lead time, change failure rate, time to restore."""
-        from shipdeck.core.services.metrics import metrics
-
-        rows = metrics(context(), env=env, days=days)
-        if output.OPTIONS.machine:
-            output.emit({"days": days, "environments": [m.as_dict() for m in rows]})
-            return
-
-        # One block per environment, in the TUI's words (EnvMetrics.cells): a table would cut them.
-        for n, m in enumerate(rows):
-            output.say(("\n" if n else "") + f"{m.env}  last {days} days")
-            for label, value in [*m.cells().items(), ("failed attempts", str(m.failed_attempts))]:
-                output.say(f"  {label:<17}{value}")

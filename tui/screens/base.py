@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from shipdeck.core.domain.redact import shown
 from shipdeck.core.errors import ShipdeckError
 from shipdeck.core.services.context import Context
+from shipdeck.tui.messages import WorkFailed
 
 if TYPE_CHECKING:
     from shipdeck.tui.app import ShipdeckApp
@@ -96,6 +97,10 @@ class ShipdeckScreen(Screen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.show_error(error_line(event.worker.error))
+
+    @on(WorkFailed)
+    def _widget_work_failed(self, message: WorkFailed) -> None:
+        self.show_error(error_line(message.error))
 
     def focus_now(self, widget: Widget) -> None:
         """Move focus before the next key is handled. Widget.focus() defers the move, so keys

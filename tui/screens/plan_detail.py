@@ -13,9 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,196 +23,21 @@ from textual.widgets.option_list import Option
 from shipdeck.core.domain.plan import PRE_RUN
 from shipdeck.core.services.actions import PLAN_ACTIONS, open_reviews, plan_actions, shown
 from shipdeck.core.services.plan_history import PlanHistory
-from shipdeck.core.services.plans import ApprovalView, ChecklistView, OverrideView, PlanView
+from shipdeck.core.services.plans import PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
-from shipdeck.tui.widgets.form import Field, FormScreen, Values
+from shipdeck.tui.widgets.checklist import Checklist
+from shipdeck.tui.widgets.form import FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
-from shipdeck.tui.widgets.plan_text import (
-    clock,
-    elapsed,
-    history_lines,
-    safe,
-    state_label,
-    state_text,
-    when,
+from shipdeck.tui.widgets.plan_forms import PLAN_FORMS, ack_form
+from shipdeck.tui.widgets.plan_render import (
+    checklist_prompt,
+    checklist_title,
+    rest_part,
+    summary_text,
+    top_part,
 )
+from shipdeck.tui.widgets.plan_text import safe, state_label, when
 from shipdeck.tui.widgets.scroll import VimScroll
-from shipdeck.tui.widgets.vim import VimOptionList
-
-
-def waves_text(view: PlanView) -> Text:
-    """Waves top to bottom, each wave's apps side by side: the order the run will follow."""
-    versions = {i.app: safe(i.version) for i in view.items}
-    text = Text()
-    for n, wave in enumerate(view.waves, 1):
-        if n > 1:
-            text.append("\n↓\n", style="dim")
-        text.append(f"{n} ", style="bold cyan")
-        for k, app in enumerate(wave):
-            if k:
-                text.append(" · ", style="dim")
-            text.append(app, style="bold")
-            text.append(f" {versions.get(app, '?')}")
-    return text
-
-
-def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None = None) -> Text:
-    """Why it cannot run (one sentence per blocker), that it can, or how the run went."""
-    text = Text()
-    if view.state in PRE_RUN:
-        lines = [Text.assemble(("✗ ", "bold red"), safe(b.message)) for b in view.blockers]
-        if view.state == "draft":
-            hint = "draft: submit it (S) to ask for approvals, or edit it (e)"
-            lines.insert(0, Text(hint, style="bold"))
-        elif not view.blockers:
-            lines.append(Text("✓ nothing blocks it: it may run now", style="bold green"))
-        lines += [  # model scan findings this environment lets through
-            Text.assemble(("! ", "bold yellow"), safe(w.message)) for w in view.warnings
-        ]
-        return Text("\n").join(lines)
-    text.append_text(state_text(view.state))
-    if view.started_at is not None:
-        end = view.finished_at
-        took = elapsed(end - view.started_at) if end else ""
-        text.append(f"  started {when(view.started_at, zone)}", style="dim")
-        if end is not None:
-            text.append(f", took {took}", style="dim")
-    if view.abort_requested_by:
-        text.append(f"\nabort requested by {safe(view.abort_requested_by)}", style="bold yellow")
-    if history is not None and (history.rollback or history.superseded):
-        text.append_text(history_lines(history, view.result, zone))
-        if history.superseded:
-            text.append("\no opens the later plan", style="dim italic")
-    elif view.result:
-        text.append("\n")
-        text.append(safe(view.result))
-    return text
-
-
-def approval_line(a: ApprovalView, zone: str = "UTC") -> Text:
-    text = Text()
-    if a.decision == "reject":
-        text.append("✗ ", style="bold red")
-        text.append(safe(a.by), style="bold")
-        text.append(f" rejected {when(a.at, zone)}", style="dim")
-        text.append(f": {safe(a.comment)}")
-        return text
-    text.append("✓ " if a.current else "~ ", style="bold green" if a.current else "yellow")
-    text.append(safe(a.by), style="bold")
-    text.append(f" {when(a.at, zone)}", style="dim")
-    if a.comment:
-        text.append(f"  “{safe(a.comment)}”")
-    if not a.current:
-        text.append("  stale: the plan changed after this approval", style="yellow")
-    return text
-
-
-def override_line(o: OverrideView, zone: str = "UTC") -> Text:
-    text = Text()
-    text.append(f"#{o.id} ", style="bold")
-    text.append(safe(o.by), style="bold")
-    text.append(f" until {when(o.until, zone)}", style="dim")
-    text.append("  active" if o.active else "  expired", style="bold yellow" if o.active else "dim")
-    if o.acknowledged_by:
-        text.append(f"  reviewed by {safe(o.acknowledged_by)}", style="green")
-    else:
-        text.append("  review open", style="bold magenta")
-    text.append(f": {safe(o.reason)}")
-    return text
-
-
-def rows(pairs: list[tuple[str, RenderableType]]) -> Table:
-    """Label and content side by side; long sentences wrap under their content, not the label."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="dim", no_wrap=True, width=9)
-    grid.add_column(ratio=1)
-    for label, content in pairs:
-        grid.add_row(Text(label), content)
-    return grid
-
-
-def top_part(
-    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
-) -> RenderableType:
-    window = Text(
-        "● " if view.window.open else "○ ", style="green" if view.window.open else "yellow"
-    )
-    window.append(safe(view.window_text))
-    return rows(
-        [
-            ("waves", waves_text(view)),
-            ("window", window),
-            ("status", status_text(view, zone, history)),
-        ]
-    )
-
-
-def rest_part(
-    view: PlanView, zone: str = "UTC", history: PlanHistory | None = None
-) -> RenderableType:
-    need = view.approvals_required
-    rollback = history.rollback if history is not None else None
-    if rollback is not None:
-        head = Text(safe(rollback.approvals_note), style="dim")
-    elif need:
-        head = Text(
-            f"{need} needed from {' or '.join(view.approval_roles) or 'anyone'}", style="dim"
-        )
-    else:
-        head = Text("none needed", style="dim")
-    approvals = Text("\n").join([head, *(approval_line(a, zone) for a in view.approvals)])
-    pairs: list[tuple[str, RenderableType]] = [("approvals", approvals)]
-    if view.overrides:
-        pairs.append(("overrides", Text("\n").join(override_line(o, zone) for o in view.overrides)))
-    if view.steps:
-        first, last = view.steps[0].at, view.steps[-1].at
-        journal = Text(
-            f"{len(view.steps)} steps, {clock(first, zone)} to {clock(last, zone)}", style="dim"
-        )
-        journal.append("  w watches the run", style="")
-        pairs.append(("journal", journal))
-    return Group(rows(pairs))
-
-
-def checklist_prompt(c: ChecklistView, zone: str = "UTC") -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    if c.done:
-        text.append("[x] ", style="bold green")
-    elif c.ok is False:
-        text.append("[!] ", style="bold red")
-    else:
-        text.append("[ ] ", style="bold yellow")
-    text.append(safe(c.text))
-    if c.command:
-        text.append(f"  runs {safe(' '.join(c.command))}", style="dim")
-    if c.by:
-        text.append(
-            f"  {'ticked' if c.done else 'failed'} by {safe(c.by)} {when(c.at, zone)}", style="dim"
-        )
-    return text
-
-
-class Checklist(VimOptionList):
-    """The plan's checklist; space ticks the highlighted item (runs its command, if it has one)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "tick", "Tick item", key_display="space"),
-    ]
-
-    class Tick(Message):
-        def __init__(self, item: str) -> None:
-            super().__init__()
-            self.item = item
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "tick":
-            return self.screen.check_action("tick", ())
-        return True
-
-    def action_tick(self) -> None:
-        option = self.highlighted_option
-        if option is not None and option.id is not None:
-            self.post_message(self.Tick(option.id))
 
 
 class PlanScreen(ShipdeckScreen):
@@ -306,26 +128,10 @@ class PlanScreen(ShipdeckScreen):
 
     def _show(self, view: PlanView) -> None:
         zone = self.zone
-        summary = Text(no_wrap=True, overflow="ellipsis")
-        summary.append(f"{view.id}  ", style="bold")
-        summary.append(f"{view.env}  ", style="bold")
-        summary.append_text(state_text(view.state))
-        summary.append(f"  {safe(view.name)}")
-        summary.append(
-            f"\ndrafted by {safe(view.created_by)} {when(view.created_at, zone)} {zone} (all times)"
-            f" · on failure {view.failure_policy} · digest {view.digest.removeprefix('sha256:')[:12]}",
-            style="dim",
-        )
-        self.query_one("#plan-summary", Static).update(summary)
+        self.query_one("#plan-summary", Static).update(summary_text(view, zone))
         self.query_one("#plan-top", Static).update(top_part(view, zone, self.history))
         self.query_one("#plan-rest", Static).update(rest_part(view, zone, self.history))
-        title = Text("checklist", style="dim")
-        if self.history.rollback is not None:
-            title.append("  not asked of a rollback (it is how incidents end)", style="dim")
-        elif not view.checklist:
-            title.append("  none for this plan", style="dim")
-        elif self.check_action("tick", ()):
-            title.append("  space ticks the highlighted item", style="dim italic")
+        title = checklist_title(view, self.history, bool(self.check_action("tick", ())))
         self.query_one("#checklist-title", Static).update(title)
         checklist = self.query_one(Checklist)
         at = checklist.highlighted
@@ -358,90 +164,29 @@ class PlanScreen(ShipdeckScreen):
 
         self.app.push_screen(form, answered)
 
-    def _items_line(self, view: PlanView) -> str:
-        return ", ".join(f"{i.app} {safe(i.version)}" for i in view.items)
+    def _ask_plan(self, action: str) -> None:
+        """Ask the action's question of the plan as shown (plan_forms), then carry it out."""
+        v = self.view
+        assert v is not None
+        self._ask(PLAN_FORMS[action](v), lambda values: self._act(action, values))
 
     def action_approve(self) -> None:
-        v = self.view
-        assert v is not None
-        body = Text(f"{self._items_line(v)} in {v.env}.\n", style="bold")
-        body.append(
-            f"You approve exactly this plan (digest {v.digest[:19]}): any change to it "
-            "voids your approval.",
-            style="",
-        )
-        form = FormScreen(
-            f"Approve plan {v.id}?",
-            body,
-            [Field("comment", "Comment", placeholder="optional: what you checked")],
-            confirm="approve",
-        )
-        self._ask(form, lambda values: self._act("approve", values))
+        self._ask_plan("approve")
 
     def action_reject(self) -> None:
-        v = self.view
-        assert v is not None
-        form = FormScreen(
-            f"Reject plan {v.id}?",
-            Text("A rejected plan stops for good: it is aborted and cannot run."),
-            [Field("reason", "Reason", placeholder="why it must not ship", required=True)],
-            confirm="reject",
-            danger=True,
-        )
-        self._ask(form, lambda values: self._act("reject", values))
+        self._ask_plan("reject")
 
     def action_override(self) -> None:
-        from shipdeck.core.domain.windows import parse_duration
-
-        v = self.view
-        assert v is not None
-
-        def duration(value: str) -> str | None:
-            try:
-                parse_duration(value)
-            except ValueError as exc:
-                return str(exc)
-            return None
-
-        body = Text(
-            f"Break-glass: {v.env} may ship this plan outside its window or freeze until the "
-            "override ends (at most 24h). It is recorded, announced, and stays open for review "
-            "until someone else acknowledges it."
-        )
-        form = FormScreen(
-            f"Override for plan {v.id}?",
-            body,
-            [
-                Field("reason", "Reason", placeholder="incident, ticket, who asked", required=True),
-                Field("until", "Lasts for", value="1h", required=True, check=duration),
-            ],
-            confirm="override",
-            danger=True,
-        )
-        self._ask(form, lambda values: self._act("override", values))
+        self._ask_plan("override")
 
     def action_run(self) -> None:
-        v = self.view
-        assert v is not None
-        body = Text()
-        body.append_text(waves_text(v))
-        body.append(
-            f"\n\nships to {v.env} wave by wave, blue/green; on failure: {v.failure_policy}. "
-            "A background runner does it, so the run goes on if you close shipdeck.",
-            style="",
-        )
-        form = FormScreen(f"Run plan {v.id} in {v.env}?", body, confirm="run", danger=True)
-        self._ask(form, lambda values: self._act("run", values))
+        self._ask_plan("run")
 
     def action_abort(self) -> None:
-        v = self.view
-        assert v is not None
-        if v.state == "running":
-            what = "The runner stops at its next step and rolls back what this run switched."
-        else:
-            what = "The plan stops for good: it cannot run afterwards."
-        form = FormScreen(f"Abort plan {v.id}?", Text(what), confirm="abort", danger=True)
-        self._ask(form, lambda values: self._act("abort", values))
+        self._ask_plan("abort")
+
+    def action_submit(self) -> None:
+        self._ask_plan("submit")
 
     def action_ack(self) -> None:
         v = self.view
@@ -450,13 +195,10 @@ class PlanScreen(ShipdeckScreen):
         if not reviews:
             return
         o = reviews[0]
-        form = FormScreen(
-            f"Acknowledge override #{o.id}?",
-            override_line(o, self.zone),
-            [Field("note", "Note", placeholder="optional: what you checked")],
-            confirm="acknowledge",
+        self._ask(
+            ack_form(o, self.zone),
+            lambda values: self._act("ack", {**values, "override": str(o.id)}),
         )
-        self._ask(form, lambda values: self._act("ack", {**values, "override": str(o.id)}))
 
     def action_watch(self) -> None:
         from shipdeck.tui.screens.run import RunScreen
@@ -467,18 +209,6 @@ class PlanScreen(ShipdeckScreen):
         """Follow history: the plan that replaced what this one shipped."""
         if self.history.superseded:
             self.app.push_screen(PlanScreen(self.history.superseded[0].plan))
-
-    def action_submit(self) -> None:
-        v = self.view
-        assert v is not None
-        need = v.approvals_required
-        then = f"it then needs {need} approval(s)" if need else "it is approved at once"
-        form = FormScreen(
-            f"Submit plan {v.id}?",
-            Text(f"{self._items_line(v)} in {v.env}: {then}."),
-            confirm="submit",
-        )
-        self._ask(form, lambda values: self._act("submit", values))
 
     def action_edit(self) -> None:
         from shipdeck.tui.screens.plan_new import PlanEditScreen

@@ -8,13 +8,14 @@ the next flip, recomputed from the pure window policy on a one-second tick (no I
 from __future__ import annotations
 
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import Static
 
 from shipdeck.core.domain.windows import WindowState, describe_next, window_state
 from shipdeck.core.services.context import Context
 
 
-def session_ctx(widget: Static, given: Context) -> Context:
+def session_ctx(widget: Widget, given: Context) -> Context:
     """The app's current context (it is rebuilt when shipdeck.toml changes), else the one given."""
     current = getattr(widget.app, "ctx", None) if widget.is_attached else None
     return current if isinstance(current, Context) else given
