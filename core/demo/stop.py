@@ -63,21 +63,25 @@ def _processes(targets: list[tuple[str, str, MachineProcesses]]) -> list[DemoPro
 
 
 def _live_runners(ctx: Context) -> list[DemoProcess]:
-    """Detached runners still holding a lease, identified by pid and start time (a pid alone may
-    have been reused by now)."""
+    """Detached runners still holding a lease, and waiters of queued plans, identified by pid
+    and start time (a pid alone may have been reused by now)."""
     from sqlalchemy import select
 
+    from shipdeck.core.storage import queued_runs
     from shipdeck.core.storage.tables import LEASES
 
     with ctx.db.read() as conn:
         rows = conn.execute(
             select(LEASES.c.plan_id, LEASES.c.runner).where(LEASES.c.runner.is_not(None))
         ).all()
+        named = [(f"runner of plan {plan_id}", runner) for plan_id, runner in rows]
+        named += [(f"waiter of queued plan {q.plan_id}", q.waiter)
+                  for q in queued_runs.waiting(conn) if q.waiter]  # fmt: skip
     found = []
-    for plan_id, runner in rows:
+    for what, runner in named:
         pid = int(runner.split("|")[2]) if runner.count("|") == 3 else 0
         if pid > 0 and pid != os.getpid() and ctx.processes.runner_id(pid) == runner:
-            found.append(DemoProcess(f"runner of plan {plan_id}", pid))
+            found.append(DemoProcess(what, pid))
     return found
 
 

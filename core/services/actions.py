@@ -1,6 +1,7 @@
 """Which actions an actor may take now, and why not: the one answer both front ends show.
 
-`plan_actions` covers a plan (submit, edit, tick, approve, reject, run, abort, override, ack);
+`plan_actions` covers a plan (submit, edit, tick, approve, reject, run, queue and unqueue for its
+window, abort, override, ack);
 `app_actions` an app in an environment (deploy, rollback and each day-2 task; `task_actions` the
 tasks alone, without IO). Each Action
 carries structured reasons (kind + sentence) when refused, and whether it applies at all (a plan
@@ -16,11 +17,15 @@ from typing import Any
 
 from shipdeck.core.domain.config import Environment, TargetConfig
 from shipdeck.core.domain.plan import PRE_RUN, label
+from shipdeck.core.domain.queue import decide, refusals
 from shipdeck.core.errors import ShipdeckError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import OverrideView, PlanView, env_config
 
-PLAN_ACTIONS = ("submit", "edit", "tick", "approve", "reject", "run", "abort", "override", "ack")
+PLAN_ACTIONS = (
+    "submit", "edit", "tick", "approve", "reject", "run", "queue", "unqueue", "abort", "override",
+    "ack",
+)  # fmt: skip
 TASKS = ("task.logs", "task.restart", "task.token-limit")
 APP_ACTIONS = ("deploy", "rollback", *TASKS)
 _WAITING = ("awaiting_approval", "approved")
@@ -59,7 +64,9 @@ class Action:
         }
 
 
-def _permission(ctx: Context, permission: str, roles: tuple[str, ...] = ()) -> list[Reason]:
+def _permission(
+    ctx: Context, permission: str | tuple[str, ...], roles: tuple[str, ...] = ()
+) -> list[Reason]:
     why = ctx.refusal(permission, roles)
     return [] if why is None else [Reason("not_permitted", why)]
 
@@ -93,6 +100,7 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     me = ctx.actor.name
     pre_run = view.state in PRE_RUN
     live = pre_run or view.state == "running"
+    waiting = view.queued is not None and view.queued.waiting
     applies = {
         "submit": view.state == "draft",
         "edit": pre_run,
@@ -100,6 +108,9 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
         "approve": view.approvals_required > 0,
         "reject": view.approvals_required > 0,
         "run": pre_run,
+        "queue": pre_run
+        and not (waiting and view.queued is not None and not view.queued.waiter_gone),
+        "unqueue": waiting,
         "abort": live,
         "override": live and bool(env.override_roles),
         "ack": bool(open_reviews(ctx, view)),
@@ -133,6 +144,8 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
             Reason(b.kind, f"plan {view.id} may not run yet: {b.message}") for b in view.blockers
         ]
     reasons["run"] = run
+    reasons["queue"] = _queue_reasons(ctx, view)
+    reasons["unqueue"] = _permission(ctx, ("plan.run", "plan.abort"))
     reasons["abort"] = _permission(ctx, "plan.abort") + _state(
         view, (*PRE_RUN, "running"), "aborted"
     )
@@ -142,6 +155,21 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
         override = [Reason("not_permitted", f"environment {env.name} allows no overrides")]
     reasons["override"] = override + _state(view, (*PRE_RUN, "running"), "overridden")
     return {name: Action(name, tuple(reasons[name]), applies[name]) for name in PLAN_ACTIONS}
+
+
+def _queue_reasons(ctx: Context, view: PlanView) -> list[Reason]:
+    """Queueing for the window: as running, except that what a window lifts by itself (closed,
+    frozen, locked) is what it waits for; with nothing to wait for, run it instead."""
+    queue = _permission(ctx, "deploy" if view.kind == "deploy" else "plan.run")
+    queue += _state(view, _WAITING, "queued")
+    if queue:
+        return queue
+    blocking = refusals(view.blockers)
+    if blocking:
+        return [Reason(b.kind, f"plan {view.id} cannot be queued: {b.message}") for b in blocking]
+    if decide(view.blockers) == "start":
+        return [Reason("nothing_to_do", f"nothing holds plan {view.id}: run it now")]
+    return []
 
 
 def app_actions(ctx: Context, app: str, env: str) -> dict[str, Action]:

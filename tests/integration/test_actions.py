@@ -26,6 +26,10 @@ def test_plan_actions_per_person(ws: WorkspaceFixture) -> None:
     assert mine["approve"].why_not == "alice is not in approvers"
     assert mine["abort"].allowed and mine["override"].allowed and mine["tick"].allowed
     assert set(kinds(mine, "run")) == {"approvals_missing", "checklist_incomplete", "not_promoted"}
+    # a window lifts none of these by itself: queueing for it is refused with the same reasons
+    assert set(kinds(mine, "queue")) == set(kinds(mine, "run"))
+    assert mine["queue"].why_not.startswith(f"plan {plan.id} cannot be queued: ")
+    assert not mine["unqueue"].applies  # nothing queued
 
     bob = ws.as_user("bob")
     theirs = plan_actions(bob, plan)
@@ -45,6 +49,10 @@ def test_plan_actions_per_person(ws: WorkspaceFixture) -> None:
         f"plan {draft.id} is a draft: submit it before it can be run"
     )
     assert kinds(plan_actions(bob, draft), "approve") == ["state", "nothing_to_do"]
+    assert kinds(plan_actions(alice, draft), "queue") == ["state"]
+    release_all(alice, "1.0.0", apps=["chat-api"])
+    free = create_plan(alice, "staging", ["chat-api"])
+    assert kinds(plan_actions(alice, free), "queue") == ["nothing_to_do"]  # run it instead
 
 
 def test_app_actions_per_person(ws: WorkspaceFixture) -> None:

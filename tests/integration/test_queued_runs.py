@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 
 from shipdeck.core.errors import BlockedError, PermissionDenied
 from shipdeck.core.services import audit_log
+from shipdeck.core.services.actions import plan_actions
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import approve, create_plan, get_plan
@@ -68,7 +69,13 @@ def test_a_queued_run_starts_when_its_freeze_ends(ws: WorkspaceFixture) -> None:
     with shipping(ws, top=freeze(), env_extra={"staging": STAGING}):
         plan_id = approved_plan(ws)
         alice = waiting_here(ws)
+        before = plan_actions(alice, get_plan(alice, plan_id))
+        assert before["queue"].allowed and not before["run"].allowed  # frozen: wait it out
         queued = queue_run(alice, plan_id)
+        after = plan_actions(alice, get_plan(alice, plan_id))
+        assert not after["queue"].applies and after["unqueue"].allowed
+        erin = plan_actions(ws.as_user("erin"), get_plan(alice, plan_id))
+        assert erin["unqueue"].reasons[0].kind == "not_permitted"
         assert [w.request.plan_id for w in alice.launcher.waiters] == [plan_id]  # type: ignore[attr-defined]
         assert queued.waiter_gone is False
         assert (queued.state, queued.by, queued.starts_at) == ("waiting", "alice", FREEZE_END)

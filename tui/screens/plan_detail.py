@@ -49,6 +49,8 @@ class PlanScreen(ShipdeckScreen):
         Binding("y", "approve", "Approve"),
         Binding("n", "reject", "Reject"),
         Binding("r", "run", "Run"),
+        Binding("Q", "queue", "Queue for window", key_display="Q"),
+        Binding("u", "unqueue", "Unqueue"),
         Binding("w", "watch", "Watch run"),
         Binding("x", "abort", "Abort"),
         Binding("b", "override", "Override"),
@@ -182,6 +184,12 @@ class PlanScreen(ShipdeckScreen):
     def action_run(self) -> None:
         self._ask_plan("run")
 
+    def action_queue(self) -> None:
+        self._ask_plan("queue")
+
+    def action_unqueue(self) -> None:
+        self._ask_plan("unqueue")
+
     def action_abort(self) -> None:
         self._ask_plan("abort")
 
@@ -261,6 +269,10 @@ class PlanScreen(ShipdeckScreen):
         if action == "run":
             launched = runs.launch_run(ctx, pid)
             return f"plan {pid} is running (runner pid {launched.pid})", True
+        if action == "queue":
+            return f"plan {pid}: {safe(runs.queue_run(ctx, pid).sentence)}", False
+        if action == "unqueue":
+            return f"plan {pid}: {safe(runs.unqueue(ctx, pid, values['reason']).sentence)}", False
         if action == "abort":
             result = runs.abort(ctx, pid)
             if result.state == "running":

@@ -87,6 +87,26 @@ def run_form(v: PlanView) -> FormScreen:
     return FormScreen(f"Run plan {v.id} in {v.env}?", body, confirm="run", danger=True)
 
 
+def queue_form(v: PlanView) -> FormScreen:
+    opens = v.window.next_open
+    when = f"at {opens:%Y-%m-%d %H:%M} UTC" if opens and not v.window.open else "when it is free"
+    body = Text(
+        f"{items_line(v)} starts in {v.env} {when}, the next opening of its window. A background "
+        "waiter starts it, so it goes on if you close shipdeck; the policy is checked again "
+        "then, and if an approval no longer stands it does not start and says why."
+    )
+    return FormScreen(f"Queue plan {v.id} for its window?", body, confirm="queue")
+
+
+def unqueue_form(v: PlanView) -> FormScreen:
+    return FormScreen(
+        f"Take plan {v.id} off the queue?",
+        Text(v.queued.sentence if v.queued else ""),
+        [Field("reason", "Reason", placeholder="optional: kept with the queue entry")],
+        confirm="unqueue",
+    )
+
+
 def abort_form(v: PlanView) -> FormScreen:
     if v.state == "running":
         what = "The runner stops at its next step and rolls back what this run switched."
@@ -120,6 +140,8 @@ PLAN_FORMS: dict[str, Callable[[PlanView], FormScreen]] = {
     "reject": reject_form,
     "override": override_form,
     "run": run_form,
+    "queue": queue_form,
+    "unqueue": unqueue_form,
     "abort": abort_form,
     "submit": submit_form,
 }

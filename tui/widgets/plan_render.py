@@ -54,6 +54,9 @@ def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None =
         lines += [  # model scan findings this environment lets through
             Text.assemble(("! ", "bold yellow"), safe(w.message)) for w in view.warnings
         ]
+        if view.queued is not None:
+            style = "bold cyan" if view.queued.waiting and not view.queued.waiter_gone else "yellow"
+            lines.append(Text.assemble(("⏲ ", style), safe(view.queued.sentence)))
         return Text("\n").join(lines)
     text.append_text(state_text(view.state))
     if view.started_at is not None:
