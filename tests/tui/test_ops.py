@@ -17,6 +17,7 @@ from shipdeck.core.services.context import SystemClock
 from shipdeck.core.services.plans import create_plan
 from shipdeck.core.services.runs import run_plan
 from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.screens.dashboard import DashboardScreen
 from shipdeck.tui.screens.ops import OpsScreen
 from shipdeck.tui.screens.prompt import PromptScreen
 from shipdeck.tui.widgets.form import FormScreen
@@ -125,6 +126,30 @@ async def test_follow_streams_new_lines_until_stopped(shipping_ws: WorkspaceFixt
             pilot, lambda: not [w for w in app.workers if w.group == "ops-follow" and w.is_running]
         )
         assert not screen.log_panel.following
+
+
+async def test_leaving_the_screen_stops_following_and_a_dialog_does_not(
+    shipping_ws: WorkspaceFixture,
+) -> None:
+    app = ShipdeckApp(actor_ctx(shipping_ws, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_section(pilot, "o", OpsScreen)
+        await pick(pilot, "app", "chat-api")
+        await pilot.press("f")
+        await until(pilot, lambda: "● following" in screen_text(app))
+        await pilot.press("s")  # save: a modal prompt over the log
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.log_panel.following
+        await pilot.press("d")  # while following: a worker runs, so no settling first
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await until(
+            pilot, lambda: not [w for w in app.workers if w.group == "ops-follow" and w.is_running]
+        )
+        assert not screen.log_panel.following
+        await open_section(pilot, "o", OpsScreen)
+        assert "● following" not in screen_text(app)
 
 
 async def test_token_limits_change_in_a_protected_env_needs_a_reason_and_confirmation(

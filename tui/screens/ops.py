@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Select, Static
 
 from shipdeck.core.domain.redact import strip_controls
@@ -101,6 +102,13 @@ class OpsScreen(ShipdeckScreen):
         self.query_one(VimLog).focus()
         self._picked()
         self.mark_loaded(self.shipdeck.head_seq or 0)
+
+    def on_screen_suspend(self) -> None:
+        """Another section (or a screen pushed over this one) ends following, as leaving k9s's
+        log view does: a follower nobody watches would keep reading the remote log. A dialog
+        asked from here (save, restart, limits) is a modal over it and leaves it running."""
+        if not isinstance(self.app.screen, ModalScreen):
+            self.log_panel.stop_following()
 
     # --- who may do what, where ----------------------------------------------------------------
 

@@ -108,11 +108,11 @@ class LogPanel(Vertical, ReportsFailures):
         self.query_one("#ops-search", Input).display = False
 
     def on_unmount(self) -> None:
-        self._stop_following()
+        self.stop_following()
 
     def show(self, app: str, env: str) -> None:
         """Another app or environment: stop following and forget the lines of the old one."""
-        self._stop_following()
+        self.stop_following()
         self.app_name, self.env = app, env
         self.generation += 1
         self.lines.clear()
@@ -125,7 +125,7 @@ class LogPanel(Vertical, ReportsFailures):
     # --- the last lines and following --------------------------------------------------------
 
     def pull(self) -> None:
-        self._stop_following()
+        self.stop_following()
         self.query_one("#ops-status", Static).update(Text("pulling logs…", style="bold"))
         self._pull(self.generation, self.app_name, self.env)
 
@@ -149,7 +149,7 @@ class LogPanel(Vertical, ReportsFailures):
 
     def toggle_follow(self) -> None:
         if self._stop is not None:
-            self._stop_following()
+            self.stop_following()
             self._status()
             self.refresh_bindings()
             return
@@ -201,7 +201,7 @@ class LogPanel(Vertical, ReportsFailures):
         if message.error is not None:
             self.post_message(WorkFailed(message.error))
 
-    def _stop_following(self) -> None:
+    def stop_following(self) -> None:
         if self._stop is not None:
             self._stop.set()
             self._stop = None
