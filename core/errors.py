@@ -6,6 +6,7 @@ so the CLI maps it to a code and a one-line message, and the TUI shows the same 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -33,6 +34,16 @@ class Blocker:
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, **self.detail}
+
+
+def first_of(sentences: Sequence[str]) -> str:
+    """The first sentence and how many more there are: one line for an error message."""
+    more = f" (and {len(sentences) - 1} more)" if len(sentences) > 1 else ""
+    return sentences[0] + more
+
+
+def first_blocker(blockers: Sequence[Blocker]) -> str:
+    return first_of([b.message for b in blockers])
 
 
 class ShipdeckError(Exception):

@@ -83,6 +83,25 @@ def _record(row: Any) -> ReleaseRecord:
     )
 
 
+def _manifest(
+    ctx: Context,
+    spec: App,
+    version: str,
+    commit: str | None,
+    artifacts: dict[str, str],
+    config: dict[str, Any],
+) -> Manifest:
+    """What the release pins: the commit resolved, each artifact resolved through its source
+    (and scanned), and the app's config with the overrides given."""
+    return Manifest(
+        app=spec.name,
+        version=version,
+        commit=ctx.git.resolve(repo_path(ctx, spec), commit or "HEAD"),
+        artifacts=tuple(_resolve_artifact(ctx, spec, n, u) for n, u in sorted(artifacts.items())),
+        config={**spec.config, **config},
+    )
+
+
 @dataclass(frozen=True)
 class Created:
     release: ReleaseRecord
@@ -105,16 +124,10 @@ def create_release(
     problem = version_problem(ctx.config.versions, version)
     if problem is not None:
         raise UsageError(problem)
-    sha = ctx.git.resolve(repo_path(ctx, spec), commit or "HEAD")
     wanted = {a.name: a.uri for a in spec.artifacts}
     wanted.update(artifacts or {})
-    manifest = Manifest(
-        app=app,
-        version=version,
-        commit=sha,
-        artifacts=tuple(_resolve_artifact(ctx, spec, n, u) for n, u in sorted(wanted.items())),
-        config={**spec.config, **(config or {})},
-    )
+    manifest = _manifest(ctx, spec, version, commit, wanted, config or {})
+    sha = manifest.commit
     digest = manifest.digest
     notes = redact_text(notes, ctx.secrets)
     with ctx.db.write() as conn:
@@ -130,33 +143,19 @@ def create_release(
                 f"this content has {digest[:19]} (versions are immutable: pick a new version)"
             )
         now = ctx.now()
-        inserted = conn.execute(
-            insert(RELEASES).values(
-                app=app,
-                version=version,
-                commit=sha,
-                digest=digest,
-                manifest=manifest.encode(),
-                notes=notes,
-                created_at=now,
-                created_by=ctx.actor.name,
-            )
-        ).inserted_primary_key
+        values = {
+            "app": app, "version": version, "commit": sha, "digest": digest,
+            "manifest": manifest.encode(), "notes": notes, "created_at": now,
+            "created_by": ctx.actor.name,
+        }  # fmt: skip
+        inserted = conn.execute(insert(RELEASES).values(**values)).inserted_primary_key
         assert inserted is not None
         new_id = inserted[0]
         ctx.audit(
-            conn,
-            "release.created",
-            {
-                "version": version,
-                "commit": sha,
-                "digest": digest,
-                "artifacts": wanted,
-                "notes": notes,
-            },
-            app=app,
-            binds=[(RELEASES, {"id": new_id})],
-        )
+            conn, "release.created",
+            {"version": version, "commit": sha, "digest": digest, "artifacts": wanted, "notes": notes},
+            app=app, binds=[(RELEASES, {"id": new_id})],
+        )  # fmt: skip
         row = conn.execute(select(RELEASES).where(RELEASES.c.id == new_id)).one()
     return Created(_record(row), created=True)
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from shipdeck.core.domain.canonical import canonical_bytes
 from shipdeck.core.domain.redact import redact
+from shipdeck.core.errors import first_of
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
@@ -370,8 +371,7 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
         if problems:
             p = problems[0]
             first_bad = p.seq if p.seq is not None else last + 1
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            reason = p.sentence + more
+            reason = first_of([q.sentence for q in problems])
     return VerifyResult(
         ok=first_bad is None,
         events=last if first_bad is None else max(min(first_bad - 1, last), 0),

@@ -18,7 +18,7 @@ from shipdeck.core.domain.config.sources import parse_sources
 from shipdeck.core.domain.config.windows import parse_freezes, parse_windows
 from shipdeck.core.domain.config_values import value_problems
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, SCHEMES, VersionScheme
-from shipdeck.core.errors import ConfigError
+from shipdeck.core.errors import ConfigError, first_of
 
 _TOP = {
     "workspace",
@@ -95,8 +95,6 @@ def _raise_collected(c: Collector) -> None:
     `config check`."""
     if not c.errors:
         return
-    first = c.errors[0]
-    more = f" (and {len(c.errors) - 1} more)" if len(c.errors) > 1 else ""
-    err = ConfigError(first + more)
+    err = ConfigError(first_of(c.errors))
     err.all_errors = c.errors  # type: ignore[attr-defined]
     raise err

@@ -17,6 +17,7 @@ from shipdeck.core.errors import (
     ConflictError,
     OperationFailed,
     PermissionDenied,
+    first_blocker,
 )
 from shipdeck.core.ports import WaiterLaunch
 from shipdeck.core.services.context import Context
@@ -29,11 +30,6 @@ from shipdeck.core.services.runs.views import RunResult
 from shipdeck.core.storage import queued_runs
 
 QUEUEABLE = ("awaiting_approval", "approved")
-
-
-def _first(blockers: list[Blocker]) -> str:
-    more = f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""
-    return blockers[0].message + more
 
 
 def queue_run(ctx: Context, plan_id: str) -> QueuedView:
@@ -51,7 +47,7 @@ def queue_run(ctx: Context, plan_id: str) -> QueuedView:
         v = verdict(ctx, conn, row)
         if blocking := refusals(v.blockers):
             raise BlockedError(
-                f"plan {plan_id} cannot be queued: {_first(blocking)}", blockers=blocking
+                f"plan {plan_id} cannot be queued: {first_blocker(blocking)}", blockers=blocking
             )
         old = queued_of(conn, plan_id, ctx.processes)
         if old is not None and old.waiting and not old.waiter_gone:
@@ -111,14 +107,15 @@ def unqueue(ctx: Context, plan_id: str, reason: str = "") -> QueuedView:
 
 
 def _refuse(ctx: Context, plan_id: str, blockers: list[Blocker]) -> BlockedError:
-    note = f"not started: {_first(blockers)}"
+    note = f"not started: {first_blocker(blockers)}"
     env = _end(ctx, plan_id, "refused", note, "run.queue_refused",
                blockers=[b.as_dict() for b in blockers])  # fmt: skip
     notify(
         ctx, "run.queue_refused", {"plan": plan_id, "env": env, "note": note}, env=env, plan=plan_id
     )
     return BlockedError(
-        f"plan {plan_id} was not started from the queue: {_first(blockers)}", blockers=blockers
+        f"plan {plan_id} was not started from the queue: {first_blocker(blockers)}",
+        blockers=blockers,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from shipdeck.core.domain.plan import check_transition
 from shipdeck.core.domain.policy import active_override
-from shipdeck.core.errors import BlockedError
+from shipdeck.core.errors import BlockedError, Blocker, first_blocker
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import StepView, lease_live, load_plan_row, verdict
@@ -40,11 +40,7 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
             check_transition(plan_id, row.state, "running")
         v = verdict(ctx, conn, row)
         if v.blockers:
-            first = v.blockers[0].message
-            more = f" (and {len(v.blockers) - 1} more)" if len(v.blockers) > 1 else ""
-            raise BlockedError(
-                f"plan {plan_id} may not run: {first}{more}", blockers=list(v.blockers)
-            )
+            raise _blocked(plan_id, v.blockers)
         now = ctx.now()
         dequeued = [queued_runs.end(conn, plan_id, "started", now)] if queued else []
         epoch = _take_lease(ctx, conn, lease, plan_id)
@@ -81,6 +77,12 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
         )
     notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
     return RunTicket(plan_id, epoch)
+
+
+def _blocked(plan_id: str, blockers: tuple[Blocker, ...]) -> BlockedError:
+    return BlockedError(
+        f"plan {plan_id} may not run: {first_blocker(blockers)}", blockers=list(blockers)
+    )
 
 
 def run_plan(
