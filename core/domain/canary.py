@@ -399,7 +399,7 @@ def decide(spec: CanarySpec, at: Position, request: Request = None) -> Action:
     if verdict is None or verdict.status == "running":
         return Analyse(step.percent)
     if verdict.status == "failed":
-        return RollBack(verdict.reason, verdict.evidence)
+        return RollBack(f"analysis at {at.weight}% failed: {verdict.reason}", verdict.evidence)
     if verdict.status == "inconclusive":
         if request == "promote":
             return Advance(promoted=True)

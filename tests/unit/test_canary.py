@@ -319,7 +319,9 @@ def test_a_failed_analysis_rolls_back_with_its_evidence() -> None:
     evidence = {"weight": 25, "metrics": {"error_rate": {"measurements": [{"canary": 0.05}]}}}
     bad = AnalysisVerdict("failed", "error_rate: 1 of 1 measurements failed", evidence)
     done, at = walk(CanarySpec(STEPS, (ERRORS,)), lambda w: bad if w == 25 else PASSED)
-    assert done[-1] == RollBack("error_rate: 1 of 1 measurements failed", evidence)
+    assert done[-1] == RollBack(
+        "analysis at 25% failed: error_rate: 1 of 1 measurements failed", evidence
+    )
     assert at.weight == 25  # the engine then sets 0 and takes the rollback path
 
 
@@ -380,7 +382,7 @@ def test_every_walk_ends_in_promote_rollback_or_a_wait_for_promote(
         assert at.index == len(steps) and changed == weights
         assert not (with_analysis and weights) or verdict is PASSED
     elif isinstance(end, RollBack):
-        assert with_analysis and verdict is not PASSED and end.reason == "bad"
+        assert with_analysis and verdict is not PASSED and end.reason.endswith("failed: bad")
     else:
         assert isinstance(end, AwaitPromote) and not promotes
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shipdeck.core.domain.plan import check_transition
+from shipdeck.core.domain.plan import PlanBody, check_transition
 from shipdeck.core.domain.policy import active_override
 from shipdeck.core.errors import BlockedError
+from shipdeck.core.services.canary_targets import check_canaries
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import StepView, lease_live, load_plan_row, verdict
@@ -30,6 +31,8 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
     with ctx.db.read() as conn:
         row = load_plan_row(conn, plan_id)
     ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
+    apps = [a for a in PlanBody.decode(row.body).apps if row.env in _targets_of(ctx, a)]
+    check_canaries(ctx.config, ctx.targets, [(a, row.env) for a in apps])
     reconcile(ctx, env=row.env, auto=True)
     with ctx.db.write() as conn:
         lease = lock_lease(conn, row.env)
@@ -81,6 +84,11 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
         )
     notify(ctx, "run.started", {"plan": plan_id, "env": row.env}, env=row.env, plan=plan_id)
     return RunTicket(plan_id, epoch)
+
+
+def _targets_of(ctx: Context, app: str) -> set[str]:
+    spec = ctx.config.apps.get(app)
+    return set(spec.targets) if spec is not None else set()
 
 
 def run_plan(
