@@ -5,6 +5,7 @@ path; and the plan digest, which covers the canary only where there is one."""
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from shipdeck.core.domain.canary import CanarySpec, Pause, SetWeight
 from shipdeck.core.domain.config import WorkspaceConfig, parse_config
 from shipdeck.core.domain.plan import PlanBody, PlanItem, plan_digest
 from shipdeck.core.errors import ConfigError
+from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML
 
 PROD_CANARY = """
@@ -164,3 +166,19 @@ def test_the_digest_covers_the_canary_only_where_there_is_one() -> None:
     assert _digest(_parse(looser)) != canary
     shorter = _config().replace('{ pause = "5m" }', '{ pause = "1m" }')
     assert _digest(_parse(shorter)) != canary
+
+
+def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "shipdeck.toml").write_text(_config(), encoding="utf-8")
+
+    ran = shipdeck("--workspace", str(tmp_path), "config", "check")
+
+    assert ran.code == 4
+    file = tmp_path / "shipdeck.toml"
+    assert ran.err_lines[0] == (
+        f"{file}: apps.model-server.targets.prod: the 'local' target adapter cannot split "
+        "traffic, so strategy 'canary' cannot run there"
+    )
+    assert len(ran.err_lines) == 3  # one line per app in prod
