@@ -20,7 +20,7 @@ from typing import Any
 from shipdeck.adapters.aws import AwsClient, aws_errors
 from shipdeck.adapters.fencing import check_epoch
 from shipdeck.core.errors import AdapterError, ConfigError
-from shipdeck.core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,10 @@ class ElbTarget:
             f"{self.label}: cannot restart: targets are managed outside shipdeck; "
             "restart them with the tooling that registered them"
         )
+
+    def weights(self) -> TrafficWeights | None:
+        """No traffic split yet: this target switches all traffic at once."""
+        return None
 
     def close(self) -> None:
         self._elb.close()

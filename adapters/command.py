@@ -34,7 +34,7 @@ from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local.processes import atomic_write_text, read_state
 from shipdeck.core.domain.redact import last_line, strip_lines
 from shipdeck.core.errors import AdapterError, ConfigError
-from shipdeck.core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 from shipdeck.core.storage.files import make_dirs
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,10 @@ class CommandTarget:
             if color is None:
                 raise AdapterError(f"{self.label}: nothing is live to restart")
             self._must("restart", self._values(color, epoch))
+
+    def weights(self) -> TrafficWeights | None:
+        """No traffic split yet: this target switches all traffic at once."""
+        return None
 
     def close(self) -> None:
         """Nothing held between calls: every step is its own process."""

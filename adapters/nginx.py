@@ -56,7 +56,7 @@ from shipdeck.adapters.local.processes import (
 )
 from shipdeck.core.domain.redact import one_line, strip_lines
 from shipdeck.core.errors import AdapterError, ConfigError
-from shipdeck.core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})
@@ -418,6 +418,10 @@ class NginxTarget:
                 self._fail(f"cannot restart {color}: no staged release recorded")
             self.supervisor.stop(color)
             self._start(color, argv)
+
+    def weights(self) -> TrafficWeights | None:
+        """No traffic split yet: this target switches all traffic at once."""
+        return None
 
     def close(self) -> None:
         """Nothing held between calls."""

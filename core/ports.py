@@ -182,8 +182,33 @@ class Target(Protocol):
     def restart(self, epoch: int) -> None:
         """Restart the live color in place (day-2)."""
 
+    def weights(self) -> TrafficWeights | None:
+        """The target's traffic weights, None where it can only switch all at once (a canary
+        is then refused: `config check` and `plan run` exit 4 naming the app and environment)."""
+
     def close(self) -> None:
         """Release client resources (not the deployed processes)."""
+
+
+class TrafficWeights(Protocol):
+    """Splits traffic between the live color and the other one (the canary), for the canary
+    strategy. A `switch` makes the canary live and ends the split (weight() is 0 afterwards)."""
+
+    def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
+        """Send `percent` (0 to 100) of new traffic to `canary_color`, the rest to the live color;
+        0 sends it all back. Idempotent; refuses a stale epoch (StaleEpoch)."""
+
+    def weight(self) -> int:
+        """The percent of traffic the non-live color gets now, read from the real world."""
+
+
+class MetricsSource(Protocol):
+    """Where a canary's analysis reads its metrics (Prometheus, ...): one color's values over
+    the last `window` seconds."""
+
+    def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
+        """Metric name -> value for `color` of `app` in `env`; a metric it has no data for is
+        left out. AdapterError when the source cannot be asked."""
 
 
 class MachineProcesses(Protocol):

@@ -40,7 +40,7 @@ from shipdeck.adapters.local.processes import (
 )
 from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError
-from shipdeck.core.ports import Color, Health, ReleaseSpec
+from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
 COLORS: tuple[Color, Color] = ("blue", "green")
 PROXY = "proxy"
@@ -251,6 +251,10 @@ class LocalTarget:
                 if time.monotonic() >= deadline:
                     self._fail(f"{color} restarted but not healthy: {health.detail}")
                 time.sleep(0.1)
+
+    def weights(self) -> TrafficWeights | None:
+        """No traffic split yet: this target switches all traffic at once."""
+        return None
 
     def close(self) -> None:
         """Nothing to release: no connection outlives a call."""

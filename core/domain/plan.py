@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from shipdeck.core.domain.canary import CanarySpec
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
 from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
 from shipdeck.core.domain.evaluation import EvalGate
@@ -253,10 +254,11 @@ def plan_digest(
     windows: Mapping[str, WindowSpec] | None = None,
     freezes: Mapping[str, FreezeSpec] | None = None,
     gates: Mapping[str, EvalGate] | None = None,
+    canaries: Mapping[str, CanarySpec] | None = None,
 ) -> str:
     """Digest over environment, releases, waves, checklist and policy (with the definitions of
-    its windows and freezes, and the eval gates of its apps there): what approvals bind to, so
-    loosening a gate after the approval voids it."""
+    its windows and freezes, and the eval gates and canaries of its apps there): what approvals
+    bind to, so loosening a gate or a canary's analysis after the approval voids it."""
     return digest_of(
         {
             "env": env.name,
@@ -271,6 +273,12 @@ def plan_digest(
             "policy": policy_snapshot(env, windows, freezes),
             # Only when set, so plans of apps without gates keep the digests they had.
             **({"gates": {a: g.as_dict() for a, g in sorted(gates.items())}} if gates else {}),
+            # Likewise: only apps that ship as canaries add their steps and analysis.
+            **(
+                {"canaries": {a: c.as_dict() for a, c in sorted(canaries.items())}}
+                if canaries
+                else {}
+            ),
         }
     )
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipdeck.core.ports import Color, Health, ReleaseSpec, StaleEpoch, Target
+from shipdeck.core.ports import Color, Health, ReleaseSpec, StaleEpoch, Target, TrafficWeights
+from tests.fakes.weights import RecordingWeights
 
 
 @dataclass
@@ -27,6 +28,11 @@ class RecordingTarget:
     app: str = ""
     before_call: Callable[[str, str, Any], None] | None = None  # (app, call, args)
     highest_epoch: int = 0
+    weighted: bool = True  # False: a target that can only switch (weights() is None)
+    split: RecordingWeights = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.split = RecordingWeights(self._record)
 
     def _record(self, call: str, args: Any, epoch: int) -> None:
         if self.before_call is not None:
@@ -60,6 +66,7 @@ class RecordingTarget:
     def switch(self, color: Color, epoch: int) -> None:
         self._record("switch", (color, epoch), epoch)
         self.live = color
+        self.split.percent = 0  # the canary is live: nothing is split any more
 
     def stop_idle(self, color: Color, epoch: int) -> None:
         self._record("stop_idle", (color, epoch), epoch)
@@ -67,6 +74,9 @@ class RecordingTarget:
 
     def restart(self, epoch: int) -> None:
         self._record("restart", epoch, epoch)
+
+    def weights(self) -> TrafficWeights | None:
+        return self.split if self.weighted else None
 
     def close(self) -> None:
         pass

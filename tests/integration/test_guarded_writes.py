@@ -43,6 +43,7 @@ MUTATING: dict[str, list[str]] = {
     "plan run": ["plan", "run", "{staging}"],
     "plan abort": ["plan", "abort", "{staging}"],
     "plan unqueue": ["plan", "unqueue", "{staging}"],
+    "plan promote": ["plan", "promote", "{staging}"],
     "review ack": ["review", "ack", "1"],
     "task logs": ["task", "logs", "web", "--env", "staging"],  # audited, so a change too
     "task restart": ["task", "restart", "web", "--env", "staging"],

@@ -1,4 +1,5 @@
-"""`shipdeck plan ...`: draft, edit, submit, list, show, check, approve, reject, run, abort.
+"""`shipdeck plan ...`: draft, edit, submit, list, show, check, approve, reject, run, promote,
+abort.
 
 Thin: each command calls one service and renders its dataclass. Runs start and are followed
 through tui.commands.runs, as `deploy` and `rollback` are (tui.commands.shipping).
@@ -274,6 +275,19 @@ def register(app: typer.Typer) -> None:
         from shipdeck.core.services.runs import unqueue
 
         emit_queued(unqueue(context(), plan_id, reason))
+
+    @plan.command("promote")
+    def promote_(plan_id: str = typer.Argument(..., metavar="PLAN")) -> None:
+        """Move a running canary past the pause it waits at (exit 4 when nothing can be)."""
+        from shipdeck.core.services.plans import get_plan
+        from shipdeck.core.services.runs import promote
+
+        ctx = context()
+        promote(ctx, plan_id)
+        if output.OPTIONS.machine:
+            output.emit({"plan": get_plan(ctx, plan_id).as_dict(), "promote_requested": True})
+        else:
+            output.say(f"plan {plan_id}: promote requested; the runner moves on at its next look")
 
     @plan.command("abort")
     def abort_(

@@ -12,6 +12,7 @@ from shipdeck.tui import output
 
 if TYPE_CHECKING:
     from shipdeck.core.demo import DemoUser
+    from shipdeck.core.domain.config import WorkspaceConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
         root = find_workspace(output.OPTIONS.workspace)
         try:
             cfg = load_config(root / "shipdeck.toml")
+            _check_canaries(root, cfg)
         except ConfigError as exc:
             problems: list[str] = getattr(exc, "all_errors", [exc.message])
             if output.OPTIONS.machine:
@@ -234,3 +236,19 @@ def _welcome(root: Path, users: list[DemoUser]) -> None:
         output.info(f"  {u.user.ljust(width)}  {u.name:<14}  {roles:<16}  {u.duties}")
     output.info(f"Act as bob:     SHIPDECK_ACTOR=bob shipdeck -w {root} plan list")
     output.info(f"Stop processes: shipdeck demo stop {root}")
+
+
+def _check_canaries(root: Path, cfg: WorkspaceConfig) -> None:
+    """Canaries on targets that cannot split traffic (the target factory tells), as one
+    ConfigError listing them all, like the file's own problems."""
+    from shipdeck.core.bootstrap import make_target_factory
+    from shipdeck.core.services.canary_targets import canary_problems
+
+    problems = [
+        f"{root / 'shipdeck.toml'}: {p}" for p in canary_problems(cfg, make_target_factory(root))
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        err = ConfigError(problems[0] + more)
+        err.all_errors = problems  # type: ignore[attr-defined]
+        raise err

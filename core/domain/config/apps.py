@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from shipdeck.core.domain.config.canary import parse_canary, parse_strategy
 from shipdeck.core.domain.config.collector import Collector
 from shipdeck.core.domain.config.evaluation import parse_eval
 from shipdeck.core.domain.config.model import (
@@ -25,6 +26,7 @@ from shipdeck.core.domain.config.schemas import (
 )
 from shipdeck.core.domain.waves import find_cycle
 
+_TARGET_TABLES = {"logs", "token_limits", "eval", "strategy", "canary"}
 _KEYS = {"repo", "owner", "oncall", "depends_on", "artifacts", "config", "targets"}
 
 
@@ -104,8 +106,8 @@ def _parse_artifacts(
 def _parse_targets(
     c: Collector, a: Mapping[str, Any], path: str, envs: Mapping[str, Environment]
 ) -> dict[str, TargetConfig]:
-    """One target adapter per environment, each with optional `logs`, `token_limits` and
-    `eval`."""
+    """One target adapter per environment, each with optional `logs`, `token_limits`, `eval`,
+    `strategy` and `canary`."""
     targets: dict[str, TargetConfig] = {}
     for ename, traw in c.table(a.get("targets"), f"{path}.targets").items():
         tpath = f"{path}.targets.{ename}"
@@ -113,16 +115,26 @@ def _parse_targets(
             c.unknown(tpath, "environment", ename, list(envs))
             continue
         t = c.table(traw, tpath)
-        target = adapter_settings(
-            c, t, tpath, TARGET_ADAPTERS, "target adapter", {"logs", "token_limits", "eval"}
-        )
+        target = adapter_settings(c, t, tpath, TARGET_ADAPTERS, "target adapter", _TARGET_TABLES)
         logs = _nested(c, t, tpath, "logs", LOG_ADAPTERS, "log adapter")
         limits = _nested(c, t, tpath, "token_limits", TOKEN_LIMIT_ADAPTERS, "token limit adapter")
         gate = None
         if "eval" in t and target:
             gate = parse_eval(c, t["eval"], f"{tpath}.eval", target.adapter)
+        strategy = parse_strategy(c, t, tpath)
+        canary = parse_canary(c, t["canary"], f"{tpath}.canary") if "canary" in t else None
+        uses = strategy or envs[ename].strategy
+        if uses == "canary" and canary is None and envs[ename].canary is None and "canary" not in t:
+            origin = "" if strategy else f" (from environments.{ename})"
+            c.err(
+                f"{tpath}.strategy" if strategy else tpath,
+                f"strategy 'canary'{origin} needs steps: add [{tpath}.canary] or "
+                f"[environments.{ename}.canary]",
+            )
         if target:
-            targets[ename] = TargetConfig(target.adapter, target.settings, logs, limits, gate)
+            targets[ename] = TargetConfig(
+                target.adapter, target.settings, logs, limits, gate, strategy, canary
+            )
     return targets
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from shipdeck.core.domain.config.canary import parse_canary, parse_strategy
 from shipdeck.core.domain.config.collector import Collector, seconds_at, typename
 from shipdeck.core.domain.config.model import ApprovalPolicy, ChecklistItem, Environment, Role
 from shipdeck.core.domain.config.windows import duration_at
@@ -26,6 +27,8 @@ _KEYS = {
     "warm",
     "models",
     "rollback_approvals",
+    "strategy",
+    "canary",
 }
 
 
@@ -71,6 +74,8 @@ def _parse_environment(
         c.err(f"{path}.rollback_approvals", "must be 0 or more")
     elif rollback_approvals and not approvals.roles:
         c.err(f"{path}.rollback_approvals", "needs approvals.roles (who may approve)")
+    strategy = parse_strategy(c, e, path) or "blue-green"
+    canary = parse_canary(c, e["canary"], f"{path}.canary") if "canary" in e else None
     return Environment(
         name=ename,
         order=order,
@@ -86,6 +91,8 @@ def _parse_environment(
         warm_seconds=warm.total_seconds() if warm else 0.0,
         models=_parse_model_policy(c, e.get("models"), f"{path}.models"),
         rollback_approvals=max(rollback_approvals, 0),
+        strategy=strategy,
+        canary=canary,
     )
 
 

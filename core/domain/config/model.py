@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from shipdeck.core.domain.canary import CanarySpec
 from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, VersionScheme
@@ -78,6 +79,8 @@ class Environment:
     rollback_approvals: int = (
         0  # approvals a rollback needs here (default: none, it ends incidents)
     )
+    strategy: Literal["blue-green", "canary"] = "blue-green"
+    canary: CanarySpec | None = None  # [environments.E.canary]: the steps its canaries take
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class TargetConfig:
     logs: AdapterConfig | None = None
     token_limits: AdapterConfig | None = None
     eval: EvalGate | None = None  # the gate the staged color passes before the switch
+    strategy: Literal["blue-green", "canary"] | None = None  # None: the environment's
+    canary: CanarySpec | None = None  # None: the environment's [canary] table
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,20 @@ class WorkspaceConfig:
         spec = self.apps.get(app)
         target = spec.targets.get(env) if spec is not None else None
         return None if target is None or kind == "rollback" else target.eval
+
+    def canary(self, app: str, env: str, kind: str = "plan") -> CanarySpec | None:
+        """The canary `app` walks in `env` before its switch, None where it ships blue/green:
+        the target's `strategy` (else the environment's) and its `[canary]` table (else the
+        environment's). The engine walks it and the plan's digest covers it; a rollback
+        restores what was live before in one switch, so it has none."""
+        spec = self.apps.get(app)
+        target = spec.targets.get(env) if spec is not None else None
+        envcfg = self.environments.get(env)
+        if target is None or envcfg is None or kind == "rollback":
+            return None
+        if (target.strategy or envcfg.strategy) != "canary":
+            return None
+        return target.canary or envcfg.canary
 
     def roles_of(self, user: str) -> list[str]:
         return [r.name for r in self.roles.values() if user in r.users]

@@ -68,7 +68,8 @@ def digest_for(ctx: Context, env: Environment, body: PlanBody) -> str:
     """The plan's digest under the workspace's current policy definitions."""
     cfg = ctx.config
     gates = {a: g for a in body.apps if (g := cfg.eval_gate(a, env.name, body.kind)) is not None}
-    return plan_digest(env, body, cfg.windows, cfg.freezes, gates)
+    canaries = {a: c for a in body.apps if (c := cfg.canary(a, env.name, body.kind)) is not None}
+    return plan_digest(env, body, cfg.windows, cfg.freezes, gates, canaries)
 
 
 def snapshot_for(ctx: Context, env: Environment) -> dict[str, Any]:

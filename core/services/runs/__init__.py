@@ -38,6 +38,7 @@ from shipdeck.core.services.runs.lease import (
     lease_seconds,
     lock_lease,
 )
+from shipdeck.core.services.runs.promote import promote
 from shipdeck.core.services.runs.queue import queue_run, unqueue, wait_for_window
 from shipdeck.core.services.runs.recovery import abort, reconcile
 from shipdeck.core.services.runs.rollback import rollback
@@ -71,6 +72,7 @@ __all__ = [
     "launch_run",
     "lease_seconds",
     "lock_lease",
+    "promote",
     "queue_run",
     "reconcile",
     "rollback",

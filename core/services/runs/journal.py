@@ -225,6 +225,8 @@ class _Journaled(_LeaseHolder):
         defer: bool = False,
         intent: tuple[Color | None, str | None] | None = None,
         evidence: dict[str, Any] | None = None,
+        repeat: bool = False,
+        intent_facts: dict[str, Any] | None = None,
     ) -> None:
         """Journal, run and journal one step. With `defer`, its "done" row is written together
         with the app's next "started" row (one transaction per step boundary, not two).
@@ -233,14 +235,17 @@ class _Journaled(_LeaseHolder):
         carries the `run.STEP.intent` event, so the target is only called once the intent has
         committed, and its "done"/"failed" row carries the outcome naming it (`intent_seq`).
         What the action puts in `evidence` joins that outcome's payload, done or failed.
+        `intent_facts` say more of what the intent is (a canary's weight). A `repeat` step (each
+        weight of a canary) runs however often it was done before.
         """
-        if (a.name, step) in self.journal.done:
+        if (a.name, step) in self.journal.done and not repeat:
             return
         earlier = self._pending_rows(a.name)
         announce = None
         if intent is not None:
             color, version = intent
-            body = {"app": a.name, "color": color, "version": version, "epoch": self.epoch}
+            body = {"app": a.name, "color": color, "version": version, **(intent_facts or {})}
+            body["epoch"] = self.epoch
             announce = (f"run.{step}.intent", body)
         started = _Row(a.wave, a.name, step, "started", detail, event=announce)
         if boundary:

@@ -1,5 +1,5 @@
 """The engine's way forward: release specs, prepare, then per app stage, health, eval (where
-the target has a gate), switch and verify, wave after wave (a closed window holds the next), warm, and finalize.
+the target has a gate), the canary's steps (where it ships as one), switch and verify, wave after wave (a closed window holds the next), warm, and finalize.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import ReleaseSpec, ResolvedArtifact, other_color
 from shipdeck.core.services.plans import env_window, window_tz
 from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.runs.canary import _Canarying
 from shipdeck.core.services.runs.eval_gate import EvalRun, live_baseline
 from shipdeck.core.services.runs.failpoints import failpoint
-from shipdeck.core.services.runs.journal import _Journaled
 from shipdeck.core.services.runs.lease import Fenced
 from shipdeck.core.services.runs.state import (
     HEALTH_ATTEMPTS,
@@ -46,7 +46,7 @@ def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
     )
 
 
-class _Shipping(_Journaled):
+class _Shipping(_Canarying):
     # --- release specs ---------------------------------------------------------------------
 
     def _spec(self, release_id: int) -> ReleaseSpec:
@@ -203,6 +203,9 @@ class _Shipping(_Journaled):
             on_fail=self._record_failed(a), defer=True,
         )  # fmt: skip
         self._evaluate(a, spec)
+        canary = self.ctx.config.canary(a.name, self.env, self.body.kind)
+        if canary is not None and a.from_color is not None:
+            self._walk_canary(a, canary)
         self._step(
             a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
             detail=f"{a.from_color or 'nothing'} -> {a.to_color}", on_done=self._record_switch(a),

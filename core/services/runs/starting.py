@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from shipdeck.core.domain.plan import check_transition
+from shipdeck.core.domain.plan import PlanBody, check_transition
 from shipdeck.core.domain.policy import active_override
 from shipdeck.core.errors import BlockedError, Blocker, first_blocker
+from shipdeck.core.services.canary_targets import check_canaries
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans import StepView, lease_live, load_plan_row, verdict
@@ -30,6 +31,7 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
     with ctx.db.read() as conn:
         row = load_plan_row(conn, plan_id)
     ctx.require("deploy" if row.kind == "deploy" else "plan.run", env=row.env, plan=plan_id)
+    _can_split(ctx, row.env, PlanBody.decode(row.body).apps)
     reconcile(ctx, env=row.env, auto=True)
     with ctx.db.write() as conn:
         lease = lock_lease(conn, row.env)
@@ -83,6 +85,13 @@ def _blocked(plan_id: str, blockers: tuple[Blocker, ...]) -> BlockedError:
     return BlockedError(
         f"plan {plan_id} may not run: {first_blocker(blockers)}", blockers=list(blockers)
     )
+
+
+def _can_split(ctx: Context, env: str, apps: Sequence[str]) -> None:
+    """A canary on a target that cannot split traffic is refused (exit 4) before anything is
+    staged; an app with no target here is policy's `target_missing`, not this."""
+    apps = [a for a in apps if a in ctx.config.apps and env in ctx.config.apps[a].targets]
+    check_canaries(ctx.config, ctx.targets, [(a, env) for a in apps])
 
 
 def run_plan(

@@ -24,12 +24,13 @@ PLAN_LEVEL = "*"  # run_step.app for steps of the whole plan (hold, warm)
 # that can close one (reconcile looks for the open ones).
 _EFFECT_KINDS = tuple(
     f"run.{step}{end}"
-    for step in ("stage", "eval", "switch", "finalize", "rollback")
+    for step in ("stage", "eval", "canary", "switch", "finalize", "rollback")
     for end in (".intent", "", ".failed", ".recovered")
 )
 HEALTH_ATTEMPTS = 3
 HEALTH_PAUSE = 0.5
 HOLD_POLL = 1.0
+CANARY_POLL = 1.0  # seconds between looks for an abort or a promote while a canary pauses
 MAX_PARALLEL = 64  # threads per wave; DB connections are held only for short writes
 
 

@@ -14,7 +14,8 @@ from shipdeck.core.storage.tables import DEPLOYMENTS
 
 class _Undoing(_Shipping):
     def _undo(self, a: _App) -> None:
-        """Put the app back on what was live before this run; stop what this run staged."""
+        """Put the app back on what was live before this run (a canary's weight to 0 first);
+        stop what this run staged."""
 
         def act() -> str:
             notes = []
@@ -49,6 +50,7 @@ class _Undoing(_Shipping):
                     app=a.name, env=self.env, plan=self.plan_id, binds=changed,
                 )  # fmt: skip
 
+        self._weight_back(a, "rolled back")
         self._step(
             a, "rollback", act, on_done=mark, boundary=False, intent=(a.from_color, a.from_version)
         )
