@@ -143,3 +143,37 @@ def test_a_freeze_that_begins_mid_run_holds_the_next_wave_until_it_ends(rig: Rig
     assert "frozen by 'soon'" in held
     assert rig.clock.now() >= soon + timedelta(minutes=2)  # it waited the freeze out
     assert [k for k, _ in rig.kinds(plan, "run.held")] == ["run.held"]
+
+
+def test_an_override_written_straight_into_the_table_does_not_release_a_held_wave(
+    rig: Rig,
+) -> None:
+    """Someone with write access to the database inserts an override while the run is held by
+    a freeze: it has no audit event, so the hold ignores it and waits the freeze out."""
+    from sqlalchemy import insert
+
+    from shipdeck.core.storage.tables import OVERRIDES
+
+    soon = rig.clock.now() + timedelta(minutes=10)
+    freeze = (
+        f'[freezes.soon]\nstart = "{soon.isoformat()}"\n'
+        f'end = "{(soon + timedelta(minutes=2)).isoformat()}"\nreason = "incident review"\n\n'
+    )
+    rig.configure(freeze + with_targets(staging='freezes = ["soon"]'))
+    plan = rig.plan("1.0.0", apps=["model-server", "chat-api"])
+
+    def progress(s: StepView) -> None:
+        if (s.app, s.step, s.state) == ("model-server", "verify", "done"):
+            rig.clock.advance(11 * 60)  # the freeze begins between the waves
+        if (s.step, s.state) == ("hold", "started"):
+            with rig.base.db.write() as conn:
+                conn.execute(insert(OVERRIDES).values(
+                    plan_id=plan, by="mallory", reason="let me through", at=rig.clock.now(),
+                    until=rig.clock.now() + timedelta(hours=1),
+                ))  # fmt: skip
+
+    result = run_plan(rig.user(), plan, progress)
+
+    assert result.state == "succeeded"
+    assert rig.clock.now() >= soon + timedelta(minutes=2)  # held until the freeze ended
+    assert [k for k, _ in rig.kinds(plan, "override.used")] == []

@@ -210,6 +210,33 @@ def test_an_edited_plan_is_not_rebound_by_the_next_change(ws: WorkspaceFixture) 
     assert broken_at(ws, ev.seq) == f"plan row id={plan.id} differs from event {ev.seq} (altered)"
 
 
+def test_an_edited_override_is_not_laundered_by_its_acknowledgement(ws: WorkspaceFixture) -> None:
+    """alice's override is extended behind shipdeck's back from one hour to a week; bob's
+    acknowledgement would rebind the row as it is now. It refuses instead, records nothing, and
+    the extended override opens nothing."""
+    from datetime import timedelta
+
+    from shipdeck.core.services.plans import override
+
+    plan = prod_plan(ws)
+    o = override(ws.as_user("alice"), plan.id, "incident 7", timedelta(hours=1))
+    [ev] = audit_log.list_events(ws.base, AuditFilter(kind="override.used"))
+    with ws.base.db.write() as conn:
+        conn.execute(
+            text("UPDATE override SET until = :u WHERE id = :i"),
+            {"u": (o.until + timedelta(days=7)).replace(tzinfo=None), "i": o.id},
+        )
+    before = head_seq(ws)
+    r = shipdeck("review", "ack", str(o.id), env=ws.env("bob"))
+    assert r.code == 7, r.err
+    assert r.err.strip() == (
+        f"shipdeck: error: override row id={o.id} differs from event {ev.seq} (altered): refusing "
+        "to change it; `shipdeck audit verify` lists every such row"
+    )
+    assert head_seq(ws) == before
+    assert "unverified" in blockers(get_plan(ws.base, plan.id))
+
+
 def test_a_deployment_forged_or_edited_into_staging_does_not_promote(ws: WorkspaceFixture) -> None:
     """prod requires the release to have succeeded in staging: a deployment row written straight
     into the table, or a failed one edited to succeeded, is not that evidence."""

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
-
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.errors import ConflictError, NotFoundError, PermissionDenied, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
-from shipdeck.core.services.plans.lookups import env_config, env_window, load_plan_row, new_row_id
+from shipdeck.core.services.plans.lookups import env_config, env_window, load_plan_row
 from shipdeck.core.services.plans.views import OverrideView, _override_view
-from shipdeck.core.storage.tables import OVERRIDES, PLANS
+from shipdeck.core.storage import audit, overrides
 
 MAX_OVERRIDE = timedelta(hours=24)
 DEFAULT_OVERRIDE = timedelta(hours=1)
@@ -52,13 +50,7 @@ def override(
         if row.state not in (*PRE_RUN, "running"):
             raise ConflictError(f"plan {plan_id} is {label(row.state)}: nothing to override")
         window = env_window(ctx, row.env, now)
-        new_id = new_row_id(
-            conn.execute(
-                insert(OVERRIDES).values(
-                    plan_id=plan_id, by=ctx.actor.name, reason=reason, at=now, until=end
-                )
-            )
-        )
+        new_id, bind = overrides.add(conn, plan_id, ctx.actor.name, reason, now, end)
         ctx.audit(
             conn,
             "override.used",
@@ -66,35 +58,27 @@ def override(
              "window_open": window.open, "window_reason": window.reason},
             env=row.env,
             plan=plan_id,
-            binds=[(OVERRIDES, {"id": new_id})],
+            binds=[bind],
         )  # fmt: skip
-        o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == new_id)).one()
+        o = overrides.get(conn, new_id)
+    assert o is not None
     notify(ctx, "override.used", {"plan": plan_id, "reason": reason, "until": end.isoformat()},
            env=row.env, plan=plan_id)  # fmt: skip
-    return _override_view(o, row.env, now)
+    return _override_view(o, now)
 
 
 def open_reviews(ctx: Context) -> list[OverrideView]:
     """Overrides nobody else has acknowledged yet, oldest first."""
     now = ctx.now()
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(OVERRIDES, PLANS.c.env)
-            .join(PLANS, PLANS.c.id == OVERRIDES.c.plan_id)
-            .where(OVERRIDES.c.acknowledged_by.is_(None))
-            .order_by(OVERRIDES.c.id)
-        ).all()
-    return [_override_view(r, r.env, now) for r in rows]
+        rows = overrides.unacknowledged(conn)
+    return [_override_view(r, now) for r in rows]
 
 
 def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> OverrideView:
     """Close an override's review. Its own author cannot: review means a second person."""
     with ctx.db.read() as conn:
-        found = conn.execute(
-            select(OVERRIDES, PLANS.c.env)
-            .join(PLANS, PLANS.c.id == OVERRIDES.c.plan_id)
-            .where(OVERRIDES.c.id == override_id)
-        ).first()
+        found = overrides.get(conn, override_id)
     if found is None:
         raise NotFoundError(f"no override {override_id} (see 'shipdeck review list')")
     ctx.require(("plan.approve", "override"), env=found.env, plan=found.plan_id)
@@ -104,18 +88,14 @@ def acknowledge_override(ctx: Context, override_id: int, note: str = "") -> Over
         )
     now = ctx.now()
     with ctx.db.write() as conn:
-        current = conn.execute(
-            select(OVERRIDES).where(OVERRIDES.c.id == override_id).with_for_update()
-        ).one()
-        if current.acknowledged_by is None:
-            conn.execute(
-                update(OVERRIDES)
-                .where(OVERRIDES.c.id == override_id)
-                .values(acknowledged_by=ctx.actor.name, acknowledged_at=now)
-            )
+        audit.lock(conn)  # two acknowledgers racing: the second sees the first's
+        current = overrides.get(conn, override_id)
+        if current is not None and current.acknowledged_by is None:
+            bind = overrides.acknowledge(conn, override_id, ctx.actor.name, now)
             ctx.audit(
                 conn, "override.acknowledged", {"override": override_id, "by_user": found.by, "note": note},
-                env=found.env, plan=found.plan_id, binds=[(OVERRIDES, {"id": override_id})],
+                env=found.env, plan=found.plan_id, binds=[bind],
             )  # fmt: skip
-        o = conn.execute(select(OVERRIDES).where(OVERRIDES.c.id == override_id)).one()
-    return _override_view(o, found.env, now)
+        o = overrides.get(conn, override_id)
+    assert o is not None
+    return _override_view(o, now)

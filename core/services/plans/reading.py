@@ -27,7 +27,8 @@ from shipdeck.core.services.plans.views import (
     StepView,
     _override_view,
 )
-from shipdeck.core.storage.tables import APPROVALS, OVERRIDES, PLANS, STEPS, TICKS
+from shipdeck.core.storage import overrides as stored_overrides
+from shipdeck.core.storage.tables import APPROVALS, PLANS, STEPS, TICKS
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -96,12 +97,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
             select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
         )
     )
-    overrides = tuple(
-        _override_view(o, row.env, now)
-        for o in conn.execute(
-            select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id).order_by(OVERRIDES.c.id)
-        )
-    )
+    overrides = tuple(_override_view(o, now) for o in stored_overrides.of_plan(conn, row.id))
     return PlanView(
         id=row.id,
         env=row.env,

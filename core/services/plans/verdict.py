@@ -32,11 +32,11 @@ from shipdeck.core.services.plans.lookups import env_config, env_window, untarge
 from shipdeck.core.services.plans.views import LockView
 from shipdeck.core.services.releases import proven_release
 from shipdeck.core.storage import binding
+from shipdeck.core.storage import overrides as stored_overrides
 from shipdeck.core.storage.tables import (
     APPROVALS,
     AUDIT_EVENTS,
     DEPLOYMENTS,
-    OVERRIDES,
     PLANS,
     RELEASES,
     TICKS,
@@ -179,9 +179,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     tick_rows, bad_ticks = binding.trusted_rows(
         conn, TICKS, conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
     )
-    override_rows, bad_overrides = binding.trusted_rows(
-        conn, OVERRIDES, conn.execute(select(OVERRIDES).where(OVERRIDES.c.plan_id == row.id))
-    )
+    override_rows, bad_overrides = stored_overrides.proven_of_plan(conn, row.id)
     _, bad_plan = binding.trusted_rows(conn, PLANS, [row])
     unverified = [*bad_plan, *bad, *bad_ticks, *bad_overrides]
     approvals = tuple(

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Row
-
 from shipdeck.core.domain.windows import WindowState
 from shipdeck.core.errors import Blocker
 from shipdeck.core.services.history import ItemChange, RollbackInfo, Supersession
+from shipdeck.core.storage.overrides import OverrideRow
 
 # --- views -----------------------------------------------------------------------------------
 
@@ -274,8 +273,8 @@ class PlanView:
         }
 
 
-def _override_view(o: Row[Any], env: str, now: datetime) -> OverrideView:
+def _override_view(o: OverrideRow, now: datetime) -> OverrideView:
     return OverrideView(
-        o.id, o.plan_id, env, o.by, o.reason, o.at, o.until, o.until > now,
+        o.id, o.plan_id, o.env, o.by, o.reason, o.at, o.until, o.until > now,
         o.acknowledged_by, o.acknowledged_at,
     )  # fmt: skip

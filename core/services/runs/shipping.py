@@ -33,7 +33,8 @@ from shipdeck.core.services.runs.state import (
     _Stop,
 )
 from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import DEPLOYMENTS, OVERRIDES, RELEASES, STEPS
+from shipdeck.core.storage import overrides as stored_overrides
+from shipdeck.core.storage.tables import DEPLOYMENTS, RELEASES, STEPS
 
 
 def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
@@ -239,13 +240,9 @@ class _Shipping(_Canarying):
             # The window's answer holds until its next opening: ask again only then.
             if window is None or (window.next_open is not None and now >= window.next_open):
                 window = env_window(self.ctx, self.env, now)
-            with self.ctx.db.read() as conn:
-                overrides = [
-                    _OverrideFact(o.id, o.by, o.reason, o.until)
-                    for o in conn.execute(
-                        select(OVERRIDES).where(OVERRIDES.c.plan_id == self.plan_id)
-                    )
-                ]
+            with self.ctx.db.read() as conn:  # only overrides their events vouch for
+                proven, _ = stored_overrides.proven_of_plan(conn, self.plan_id)
+            overrides = [_OverrideFact(o.id, o.by, o.reason, o.until) for o in proven]
             if window.open or active_override(overrides, now) is not None:
                 if held:
                     self._write(wave, PLAN_LEVEL, "hold", "done", "window open again")
