@@ -302,11 +302,21 @@ def _rows(conn: Connection) -> Iterator[tuple[Any, ...]]:
 _MALFORMED = (TypeError, ValueError, AttributeError, OverflowError)
 
 
-def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
-    """Prove the chain, the state rows bound to it and the checkpoints, naming the first bad
-    sequence. Rows of the wrong storage type (payload as TEXT, `at` as an integer) are tampering
-    like any other, never a crash."""
-    wanted, disagreement, disagreed_at = agreed(checkpoints)
+@dataclass
+class _Walk:
+    """What one pass over the log found: where it ended, and the first bad event if any."""
+
+    last: int
+    prev: str
+    first_bad: int | None
+    reason: str | None
+    seen_at: dict[int, str]  # hashes at the sequences checkpoints name
+    binds: binding.Binds
+    intents: dict[int, None]
+
+
+def _walk(conn: Connection, wanted: Mapping[int, Checkpoint]) -> _Walk:
+    """Read and hash every event in order (the one loop verify's cost is: keep it flat)."""
     seen_at: dict[int, str] = {}
     binds: binding.Binds = {}
     intents: dict[int, None] = {}
@@ -344,30 +354,52 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
             seen_at[seq] = stored
         prev = stored
         expected += 1
-    last = expected - 1
-    stored_head_ = stored_head(conn)
-    if first_bad is None and stored_head_ is None:
-        first_bad, reason = last + 1, "the chain head row is missing or malformed"
-    elif first_bad is None and stored_head_ != (last, prev):
-        head_seq = stored_head_[0] if stored_head_ else 0
-        first_bad = min(head_seq, last) + 1
-        reason = f"chain head says event {head_seq}, the log ends at event {last}"
-    if first_bad is None and disagreement is not None:
-        first_bad, reason = disagreed_at, disagreement
+    return _Walk(expected - 1, prev, first_bad, reason, seen_at, binds, intents)
+
+
+def _head_and_checkpoints(
+    conn: Connection,
+    walk: _Walk,
+    wanted: Mapping[int, Checkpoint],
+    disagreement: tuple[int, str] | None,
+) -> tuple[int | None, str | None]:
+    """After a clean walk: the head row must name its end, and every checkpoint must agree."""
+    last = walk.last
+    head = stored_head(conn)
+    if head is None:
+        return last + 1, "the chain head row is missing or malformed"
+    if head != (last, walk.prev):
+        return min(
+            head[0], last
+        ) + 1, f"chain head says event {head[0]}, the log ends at event {last}"
+    if disagreement is not None:
+        return disagreement
+    for cp in sorted(wanted.values(), key=lambda c: c.seq):
+        if cp.seq > last:
+            return (
+                last + 1,
+                f"checkpoint {cp.at} saw event {cp.seq}, the log ends at event {last} (truncated)",
+            )
+        if walk.seen_at.get(cp.seq) != cp.hash:
+            return cp.seq, f"event {cp.seq} differs from checkpoint {cp.at} (the log was rewritten)"
+    return None, None
+
+
+def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
+    """Prove the chain, the state rows bound to it and the checkpoints, naming the first bad
+    sequence. Rows of the wrong storage type (payload as TEXT, `at` as an integer) are tampering
+    like any other, never a crash."""
+    wanted, disagreement, disagreed_at = agreed(checkpoints)
+    walk = _walk(conn, wanted)
+    first_bad, reason = walk.first_bad, walk.reason
     if first_bad is None:
-        for cp in sorted(wanted.values(), key=lambda c: c.seq):
-            if cp.seq > last:
-                first_bad = last + 1
-                reason = f"checkpoint {cp.at} saw event {cp.seq}, the log ends at event {last} (truncated)"
-                break
-            if seen_at.get(cp.seq) != cp.hash:
-                first_bad = cp.seq
-                reason = f"event {cp.seq} differs from checkpoint {cp.at} (the log was rewritten)"
-                break
+        disagreed = None if disagreement is None else (disagreed_at or 0, disagreement)
+        first_bad, reason = _head_and_checkpoints(conn, walk, wanted, disagreed)
+    last = walk.last
     state_rows = 0
     if first_bad is None:
-        problems = binding.check_state(conn, binds)
-        state_rows = len(binds)
+        problems = binding.check_state(conn, walk.binds)
+        state_rows = len(walk.binds)
         if problems:
             p = problems[0]
             first_bad = p.seq if p.seq is not None else last + 1
@@ -376,11 +408,11 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
         ok=first_bad is None,
         events=last if first_bad is None else max(min(first_bad - 1, last), 0),
         head_seq=last,
-        head_hash=prev,
+        head_hash=walk.prev,
         first_bad_seq=first_bad,
         reason=reason,
         checkpoints=len(wanted),
-        open_intents=tuple(intents),
+        open_intents=tuple(walk.intents),
         state_rows=state_rows,
     )
 
