@@ -26,6 +26,7 @@ SIGNED = (
     ("checklist_tick", "by", "INSERT"),
     ("override", "by", "INSERT"),
     ("plan", "created_by", "INSERT"),
+    ("queued_run", "by", "INSERT"),
     ("release", "created_by", "INSERT"),
 )
 APPEND_ONLY = ("audit_event",)
@@ -70,6 +71,13 @@ def setup_roles(conn: Connection, owner: str, people: str, persons: tuple[str, .
             text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
         ).scalars()
     ]
+    _grant(conn, schema, tables, owner, people)
+    _sign(conn, schema, tables, owner, people)
+    return RoleSetup(owner, people, persons, schema)
+
+
+def _grant(conn: Connection, schema: str, tables: list[str], owner: str, people: str) -> None:
+    """The owner owns every table; people may read and change state, never the audit log."""
     for table in tables:
         conn.execute(text(f'ALTER TABLE "{schema}"."{table}" OWNER TO "{owner}"'))
     # The owner needs the schema too: foreign-key checks run as the table's owner.
@@ -88,6 +96,10 @@ def setup_roles(conn: Connection, owner: str, people: str, persons: tuple[str, .
         conn.execute(
             text(f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON "{schema}"."{table}" FROM "{people}"')
         )
+
+
+def _sign(conn: Connection, schema: str, tables: list[str], owner: str, people: str) -> None:
+    """The trigger that refuses a row naming anyone but the session's own login (SIGNED)."""
     conn.execute(
         text(f"""
         CREATE OR REPLACE FUNCTION "{schema}".shipdeck_signed_by_session() RETURNS trigger
@@ -117,4 +129,3 @@ def setup_roles(conn: Connection, owner: str, people: str, persons: tuple[str, .
                 f"FOR EACH ROW EXECUTE FUNCTION \"{schema}\".shipdeck_signed_by_session('{column}')"
             )
         )
-    return RoleSetup(owner, people, persons, schema)

@@ -115,6 +115,8 @@ def _scenario(h: Host, root: Path, url: str, owner: str, people: str) -> None:
         "truncate": "TRUNCATE audit_event",
         "sign": f"INSERT INTO approval (plan_id, by, at, digest, decision, comment) VALUES "
         f"('{pid}', '{h['carol']}', now(), 'x', 'approve', '')",
+        "queue": f"INSERT INTO queued_run (plan_id, env, by, at, state, note) VALUES "
+        f"('{pid}', 'prod', '{h['carol']}', now(), 'waiting', '')",
     }
     refused: dict[str, str] = {}
     for name, sql in attempts.items():
@@ -127,6 +129,7 @@ def _scenario(h: Host, root: Path, url: str, owner: str, people: str) -> None:
         "delete": "permission denied for table audit_event",
         "truncate": "permission denied for table audit_event",
         "sign": f"shipdeck: {h['bob']} may not write approval.by as {h['carol']}",
+        "queue": f"shipdeck: {h['bob']} may not write queued_run.by as {h['carol']}",
     }
 
     # The editor cannot approve; two others do; a third runs; the auditor reads.
