@@ -17,6 +17,7 @@ from shipdeck.core.errors import NotFoundError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import approvals_note
 from shipdeck.core.services.plans import env_config
+from shipdeck.core.storage import binding
 from shipdeck.core.storage.tables import DEPLOYMENTS, RELEASES
 
 
@@ -54,14 +55,17 @@ def check_target(ctx: Context, app: str, env: str) -> None:
 
 
 def choose(conn: Connection, app: str, env: str) -> RollbackChoice:
-    """The live deployment and the release live before it (a different release)."""
-    rows = conn.execute(
+    """The live deployment and the release live before it (a different release), among the
+    deployments their events vouch for: a row written into the table must not choose what an
+    incident rollback brings back (`audit verify` names such rows)."""
+    found = conn.execute(
         select(DEPLOYMENTS)
         .where(
             DEPLOYMENTS.c.app == app, DEPLOYMENTS.c.env == env, DEPLOYMENTS.c.outcome == "succeeded"
         )
         .order_by(DEPLOYMENTS.c.id.desc())
     ).all()
+    rows, _ = binding.trusted_rows(conn, DEPLOYMENTS, found)
     if not rows:
         raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
     current = rows[0]

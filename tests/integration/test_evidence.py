@@ -237,6 +237,30 @@ def test_an_edited_override_is_not_laundered_by_its_acknowledgement(ws: Workspac
     assert "unverified" in blockers(get_plan(ws.base, plan.id))
 
 
+def test_a_forged_deployment_does_not_choose_what_a_rollback_restores(ws: WorkspaceFixture) -> None:
+    """A rollback needs no approval (it ends incidents), so a row written into the deployment
+    table must not decide what it brings back: it rolls back from what really went live to
+    what was live before, and verify names the forged row."""
+    from shipdeck.core.services.rollbacks import preview_rollback
+    from tests.support.deployments import record_deployment
+
+    alice = ws.as_user("alice")
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        create_release(alice, "web", version)
+    record_deployment(alice, "web", "staging", "1.0.0")
+    record_deployment(alice, "web", "staging", "2.0.0")
+    assert (preview_rollback(alice, "web", "staging").to_version) == "1.0.0"
+    with ws.base.db.write() as conn:
+        old = conn.execute(text("SELECT * FROM release WHERE version = '1.1.0'")).one()
+        conn.execute(insert(DEPLOYMENTS).values(
+            app="web", env="staging", release_id=old.id, version="1.1.0", commit=old.commit,
+            digest=old.digest, color="green", at=alice.now(), by="alice", outcome="succeeded",
+        ))  # fmt: skip
+    preview = preview_rollback(alice, "web", "staging")
+    assert (preview.from_version, preview.to_version) == ("2.0.0", "1.0.0")
+    assert "deployment row" in verify(ws).json()["reason"]
+
+
 def test_a_deployment_forged_or_edited_into_staging_does_not_promote(ws: WorkspaceFixture) -> None:
     """prod requires the release to have succeeded in staging: a deployment row written straight
     into the table, or a failed one edited to succeeded, is not that evidence."""
