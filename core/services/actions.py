@@ -97,7 +97,6 @@ def shown(actions: dict[str, Action]) -> dict[str, str | None]:
 def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     """Every plan action for this actor on `view` as it is now."""
     env = env_config(ctx, view.env)
-    me = ctx.actor.name
     pre_run = view.state in PRE_RUN
     live = pre_run or view.state == "running"
     waiting = view.queued is not None and view.queued.waiting
@@ -121,18 +120,8 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     reasons["edit"] = editing + _state(view, tuple(PRE_RUN), "edited")
     approver = _permission(ctx, "plan.approve")
     reasons["ack"] = [] if not approver or not _permission(ctx, "override") else approver
-    approve = _permission(ctx, "plan.approve", view.approval_roles) + _state(
-        view, _WAITING, "approved"
-    )
-    if view.approvals_required == 0:
-        approve.append(Reason("nothing_to_do", f"{view.env} needs no approvals for this plan"))
-    reasons["reject"] = list(approve)
-    if me == view.created_by or me in {i.release_author for i in view.items}:
-        what = "drafted this plan" if me == view.created_by else "authored a release in it"
-        approve.append(Reason("self_approval", f"{me} {what} and cannot approve it"))
-    if any(a.by == me and a.current and a.decision == "approve" for a in view.approvals):
-        approve.append(Reason("already_approved", f"{me} has approved this plan as it is"))
-    reasons["approve"] = approve
+    reasons["approve"] = _approve_reasons(ctx, view)
+    reasons["reject"] = [r for r in reasons["approve"] if r.kind not in _APPROVER_ONLY]
     tick = _permission(ctx, "plan.check") + _state(view, tuple(PRE_RUN), "ticked")
     if not view.checklist:
         tick.append(Reason("nothing_to_do", f"plan {view.id} has no checklist"))
@@ -155,6 +144,23 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
         override = [Reason("not_permitted", f"environment {env.name} allows no overrides")]
     reasons["override"] = override + _state(view, (*PRE_RUN, "running"), "overridden")
     return {name: Action(name, tuple(reasons[name]), applies[name]) for name in PLAN_ACTIONS}
+
+
+_APPROVER_ONLY = ("self_approval", "already_approved")  # what stops approving, not rejecting
+
+
+def _approve_reasons(ctx: Context, view: PlanView) -> list[Reason]:
+    me = ctx.actor.name
+    approve = _permission(ctx, "plan.approve", view.approval_roles)
+    approve += _state(view, _WAITING, "approved")
+    if view.approvals_required == 0:
+        approve.append(Reason("nothing_to_do", f"{view.env} needs no approvals for this plan"))
+    if me == view.created_by or me in {i.release_author for i in view.items}:
+        what = "drafted this plan" if me == view.created_by else "authored a release in it"
+        approve.append(Reason("self_approval", f"{me} {what} and cannot approve it"))
+    if any(a.by == me and a.current and a.decision == "approve" for a in view.approvals):
+        approve.append(Reason("already_approved", f"{me} has approved this plan as it is"))
+    return approve
 
 
 def _queue_reasons(ctx: Context, view: PlanView) -> list[Reason]:

@@ -41,6 +41,10 @@ class ItemView:
     release_author: str
     wave: int
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "version": self.version, "commit": self.commit,
+                "digest": self.digest, "wave": self.wave, "release_author": self.release_author}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ApprovalView:
@@ -62,6 +66,13 @@ class ChecklistView:
     at: datetime | None
     ok: bool | None
     output: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "item": self.item, "text": self.text, "done": self.done, "by": self.by,
+            "at": self.at.isoformat() if self.at else None, "ok": self.ok,
+            "command": list(self.command) if self.command else None, "output": self.output,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -221,33 +232,11 @@ class PlanView:
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
             "failure_policy": self.failure_policy,
-            "items": [
-                {
-                    "app": i.app,
-                    "version": i.version,
-                    "commit": i.commit,
-                    "digest": i.digest,
-                    "wave": i.wave,
-                    "release_author": i.release_author,
-                }
-                for i in self.items
-            ],
+            "items": [i.as_dict() for i in self.items],
             "waves": [list(w) for w in self.waves],
             "approvals": [_plain(a) for a in self.approvals],
             "approvals_required": self.approvals_required,
-            "checklist": [
-                {
-                    "item": c.item,
-                    "text": c.text,
-                    "done": c.done,
-                    "by": c.by,
-                    "at": c.at.isoformat() if c.at else None,
-                    "ok": c.ok,
-                    "command": list(c.command) if c.command else None,
-                    "output": c.output,
-                }
-                for c in self.checklist
-            ],
+            "checklist": [c.as_dict() for c in self.checklist],
             "blockers": [b.as_dict() for b in self.blockers],
             "warnings": [w.as_dict() for w in self.warnings],
             "overrides": [o.as_dict() for o in self.overrides],

@@ -212,6 +212,18 @@ class _Journaled(_LeaseHolder):
             self.stopping.set()
             raise _Stop()
 
+    def _intent(
+        self,
+        a: _App,
+        step: str,
+        intent: tuple[Color | None, str | None],
+        facts: dict[str, Any] | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The `run.STEP.intent` event a target-changing step's "started" row carries."""
+        color, version = intent
+        body = {"app": a.name, "color": color, "version": version, **(facts or {})}
+        return f"run.{step}.intent", {**body, "epoch": self.epoch}
+
     def _step(
         self,
         a: _App,
@@ -241,12 +253,7 @@ class _Journaled(_LeaseHolder):
         if (a.name, step) in self.journal.done and not repeat:
             return
         earlier = self._pending_rows(a.name)
-        announce = None
-        if intent is not None:
-            color, version = intent
-            body = {"app": a.name, "color": color, "version": version, **(intent_facts or {})}
-            body["epoch"] = self.epoch
-            announce = (f"run.{step}.intent", body)
+        announce = None if intent is None else self._intent(a, step, intent, intent_facts)
         started = _Row(a.wave, a.name, step, "started", detail, event=announce)
         if boundary:
             if self.lost.is_set():
