@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
@@ -16,7 +16,7 @@ from shipdeck.core.domain.plan import PRE_RUN, PlanBody, check_transition, label
 from shipdeck.core.errors import BlockedError, Blocker, ConflictError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
-from shipdeck.core.services.plans.lookups import env_config, load_plan_row, new_row_id
+from shipdeck.core.services.plans.lookups import env_config, load_plan_row
 from shipdeck.core.services.plans.reading import get_plan
 from shipdeck.core.services.plans.verdict import (
     Verdict,
@@ -27,8 +27,8 @@ from shipdeck.core.services.plans.verdict import (
     verdict,
 )
 from shipdeck.core.services.plans.views import PlanView
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import APPROVALS, PLANS
+from shipdeck.core.storage import approvals, binding
+from shipdeck.core.storage.tables import PLANS
 
 
 def submit_plan(ctx: Context, plan_id: str) -> PlanView:
@@ -121,14 +121,9 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             for a in v.approvals
         ):
             now = ctx.now()
-            approval_id = new_row_id(
-                conn.execute(
-                    insert(APPROVALS).values(
-                        plan_id=plan_id, by=ctx.actor.name, at=now, digest=v.digest,
-                        decision="approve", comment=comment,
-                    )
-                )
-            )  # fmt: skip
+            approval = approvals.add(
+                conn, plan_id, ctx.actor.name, now, v.digest, "approve", comment
+            )
             mine = policy.ApprovalFact(
                 ctx.actor.name, now, v.digest, "approve", tuple(ctx.actor.roles)
             )
@@ -148,7 +143,7 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
                 },
                 env=row.env,
                 plan=plan_id,
-                binds=[(APPROVALS, {"id": approval_id}), changed],
+                binds=[approval, changed],
             )
     if refused is not None:
         raise BlockedError(refused.message, blockers=[refused])
@@ -165,17 +160,12 @@ def reject(ctx: Context, plan_id: str, reason: str) -> PlanView:
     with ctx.db.write() as conn:
         row = _pre_run_row(conn, plan_id, "rejected")
         digest = digest_for(ctx, env, PlanBody.decode(row.body))
-        rejection_id = new_row_id(
-            conn.execute(
-                insert(APPROVALS).values(
-                    plan_id=plan_id, by=ctx.actor.name, at=ctx.now(), digest=digest,
-                    decision="reject", comment=reason,
-                )
-            )
-        )  # fmt: skip
+        rejection = approvals.add(
+            conn, plan_id, ctx.actor.name, ctx.now(), digest, "reject", reason
+        )
         _set_state(
             ctx, conn, row, "aborted", "plan.rejected", {"reason": reason, "digest": digest},
-            binds=[(APPROVALS, {"id": rejection_id})],
+            binds=[rejection],
             result=f"rejected by {ctx.actor.name}: {reason}",
         )  # fmt: skip
     return get_plan(ctx, plan_id)

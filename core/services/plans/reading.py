@@ -27,8 +27,9 @@ from shipdeck.core.services.plans.views import (
     StepView,
     _override_view,
 )
+from shipdeck.core.storage import approvals as stored_approvals
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage.tables import APPROVALS, PLANS, STEPS, TICKS
+from shipdeck.core.storage.tables import PLANS, STEPS, TICKS
 
 # --- reading ---------------------------------------------------------------------------------
 
@@ -93,9 +94,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
     checklist_views = _checklist_views(v.facts.checklist, ticks)
     approvals = tuple(
         ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
-        for a in conn.execute(
-            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
-        )
+        for a in stored_approvals.of_plan(conn, row.id)
     )
     overrides = tuple(_override_view(o, now) for o in stored_overrides.of_plan(conn, row.id))
     return PlanView(

@@ -31,10 +31,10 @@ from shipdeck.core.services.plans.liveness import read_lock
 from shipdeck.core.services.plans.lookups import env_config, env_window, untargeted, window_tz
 from shipdeck.core.services.plans.views import LockView
 from shipdeck.core.services.releases import proven_release
+from shipdeck.core.storage import approvals as stored_approvals
 from shipdeck.core.storage import binding
 from shipdeck.core.storage import overrides as stored_overrides
 from shipdeck.core.storage.tables import (
-    APPROVALS,
     AUDIT_EVENTS,
     DEPLOYMENTS,
     PLANS,
@@ -169,13 +169,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     now = ctx.now()
     facts = _plan_facts(ctx, conn, row, env, body, digest)
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
-    approval_rows, bad = binding.trusted_rows(
-        conn,
-        APPROVALS,
-        conn.execute(
-            select(APPROVALS).where(APPROVALS.c.plan_id == row.id).order_by(APPROVALS.c.id)
-        ),
-    )
+    approval_rows, bad = stored_approvals.proven_of_plan(conn, row.id)
     tick_rows, bad_ticks = binding.trusted_rows(
         conn, TICKS, conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
     )
