@@ -7,13 +7,20 @@ a connection already open keeps the backend it started with. Rewriting the file 
 (os.replace) is therefore a switch that drops nothing: old requests finish on the old color, new
 ones reach the new color. No backend in the file means no service: the connection is closed.
 
-State file: JSON with at least {"backend": "127.0.0.1:PORT"}; other keys are ignored here.
+State file: JSON with at least {"backend": "127.0.0.1:PORT"}, and for a canary
+{"canary": {"backend": "127.0.0.1:PORT", "weight": PERCENT}}; other keys are ignored here. New
+connections go to the canary in exactly that proportion, by a smooth weighted round robin (nginx's:
+deterministic, evenly spread), so 25% is 1 connection in every 4, not 25% on average.
 
 Draining: a connection routed to the old color just before a switch may not have reached it yet
 (still connecting, or queued in its accept backlog), so stopping the old color at once would reset
 it. The proxy therefore publishes, in `draining.json` beside the state file, how many connections
 each backend that is no longer live still has open; the target stops a color only once it is gone
-from that file. The file changes only when that set does, never per request on the live color.
+from that file. The file changes only when that set does, never per request on the live color
+(nor on a canary that still takes traffic: its connections are listed once its weight is 0).
+
+Metrics: per backend counters (proxy_metrics.py) go to `metrics.json` beside the state file, at
+most every PUBLISH_EVERY seconds and only when they changed: what a canary's analysis reads.
 """
 
 from __future__ import annotations
@@ -25,9 +32,23 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from shipdeck.adapters.local.processes import atomic_write_text
+from shipdeck.adapters.local.proxy_metrics import (
+    METRICS_FILE,
+    PUBLISH_EVERY,
+    BackendStats,
+    Exchange,
+    Snapshot,
+    thin,
+)
 
 _BUFFER = 64 * 1024
 _CONNECT_TIMEOUT = 5.0
@@ -42,8 +63,37 @@ def _log(message: str) -> None:
     print(f"{now} front-proxy {message}", flush=True)
 
 
+def _address(value: object) -> Backend | None:
+    host, _, port = str(value).rpartition(":")
+    return (host, int(port)) if host else None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where new connections go: the live backend, and the canary with its percent."""
+
+    live: Backend | None
+    canary: Backend | None = None
+    weight: int = 0
+
+    @property
+    def serving(self) -> frozenset[Backend]:
+        """The backends that get new connections (their open ones are not draining)."""
+        split = self.canary if self.weight > 0 else None
+        return frozenset(b for b in (self.live, split) if b is not None)
+
+    def text(self) -> str:
+        live = f"{self.live[0]}:{self.live[1]}" if self.live else "no backend"
+        if self.canary is None or self.weight <= 0:
+            return live
+        return f"{live}, canary {self.canary[0]}:{self.canary[1]} at {self.weight}%"
+
+
+NO_ROUTE = Route(None)
+
+
 class BackendFile:
-    """The backend named in the state file, re-read only when the file changed.
+    """The route in the state file, re-read only when the file changed.
 
     The cache key includes the inode: os.replace always installs a new inode, so two rewrites
     within one coarse mtime tick are still told apart.
@@ -52,42 +102,72 @@ class BackendFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._key: tuple[int, int, int] | None = None
-        self._backend: Backend | None = None
+        self._route = NO_ROUTE
 
     @property
-    def last(self) -> Backend | None:
-        """The backend as of the last `current()`, without looking at the file again."""
-        return self._backend
+    def last(self) -> Route:
+        """The route as of the last `current()`, without looking at the file again."""
+        return self._route
 
-    def current(self) -> Backend | None:
+    def current(self) -> Route:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self._key, self._backend = None, None
-            return None
+            self._key, self._route = None, NO_ROUTE
+            return NO_ROUTE
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if key != self._key:
-            backend = self._read()
-            if backend != self._backend:
-                _log(f"backend is now {backend[0]}:{backend[1]}" if backend else "no backend")
-            self._key, self._backend = key, backend
-        return self._backend
+            route = self._read()
+            if route != self._route:
+                _log(f"backend is now {route.text()}")
+            self._key, self._route = key, route
+        return self._route
 
-    def _read(self) -> Backend | None:
+    def _read(self) -> Route:
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
-            host, _, port = str(doc["backend"]).rpartition(":")
-            return (host, int(port)) if host else None
+            live = _address(doc["backend"])
+            canary = doc.get("canary")
+            if not canary:
+                return Route(live)
+            weight = int(canary["weight"])
+            if not 0 <= weight <= 100:
+                raise ValueError(f"canary weight {weight} is not a percentage")
+            return Route(live, _address(canary["backend"]), weight)
         except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return NO_ROUTE
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             _log(f"unreadable state file {self.path}: {exc}")
-            return None
+            return NO_ROUTE
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+class WeightedPicker:
+    """Smooth weighted round robin between the live backend and the canary: each pick adds each
+    side's weight to its credit and takes the side with most credit, which then pays 100. Over
+    any 100 picks the canary gets exactly its weight, spread evenly; a new route starts over."""
+
+    def __init__(self) -> None:
+        self._route: Route | None = None
+        self._credit = [0, 0]  # live, canary
+
+    def pick(self, route: Route) -> Backend | None:
+        if route.canary is None or route.weight <= 0:
+            return route.live
+        if route != self._route:
+            self._route, self._credit = route, [0, 0]
+        self._credit[0] += 100 - route.weight
+        self._credit[1] += route.weight
+        side = 1 if self._credit[1] > self._credit[0] else 0
+        self._credit[side] -= 100
+        return route.canary if side else route.live
+
+
+async def _pipe(
+    src: asyncio.StreamReader, dst: asyncio.StreamWriter, seen: Callable[[bytes], None]
+) -> None:
     try:
         while data := await src.read(_BUFFER):
+            seen(data)
             dst.write(data)
             await dst.drain()
         if dst.can_write_eof():
@@ -104,19 +184,20 @@ class Draining:
         self._open: Counter[Backend] = Counter()
         self._published: dict[str, int] | None = None
 
-    def opened(self, backend: Backend, live: Backend | None) -> None:
+    def opened(self, backend: Backend, route: Route) -> None:
         self._open[backend] += 1
-        self.publish(live)
+        self.publish(route)
 
-    def closed(self, backend: Backend, live: Backend | None) -> None:
+    def closed(self, backend: Backend, route: Route) -> None:
         self._open[backend] -= 1
         if self._open[backend] <= 0:
             del self._open[backend]
-        self.publish(live)
+        self.publish(route)
 
-    def publish(self, live: Backend | None) -> None:
+    def publish(self, route: Route) -> None:
         """Rewrite the file (atomically) if the set of draining backends or their counts changed."""
-        stale = {f"{h}:{p}": n for (h, p), n in sorted(self._open.items()) if (h, p) != live}
+        serving = route.serving
+        stale = {f"{h}:{p}": n for (h, p), n in sorted(self._open.items()) if (h, p) not in serving}
         if stale == self._published:
             return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -129,11 +210,48 @@ class Draining:
         self._published = stale
 
 
+class Metrics:
+    """Per-backend counters and the history of their snapshots that goes to metrics.json."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.backends: dict[Backend, BackendStats] = {}
+        self._started = time.time()
+        self._history: list[Snapshot] = []
+        self._published: dict[str, Any] | None = None
+
+    def of(self, backend: Backend) -> BackendStats:
+        return self.backends.setdefault(backend, BackendStats())
+
+    def publish(self) -> None:
+        """Add a snapshot and rewrite the file, if anything was counted since the last one."""
+        counters = {f"{h}:{p}": s.as_dict() for (h, p), s in sorted(self.backends.items())}
+        if counters == self._published:
+            return
+        now = time.time()
+        self._history = thin([*self._history, {"at": now, "backends": counters}], now)
+        doc = {"started": self._started, "history": self._history}
+        try:
+            # Private (the workspace's mode), never through a symlink, never torn.
+            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")))
+        except OSError as exc:  # an analysis then reads older values: inconclusive, not wrong
+            _log(f"cannot write {self.path}: {exc}")
+            return
+        self._published = counters
+
+    async def publish_every(self, seconds: float) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(seconds)
+
+
 class FrontProxy:
     def __init__(self, listen: int, state: Path) -> None:
         self.listen = listen
         self.backend = BackendFile(state)
+        self.picker = WeightedPicker()
         self.draining = Draining(state.with_name(DRAINING_FILE))
+        self.metrics = Metrics(state.with_name(METRICS_FILE))
         self._connections: set[asyncio.Task[None]] = set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -141,11 +259,12 @@ class FrontProxy:
         assert task is not None
         self._connections.add(task)
         try:
-            backend = self.backend.current()
+            route = self.backend.current()
+            backend = self.picker.pick(route)
             if backend is None:
-                self.draining.publish(None)
+                self.draining.publish(route)
                 return
-            self.draining.opened(backend, backend)
+            self.draining.opened(backend, route)
             try:
                 await self._relay(backend, reader, writer)
             finally:
@@ -157,16 +276,24 @@ class FrontProxy:
     async def _relay(
         self, backend: Backend, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        stats = self.metrics.of(backend)
+        stats.connections += 1
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(*backend), _CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
+            stats.connect_errors += 1
             _log(f"cannot reach backend {backend[0]}:{backend[1]}: {exc}")
             return
+        exchange = Exchange(stats, time.monotonic)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, up_writer, exchange.client_sent),
+                _pipe(up_reader, writer, exchange.responses.feed),
+            )
         finally:
+            exchange.responses.closed()
             up_writer.close()
 
     async def serve(self) -> None:
@@ -177,6 +304,7 @@ class FrontProxy:
             loop.add_signal_handler(sig, stopping.set)
         _log(f"listening on 127.0.0.1:{self.listen}, backend from {self.backend.path}")
         self.draining.publish(self.backend.current())  # a previous proxy's counts are void
+        publishing = asyncio.create_task(self.metrics.publish_every(PUBLISH_EVERY))
         await stopping.wait()
         server.close()
         if self._connections:
@@ -184,6 +312,8 @@ class FrontProxy:
             _, pending = await asyncio.wait(set(self._connections), timeout=_DRAIN_ON_STOP)
             for task in pending:
                 task.cancel()
+        publishing.cancel()
+        self.metrics.publish()  # the last requests' counts
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         _log("stopped")
