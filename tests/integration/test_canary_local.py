@@ -7,6 +7,7 @@ request that reached the stable color failed."""
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections import Counter
@@ -16,8 +17,16 @@ from contextlib import contextmanager
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.plans import StepView, create_plan
-from shipdeck.core.services.runs import run_plan
-from tests.integration.shipping import front_port, get_version, live, release_all, shipping
+from shipdeck.core.services.runs import run_plan, wait_run
+from tests.integration.shipping import (
+    front_port,
+    get_version,
+    live,
+    release_all,
+    shipping,
+    until_step,
+)
+from tests.support.cli import cli
 from tests.support.workspace import WorkspaceFixture
 
 CANARY = """
@@ -26,6 +35,10 @@ steps = [{ set_weight = 10 }, { set_weight = 50 }, { set_weight = 100 }]
 [environments.staging.canary.analysis.error_rate]
 success = "error_rate < 0.01"
 interval = "2s"
+"""
+PAUSED = """
+[environments.staging.canary]
+steps = [{ set_weight = 10 }, { pause = {} }, { set_weight = 100 }]
 """
 STRATEGY = {"staging": 'strategy = "canary"'}
 RATE = 200.0  # requests a second through the front port: 20 a second reach a 10% canary
@@ -157,3 +170,33 @@ def test_a_canary_failing_5_percent_is_rolled_back_at_its_first_weight(
         # The stable path lost nothing: every request that reached 1.0.0 succeeded.
         assert traffic.unanswered == [] and traffic.failed("1.0.0") == 0
         assert traffic.served("1.0.0") > 0 and traffic.failed("2.0.0") > 0
+
+
+def test_status_and_plan_show_say_the_weight_while_a_canary_runs(ws: WorkspaceFixture) -> None:
+    with shipping(ws, env_extra=STRATEGY, top=PAUSED):
+        _first_release(ws)
+        alice = live(ws)
+        release_all(alice, "2.0.0", apps=["web"])
+        plan = create_plan(alice, "staging", ["web@2.0.0"])
+        assert cli(ws, "plan", "run", plan.id).returncode == 0  # a detached runner
+        until_step(alice, plan.id, "canary", "started", detail="paused at 10%")
+
+        cell = _web_cell(ws)
+        shown = json.loads(cli(ws, "-o", "json", "plan", "show", plan.id).stdout)["plan"]
+        text = cli(ws, "plan", "show", plan.id).stdout
+        assert cell["canary_weight"] == 10 and "canary at 10%" in cli(ws, "status").stdout
+        assert shown["canary_weights"] == {"web": 10} and "  canary   web at 10%\n" in text
+
+        assert cli(ws, "plan", "promote", plan.id).returncode == 0
+        assert wait_run(alice, plan.id, timeout=120).state == "succeeded"
+        assert _web_cell(ws)["canary_weight"] is None
+        shown = json.loads(cli(ws, "-o", "json", "plan", "show", plan.id).stdout)["plan"]
+        assert (
+            shown["canary_weights"] == {}
+            and get_version(front_port(ws, "web", "staging")) == "2.0.0"
+        )
+
+
+def _web_cell(ws: WorkspaceFixture) -> dict[str, object]:
+    doc = json.loads(cli(ws, "-o", "json", "status", "--app", "web", "--env", "staging").stdout)
+    return doc["apps"][0]["environments"][0]  # type: ignore[no-any-return]
