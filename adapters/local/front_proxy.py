@@ -15,9 +15,11 @@ deterministic, evenly spread), so 25% is 1 connection in every 4, not 25% on ave
 Draining: a connection routed to the old color just before a switch may not have reached it yet
 (still connecting, or queued in its accept backlog), so stopping the old color at once would reset
 it. The proxy therefore publishes, in `draining.json` beside the state file, how many connections
-each backend that is no longer live still has open; the target stops a color only once it is gone
-from that file. The file changes only when that set does, never per request on the live color
-(nor on a canary that still takes traffic: its connections are listed once its weight is 0).
+each backend that no longer gets new connections still has open, and which version of the state
+file it counted them against; the target stops a color only once the proxy has seen the current
+state file and the color is gone from that file. The file changes only when those do, never per
+request on the live color (nor on a canary that still takes traffic: its connections are listed
+once its weight is 0).
 
 Metrics: per backend counters (proxy_metrics.py) go to `metrics.json` beside the state file, at
 most every PUBLISH_EVERY seconds and only when they changed: what a canary's analysis reads.
@@ -54,6 +56,7 @@ _BUFFER = 64 * 1024
 _CONNECT_TIMEOUT = 5.0
 _DRAIN_ON_STOP = 5.0
 DRAINING_FILE = "draining.json"
+ROUTE_POLL = 0.05
 
 Backend = tuple[str, int]
 
@@ -93,15 +96,11 @@ NO_ROUTE = Route(None)
 
 
 class BackendFile:
-    """The route in the state file, re-read only when the file changed.
-
-    The cache key includes the inode: os.replace always installs a new inode, so two rewrites
-    within one coarse mtime tick are still told apart.
-    """
+    """The route in the state file, re-read only when the file changed (see route_key)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._key: tuple[int, int, int] | None = None
+        self.key = ""  # route_key of the version last read
         self._route = NO_ROUTE
 
     @property
@@ -110,17 +109,12 @@ class BackendFile:
         return self._route
 
     def current(self) -> Route:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._key, self._route = None, NO_ROUTE
-            return NO_ROUTE
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if key != self._key:
-            route = self._read()
+        key = route_key(self.path)
+        if key != self.key:
+            route = self._read() if key else NO_ROUTE
             if route != self._route:
                 _log(f"backend is now {route.text()}")
-            self._key, self._route = key, route
+            self.key, self._route = key, route
         return self._route
 
     def _read(self) -> Route:
@@ -176,38 +170,53 @@ async def _pipe(
         dst.close()  # the other direction then ends too
 
 
+def route_key(path: Path) -> str:
+    """What identifies one version of the state file: os.replace always installs a new inode, so
+    two rewrites within one coarse mtime tick are still told apart. "" when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ""
+    return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
 class Draining:
-    """Open connections per backend; those of backends that are no longer live go to `path`."""
+    """Open connections per backend; those of backends that get no new connections go to `path`,
+    with the version of the state file they were counted against (`route`): a target that
+    changed the route waits until the proxy has seen it before it trusts the counts."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, routes: BackendFile) -> None:
         self.path = path
+        self.routes = routes
         self._open: Counter[Backend] = Counter()
-        self._published: dict[str, int] | None = None
+        self._published: dict[str, Any] | None = None
 
-    def opened(self, backend: Backend, route: Route) -> None:
+    def opened(self, backend: Backend) -> None:
         self._open[backend] += 1
-        self.publish(route)
+        self.publish()
 
-    def closed(self, backend: Backend, route: Route) -> None:
+    def closed(self, backend: Backend) -> None:
         self._open[backend] -= 1
         if self._open[backend] <= 0:
             del self._open[backend]
-        self.publish(route)
+        self.publish()
 
-    def publish(self, route: Route) -> None:
-        """Rewrite the file (atomically) if the set of draining backends or their counts changed."""
-        serving = route.serving
+    def publish(self) -> None:
+        """Rewrite the file (atomically) if the draining backends, their counts or the route
+        changed."""
+        serving = self.routes.last.serving
         stale = {f"{h}:{p}": n for (h, p), n in sorted(self._open.items()) if (h, p) not in serving}
-        if stale == self._published:
+        doc = {"draining": stale, "route": self.routes.key}
+        if doc == self._published:
             return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps({"draining": stale}), encoding="utf-8")
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:  # the target then waits its drain timeout out: slower, not wrong
             _log(f"cannot write {self.path}: {exc}")
             return
-        self._published = stale
+        self._published = doc
 
 
 class Metrics:
@@ -223,25 +232,33 @@ class Metrics:
     def of(self, backend: Backend) -> BackendStats:
         return self.backends.setdefault(backend, BackendStats())
 
-    def publish(self) -> None:
-        """Add a snapshot and rewrite the file, if anything was counted since the last one."""
+    def snapshot(self) -> str | None:
+        """The file's new text with a snapshot added, None if nothing was counted since the
+        last one."""
         counters = {f"{h}:{p}": s.as_dict() for (h, p), s in sorted(self.backends.items())}
         if counters == self._published:
-            return
+            return None
         now = time.time()
         self._history = thin([*self._history, {"at": now, "backends": counters}], now)
-        doc = {"started": self._started, "history": self._history}
+        self._published = counters
+        return json.dumps(
+            {"started": self._started, "history": self._history}, separators=(",", ":")
+        )
+
+    def write(self, text: str | None) -> None:
+        """Private (the workspace's mode), never through a symlink, never torn."""
+        if text is None:
+            return
         try:
-            # Private (the workspace's mode), never through a symlink, never torn.
-            atomic_write_text(self.path, json.dumps(doc, separators=(",", ":")))
+            atomic_write_text(self.path, text)
         except OSError as exc:  # an analysis then reads older values: inconclusive, not wrong
             _log(f"cannot write {self.path}: {exc}")
-            return
-        self._published = counters
 
     async def publish_every(self, seconds: float) -> None:
+        """Snapshot on the loop (the counters do not move meanwhile), write in a thread: an
+        fsync must not hold up the connections."""
         while True:
-            self.publish()
+            await asyncio.to_thread(self.write, self.snapshot())
             await asyncio.sleep(seconds)
 
 
@@ -250,7 +267,7 @@ class FrontProxy:
         self.listen = listen
         self.backend = BackendFile(state)
         self.picker = WeightedPicker()
-        self.draining = Draining(state.with_name(DRAINING_FILE))
+        self.draining = Draining(state.with_name(DRAINING_FILE), self.backend)
         self.metrics = Metrics(state.with_name(METRICS_FILE))
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -259,16 +276,15 @@ class FrontProxy:
         assert task is not None
         self._connections.add(task)
         try:
-            route = self.backend.current()
-            backend = self.picker.pick(route)
+            backend = self.picker.pick(self.backend.current())
             if backend is None:
-                self.draining.publish(route)
+                self.draining.publish()
                 return
-            self.draining.opened(backend, route)
+            self.draining.opened(backend)
             try:
                 await self._relay(backend, reader, writer)
             finally:
-                self.draining.closed(backend, self.backend.last)
+                self.draining.closed(backend)
         finally:
             writer.close()
             self._connections.discard(task)
@@ -296,6 +312,15 @@ class FrontProxy:
             exchange.responses.closed()
             up_writer.close()
 
+    async def _watch_route(self) -> None:
+        """Look at the state file every ROUTE_POLL even without traffic, so draining.json says
+        soon after a route change which backends no longer get new connections (a canary put
+        back to 0 is only known to drain once the proxy has seen that)."""
+        while True:
+            self.backend.current()
+            self.draining.publish()
+            await asyncio.sleep(ROUTE_POLL)
+
     async def serve(self) -> None:
         server = await asyncio.start_server(self._handle, "127.0.0.1", self.listen, backlog=1024)
         stopping = asyncio.Event()
@@ -303,8 +328,12 @@ class FrontProxy:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         _log(f"listening on 127.0.0.1:{self.listen}, backend from {self.backend.path}")
-        self.draining.publish(self.backend.current())  # a previous proxy's counts are void
-        publishing = asyncio.create_task(self.metrics.publish_every(PUBLISH_EVERY))
+        self.backend.current()
+        self.draining.publish()  # a previous proxy's counts are void
+        tasks = [
+            asyncio.create_task(self._watch_route()),
+            asyncio.create_task(self.metrics.publish_every(PUBLISH_EVERY)),
+        ]
         await stopping.wait()
         server.close()
         if self._connections:
@@ -312,8 +341,9 @@ class FrontProxy:
             _, pending = await asyncio.wait(set(self._connections), timeout=_DRAIN_ON_STOP)
             for task in pending:
                 task.cancel()
-        publishing.cancel()
-        self.metrics.publish()  # the last requests' counts
+        for running in tasks:
+            running.cancel()
+        self.metrics.write(self.metrics.snapshot())  # the last requests' counts
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         _log("stopped")

@@ -231,14 +231,19 @@ class LocalTarget:
                 self._staged_path(color).unlink()
 
     def _drained(self, color: Color) -> None:
-        """Wait until the proxy has no connection open to `color` (see front_proxy: a connection
-        routed there just before the switch may still be on its way), at most DRAIN_TIMEOUT."""
-        from shipdeck.adapters.local.front_proxy import DRAINING_FILE  # asyncio: only when stopping
+        """Wait until the proxy has seen the current route and has no connection open to `color`
+        (see front_proxy: a connection routed there just before the switch, or before a canary
+        went back to 0, may still be on its way), at most DRAIN_TIMEOUT."""
+        from shipdeck.adapters.local.front_proxy import DRAINING_FILE, route_key  # asyncio
 
         backend = f"127.0.0.1:{self.ports[color]}"
         path = self._backend_path.with_name(DRAINING_FILE)
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while backend in self._read_json(path).get("draining", {}):
+        while True:
+            doc = self._read_json(path)
+            seen = doc.get("route") == route_key(self._backend_path)
+            if seen and backend not in doc.get("draining", {}):
+                return
             if time.monotonic() >= deadline or not self.supervisor.is_running(PROXY):
                 return
             time.sleep(_DRAIN_POLL)

@@ -4,8 +4,11 @@ back as a color's metrics."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import stat
+import threading
 import time
 from collections import Counter
 
@@ -14,7 +17,13 @@ import pytest
 from shipdeck.adapters.local.target import LocalTarget
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, StaleEpoch, TrafficWeights
-from tests.adapters.test_local_target import MakeTarget, get, make_target, release
+from tests.adapters.test_local_target import (
+    MakeTarget,
+    established_to,
+    get,
+    make_target,
+    release,
+)
 
 __all__ = ["make_target"]  # the fixture
 
@@ -106,3 +115,48 @@ def test_the_proxy_counts_each_colors_responses_and_errors(make_target: MakeTarg
     mode = os.lstat(target.state_dir / "metrics.json").st_mode
     assert stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o007 == 0  # never world-readable
     assert get(target.port, "/health") == (200, "ok")
+
+
+def test_a_canary_put_back_to_0_is_stopped_only_after_its_connections_finish(
+    make_target: MakeTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request follows the weight going back to 0, yet the stop waits for the connection
+    the canary still serves: the proxy sees the route change by itself, and the stop waits for
+    it to have seen it."""
+    target = make_target()
+    target.stage("blue", release("1.0"), 1)
+    target.switch("blue", 1)
+    target.stage("green", release("2.0"), 1)
+    target.set_weight("green", 100, 1)  # the next connection surely goes to green
+    held = socket.create_connection(("127.0.0.1", target.port), timeout=10)
+    held.sendall(b"GET /version HTTP/1.0\r\n")  # the blank line that ends the request comes later
+    deadline = time.monotonic() + 30
+    while established_to(target.ports["green"]) < 1:
+        assert time.monotonic() < deadline, "the proxy never connected the held request to green"
+        time.sleep(0.01)
+    target.set_weight("green", 0, 1)
+    green = f"127.0.0.1:{target.ports['green']}"
+    while json.loads((target.state_dir / "draining.json").read_text())["draining"] != {green: 1}:
+        assert time.monotonic() < deadline, "the proxy never noticed the weight went back to 0"
+        time.sleep(0.01)
+
+    waiting = threading.Event()
+    is_running = target.supervisor.is_running
+
+    def spy(name: str) -> bool:
+        if name == "proxy":  # asked only while the stop waits
+            waiting.set()
+        return is_running(name)
+
+    monkeypatch.setattr(target.supervisor, "is_running", spy)
+    stopper = threading.Thread(target=target.stop_idle, args=("green", 1))
+    stopper.start()
+    assert waiting.wait(30), "stop_idle did not wait for the proxy"
+    held.sendall(b"\r\n")
+    answer = b""
+    while chunk := held.recv(4096):
+        answer += chunk
+    held.close()
+    stopper.join(30)
+    assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\n2.0")
+    assert not stopper.is_alive() and target.staged_version("green") is None
