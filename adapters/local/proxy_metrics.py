@@ -145,6 +145,8 @@ class ResponseParser:
             try:
                 self._left = int(headers[b"content-length"])
             except ValueError:
+                self._left = -1
+            if self._left < 0:
                 self._state = "opaque"
                 return b""
             if self._left == 0:

@@ -59,6 +59,9 @@ def test_a_head_answer_has_no_body_and_what_is_not_http_is_not_counted() -> None
     assert _parse([head], head=True) == ([200, 502], 2, 2)
     assert _parse([b"SSH-2.0-OpenSSH\r\n\r\nHTTP/1.1 500 x\r\n\r\n"])[0] == []
     assert _parse([b"HTTP/1.1 101 Switching\r\n\r\nHTTP/1.1 500 x\r\n\r\n"])[0] == [101]
+    for length in (b"-5", b"many"):
+        bad = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\nHTTP/1.1 500 x\r\n\r\n"
+        assert _parse([bad])[0] == [200]
 
 
 def test_an_exchange_counts_requests_classes_and_first_byte_latency() -> None:
