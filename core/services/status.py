@@ -1,8 +1,8 @@
 """What is in each environment versus the latest release: the headline view.
 
 Reads everything it needs in five queries (latest releases, live deployments, cached commit
-distances, leases, running canaries' weight steps) and asks git only for pairs of commits it has never counted, so status stays
-fast with hundreds of apps (bench/status_json.py).
+distances, leases, running canaries' weight steps) and asks git only for pairs of commits it has
+never counted, so status stays fast with hundreds of apps (bench/status_json.py).
 """
 
 from __future__ import annotations

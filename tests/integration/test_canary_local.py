@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from shipdeck.core.services import audit_log
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.plans import StepView, create_plan
-from shipdeck.core.services.runs import run_plan, wait_run
+from shipdeck.core.services.runs import RunResult, run_plan, wait_run
 from tests.integration.shipping import (
     front_port,
     get_version,
@@ -103,6 +103,14 @@ def _first_release(ws: WorkspaceFixture) -> None:
     assert run_plan(alice, create_plan(alice, "staging", ["web"]).id).ok
 
 
+def _run(ws: WorkspaceFixture, plan_id: str) -> RunResult:
+    """Run the plan in a detached runner (its own process, as `plan run` does) and follow it:
+    a canary that found no traffic to judge pauses for a person, which must fail the test (a
+    TimedOut), not hang it."""
+    assert cli(ws, "plan", "run", plan_id).returncode == 0
+    return wait_run(live(ws), plan_id, timeout=180)
+
+
 def _canary_rows(steps: Sequence[StepView]) -> list[tuple[str, str]]:
     return [(s.state, s.detail) for s in steps if s.step == "canary"]
 
@@ -116,7 +124,7 @@ def test_a_healthy_canary_promotes_with_no_failed_request(ws: WorkspaceFixture) 
         port = front_port(ws, "web", "staging")
 
         with Traffic(port).running() as traffic:
-            result = run_plan(alice, plan.id)
+            result = _run(ws, plan.id)
 
         assert result.state == "succeeded", result.result
         done = [d for st, d in _canary_rows(result.steps) if st == "done"]
@@ -141,7 +149,7 @@ def test_a_canary_failing_5_percent_is_rolled_back_at_its_first_weight(
         port = front_port(ws, "web", "staging")
 
         with Traffic(port).running() as traffic:
-            result = run_plan(alice, plan.id)
+            result = _run(ws, plan.id)
 
         assert result.state == "rolled_back", result.result
         assert "web failed at canary: analysis at 10% failed: error_rate: 1 of 1" in result.result
@@ -199,4 +207,4 @@ def test_status_and_plan_show_say_the_weight_while_a_canary_runs(ws: WorkspaceFi
 
 def _web_cell(ws: WorkspaceFixture) -> dict[str, object]:
     doc = json.loads(cli(ws, "-o", "json", "status", "--app", "web", "--env", "staging").stdout)
-    return doc["apps"][0]["environments"][0]  # type: ignore[no-any-return]
+    return doc["apps"][0]["environments"][0]
