@@ -14,7 +14,7 @@ from typing import Any
 
 from shipdeck.core.domain.config import AdapterConfig, WorkspaceConfig
 from shipdeck.core.domain.secrets import environment_secrets
-from shipdeck.core.errors import UsageError
+from shipdeck.core.errors import AdapterError, UsageError
 from shipdeck.core.ports import (
     ArtifactSource,
     CheckpointStore,
@@ -23,6 +23,7 @@ from shipdeck.core.ports import (
     LiveColorReader,
     LogSource,
     MachineProcesses,
+    MetricsSource,
     Notifier,
     Target,
     TargetFactory,
@@ -101,6 +102,35 @@ def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcess
             if t.adapter == "local" and state.is_dir():
                 found.append((app, env, LocalTarget(app, env, t.settings, state)))
     return found
+
+
+class TargetMetrics:
+    """The canary analysis' MetricsSource: a `local` target's own front-proxy counters. Other
+    adapters have no metrics source yet, so an analysis there fails its step naming why."""
+
+    def __init__(self, workspace: Path, config: WorkspaceConfig) -> None:
+        self.workspace = workspace
+        self.config = config
+
+    def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
+        spec = self.config.apps.get(app)
+        target = spec.targets.get(env) if spec else None
+        if target is None or target.adapter != "local":
+            adapter = target.adapter if target else "no"
+            raise AdapterError(
+                f"{app}/{env}: the '{adapter}' target has no metrics for a canary's analysis "
+                "(only 'local' targets count their own traffic so far)"
+            )
+        from shipdeck.adapters.local.target import LocalTarget
+
+        state = target_state_dir(self.workspace, app, env)
+        return LocalTarget(app, env, target.settings, state).metrics(color, window)
+
+
+def make_metrics(config: WorkspaceConfig, workspace: Path) -> MetricsSource | None:
+    """TargetMetrics when any app has a `local` target, else none (an analysis then says so)."""
+    local = any(t.adapter == "local" for a in config.apps.values() for t in a.targets.values())
+    return TargetMetrics(workspace, config) if local else None
 
 
 def make_checkpoint_store(location: str) -> CheckpointStore:
@@ -273,6 +303,7 @@ def configured_ports(config: WorkspaceConfig, root: Path) -> dict[str, Any]:
         "log_sources": make_log_sources(root, config),
         "token_limits": make_token_limits(root, config),
         "notifiers": make_notifiers(config),
+        "metrics": make_metrics(config, root),
         "secrets": environment_secrets(os.environ, config.secret_env_names()),
     }
 

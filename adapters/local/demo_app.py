@@ -1,10 +1,12 @@
 """A tiny HTTP app that the local target deploys in demos and tests.
 
-It says which version and color it is (so a switch is observable from outside), can be told to be
-unhealthy (so failed health checks and rollbacks can be shown), and logs each request to stdout (so
-`shipdeck task logs` has something real to pull).
+It says which version and color it is (so a switch is observable from outside; every answer
+carries an X-Version header too), can be told to be unhealthy (so failed health checks and
+rollbacks can be shown) or to fail a share of its traffic (so a canary's analysis has errors to
+find), and logs each request to stdout (so `shipdeck task logs` has something real to pull).
 
-    python -m shipdeck.adapters.local.demo_app --port 8601 --version 1.2.0 --color blue [--health ok]
+    python -m shipdeck.adapters.local.demo_app --port 8601 --version 1.2.0 --color blue \
+        [--health ok] [--error-rate 0.05]
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 
 # How the local and nginx targets run this app when no `command` is configured. `--opt=value`
 # items keep a version or config value that starts with "-" from being read as an option; a
-# release without `demo_health` in its config renders "--health=", which means ok.
+# release without `demo_health` in its config renders "--health=", which means ok; one without
+# `demo_error_rate` renders "--error-rate=", which means no errors.
 COMMAND: tuple[str, ...] = (
     sys.executable, "-m", "shipdeck.adapters.local.demo_app", "--port", "{port}", "--version={version}",
     "--color={color}", "--name={app}", "--health={config[demo_health]}",
+    "--error-rate={config[demo_error_rate]}",
 )  # fmt: skip
 
 
@@ -68,6 +72,31 @@ class HealthMode:
         return self.fail_after is None or time.monotonic() - self.started < self.fail_after
 
 
+class ErrorRate:
+    """A share of the app's traffic (GET /) that answers 500, deterministically: the n-th request
+    fails when n * rate crosses a whole number, so 0.05 is every 20th request, exactly. Health
+    checks and /version never fail: the release is healthy, only its traffic is not. An empty
+    string means 0."""
+
+    def __init__(self, spec: str) -> None:
+        try:
+            self.rate = float(spec) if spec else 0.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a share from 0 to 1, not {spec!r}"
+            ) from None
+        if not 0.0 <= self.rate <= 1.0:
+            raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, not {spec!r}")
+        self._count = 0
+        self._guard = threading.Lock()
+
+    def next_fails(self) -> bool:
+        with self._guard:
+            self._count += 1
+            n = self._count
+        return int(n * self.rate + 1e-9) > int((n - 1) * self.rate + 1e-9)
+
+
 class DemoServer(ThreadingHTTPServer):
     # A burst of new connections (one per request, HTTP/1.0) must queue, not be refused.
     request_queue_size = 128
@@ -75,11 +104,20 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, port: int, app: str, version: str, color: str, health: HealthMode) -> None:
+    def __init__(
+        self,
+        port: int,
+        app: str,
+        version: str,
+        color: str,
+        health: HealthMode,
+        errors: ErrorRate | None = None,
+    ) -> None:
         self.app = app
         self.version = version
         self.color = color
         self.health = health
+        self.errors = errors or ErrorRate("")
         super().__init__(("127.0.0.1", port), DemoHandler)
 
 
@@ -98,6 +136,8 @@ class DemoHandler(BaseHTTPRequestHandler):
                 self._send(200, "text/plain; charset=utf-8", "ok")
             else:
                 self._send(503, "text/plain; charset=utf-8", "unhealthy")
+        elif path == "/" and srv.errors.next_fails():
+            self._send(500, "text/plain; charset=utf-8", "injected error")
         elif path == "/":
             body = {"app": srv.app, "version": srv.version, "color": srv.color}
             self._send(200, "application/json", json.dumps(body))
@@ -109,6 +149,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Version", _printable(self.server.version))
         self.end_headers()
         self.wfile.write(data)
 
@@ -132,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--color", required=True)
     parser.add_argument("--name", default="demo-app")
     parser.add_argument("--health", type=HealthMode, default=HealthMode("ok"))
+    parser.add_argument("--error-rate", type=ErrorRate, default=ErrorRate(""))
     args = parser.parse_args(argv)
 
-    server = DemoServer(args.port, args.name, args.version, args.color, args.health)
+    server = DemoServer(
+        args.port, args.name, args.version, args.color, args.health, args.error_rate
+    )
 
     def stop(signum: int, frame: object) -> None:
         # shutdown() waits for serve_forever to return, which runs in this very thread.
@@ -144,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     print(
         f"demo app {args.name!r} version {args.version!r} color {args.color} "
-        f"listening on 127.0.0.1:{args.port} health {args.health.spec}",
+        f"listening on 127.0.0.1:{args.port} health {args.health.spec} "
+        f"error rate {args.error_rate.rate:g}",
         flush=True,
     )
     try:

@@ -4,8 +4,10 @@ Everything this target knows lives in `state_dir` (one folder per app/env), neve
 separate CLI invocations and a shipdeck restarted after a SIGKILL see the same world:
 
     processes.json, processes.lock   the supervisor's record of blue, green and proxy processes
-    backend.json                     the proxy's live backend: THE switch, read by live_color
+    backend.json                     the proxy's live backend: THE switch, read by live_color;
+                                     and a canary's backend and weight while one runs
     draining.json                    the proxy's open connections to backends no longer live
+    metrics.json                     the proxy's counters per backend (a canary's analysis)
     staged-{blue,green}.json         what release each color runs, with its exact argv
     epoch                            the highest fencing epoch seen
     target.lock                      held around every check-and-act
@@ -14,6 +16,10 @@ separate CLI invocations and a shipdeck restarted after a SIGKILL see the same w
 Settings: port (front, required), blue_port / green_port (default port+1 / port+2), command (argv
 template), health_path (default /health), health_timeout (seconds, default 5). The app must answer
 GET /version with its version: a switch is confirmed by reading it back through the front port.
+
+Canary: `weights()` is the target itself. `set_weight` adds {"canary": {backend, color, version,
+weight}} to backend.json under the same epoch fence and lock as a switch (weight 0 removes it), and
+a switch writes backend.json afresh, which ends any split. `metrics` reads the proxy's counters.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from shipdeck.adapters.local.processes import (
     python_env,
     read_state,
 )
+from shipdeck.adapters.local.proxy_metrics import METRICS_FILE, read_metrics
 from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
@@ -224,14 +231,19 @@ class LocalTarget:
                 self._staged_path(color).unlink()
 
     def _drained(self, color: Color) -> None:
-        """Wait until the proxy has no connection open to `color` (see front_proxy: a connection
-        routed there just before the switch may still be on its way), at most DRAIN_TIMEOUT."""
-        from shipdeck.adapters.local.front_proxy import DRAINING_FILE  # asyncio: only when stopping
+        """Wait until the proxy has seen the current route and has no connection open to `color`
+        (see front_proxy: a connection routed there just before the switch, or before a canary
+        went back to 0, may still be on its way), at most DRAIN_TIMEOUT."""
+        from shipdeck.adapters.local.front_proxy import DRAINING_FILE, route_key  # asyncio
 
         backend = f"127.0.0.1:{self.ports[color]}"
         path = self._backend_path.with_name(DRAINING_FILE)
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while backend in self._read_json(path).get("draining", {}):
+        while True:
+            doc = self._read_json(path)
+            seen = doc.get("route") == route_key(self._backend_path)
+            if seen and backend not in doc.get("draining", {}):
+                return
             if time.monotonic() >= deadline or not self.supervisor.is_running(PROXY):
                 return
             time.sleep(_DRAIN_POLL)
@@ -252,9 +264,55 @@ class LocalTarget:
                     self._fail(f"{color} restarted but not healthy: {health.detail}")
                 time.sleep(0.1)
 
-    def weights(self) -> TrafficWeights | None:
-        """No traffic split yet: this target switches all traffic at once."""
-        return None
+    def weights(self) -> TrafficWeights:
+        """The front proxy splits new connections by weight (see set_weight)."""
+        return self
+
+    # --- TrafficWeights port ---------------------------------------------------------------
+
+    def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
+        color = self._color(canary_color)
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            self._fail(f"canary weight must be a percentage from 0 to 100, got {percent!r}")
+        with self.fence.hold(epoch):
+            doc = self._read_json(self._backend_path)
+            live = doc.get("color")
+            if live not in COLORS:
+                self._fail(f"cannot send {percent}% to {color}: nothing is live to split with")
+            if live == color:
+                self._fail(f"cannot send {percent}% to {color} as a canary: it is live")
+            if percent == 0:
+                if "canary" not in doc:
+                    return
+                del doc["canary"]
+            else:
+                staged = self._read_json(self._staged_path(color)).get("version")
+                if staged is None or not self.supervisor.is_running(color):
+                    self._fail(f"cannot send {percent}% to {color}: nothing runs there")
+                self._ensure_proxy()
+                doc["canary"] = {
+                    "backend": f"127.0.0.1:{self.ports[color]}",
+                    "color": color,
+                    "version": staged,
+                    "weight": percent,
+                    "epoch": epoch,
+                    "set_at": datetime.now(UTC).isoformat(),
+                }
+            atomic_write_text(self._backend_path, json.dumps(doc, indent=2))
+
+    def weight(self) -> int:
+        canary = self._read_json(self._backend_path).get("canary") or {}
+        weight = canary.get("weight", 0)
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            self._fail(f"unreadable canary weight {weight!r} in {self._backend_path}")
+        return weight
+
+    def metrics(self, color: Color, window: float) -> dict[str, float]:
+        """`color`'s traffic through the front proxy over the last `window` seconds (see
+        proxy_metrics.window_values); nothing counted (no proxy yet) reads as no requests."""
+        backend = f"127.0.0.1:{self.ports[self._color(color)]}"
+        path = self.state_dir / METRICS_FILE
+        return read_metrics(path, backend, window, time.time(), self._where)
 
     def close(self) -> None:
         """Nothing to release: no connection outlives a call."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -405,3 +405,24 @@ def decide(spec: CanarySpec, at: Position, request: Request = None) -> Action:
             return Advance(promoted=True)
         return AwaitPromote(f"analysis at {at.weight}% inconclusive: {verdict.reason}")
     return Advance()
+
+
+# --- the weight a journal shows ---------------------------------------------------------------
+
+_WEIGHT_ROW = re.compile(r"weight (\d+)%")
+
+
+def journal_weights(rows: Iterable[tuple[str, str, str, str]]) -> dict[str, int]:
+    """App -> the canary weight its run's journal shows now, from (app, step, state, detail)
+    rows in order: the last `weight N%` canary step done, until a switch (the promote) is done,
+    which ends the split. What `status` and `plan show` say while a canary runs, without asking
+    the target."""
+    weights: dict[str, int] = {}
+    for app, step, state, detail in rows:
+        if state != "done":
+            continue
+        if step == "switch":
+            weights.pop(app, None)
+        elif step == "canary" and (m := _WEIGHT_ROW.match(detail)):
+            weights[app] = int(m.group(1))
+    return weights

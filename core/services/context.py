@@ -141,7 +141,7 @@ class Context:
     processes: ProcessIdentity = field(default_factory=ProcProcesses)
     secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
     scanner: WeightScanner | None = None  # pickle-based weights at release time
-    metrics: MetricsSource | None = None  # what a canary's analysis reads (none configured yet)
+    metrics: MetricsSource | None = None  # what a canary's analysis reads (bootstrap.make_metrics)
     read_only: bool = False
 
     def now(self) -> datetime:

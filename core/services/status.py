@@ -1,8 +1,8 @@
 """What is in each environment versus the latest release: the headline view.
 
-Reads everything it needs in four queries (latest releases, live deployments, cached commit
-distances, leases) and asks git only for pairs of commits it has never counted, so status stays
-fast with hundreds of apps (bench/status_json.py).
+Reads everything it needs in five queries (latest releases, live deployments, cached commit
+distances, leases, running canaries' weight steps) and asks git only for pairs of commits it has
+never counted, so status stays fast with hundreds of apps (bench/status_json.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
 
+from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.domain.release import (
     ArtifactChange,
@@ -28,7 +29,14 @@ from shipdeck.core.ports import CommitInfo, ProcessIdentity
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import QueuedView, waiting_in
 from shipdeck.core.services.releases import highest_rows, repo_path
-from shipdeck.core.storage.tables import DEPLOYMENTS, DISTANCES, LEASES, PLANS, RELEASES
+from shipdeck.core.storage.tables import (
+    DEPLOYMENTS,
+    DISTANCES,
+    LEASES,
+    PLANS,
+    RELEASES,
+    STEPS,
+)
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
 _CHEAP_PROBES = frozenset({"local", "nginx"})
@@ -92,6 +100,7 @@ class Cell:
     commits: list[CommitInfo] = field(default_factory=list)
     last_outcome: str | None = None
     queued: QueuedView | None = None  # a plan shipping this app waits for the window to open
+    canary_weight: int | None = None  # a running canary's share of traffic (from the journal)
 
     @property
     def mark(self) -> str:
@@ -139,6 +148,7 @@ class Cell:
             "endpoint": self.endpoint,
             "window": self.window.as_dict(),
             "queued": self.queued.as_dict() if self.queued else None,
+            "canary_weight": self.canary_weight,
             "lock": None
             if self.lock is None
             else {
@@ -229,6 +239,23 @@ def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
     }
 
 
+def canary_weights(conn: Connection, locks: dict[str, LockInfo]) -> dict[tuple[str, str], int]:
+    """(app, env) -> the weight of each canary the running plans' journals show now."""
+    env_of = {lock.plan_id: env for env, lock in locks.items() if lock.plan_id}
+    if not env_of:
+        return {}
+    rows = conn.execute(
+        select(STEPS.c.plan_id, STEPS.c.app, STEPS.c.step, STEPS.c.state, STEPS.c.detail)
+        .where(STEPS.c.plan_id.in_(list(env_of)), STEPS.c.step.in_(("canary", "switch")))
+        .order_by(STEPS.c.id)
+    ).all()
+    return {
+        (app, env): weight
+        for plan_id, env in env_of.items()
+        for app, weight in journal_weights(r[1:] for r in rows if r.plan_id == plan_id).items()
+    }
+
+
 def queued_cells(
     conn: Connection, processes: ProcessIdentity, envs: Sequence[str]
 ) -> dict[tuple[str, str], QueuedView]:
@@ -299,6 +326,7 @@ class _Recorded:
     queued: dict[tuple[str, str], QueuedView]
     windows: dict[str, WindowState]
     distances: dict[tuple[str, str, str], int]
+    weights: dict[tuple[str, str], int]
 
 
 def status(
@@ -339,6 +367,7 @@ def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> 
         }
         outcomes = last_outcomes(conn)
         locks = active_locks(conn, now)
+        weights = canary_weights(conn, locks)
         queued = queued_cells(conn, ctx.processes, envs)
     pairs = {
         (ctx.config.apps[a].repo, dep.commit, rel.commit)
@@ -348,7 +377,9 @@ def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> 
         if (dep := deployed.get((a, e))) is not None and dep.commit != rel.commit
     }
     windows = {e: window_state(*ctx.config.window_specs(e), now) for e in envs}
-    return _Recorded(deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs))
+    return _Recorded(
+        deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs), weights
+    )
 
 
 def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) -> Cell:
@@ -368,6 +399,7 @@ def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) ->
         app=a, env=e, deployed=deployed, latest=latest, commits_behind=behind,
         endpoint=_endpoint(ctx, a, e), window=facts.windows[e], lock=facts.locks.get(e),
         last_outcome=facts.outcomes.get((a, e)), queued=facts.queued.get((a, e)),
+        canary_weight=facts.weights.get((a, e)),
     )  # fmt: skip
     if deployed and latest and deployed.digest != latest.digest:
         cell.artifacts = artifact_changes(deployed.manifest.artifacts, latest.manifest.artifacts)

@@ -62,13 +62,16 @@ class _Reached(Exception):
     pass
 
 
-def until_step(ctx: Context, plan_id: str, step: str, state: str, timeout: float = 120) -> None:
-    """Return once the plan's journal has `step` in `state` (a condition, whatever the load),
-    following it with the engine's own wait_run; TimedOut if the run never gets there."""
+def until_step(
+    ctx: Context, plan_id: str, step: str, state: str, timeout: float = 120, detail: str = ""
+) -> None:
+    """Return once the plan's journal has `step` in `state` (its detail starting with `detail`;
+    a condition, whatever the load), following it with the engine's own wait_run; TimedOut if
+    the run never gets there."""
     from shipdeck.core.services.runs import wait_run
 
     def check(s: Any) -> None:
-        if (s.step, s.state) == (step, state):
+        if (s.step, s.state) == (step, state) and s.detail.startswith(detail):
             raise _Reached
 
     try:

@@ -29,6 +29,7 @@ from shipdeck.core.domain.canary import (
     Wait,
     decide,
     due_at,
+    journal_weights,
     judge,
     judge_metric,
     measure,
@@ -389,3 +390,17 @@ def test_every_walk_ends_in_promote_rollback_or_a_wait_for_promote(
 
 def _never(action: Action, at: Position) -> Request:
     return None
+
+
+def test_the_journal_says_each_apps_weight_until_its_switch() -> None:
+    rows = [
+        ("web", "canary", "started", "weight 10%"),
+        ("web", "canary", "done", "weight 10%"),
+        ("api", "canary", "done", "weight 25%"),
+        ("web", "canary", "done", "analysis at 10% passed: error_rate < 0.01"),
+        ("web", "canary", "started", "weight 50%"),  # not set yet
+        ("api", "canary", "done", "weight 0% (analysis at 25% failed: error_rate: ...)"),
+    ]
+    assert journal_weights(rows) == {"web": 10, "api": 0}
+    promoted = [*rows, ("web", "canary", "done", "weight 50%"), ("web", "switch", "done", "green")]
+    assert journal_weights(promoted) == {"api": 0}

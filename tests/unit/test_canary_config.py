@@ -4,6 +4,7 @@ path; and the plan digest, which covers the canary only where there is one."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -171,14 +172,23 @@ def test_the_digest_covers_the_canary_only_where_there_is_one() -> None:
 def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "shipdeck.toml").write_text(_config(), encoding="utf-8")
+    command = (
+        'adapter = "command"\nstage = ["true"]\nhealth = ["true"]\nswitch = ["true"]\n'
+        'live_color = ["true"]\n'
+    )
+    text = re.sub(
+        r'\[apps\.web\.targets\.prod\]\nadapter = "local"\nport = \d+\n',
+        f"[apps.web.targets.prod]\n{command}",
+        _config(),
+    )
+    (tmp_path / "shipdeck.toml").write_text(text, encoding="utf-8")
 
     ran = shipdeck("--workspace", str(tmp_path), "config", "check")
 
     assert ran.code == 4
     file = tmp_path / "shipdeck.toml"
-    assert ran.err_lines[0] == (
-        f"{file}: apps.model-server.targets.prod: the 'local' target adapter cannot split "
+    # The local targets of the other two apps split traffic (their front proxy weighs it).
+    assert ran.err_lines == [
+        f"{file}: apps.web.targets.prod: the 'command' target adapter cannot split "
         "traffic, so strategy 'canary' cannot run there"
-    )
-    assert len(ran.err_lines) == 3  # one line per app in prod
+    ]

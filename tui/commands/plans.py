@@ -81,6 +81,8 @@ def _show(view: PlanView) -> None:
         output.say(f"  lock     {view.lock.holder} (plan {view.lock.plan_id})")
     if view.queued is not None:
         output.say(f"  queue    {view.queued.sentence}")
+    for app, weight in view.canary_weights.items():
+        output.say(f"  canary   {app} at {weight}%")
     if view.steps:
         output.say("  journal:")
         for s in view.steps:

@@ -16,6 +16,8 @@ def _notes(cell: Cell) -> str:
     notes = []
     if cell.lock:
         notes.append(f"locked by {cell.lock.holder}")
+    if cell.canary_weight is not None:
+        notes.append(f"canary at {cell.canary_weight}%")
     if cell.queued:
         when = f"{cell.queued.starts_at:%Y-%m-%d %H:%M} UTC" if cell.queued.starts_at else "never"
         gone = ", waiter gone" if cell.queued.waiter_gone else ""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.windows import WindowState
 from shipdeck.core.errors import Blocker
 from shipdeck.core.services.history import ItemChange, RollbackInfo, Supersession
@@ -221,6 +222,13 @@ class PlanView:
     def runnable(self) -> bool:
         return self.state in ("awaiting_approval", "approved") and not self.blockers
 
+    @property
+    def canary_weights(self) -> dict[str, int]:
+        """App -> the weight its canary has now, while the plan runs (from the journal)."""
+        if self.state != "running":
+            return {}
+        return journal_weights((s.app, s.step, s.state, s.detail) for s in self.steps)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -253,6 +261,7 @@ class PlanView:
             "abort_requested_by": self.abort_requested_by,
             "result": self.result,
             "steps": [s.as_dict() for s in self.steps],
+            "canary_weights": self.canary_weights,
             "changes": [c.as_dict() for c in self.changes],
             "downgrades": [c.sentence for c in self.downgrades],
             "rollback": self.rollback.as_dict() if self.rollback else None,
