@@ -209,10 +209,8 @@ class Draining:
         doc = {"draining": stale, "route": self.routes.key}
         if doc == self._published:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, self.path)
+        try:  # private (the workspace's mode), never through a symlink, never torn
+            atomic_write_text(self.path, json.dumps(doc))
         except OSError as exc:  # the target then waits its drain timeout out: slower, not wrong
             _log(f"cannot write {self.path}: {exc}")
             return

@@ -390,6 +390,7 @@ def test_the_old_color_is_stopped_only_after_its_connections_finish(
     target.switch("green", 1)
     draining = json.loads((target.state_dir / "draining.json").read_text())["draining"]
     assert draining == {f"127.0.0.1:{target.ports['blue']}": 1}
+    assert (target.state_dir / "draining.json").stat().st_mode & 0o007 == 0  # never world-readable
 
     waiting = threading.Event()
     is_running = target.supervisor.is_running
