@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import stat
-import threading
 import time
 from collections import Counter
 
@@ -24,6 +23,7 @@ from tests.adapters.test_local_target import (
     make_target,
     release,
 )
+from tests.support.draining import stop_while_held
 
 __all__ = ["make_target"]  # the fixture
 
@@ -140,23 +140,5 @@ def test_a_canary_put_back_to_0_is_stopped_only_after_its_connections_finish(
         assert time.monotonic() < deadline, "the proxy never noticed the weight went back to 0"
         time.sleep(0.01)
 
-    waiting = threading.Event()
-    is_running = target.supervisor.is_running
-
-    def spy(name: str) -> bool:
-        if name == "proxy":  # asked only while the stop waits
-            waiting.set()
-        return is_running(name)
-
-    monkeypatch.setattr(target.supervisor, "is_running", spy)
-    stopper = threading.Thread(target=target.stop_idle, args=("green", 1))
-    stopper.start()
-    assert waiting.wait(30), "stop_idle did not wait for the proxy"
-    held.sendall(b"\r\n")
-    answer = b""
-    while chunk := held.recv(4096):
-        answer += chunk
-    held.close()
-    stopper.join(30)
+    answer = stop_while_held(target, monkeypatch, held, "green")
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\n2.0")
-    assert not stopper.is_alive() and target.staged_version("green") is None

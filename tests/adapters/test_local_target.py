@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from shipdeck.adapters.local.target import LocalTarget
 from shipdeck.adapters.local.target import render_command as render_argv
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import ReleaseSpec, StaleEpoch, Target, other_color
+from tests.support.draining import stop_while_held
 from tests.support.load import run_load
 from tests.support.moto_server import free_port
 
@@ -392,24 +392,6 @@ def test_the_old_color_is_stopped_only_after_its_connections_finish(
     assert draining == {f"127.0.0.1:{target.ports['blue']}": 1}
     assert (target.state_dir / "draining.json").stat().st_mode & 0o007 == 0  # never world-readable
 
-    waiting = threading.Event()
-    is_running = target.supervisor.is_running
-
-    def spy(name: str) -> bool:
-        if name == "proxy":  # asked only while the stop waits for blue's connections
-            waiting.set()
-        return is_running(name)
-
-    monkeypatch.setattr(target.supervisor, "is_running", spy)
-    stopper = threading.Thread(target=target.stop_idle, args=("blue", 1))
-    stopper.start()
-    assert waiting.wait(30), "stop_idle did not wait for the proxy"
-    held.sendall(b"\r\n")
-    answer = b""
-    while chunk := held.recv(4096):
-        answer += chunk
-    held.close()
-    stopper.join(30)
+    answer = stop_while_held(target, monkeypatch, held, "blue")
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"\r\n\r\n1.0")
-    assert not stopper.is_alive() and target.staged_version("blue") is None
     assert json.loads((target.state_dir / "draining.json").read_text())["draining"] == {}

@@ -3,7 +3,7 @@ wave side by side), a window that closes mid-run holding the next wave."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shipdeck.core.services.plans import StepView, steps_of
@@ -116,14 +116,19 @@ def test_an_unhealthy_answer_is_asked_again_after_a_pause(rig: Rig) -> None:
     assert len(rig.clock.sleeps) == 1 < HEALTH_ATTEMPTS
 
 
-def test_a_freeze_that_begins_mid_run_holds_the_next_wave_until_it_ends(rig: Rig) -> None:
+def frozen_between_waves(rig: Rig) -> tuple[datetime, str]:
+    """A two-wave plan and a two-minute freeze that begins ten minutes from now."""
     soon = rig.clock.now() + timedelta(minutes=10)
     freeze = (
         f'[freezes.soon]\nstart = "{soon.isoformat()}"\n'
         f'end = "{(soon + timedelta(minutes=2)).isoformat()}"\nreason = "incident review"\n\n'
     )
     rig.configure(freeze + with_targets(staging='freezes = ["soon"]'))
-    plan = rig.plan("1.0.0", apps=["model-server", "chat-api"])
+    return soon, rig.plan("1.0.0", apps=["model-server", "chat-api"])
+
+
+def test_a_freeze_that_begins_mid_run_holds_the_next_wave_until_it_ends(rig: Rig) -> None:
+    soon, plan = frozen_between_waves(rig)
 
     def progress(s: StepView) -> None:
         if (s.app, s.step, s.state) == ("model-server", "verify", "done"):
@@ -154,13 +159,7 @@ def test_an_override_written_straight_into_the_table_does_not_release_a_held_wav
 
     from shipdeck.core.storage.tables import OVERRIDES
 
-    soon = rig.clock.now() + timedelta(minutes=10)
-    freeze = (
-        f'[freezes.soon]\nstart = "{soon.isoformat()}"\n'
-        f'end = "{(soon + timedelta(minutes=2)).isoformat()}"\nreason = "incident review"\n\n'
-    )
-    rig.configure(freeze + with_targets(staging='freezes = ["soon"]'))
-    plan = rig.plan("1.0.0", apps=["model-server", "chat-api"])
+    soon, plan = frozen_between_waves(rig)
 
     def progress(s: StepView) -> None:
         if (s.app, s.step, s.state) == ("model-server", "verify", "done"):

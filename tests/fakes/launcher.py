@@ -6,6 +6,7 @@ or lets the runner die without running it (`die`), or part way (raise `Killed` f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from shipdeck.core.ports import RunnerLaunch, WaiterLaunch
 from shipdeck.core.services import runner_token
@@ -21,9 +22,14 @@ class Killed(BaseException):
     engine's (they catch Exception subclasses) mistakes it for a failure."""
 
 
+Request = TypeVar("Request", RunnerLaunch, WaiterLaunch)
+
+
 @dataclass
-class FakeRunner:
-    request: RunnerLaunch | WaiterLaunch
+class FakeProcess(Generic[Request]):
+    """A launched runner or waiter: an entry of the fake process table, nothing running."""
+
+    request: Request
     pid: int
     processes: FakeProcesses = field(repr=False)
 
@@ -31,19 +37,23 @@ class FakeRunner:
         return self.processes.alive(self.pid)
 
 
+FakeRunner = FakeProcess[RunnerLaunch]
+FakeWaiter = FakeProcess[WaiterLaunch]  # the test calls wait_for_window itself
+
+
 @dataclass
 class FakeLauncher:
     processes: FakeProcesses
     launched: list[FakeRunner] = field(default_factory=list)
-    waiters: list[FakeRunner] = field(default_factory=list)  # a test runs wait_for_window itself
+    waiters: list[FakeWaiter] = field(default_factory=list)  # a test runs wait_for_window itself
 
     def launch(self, request: RunnerLaunch) -> FakeRunner:
         runner = FakeRunner(request, self.processes.spawn(), self.processes)
         self.launched.append(runner)
         return runner
 
-    def launch_waiter(self, request: WaiterLaunch) -> FakeRunner:
-        waiter = FakeRunner(request, self.processes.spawn(), self.processes)
+    def launch_waiter(self, request: WaiterLaunch) -> FakeWaiter:
+        waiter = FakeWaiter(request, self.processes.spawn(), self.processes)
         self.waiters.append(waiter)
         return waiter
 
@@ -52,7 +62,6 @@ class FakeLauncher:
         execute its run; the process has exited afterwards. None if it was Killed on the way."""
         runner = runner or self.launched[-1]
         req = runner.request
-        assert isinstance(req, RunnerLaunch), "a waiter runs wait_for_window, not a run"
         assert ctx.actor.name == req.actor, f"the runner acts as {req.actor}"
         try:
             runner_token.redeem(ctx, req.plan_id, req.epoch, req.token)
