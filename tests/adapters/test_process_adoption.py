@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,10 @@ def test_a_child_spawned_just_before_the_recorder_died_is_found_and_stopped(
     with pytest.raises(KeyboardInterrupt):
         dying.start("blue", argv, tmp_path / "blue.log")
     monkeypatch.setattr(ProcessSupervisor, "_save", real_save)
+    # Popen returns once exec has begun (its error pipe closes early in exec), a moment before
+    # the kernel sets up the new environment that identifies the child: a later process looks
+    # long after that; this one waits for it, as a condition.
+    until_execed()
 
     later = ProcessSupervisor(state)  # a new process looking at the same state
     pid = later.pid("blue")
@@ -43,6 +49,27 @@ def test_a_child_spawned_just_before_the_recorder_died_is_found_and_stopped(
     later.stop("blue")
     assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
     assert later.pid("blue") is None
+
+
+def until_execed(deadline: float = 30.0) -> None:
+    """Until every live child of this process shows its command line (its exec has finished);
+    a zombie (an earlier test's child not reaped yet) has none and is not waited for."""
+    end = time.monotonic() + deadline
+    while any(not (p / "cmdline").read_bytes() for p in _live_children()):
+        assert time.monotonic() < end, "a child never finished its exec"
+        time.sleep(0.001)
+
+
+def _live_children() -> list[Path]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            fields = (proc / "stat").read_text().rsplit(") ", 1)[1].split()
+            if fields[0] not in ("Z", "X") and int(fields[1]) == os.getpid():
+                out.append(proc)
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
 
 
 def _zombie(pid: int) -> bool:
