@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, insert, select
 
 from shipdeck.core.storage import binding
-from shipdeck.core.storage.binding import Problem
+from shipdeck.core.storage.binding import Bind, Problem
 from shipdeck.core.storage.tables import APPROVALS
-
-Bind = tuple[Table, dict[str, Any]]
 
 
 @dataclass(frozen=True)

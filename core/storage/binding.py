@@ -115,6 +115,10 @@ BOUND: dict[str, Bound] = {
 }
 
 
+# A state row as the event that vouches for it names it: its table and key.
+Bind = tuple[Table, dict[str, Any]]
+
+
 def _norm(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
@@ -145,9 +149,7 @@ def binding(conn: Connection, table: Table, key: Mapping[str, Any]) -> dict[str,
     }
 
 
-def change(
-    conn: Connection, table: Table, key: Mapping[str, Any], **values: Any
-) -> tuple[Table, dict[str, Any]]:
+def change(conn: Connection, table: Table, key: Mapping[str, Any], **values: Any) -> Bind:
     """Update one bound row and return it as a bind for the event that vouches for the change.
 
     The row must verify first: the rebinding event would otherwise launder an edit made behind

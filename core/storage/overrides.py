@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, insert, select
 
 from shipdeck.core.storage import binding
-from shipdeck.core.storage.binding import Problem
+from shipdeck.core.storage.binding import Bind, Problem
 from shipdeck.core.storage.tables import OVERRIDES, PLANS
-
-Bind = tuple[Table, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,9 @@ def of_plan(conn: Connection, plan_id: str) -> list[OverrideRow]:
 
 def proven_of_plan(conn: Connection, plan_id: str) -> tuple[list[OverrideRow], list[Problem]]:
     """The plan's overrides their events vouch for, and the problems of the others."""
-    query = select(OVERRIDES).where(OVERRIDES.c.plan_id == plan_id).order_by(OVERRIDES.c.id)
+    query = _query().where(OVERRIDES.c.plan_id == plan_id).order_by(OVERRIDES.c.id)
     good, problems = binding.trusted_rows(conn, OVERRIDES, conn.execute(query))
-    ids = {r.id for r in good}
-    return [o for o in of_plan(conn, plan_id) if o.id in ids], problems
+    return [_row(r) for r in good], problems
 
 
 def get(conn: Connection, override_id: int) -> OverrideRow | None:

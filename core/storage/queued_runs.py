@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from shipdeck.core.errors import ConflictError
 from shipdeck.core.storage import binding
+from shipdeck.core.storage.binding import Bind
 from shipdeck.core.storage.tables import QUEUED_RUNS
-
-Bind = tuple[Table, dict[str, Any]]
 
 
 @dataclass(frozen=True)
