@@ -252,3 +252,26 @@ def test_a_fault_between_stage_and_switch_stops_the_run_before_the_switch(
     assert found.payload["staged_version"] == "2.0.0"
     assert [e for e in run_events(ws, plan.id) if e.kind == "run.switch.intent"] == []
     assert served(ws) == dict.fromkeys(APPS, "1.0.0")
+
+
+def test_queueing_on_a_broken_database_starts_no_waiter(at_start: Started) -> None:
+    """`plan run --when-open` records its queue entry before the waiter exists: when the record
+    cannot be written, no waiter is started (it would act on a queue nobody can see)."""
+    s = at_start
+    before = events(s.fault.healthy)
+    r = shipdeck("plan", "run", s.plan_id, "--when-open", env=s.fault.broken.env("alice"))
+    assert r.code == s.fault.code, r.err
+    assert_one_line(r.err, s.fault)
+    assert_nothing_happened(s, before)
+    waiters = [
+        p for p in Path("/proc").glob("[0-9]*/cmdline")
+        if b"shipdeck.core.waiter" in _read(p) and s.plan_id.encode() in _read(p)
+    ]  # fmt: skip
+    assert waiters == []
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
