@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
@@ -32,6 +32,10 @@ from shipdeck.core.storage.files import (
     touch,
 )
 from shipdeck.core.storage.migrations import HEAD_REVISION
+
+# The open transaction services hand to the stores. Services name this type, never SQLAlchemy's:
+# they hold no SQL (the stores in core.storage do), which an import-linter contract checks.
+Tx: TypeAlias = Connection
 
 SQLITE_BUSY_MS = 60_000
 # A PostgreSQL session that sits inside a transaction this long is a stalled or stopped process
