@@ -116,6 +116,8 @@ def demo_toml(ports: list[int]) -> str:
             ]
             if app.name == "model-server":
                 lines += _eval_gate(env)
+            if app.name == "web" and env == "staging":
+                lines += CANARY
             if app.name == "chat-api":
                 lines += [
                     f"[apps.chat-api.targets.{env}.token_limits]",
@@ -125,6 +127,21 @@ def demo_toml(ports: list[int]) -> str:
                     "",
                 ]
     return "\n".join(lines)
+
+
+# web ships to staging as a canary: a fifth of the traffic, then half, each weight judged on its
+# error rate; it waits for a person (P in the run view, or `plan promote`) before taking it all.
+CANARY = [
+    'strategy = "canary"',
+    "[apps.web.targets.staging.canary]",
+    'steps = [{ set_weight = 20 }, { pause = "30s" }, { set_weight = 50 }, { pause = {} }]',
+    "# With no traffic there is nothing to judge: the analysis is inconclusive and the canary",
+    "# waits for a person. Send some (curl the front port in a loop) to see it judged.",
+    "[apps.web.targets.staging.canary.analysis.error_rate]",
+    'success = "error_rate < 0.05"',
+    'interval = "10s"',
+    "",
+]
 
 
 def _eval_gate(env: str) -> list[str]:

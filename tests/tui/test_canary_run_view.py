@@ -75,6 +75,7 @@ async def test_a_paused_canary_shows_its_weight_and_is_promoted_from_the_run_vie
         assert "canary: paused at 10% until promoted…" in screen_text(app)
         assert run.view is not None and fold(run.view, run.steps)["web"].weight == 10
         await until(pilot, lambda: "promote" in bindings(run))
+        assert "1 web 1.1.0" in screen_text(app) and "1 app in 1 wave" in screen_text(app)
 
         await pilot.press("P")
         assert isinstance(app.screen, FormScreen)

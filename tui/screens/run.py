@@ -85,7 +85,8 @@ class AppRun:
         if text:
             return text
         if self.step == "canary":
-            return Text(f"canary: {safe(self.detail)}…", style="bold magenta")
+            # its sentence up to the first colon: the measured values follow in the log
+            return Text(f"canary: {safe(self.detail).split(':')[0]}…", style="bold magenta")
         if self.step is not None:
             return Text(f"{self.step}…", style="bold cyan")
         if self.weight is not None:
@@ -322,7 +323,10 @@ class RunScreen(ShipdeckScreen):
             end = self.steps[-1].at if finished else now
             head.append(f"  {'took' if finished else 'elapsed'} {elapsed(end - first)}")
         waves = len(view.waves)
-        head.append(f"  {len(view.items)} apps in {waves} wave{'s' if waves != 1 else ''}")
+        apps = len(view.items)
+        head.append(
+            f"  {apps} app{'s' if apps != 1 else ''} in {waves} wave{'s' if waves != 1 else ''}"
+        )
         head.append("  times UTC", style="dim")
         self.query_one("#run-head", Static).update(head)
         outcome = Text()
