@@ -263,7 +263,7 @@ class CommandTarget:
         return self if self.templates["weight"] is not None else None
 
     def why_no_weights(self) -> str:
-        return "settings.weight is not set: an argv list with {weight}"
+        return "the `weight` key is not set: an argv list with {weight}"
 
     # --- TrafficWeights ---
 

@@ -205,11 +205,11 @@ class TrafficWeights(Protocol):
 @runtime_checkable
 class SplitUnconfigured(Protocol):
     """A target whose weights() is None only because of its settings (a command target without
-    a `weight` command): `config check` and `plan run` add the reason to their refusal, so the
+    a `weight` key): `config check` and `plan run` add the reason to their refusal, so the
     user learns which setting to add, not only that the adapter cannot split."""
 
     def why_no_weights(self) -> str:
-        """The missing setting, e.g. "settings.weight is not set"."""
+        """The missing setting, named as a key of the target's table."""
 
 
 class MetricsSource(Protocol):
