@@ -4,11 +4,11 @@ under a rebinding event they share (_set_state).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
@@ -28,6 +28,7 @@ from shipdeck.core.services.plans.verdict import (
 )
 from shipdeck.core.services.plans.views import PlanView
 from shipdeck.core.storage import approvals, binding
+from shipdeck.core.storage.binding import Bind
 from shipdeck.core.storage.tables import PLANS
 
 
@@ -54,7 +55,7 @@ def _set_state(
     new: str,
     kind: str,
     payload: dict[str, Any],
-    binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+    binds: Sequence[Bind] = (),
     **values: Any,
 ) -> None:
     """Move the plan to `new` (with any other `values` of its row) under one rebinding event."""
