@@ -16,10 +16,11 @@ from sqlalchemy import Connection, insert, select
 
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, StaleEpoch
-from shipdeck.core.services.plans import StepView, new_row_id
+from shipdeck.core.services.plans import StepView
 from shipdeck.core.services.runs.failpoints import failpoint
 from shipdeck.core.services.runs.lease import Fenced, _LeaseHolder
 from shipdeck.core.services.runs.state import _App, _StepFailed, _Stop
+from shipdeck.core.storage.db import new_row_id
 from shipdeck.core.storage.tables import PLANS, STEPS
 
 
