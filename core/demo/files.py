@@ -138,7 +138,7 @@ CANARY = [
     "# With no traffic there is nothing to judge: the analysis is inconclusive and the canary",
     "# waits for a person. Send some (curl the front port in a loop) to see it judged.",
     "[apps.web.targets.staging.canary.analysis.error_rate]",
-    'success = "error_rate < 0.05"',
+    'success = "error_rate < 0.01"',
     'interval = "10s"',
     "",
 ]
