@@ -43,6 +43,20 @@ def _change_plan(conn: Connection, plan_id: str, **values: Any) -> Bind:
     return binding.change(conn, PLANS, {"id": plan_id}, **values)
 
 
+def start(conn: Connection, plan_id: str, epoch: int, digest: str, at: datetime) -> Bind:
+    """The plan runs under lease `epoch`, as approved at `digest`; what an earlier run of it
+    left (its end, an abort request, a result) is cleared."""
+    return _change_plan(
+        conn, plan_id, state="running", started_at=at, finished_at=None, run_epoch=epoch,
+        digest=digest, abort_requested_by=None, result="", updated_at=at,
+    )  # fmt: skip
+
+
+def start_rollback(conn: Connection, plan_id: str, epoch: int, at: datetime, reason: str) -> Bind:
+    """A rollback plan, made running, starts under lease `epoch`; its result says why so far."""
+    return _change_plan(conn, plan_id, started_at=at, run_epoch=epoch, result=reason)
+
+
 def end(conn: Connection, plan_id: str, state: str, at: datetime, result: str) -> Bind:
     """The plan reaches `state` (its run ended, or it was aborted before it ran)."""
     return _change_plan(conn, plan_id, state=state, finished_at=at, updated_at=at, result=result)
