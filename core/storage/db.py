@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from shipdeck.core.errors import (
@@ -36,13 +36,6 @@ from shipdeck.core.storage.migrations import HEAD_REVISION
 # The open transaction services hand to the stores. Services name this type, never SQLAlchemy's:
 # they hold no SQL (the stores in core.storage do), which an import-linter contract checks.
 Tx: TypeAlias = Connection
-
-
-def new_row_id(result: CursorResult[Any]) -> int:
-    """The integer key the INSERT that gave `result` assigned."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 SQLITE_BUSY_MS = 60_000

@@ -1,9 +1,5 @@
-"""Rows of other tables that a plan's verdict and view read: the environment's lease, the plan's
-run journal, the deployments promotion looks for and the releases the plan ships.
-
-These reads belong with the stores of those tables (leases, journal, deployments, releases); they
-wait here, typed, until those stores exist beside this one.
-"""
+"""Rows of other tables that a plan's verdict reads: the deployments promotion looks for and
+the releases the plan ships (the releases and deployments stores may take them over)."""
 
 from __future__ import annotations
 
@@ -17,48 +13,7 @@ from sqlalchemy import select
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.binding import Problem
 from shipdeck.core.storage.db import Tx
-from shipdeck.core.storage.tables import DEPLOYMENTS, LEASES, RELEASES, STEPS
-
-
-@dataclass(frozen=True)
-class LeaseRow:
-    """An environment's lease as stored (its runner token's hash is left out: nothing here
-    redeems it)."""
-
-    env: str
-    epoch: int
-    holder: str | None
-    plan_id: str | None
-    since: datetime | None
-    expires_at: datetime | None
-    runner: str | None
-
-
-def lease_of(conn: Tx, env: str) -> LeaseRow | None:
-    r = conn.execute(select(LEASES).where(LEASES.c.env == env)).first()
-    if r is None:
-        return None
-    return LeaseRow(r.env, r.epoch, r.holder, r.plan_id, r.since, r.expires_at, r.runner)
-
-
-@dataclass(frozen=True)
-class StepRow:
-    id: int
-    epoch: int
-    wave: int
-    app: str
-    step: str
-    state: str  # started | done | failed
-    detail: str
-    at: datetime
-
-
-def steps_of(conn: Tx, plan_id: str, after_id: int = 0) -> list[StepRow]:
-    """The plan's journal after step `after_id`, in the order it was written."""
-    rows = conn.execute(
-        select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
-    )
-    return [StepRow(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at) for r in rows]
+from shipdeck.core.storage.tables import DEPLOYMENTS, RELEASES
 
 
 def shipped_to(conn: Tx, env: str, release_ids: Sequence[int]) -> tuple[set[int], list[Problem]]:

@@ -5,28 +5,15 @@ runner's identity is the ProcessIdentity port's: core.system.processes in real l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 from shipdeck.core.ports import ProcessIdentity
 from shipdeck.core.services.plans.views import LockView
-from shipdeck.core.storage import plan_facts
+from shipdeck.core.storage import leases
 from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.leases import LeaseRow
 
 
-class Lease(Protocol):
-    """What liveness reads of a lease, whichever store's record holds it."""
-
-    @property
-    def holder(self) -> str | None: ...
-
-    @property
-    def expires_at(self) -> datetime | None: ...
-
-    @property
-    def runner(self) -> str | None: ...
-
-
-def lease_live(row: Lease | None, now: datetime, processes: ProcessIdentity) -> bool:
+def lease_live(row: LeaseRow | None, now: datetime, processes: ProcessIdentity) -> bool:
     """A lease protects its plan while it has not expired and its runner is not known dead."""
     if row is None or row.holder is None:
         return False
@@ -36,8 +23,8 @@ def lease_live(row: Lease | None, now: datetime, processes: ProcessIdentity) -> 
 
 
 def read_lock(conn: Tx, env: str, now: datetime, processes: ProcessIdentity) -> LockView | None:
-    row = plan_facts.lease_of(conn, env)
-    if row is None or not lease_live(row, now, processes):
+    row = leases.read(conn, env)
+    if not lease_live(row, now, processes):
         return None
-    assert row.holder is not None  # a live lease has one
+    assert row is not None and row.holder is not None
     return LockView(row.holder, row.plan_id, row.since, row.expires_at, row.epoch)

@@ -24,8 +24,8 @@ from shipdeck.core.services.plans.views import (
     _override_view,
 )
 from shipdeck.core.storage import approvals as stored_approvals
+from shipdeck.core.storage import journal, plans
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage import plan_facts, plans
 from shipdeck.core.storage.db import Tx
 from shipdeck.core.storage.plans import PlanRow, TickRow
 
@@ -67,7 +67,7 @@ def list_plans(
 def steps_of(conn: Tx, plan_id: str, after_id: int = 0) -> list[StepView]:
     return [
         StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at)
-        for r in plan_facts.steps_of(conn, plan_id, after_id)
+        for r in journal.of_plan(conn, plan_id, after_id)
     ]
 
 
