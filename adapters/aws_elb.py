@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipdeck.adapters.aws import AwsClient, aws_errors
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import check_epoch
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights, other_color
@@ -274,19 +275,14 @@ class ElbTarget:
     def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
         """Tag the canary, then forward to both groups by weight; 0 forwards to the live group
         alone and then drops the tag (each order leaves live_color right if a run dies between)."""
-        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise AdapterError(f"{self.label}: canary weight must be 0 to 100, got {percent!r}")
+        if why := weight_problem(percent):
+            raise AdapterError(f"{self.label}: {why}")
         tags = self._fence(epoch)
         actions = self._actions()
         live = self._split(actions)[0]
-        if live is None:
-            raise AdapterError(
-                f"{self.label}: cannot send {percent}% to {canary_color}: nothing is live"
-            )
-        if live == canary_color:
-            raise AdapterError(
-                f"{self.label}: cannot send {percent}% to {canary_color} as a canary: it is live"
-            )
+        if why := split_problem(percent, canary_color, live):
+            raise AdapterError(f"{self.label}: {why}")
+        assert live is not None  # split_problem refuses a split with nothing live
         if percent == 0:
             if list(_forward_weights(actions)) != [self.groups[live]]:
                 self._forward(actions, {"TargetGroupArn": self.groups[live]}, "weight 0%")

@@ -44,6 +44,7 @@ from shipdeck.adapters.argv import (
     render_argv,
     run_argv,
 )
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local.processes import atomic_write_text, read_state
 from shipdeck.core.domain.redact import last_line, strip_lines
@@ -268,18 +269,11 @@ class CommandTarget:
     # --- TrafficWeights ---
 
     def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
-        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-            raise AdapterError(f"{self.label}: canary weight must be 0 to 100, got {percent!r}")
+        if why := weight_problem(percent):
+            raise AdapterError(f"{self.label}: {why}")
         with self.fence.hold(epoch):
-            live = self.live_color()
-            if live is None:
-                raise AdapterError(
-                    f"{self.label}: cannot send {percent}% to {canary_color}: nothing is live"
-                )
-            if live == canary_color:
-                raise AdapterError(
-                    f"{self.label}: cannot send {percent}% to {canary_color} as a canary: it is live"
-                )
+            if why := split_problem(percent, canary_color, self.live_color()):
+                raise AdapterError(f"{self.label}: {why}")
             record = {"color": canary_color, "weight": percent, "epoch": epoch}
             self._record_weight({**record, "done": False})
             self._must("weight", {**self._values(canary_color, epoch), "weight": percent})

@@ -20,18 +20,14 @@ call, weight changes included, sleeps `step`, with a metrics source that answers
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from bench.harness import Metric, Options, Sample
-from bench.orchestration import SleepyTarget, bench_toml
-from bench.workspace import as_actor
+from bench.orchestration import SleepyTarget, bench_toml, engine_ctx
 from shipdeck.core.ports import Color, TrafficWeights
 
 PAUSE = 1.0  # seconds of each timed pause
@@ -106,44 +102,20 @@ class InstantMetrics:
 
 
 @contextlib.contextmanager
-def canary_ctx(apps: int, step: float, database_url: str | None) -> Iterator[Any]:
-    from shipdeck.core.bootstrap import build_context
-    from shipdeck.core.demo import make_repo
-    from shipdeck.core.services.context import SystemClock
-    from shipdeck.core.storage.db import Database
-    from shipdeck.core.workspace import Workspace, load_config
+def canary_ctx(
+    apps: int, step: float, database_url: str | None
+) -> Iterator[tuple[Any, dict[str, WeightedTarget], InstantMetrics]]:
+    toml = bench_toml(apps, 1).replace(
+        "[environments.staging]\n", '[environments.staging]\nstrategy = "canary"\n'
+    )
+    targets: dict[str, WeightedTarget] = {}
 
-    with contextlib.ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-canary-")))
-        make_repo(
-            root / "repos" / "one", ("one",), datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
-        )
-        toml = bench_toml(apps, 1).replace(
-            "[environments.staging]\n", '[environments.staging]\nstrategy = "canary"\n'
-        )
-        (root / "shipdeck.toml").write_text(toml + CANARY)
-        url = f"sqlite:///{root / 'state.db'}"
-        if database_url:  # a private schema, dropped afterwards: never touch shared tables
-            from tests.support.workspace import postgres_schema
+    def factory(app: str, env: str, adapter: str, settings: Any) -> WeightedTarget:
+        return targets.setdefault(app, WeightedTarget(step))
 
-            url = stack.enter_context(postgres_schema(database_url))
-        db = Database(url)
-        db.upgrade()
-        db.dispose()
-        targets: dict[str, WeightedTarget] = {}
-
-        def factory(app: str, env: str, adapter: str, settings: Any) -> WeightedTarget:
-            return targets.setdefault(app, WeightedTarget(step))
-
-        base = build_context(Workspace(root, load_config(root / "shipdeck.toml")), database_url=url)
-        metrics = InstantMetrics()
-        ctx = replace(
-            as_actor(base, "alice"), targets=factory, clock=SystemClock(), metrics=metrics
-        )
-        try:
-            yield ctx, targets, metrics
-        finally:
-            base.db.dispose()
+    metrics = InstantMetrics()
+    with engine_ctx(toml + CANARY, database_url, factory, metrics=metrics) as ctx:
+        yield ctx, targets, metrics
 
 
 def _run(ctx: Any, version: str) -> tuple[Sample, Any]:

@@ -315,7 +315,9 @@ def test_a_weight_needs_a_live_color_other_than_the_canary(alb: Alb) -> None:
     target = ElbTarget("chat-api", "prod", alb.settings())
     with pytest.raises(AdapterError, match="cannot send 10% to blue as a canary: it is live"):
         split(target).set_weight("blue", 10, epoch=1)
-    with pytest.raises(AdapterError, match="canary weight must be 0 to 100, got 150"):
+    with pytest.raises(
+        AdapterError, match="canary weight must be a percentage from 0 to 100, got 150"
+    ):
         split(target).set_weight("green", 150, epoch=1)
     split(target).set_weight("green", 10, epoch=1)
     with pytest.raises(AdapterError, match="refusing to stop green: it takes 10% of traffic"):

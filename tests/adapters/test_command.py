@@ -423,7 +423,9 @@ def test_weight_needs_a_live_color_other_than_the_canary(script: Path, tmp_path:
     target.switch("blue", epoch=1)
     with pytest.raises(AdapterError, match="cannot send 10% to blue as a canary: it is live"):
         split(target).set_weight("blue", 10, epoch=1)
-    with pytest.raises(AdapterError, match="canary weight must be 0 to 100, got 101"):
+    with pytest.raises(
+        AdapterError, match="canary weight must be a percentage from 0 to 100, got 101"
+    ):
         split(target).set_weight("green", 101, epoch=1)
     assert [c[0] for c in calls(world)].count("weight") == 0
 
