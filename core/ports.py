@@ -211,6 +211,15 @@ class MetricsSource(Protocol):
         left out. AdapterError when the source cannot be asked."""
 
 
+class MetricQueries(Protocol):
+    """A metrics server that answers a query with one number (Prometheus' instant query): what
+    an analysis metric that names a query reads, for each color, instead of `MetricsSource`."""
+
+    def value(self, address: str, query: str) -> float | None:
+        """The query's one value now; None when it has none (an empty result, NaN, Inf).
+        AdapterError when the server cannot be asked or the answer is not one value."""
+
+
 class MachineProcesses(Protocol):
     """A target whose processes run on this machine (the `local` adapter): what `demo stop`
     ends and what the TUI mentions on quit, because they outlive every shipdeck command."""
