@@ -89,7 +89,7 @@ def query_problems(query: str) -> list[str]:
         if name not in PLACEHOLDERS:
             known = " ".join(f"{{{p}}}" for p in PLACEHOLDERS)
             problems.append(f"unknown placeholder {{{name}}} (known: {known})")
-        elif name in _QUOTED_ONLY and not any(a < m.start() and m.end() < b for a, b in quoted):
+        elif name in _QUOTED_ONLY and not any(a < m.start() and m.end() <= b for a, b in quoted):
             problems.append(
                 f'placeholder {{{name}}} must stand inside a quoted string: "{{{name}}}"'
             )
@@ -97,7 +97,7 @@ def query_problems(query: str) -> list[str]:
 
 
 def _quoted_spans(query: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each "..." and '...' string (quotes included), backslash escapes
+    """(opening quote, closing quote) offsets of each "..." and '...' string, backslash escapes
     honoured; a backtick string is raw in PromQL, so it is no place for a value and not listed.
     An unterminated string runs to the end."""
     spans: list[tuple[int, int]] = []
