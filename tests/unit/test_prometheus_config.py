@@ -59,7 +59,7 @@ def test_placeholders_are_filled_and_escaped_for_a_promql_string() -> None:
     hostile = 'x",color=~".*'
     shown = PrometheusQuery("http://p", 'up{app="{app}"}').render(hostile, "e", "blue", 5)
     assert shown == 'up{app="x\\",color=~\\".*"}'
-    assert escape_string('a\\"b\'\n\x1b[31m') == "a\\\\\\\"b\\'\\n[31m"
+    assert escape_string("a\\\"b'\n\x1b[31m") == "a\\\\\\\"b\\'\\n[31m"
     assert [duration(s) for s in (60.0, 2.0, 1.5, 0.25, 3600.0)] == [
         "60s", "2s", "1500ms", "250ms", "3600s",
     ]  # fmt: skip
@@ -104,7 +104,9 @@ def test_config_check_names_the_key_path_with_exit_4(tmp_path: Path) -> None:
 
 def test_the_digest_covers_the_query() -> None:
     with_query = _digest(_parse(_with(_table())))
-    assert with_query != _digest(_parse(_config(prod=METRIC.replace("prometheus = {prom}\n", "").format())))
+    assert with_query != _digest(
+        _parse(_config(prod=METRIC.replace("prometheus = {prom}\n", "").format()))
+    )
     other_query = _table(query=QUERY.replace('code=~"5.."', 'code=~"4..|5.."'))
     assert _digest(_parse(_with(other_query))) != with_query
     assert _digest(_parse(_with(_table("http://other:9090")))) != with_query
