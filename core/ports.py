@@ -203,8 +203,8 @@ class TrafficWeights(Protocol):
 
 
 class MetricsSource(Protocol):
-    """Where a canary's analysis reads its metrics (Prometheus, ...): one color's values over
-    the last `window` seconds."""
+    """Where a canary's analysis reads the metrics that name no query (a target's own
+    counters): one color's values over the last `window` seconds."""
 
     def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
         """Metric name -> value for `color` of `app` in `env`; a metric it has no data for is

@@ -1,6 +1,7 @@
 """TrafficWeights and MetricsSource ports for the canary's engine tests: a weights recorder that
 keeps its target's call log (so a test sees weights and switches in one order, fenced like the
-target), and a metrics source the test scripts per canary weight."""
+target), a metrics source the test scripts per canary weight, and a query port (Prometheus')
+answering per color."""
 
 from __future__ import annotations
 
