@@ -23,6 +23,7 @@ from shipdeck.core.ports import (
     LiveColorReader,
     LogSource,
     MachineProcesses,
+    MetricQueries,
     MetricsSource,
     Notifier,
     Target,
@@ -131,6 +132,18 @@ def make_metrics(config: WorkspaceConfig, workspace: Path) -> MetricsSource | No
     """TargetMetrics when any app has a `local` target, else none (an analysis then says so)."""
     local = any(t.adapter == "local" for a in config.apps.values() for t in a.targets.values())
     return TargetMetrics(workspace, config) if local else None
+
+
+def make_queries(config: WorkspaceConfig) -> MetricQueries | None:
+    """The Prometheus client when some canary analysis names a query, else none (and no import:
+    `status` never pays for it)."""
+    specs = [e.canary for e in config.environments.values()]
+    specs += [t.canary for a in config.apps.values() for t in a.targets.values()]
+    if not any(m.prometheus for spec in specs if spec for m in spec.metrics):
+        return None
+    from shipdeck.adapters.prometheus import PrometheusQueries
+
+    return PrometheusQueries()
 
 
 def make_checkpoint_store(location: str) -> CheckpointStore:
@@ -304,6 +317,7 @@ def configured_ports(config: WorkspaceConfig, root: Path) -> dict[str, Any]:
         "token_limits": make_token_limits(root, config),
         "notifiers": make_notifiers(config),
         "metrics": make_metrics(config, root),
+        "queries": make_queries(config),
         "secrets": environment_secrets(os.environ, config.secret_env_names()),
     }
 

@@ -213,12 +213,21 @@ class SplitUnconfigured(Protocol):
 
 
 class MetricsSource(Protocol):
-    """Where a canary's analysis reads its metrics (Prometheus, ...): one color's values over
-    the last `window` seconds."""
+    """Where a canary's analysis reads the metrics that name no query (a target's own
+    counters): one color's values over the last `window` seconds."""
 
     def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
         """Metric name -> value for `color` of `app` in `env`; a metric it has no data for is
         left out. AdapterError when the source cannot be asked."""
+
+
+class MetricQueries(Protocol):
+    """A metrics server that answers a query with one number (Prometheus' instant query): what
+    an analysis metric that names a query reads, for each color, instead of `MetricsSource`."""
+
+    def value(self, address: str, query: str) -> float | None:
+        """The query's one value now; None when it has none (an empty result, NaN, Inf).
+        AdapterError when the server cannot be asked or the answer is not one value."""
 
 
 class MachineProcesses(Protocol):

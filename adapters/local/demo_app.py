@@ -3,7 +3,8 @@
 It says which version and color it is (so a switch is observable from outside; every answer
 carries an X-Version header too), can be told to be unhealthy (so failed health checks and
 rollbacks can be shown) or to fail a share of its traffic (so a canary's analysis has errors to
-find), and logs each request to stdout (so `shipdeck task logs` has something real to pull).
+find), logs each request to stdout (so `shipdeck task logs` has something real to pull), and
+serves its response counters at GET /metrics for Prometheus (adapters/local/demo_metrics.py).
 
     python -m shipdeck.adapters.local.demo_app --port 8601 --version 1.2.0 --color blue \
         [--health ok] [--error-rate 0.05]
@@ -21,6 +22,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from shipdeck.adapters.local.demo_metrics import CONTENT_TYPE, DemoMetrics
 
 # How the local and nginx targets run this app when no `command` is configured. `--opt=value`
 # items keep a version or config value that starts with "-" from being read as an option; a
@@ -118,6 +121,7 @@ class DemoServer(ThreadingHTTPServer):
         self.color = color
         self.health = health
         self.errors = errors or ErrorRate("")
+        self.metrics = DemoMetrics(app, color, version)
         super().__init__(("127.0.0.1", port), DemoHandler)
 
 
@@ -127,9 +131,12 @@ class DemoHandler(BaseHTTPRequestHandler):
     timeout = 10  # a client that stalls must not pin a thread (and a clean stop) forever
 
     def do_GET(self) -> None:
+        self._started = time.monotonic()
         path = self.path.split("?", 1)[0]
         srv = self.server
-        if path == "/version":
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE, srv.metrics.render(), counted=False)
+        elif path == "/version":
             self._send(200, "text/plain; charset=utf-8", srv.version)
         elif path == "/health":
             if srv.health.healthy():
@@ -144,7 +151,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         else:
             self._send(404, "text/plain; charset=utf-8", "not found")
 
-    def _send(self, status: int, content_type: str, text: str) -> None:
+    def _send(self, status: int, content_type: str, text: str, counted: bool = True) -> None:
+        """Answer, and count the answer (but a scrape's: it is not the app's traffic)."""
         data = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -152,6 +160,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.send_header("X-Version", _printable(self.server.version))
         self.end_headers()
         self.wfile.write(data)
+        if counted:
+            self.server.metrics.observe(status, time.monotonic() - self._started)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self._log(f'"{self.requestline}" {code}')

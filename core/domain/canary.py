@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from shipdeck.core.domain.promql import PrometheusQuery
+
 # --- success conditions ----------------------------------------------------------------------
 
 _OPS: Mapping[str, Callable[[float, float], bool]] = {
@@ -103,7 +105,8 @@ CONSECUTIVE_ERROR_LIMIT = 4  # Argo's default: a metrics source may fail this of
 
 @dataclass(frozen=True)
 class Metric:
-    """One analysis metric: measured every `interval` seconds, `count` times per weight step."""
+    """One analysis metric: measured every `interval` seconds, `count` times per weight step,
+    from the target's own counters, or from `prometheus` where the metric names a query."""
 
     name: str
     condition: Condition
@@ -112,9 +115,11 @@ class Metric:
     failure_limit: int = 0  # failed measurements allowed; one more fails the analysis
     inconclusive_limit: int = 0
     consecutive_error_limit: int = CONSECUTIVE_ERROR_LIMIT
+    prometheus: PrometheusQuery | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """What the digest covers; the query only where there is one (older digests hold)."""
+        out: dict[str, Any] = {
             "success": self.condition.text(),
             "interval": self.interval,
             "count": self.count,
@@ -122,6 +127,7 @@ class Metric:
             "inconclusive_limit": self.inconclusive_limit,
             "consecutive_error_limit": self.consecutive_error_limit,
         }
+        return {**out, **({"prometheus": self.prometheus.as_dict()} if self.prometheus else {})}
 
 
 @dataclass(frozen=True)

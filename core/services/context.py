@@ -25,6 +25,7 @@ from shipdeck.core.ports import (
     GitPort,
     LiveColorReader,
     LogSource,
+    MetricQueries,
     MetricsSource,
     Notifier,
     ProcessIdentity,
@@ -141,6 +142,7 @@ class Context:
     secrets: tuple[str, ...] = ()  # credential values to mask wherever text leaves the core
     scanner: WeightScanner | None = None  # pickle-based weights at release time
     metrics: MetricsSource | None = None  # what a canary's analysis reads (bootstrap.make_metrics)
+    queries: MetricQueries | None = None  # its metrics that name a Prometheus query
     read_only: bool = False
 
     def now(self) -> datetime:

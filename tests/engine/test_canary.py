@@ -13,7 +13,7 @@ from shipdeck.core.errors import ConfigError, ConflictError, PermissionDenied
 from shipdeck.core.services.plans import StepView
 from shipdeck.core.services.runs import abort, promote, run_plan
 from tests.engine.conftest import Rig, with_targets
-from tests.fakes.weights import HEALTHY, ScriptedMetrics
+from tests.fakes.weights import HEALTHY, ScriptedMetrics, ScriptedQueries
 
 CANARY = """strategy = "canary"
 [environments.staging.canary]
@@ -175,3 +175,89 @@ def test_a_target_that_cannot_split_traffic_is_refused_before_anything_runs(rig:
         refused.value.message
     )
     assert rig.calls("web") == [] and rig.state(plan)[0] != "running"
+
+
+QUERIED = """strategy = "canary"
+[environments.staging.canary]
+steps = [{ set_weight = 5 }, { set_weight = 100 }]
+[environments.staging.canary.analysis.error_rate]
+success = "error_rate < 0.01"
+interval = "1m"
+consecutive_error_limit = 1
+prometheus = { address = "http://127.0.0.1:9", query = 'errors{app="{app}",color="{color}"}[{window}]' }
+[environments.staging.canary.analysis.latency_p95_ms]
+success = "latency_p95_ms <= 1.2 * stable"
+interval = "1m"
+"""
+
+
+def _queried(rig: Rig, queries: ScriptedQueries) -> ScriptedMetrics:
+    """web 1.0.0 live on blue; its staging canary's error_rate from a query, its latency from
+    the target's counters."""
+    rig.shipped("1.0.0")
+    rig.configure(with_targets(staging=QUERIED))
+    t = rig.targets.by_app
+    metrics = ScriptedMetrics(lambda app: t[app].split.percent, lambda app: t[app].live)
+    rig.base = replace(rig.base, metrics=metrics, queries=queries)
+    return metrics
+
+
+def test_a_metric_with_a_query_asks_it_for_both_colors_and_the_rest_the_target(rig: Rig) -> None:
+    queries = ScriptedQueries({"green": 0.002, "blue": 0.0})
+    metrics = _queried(rig, queries)
+    plan = rig.plan("2.0.0", apps=["web"])
+
+    result = run_plan(rig.user(), plan)
+
+    assert result.state == "succeeded", result.result
+    assert queries.asked == [
+        ("http://127.0.0.1:9", 'errors{app="web",color="green"}[60s]'),
+        ("http://127.0.0.1:9", 'errors{app="web",color="blue"}[60s]'),
+    ]
+    assert {(c, w) for _, c, w, _ in metrics.asked} == {("green", 5), ("blue", 5)}
+    analysis = next(
+        e for e in rig.events(plan) if e.kind == "run.canary" and "metrics" in e.payload
+    )
+    assert analysis.payload["metrics"]["error_rate"]["measurements"] == [
+        {"outcome": "successful", "canary": 0.002, "stable": 0.0}
+    ]
+
+
+def test_a_query_with_no_value_is_inconclusive_and_waits_for_a_person(rig: Rig) -> None:
+    queries = ScriptedQueries({"blue": 0.0})  # nothing for the canary: an empty vector
+    _queried(rig, queries)
+    plan = rig.plan("2.0.0", apps=["web"])
+    waited: list[str] = []
+
+    def progress(s: StepView) -> None:
+        if (s.step, s.state) == ("canary", "started") and "inconclusive" in s.detail:
+            waited.append(s.detail)
+            promote(rig.user(), plan)
+
+    result = run_plan(rig.user(), plan, progress)
+
+    assert result.state == "succeeded", result.result  # promoted past the inconclusive one
+    assert waited and waited[0].startswith("analysis at 5% inconclusive: error_rate: 1 of 1")
+    first = next(e for e in rig.events(plan) if e.kind == "run.canary" and "metrics" in e.payload)
+    assert first.payload["metrics"]["error_rate"]["measurements"] == [
+        {"outcome": "inconclusive", "canary": None, "stable": 0.0, "note": "no canary value"}
+    ]
+
+
+def test_a_query_that_cannot_be_asked_is_an_error_and_errors_in_a_row_fail(rig: Rig) -> None:
+    _queried(rig, ScriptedQueries(failing=True))
+    plan = rig.plan("2.0.0", apps=["web"])
+
+    result = run_plan(rig.user(), plan)
+
+    assert result.state == "rolled_back"
+    assert "error_rate: the metrics source failed 2 times in a row (limit 1): prometheus" in (
+        result.result
+    )
+    failed = next(ev for ev in rig.events(plan) if ev.kind == "run.canary.failed")
+    note = "prometheus 127.0.0.1:9: cannot reach: connection refused"
+    assert (
+        failed.payload["metrics"]["error_rate"]["measurements"]
+        == [{"outcome": "error", "canary": None, "stable": None, "note": note}] * 2
+    )
+    assert rig.targets.by_app["web"].split.percent == 0 and rig.live()["web"] == "1.0.0"

@@ -1,6 +1,7 @@
 """TrafficWeights and MetricsSource ports for the canary's engine tests: a weights recorder that
 keeps its target's call log (so a test sees weights and switches in one order, fenced like the
-target), and a metrics source the test scripts per canary weight."""
+target), a metrics source the test scripts per canary weight, and a query port (Prometheus')
+answering per color."""
 
 from __future__ import annotations
 
@@ -50,3 +51,20 @@ class ScriptedMetrics:
             raise AdapterError("fake metrics: unreachable")
         canary, stable = self.script.get((app, weight), (HEALTHY, HEALTHY))
         return dict(canary if color == other_color(self.live_of(app)) else stable)
+
+
+@dataclass
+class ScriptedQueries:
+    """A MetricQueries port: each query's answer is `answers[color]` for the color it names
+    (`color="blue"` rendered into it), None (no value) where unscripted; `failing` raises. Every
+    (address, query) asked is kept, so a test sees what the engine rendered."""
+
+    answers: dict[str, float | None] = field(default_factory=dict)
+    failing: bool = False
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+    def value(self, address: str, query: str) -> float | None:
+        self.asked.append((address, query))
+        if self.failing:
+            raise AdapterError("prometheus 127.0.0.1:9: cannot reach: connection refused")
+        return next((v for c, v in self.answers.items() if f'color="{c}"' in query), None)

@@ -10,6 +10,7 @@ and the analysis run at each weight (core.domain.canary decides with them).
     interval = "1m"
     count = 3
     failure_limit = 0
+    prometheus = { address = "http://127.0.0.1:9090", query = "..." }   # else the target's counters
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shipdeck.core.domain.canary import (
     parse_condition,
 )
 from shipdeck.core.domain.config.collector import Collector, join, typename
+from shipdeck.core.domain.promql import PrometheusQuery, address_problem, query_problems
 from shipdeck.core.domain.windows import parse_duration
 
 Strategy = Literal["blue-green", "canary"]
@@ -38,6 +40,7 @@ _METRIC_KEYS = {
     "failure_limit",
     "inconclusive_limit",
     "consecutive_error_limit",
+    "prometheus",
 }
 
 
@@ -155,9 +158,25 @@ def _metric(c: Collector, name: str, raw: Any, path: str) -> Metric | None:
     failure = _limit(c, m, path, "failure_limit", 0)
     inconclusive = _limit(c, m, path, "inconclusive_limit", 0)
     in_a_row = _limit(c, m, path, "consecutive_error_limit", CONSECUTIVE_ERROR_LIMIT)
+    query = _prometheus(c, m["prometheus"], join(path, "prometheus")) if "prometheus" in m else None
     if len(c.errors) > errors or condition is None or interval is None:
         return None
-    return Metric(name, condition, interval, count, failure, inconclusive, in_a_row)
+    return Metric(name, condition, interval, count, failure, inconclusive, in_a_row, query)
+
+
+def _prometheus(c: Collector, raw: Any, path: str) -> PrometheusQuery | None:
+    """`prometheus = { address = URL, query = TEMPLATE }` (core.domain.promql checks both)."""
+    t = c.table(raw, path)
+    c.keys(t, path, {"address", "query"})
+    address = c.get(t, path, "address", str, required=True)
+    query = c.get(t, path, "query", str, required=True)
+    if address is not None and (problem := address_problem(address)) is not None:
+        c.err(join(path, "address"), problem)
+    for problem in query_problems(query) if query is not None else ():
+        c.err(join(path, "query"), problem)
+    if address is None or query is None:
+        return None
+    return PrometheusQuery(address.rstrip("/"), query)
 
 
 def _limit(

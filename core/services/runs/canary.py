@@ -22,6 +22,7 @@ from shipdeck.core.domain.canary import (
     CanarySpec,
     ChangeWeight,
     Measurement,
+    Metric,
     Position,
     Promote,
     Request,
@@ -147,9 +148,7 @@ class _Canarying(_Journaled):
     def _measure(self, a: _App, spec: CanarySpec, weight: int) -> AnalysisVerdict:
         """Measure each metric every interval (on the run's clock, looking for an abort between)
         until each has its count, or one has failed: Argo stops a failed analysis at once."""
-        source = self.ctx.metrics
-        if source is None:
-            raise AdapterError(f"{a.name}: no metrics source is configured for its analysis")
+        self._sources_for(a, spec)
         colors: dict[str, Color] = {"canary": a.to_color, "stable": other_color(a.to_color)}
         taken: dict[str, list[Measurement]] = {}
         elapsed = 0.0
@@ -159,22 +158,49 @@ class _Canarying(_Journaled):
             elapsed = due
             samples: dict[tuple[str, float], dict[str, float]] = {}
             for metric in due_at(spec.metrics, taken, elapsed):
+                sides: dict[str, dict[str, float]] = {}
                 error = None
                 try:
                     for side, color in colors.items():
-                        if (side, metric.interval) not in samples:
-                            samples[side, metric.interval] = source.sample(
-                                a.name, self.env, color, metric.interval
-                            )
+                        sides[side] = self._sample(a, metric, side, color, samples)
                 except AdapterError as exc:
                     error = exc.message
-                canary = samples.get(("canary", metric.interval))
-                stable = samples.get(("stable", metric.interval))
-                taken.setdefault(metric.name, []).append(measure(metric, canary, stable, error))
+                measured = measure(metric, sides.get("canary"), sides.get("stable"), error)
+                taken.setdefault(metric.name, []).append(measured)
             verdict = judge(spec.metrics, taken, weight)
             if verdict.status == "failed":
                 break
         return verdict
+
+    def _sources_for(self, a: _App, spec: CanarySpec) -> None:
+        """Refuse an analysis whose metrics have nowhere to be read from (it fails the step)."""
+        if self.ctx.metrics is None and any(m.prometheus is None for m in spec.metrics):
+            raise AdapterError(f"{a.name}: no metrics source is configured for its analysis")
+        if self.ctx.queries is None and any(m.prometheus is not None for m in spec.metrics):
+            raise AdapterError(f"{a.name}: no Prometheus client is configured for its analysis")
+
+    def _sample(
+        self,
+        a: _App,
+        metric: Metric,
+        side: str,
+        color: Color,
+        samples: dict[tuple[str, float], dict[str, float]],
+    ) -> dict[str, float]:
+        """One color's values for `metric`: its Prometheus query's one value (none: left out),
+        else the target's counters over the interval, read once per (side, interval) per round
+        for all the metrics that share them."""
+        if metric.prometheus is not None:
+            assert self.ctx.queries is not None  # _sources_for
+            query = metric.prometheus.render(a.name, self.env, color, metric.interval)
+            value = self.ctx.queries.value(metric.prometheus.address, query)
+            return {} if value is None else {metric.name: value}
+        if (side, metric.interval) not in samples:
+            assert self.ctx.metrics is not None  # _sources_for
+            samples[side, metric.interval] = self.ctx.metrics.sample(
+                a.name, self.env, color, metric.interval
+            )
+        return samples[side, metric.interval]
 
     def _wait(self, seconds: float) -> None:
         """Wait on the run's clock, looking for an abort (or a lost lease) every CANARY_POLL."""
