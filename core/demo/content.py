@@ -115,6 +115,9 @@ def write_artifact(root: Path, app: str, version: str, n: int) -> dict[str, str]
         (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (path / "model.safetensors").write_bytes(_blob(f"{app}@{version}", 4000 + 1500 * n))
         (path / "tokenizer.json").write_bytes(_blob(f"{app}-tok-{n // 2}", 1200 + 100 * (n // 2)))
+        # the model card: its licence is what prod's model gate allows (or not)
+        card = f"---\nlicense: apache-2.0\n---\n# {app} {version}\n"
+        (path / "README.md").write_text(card)
     else:
         rows = [
             {"id": i, "prompt": f"question {i}", "expected": f"answer {i}"} for i in range(20 * n)

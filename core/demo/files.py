@@ -89,6 +89,13 @@ override_roles = ["release-managers"]
 task_roles = ["on-call", "release-managers"]
 protected = true
 warm = "2m"
+
+# Models reach prod only as safetensors (no pickle-based weights), with no scan finding and an
+# allowed licence (the model card's `license:`).
+[environments.prod.models]
+require_safe_weights = true
+scan = "block"
+licenses = ["apache-2.0", "mit"]
 """
 
 
