@@ -76,11 +76,11 @@ def test_demo_releases_carry_offline_model_and_data_artifacts(demo: tuple[Path, 
     status = shipdeck("-o", "json", "status", "--app", "model-server", env=env).json()
     for cell in status["apps"][0]["environments"]:
         (change,) = cell["artifact_changes"]
-        assert change["summary"].startswith("model changed: 3 files (3 changed), +")
+        assert change["summary"].startswith("model changed: 4 files (4 changed), +")
     table = shipdeck("status", env=env).out
     assert "eval-data changed: 2 files" in table  # chat-api's data set, prod one release behind
     diff = shipdeck("release", "diff", "model-server", "1.4.0", "1.5.0", env=env)
-    assert "  model changed: 3 files (3 changed), +1.6 kB" in diff.out.splitlines()
+    assert "  model changed: 4 files (4 changed), +1.6 kB" in diff.out.splitlines()
     verify = shipdeck("-o", "json", "audit", "verify", env=env)
     assert verify.code == 0 and verify.json()["ok"] is True
 
