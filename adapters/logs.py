@@ -156,6 +156,13 @@ class FileLogSource:
                 return self._last_lines(f, end, lines)
             return select_lines(self._backwards(f, end), lines, since)
 
+    def newest_first(self) -> Iterator[str]:
+        """The file's lines newest first, read block by block from its end, so a caller that
+        stops early (at the start of a time window) never reads the rest of a huge file. Close
+        the iterator (contextlib.closing) to close the file when stopping early."""
+        with self._open() as f:
+            yield from self._backwards(f, os.fstat(f.fileno()).st_size)
+
     def _last_lines(self, f: BinaryIO, end: int, lines: int | None) -> list[str]:
         """Read whole blocks backwards until they hold `lines` complete lines, then decode once:
         counting newlines in C keeps this close to `tail -n`."""

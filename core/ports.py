@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
 
 from shipdeck.core.errors import AdapterError
 
@@ -209,6 +209,19 @@ class MetricsSource(Protocol):
     def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
         """Metric name -> value for `color` of `app` in `env`; a metric it has no data for is
         left out. AdapterError when the source cannot be asked."""
+
+
+@runtime_checkable
+class CountsTraffic(Protocol):
+    """A target that counts its own traffic per color (the local front proxy's counters, nginx's
+    access log): what bootstrap's MetricsSource reads for a canary's analysis on it."""
+
+    def metrics_problem(self) -> str | None:
+        """Why it cannot count, as "SETTING: why" (a setting of its target table), None when it
+        can: `config check` and `plan run` refuse a canary with an analysis there (exit 4)."""
+
+    def metrics(self, color: Color, window: float) -> dict[str, float]:
+        """MetricsSource.sample for `color` of this target."""
 
 
 class MachineProcesses(Protocol):

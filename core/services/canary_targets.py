@@ -1,5 +1,6 @@
 """Which canaries the workspace's targets cannot carry out: the factory tells (a Target whose
-weights() is None switches all traffic at once), so `config check` and `plan run` refuse them
+weights() is None switches all traffic at once; one that counts its own traffic says what its
+analysis lacks, e.g. nginx without access_log), so `config check` and `plan run` refuse them
 with exit 4 before anything is staged."""
 
 from __future__ import annotations
@@ -8,23 +9,26 @@ from collections.abc import Iterable
 
 from shipdeck.core.domain.config import WorkspaceConfig
 from shipdeck.core.errors import ConfigError
-from shipdeck.core.ports import TargetFactory
+from shipdeck.core.ports import CountsTraffic, TargetFactory
 
 
 def canary_problems(
     config: WorkspaceConfig, targets: TargetFactory, only: Iterable[tuple[str, str]] | None = None
 ) -> list[str]:
     """One `apps.A.targets.E: ...` line per canary (of the (app, env) pairs in `only`, else of
-    the whole workspace) whose target cannot split traffic."""
+    the whole workspace) whose target cannot split traffic, or cannot measure its analysis."""
     pairs = only or [(a, e) for a, spec in config.apps.items() for e in spec.targets]
     problems = []
     for app, env in pairs:
-        if config.canary(app, env) is None:
+        spec = config.canary(app, env)
+        if spec is None:
             continue
         tcfg = config.apps[app].targets[env]
         target = targets(app, env, tcfg.adapter, tcfg.settings)
         try:
             weighted = target.weights() is not None
+            counts = target if isinstance(target, CountsTraffic) else None
+            unmeasured = counts.metrics_problem() if counts and spec.metrics else None
         finally:
             target.close()
         if not weighted:
@@ -32,6 +36,8 @@ def canary_problems(
                 f"apps.{app}.targets.{env}: the '{tcfg.adapter}' target adapter cannot split "
                 "traffic, so strategy 'canary' cannot run there"
             )
+        elif unmeasured:
+            problems.append(f"apps.{app}.targets.{env}.{unmeasured}")
     return problems
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shipdeck.adapters.nginx import NginxTarget, render_include
+from shipdeck.adapters.nginx import NginxTarget
+from shipdeck.adapters.nginx_include import render_include
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import ReleaseSpec, StaleEpoch, other_color
 from tests.support.load import run_load
@@ -122,7 +123,7 @@ def test_failed_config_test_restores_the_include_and_traffic(rig: Rig) -> None:
     target.stage("green", release("2.0.0"), epoch=1)
     before = rig.front.include.read_text()
     good_conf = rig.front.conf.read_text()
-    rig.front.conf.write_text(good_conf.replace("access_log off;", "access_log off; bogus on;"))
+    rig.front.conf.write_text(good_conf.replace("http {", "http { bogus on;"))
     try:
         with pytest.raises(AdapterError) as info:
             target.switch("green", epoch=1)

@@ -25,7 +25,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    log_format shipdeck '$msec $upstream_addr $status $upstream_response_time';
+    access_log {prefix}/access.log shipdeck;
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -72,6 +73,11 @@ class NginxFront:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def access_log(self) -> Path:
+        """Written in shipdeck's format (adapters/nginx_access_log.py): a canary's metrics."""
+        return self.prefix / "access.log"
+
     def settings(self, blue_port: int, green_port: int, **extra: Any) -> dict[str, Any]:
         """NginxTarget settings for this nginx."""
         return {
@@ -83,6 +89,7 @@ class NginxFront:
             "nginx_conf": str(self.conf),
             "nginx_args": ["-p", str(self.prefix), "-e", "stderr"],
             "url": self.url,
+            "access_log": str(self.access_log),
             **extra,
         }
 
@@ -93,7 +100,7 @@ def nginx_front(
 ) -> Iterator[NginxFront]:
     """A private nginx on 127.0.0.1:`port`, proxying to the upstream in its include file (first
     pointing at `first_backend`), stopped gracefully (then killed) on exit."""
-    from shipdeck.adapters.nginx import render_include
+    from shipdeck.adapters.nginx_include import render_include
 
     prefix.mkdir(parents=True, exist_ok=True)
     include = prefix / "upstream.conf"
