@@ -1,5 +1,6 @@
 """A private nginx (temporary prefix, loopback port, `daemon off`) in front of a blue/green pair:
-the nginx adapter tests, the nginx model-release test and bench/nginx_switch.py all start it here.
+the nginx adapter tests, the nginx model-release and canary tests and bench/nginx_switch.py all
+start it here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from shipdeck.adapters.nginx import NginxTarget
 
 NGINX_CONF = """\
 {user}daemon off;
@@ -138,3 +142,31 @@ def nginx_front(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@dataclass
+class Rig:
+    """A private nginx and an NginxTarget in front of it (blue and green on free ports)."""
+
+    front: NginxFront
+    target: NginxTarget
+    blue: int
+    green: int
+
+
+@contextlib.contextmanager
+def nginx_rig(tmp_path: Path, **settings: Any) -> Iterator[Rig]:
+    """nginx_front plus a target for chat-api/prod (`settings` added), torn down on exit; skips
+    without nginx (fails under CI=true)."""
+    from shipdeck.adapters.nginx import NginxTarget
+    from tests.support.moto_server import free_port
+
+    binary = require_nginx()
+    blue, green = free_port(), free_port()
+    with nginx_front(binary, tmp_path / "nginx", free_port(), blue) as front:
+        config = front.settings(blue, green, **settings)
+        target = NginxTarget("chat-api", "prod", config, tmp_path / "st")
+        try:
+            yield Rig(front, target, blue, green)
+        finally:
+            target.teardown()
