@@ -192,3 +192,34 @@ def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
         f"{file}: apps.web.targets.prod: the 'command' target adapter cannot split "
         "traffic, so strategy 'canary' cannot run there"
     ]
+
+
+@pytest.mark.parametrize("access_log", [None, "logs/web.log"])
+def test_config_check_wants_the_access_log_of_an_nginx_canary_with_analysis(
+    tmp_path: Path, access_log: str | None
+) -> None:
+    """nginx splits traffic, but its analysis counts requests in nginx's access log: without
+    that setting config check names it (exit 4); with it the file is good."""
+    nginx = (
+        'adapter = "nginx"\ninclude_file = "up.conf"\nupstream = "web"\nblue_port = 9001\n'
+        'green_port = 9002\nnginx_conf = "nginx.conf"\n'
+        + (f'access_log = "{access_log}"\n' if access_log else "")
+    )
+    text = re.sub(
+        r'\[apps\.web\.targets\.prod\]\nadapter = "local"\nport = \d+\n',
+        f"[apps.web.targets.prod]\n{nginx}",
+        _config(),
+    )
+    (tmp_path / "shipdeck.toml").write_text(text, encoding="utf-8")
+
+    ran = shipdeck("--workspace", str(tmp_path), "config", "check")
+
+    if access_log:
+        assert ran.code == 0, ran.err_lines
+        return
+    assert ran.code == 4
+    assert ran.err_lines == [
+        f"{tmp_path / 'shipdeck.toml'}: apps.web.targets.prod.access_log: not set, and a "
+        "canary's analysis on nginx counts each color's requests in nginx's access log "
+        "(docs/canary.md)"
+    ]
