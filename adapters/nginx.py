@@ -40,6 +40,7 @@ Settings:
 State in `state_dir`: epoch and target.lock (the fence), processes.json (the supervisor),
 staged-{color}.json (release and exact argv), logs/{color}.log (the backends' output).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,7 +56,6 @@ from typing import Any, NoReturn
 from shipdeck.adapters.argv import placeholders, render_argv, run_argv
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local import demo_app
-from shipdeck.adapters.local.proxy_metrics import analysis_values
 from shipdeck.adapters.local.loopback import answers, http_get
 from shipdeck.adapters.local.processes import (
     ProcessSupervisor,
@@ -63,6 +63,7 @@ from shipdeck.adapters.local.processes import (
     python_env,
     read_state,
 )
+from shipdeck.adapters.local.proxy_metrics import analysis_values
 from shipdeck.adapters.logs import FileLogSource
 from shipdeck.adapters.nginx_access_log import window_stats
 from shipdeck.adapters.nginx_include import Server, canary_percent, read_servers, render_include

@@ -18,6 +18,7 @@ may be edited): a line that does not parse is skipped, never trusted, and none o
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 
@@ -58,10 +59,8 @@ def _count(stats: dict[int, BackendStats], addrs: str, status: int, times: str) 
             continue
         backend.responses[status_class(status)] += 1
         seconds = took[-1] if len(took) == len(tried) else "-"
-        try:
+        with contextlib.suppress(ValueError):  # "-": no response head was read
             backend.observe_latency(float(seconds))
-        except ValueError:
-            pass  # "-": no response head was read
 
 
 def window_stats(
@@ -88,4 +87,3 @@ def window_stats(
         if at >= start:
             _count(stats, found.group(2), int(found.group(3)), found.group(4))
     return stats
-

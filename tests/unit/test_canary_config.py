@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from shipdeck.core.bootstrap import make_metrics
 from shipdeck.core.domain.canary import CanarySpec, Pause, SetWeight
 from shipdeck.core.domain.config import WorkspaceConfig, parse_config
 from shipdeck.core.domain.plan import PlanBody, PlanItem, plan_digest
-from shipdeck.core.errors import ConfigError
+from shipdeck.core.errors import AdapterError, ConfigError
 from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML
 
@@ -214,9 +215,16 @@ def test_config_check_wants_the_access_log_of_an_nginx_canary_with_analysis(
 
     ran = shipdeck("--workspace", str(tmp_path), "config", "check")
 
+    # What the analysis reads (bootstrap's metrics source) says the same, or reads the log.
+    metrics = make_metrics(parse_config(tomllib.loads(text), "shipdeck.toml"), tmp_path)
+    assert metrics is not None
+    with pytest.raises(AdapterError) as info:
+        metrics.sample("web", "prod", "green", 60)
     if access_log:
         assert ran.code == 0, ran.err_lines
+        assert str(info.value) == f"file log {tmp_path / access_log}: not found"
         return
+    assert str(info.value).startswith("nginx target web/prod: settings.access_log: not set")
     assert ran.code == 4
     assert ran.err_lines == [
         f"{tmp_path / 'shipdeck.toml'}: apps.web.targets.prod.access_log: not set, and a "
