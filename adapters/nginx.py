@@ -46,13 +46,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shipdeck.adapters import nginx_process
 from shipdeck.adapters.argv import placeholders, render_argv, run_argv
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local import demo_app
@@ -67,7 +67,7 @@ from shipdeck.adapters.local.proxy_metrics import analysis_values
 from shipdeck.adapters.logs import FileLogSource
 from shipdeck.adapters.nginx_access_log import window_stats
 from shipdeck.adapters.nginx_include import Server, canary_percent, read_servers, render_include
-from shipdeck.core.domain.redact import one_line, strip_lines
+from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
@@ -75,42 +75,6 @@ COLORS: tuple[Color, Color] = ("blue", "green")
 COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})
 # Upstream names go into nginx's config text: only what nginx itself calls a name.
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-# "2026/01/02 03:04:05 [emerg] 123#123: " as in an error log (nginx -e): keep only the level
-_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
-
-
-def _workers(master: int) -> dict[int, bool]:
-    """Worker processes of `master`, each with whether it still takes new connections. A worker
-    told to quit closes its listening sockets and retitles itself "worker process is shutting
-    down" in the same step, so the title says whether it can still be handed a new request; it
-    exits once the requests it has are done."""
-    found: dict[int, bool] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_bytes()
-            if int(stat[stat.rindex(b")") + 2 :].split()[1]) != master:
-                continue
-            title = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if b"worker process" in title:
-            found[int(entry.name)] = b"shutting down" not in title
-    return found
-
-
-def _accepting_workers(master: int) -> set[int]:
-    return {pid for pid, accepting in _workers(master).items() if accepting}
-
-
-def _nginx_complaint(stderr: str) -> str:
-    """nginx says why in its [emerg]/[alert]/[error] line; the last line is only 'test failed'."""
-    lines = [_LOG_PREFIX.sub(r"\1 ", line.strip()) for line in strip_lines(stderr) if line.strip()]
-    for line in lines:
-        if any(level in line for level in ("[emerg]", "[alert]", "[crit]", "[error]")):
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
 
 
 class NginxTarget:
@@ -389,16 +353,18 @@ class NginxTarget:
     def _nginx(self, step: str, argv: list[str]) -> None:
         run = run_argv(argv, self.timeout, label=f"nginx {step}")
         if run.returncode != 0:
-            raise AdapterError(f"nginx {step} failed: {_nginx_complaint(run.stderr + run.stdout)}")
+            raise AdapterError(
+                f"nginx {step} failed: {nginx_process.complaint(run.stderr + run.stdout)}"
+            )
 
     def _reload(self) -> None:
         """Reload gracefully and return once no old worker takes new connections: only then
         does all new traffic go to the new upstream (the old ones finish what they have)."""
         master = self._master()
-        old = _accepting_workers(master) if master is not None else set()
+        old = nginx_process.accepting_workers(master) if master is not None else set()
         self._nginx("reload", self.reload_argv)
         deadline = time.monotonic() + self.switch_timeout
-        while master is not None and old & _accepting_workers(master):
+        while master is not None and old & nginx_process.accepting_workers(master):
             if time.monotonic() >= deadline:
                 raise AdapterError(
                     f"nginx reload: old workers still accepting after {self.switch_timeout:g}s"
@@ -457,7 +423,7 @@ class NginxTarget:
         switch, a canary put back to 0). Past the timeout, or without pid_file, stop anyway."""
         master = self._master()
         deadline = time.monotonic() + self.drain_timeout
-        while master is not None and not all(_workers(master).values()):
+        while master is not None and not all(nginx_process.workers(master).values()):
             if time.monotonic() >= deadline:
                 return
             time.sleep(0.02)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shipdeck.adapters import nginx as nginx_adapter
+from shipdeck.adapters import nginx_process
 from shipdeck.adapters.nginx_include import render_include
 from shipdeck.core.errors import AdapterError, UnsafeFile
 from shipdeck.core.ports import StaleEpoch
@@ -137,7 +138,7 @@ def test_a_canary_put_back_to_0_is_stopped_only_after_its_request_in_flight(
     target.set_weight("green", 0, epoch=1)
 
     waiting, stopped_after_answer = threading.Event(), []
-    workers, stop = nginx_adapter._workers, target.supervisor.stop
+    workers, stop = nginx_process.workers, target.supervisor.stop
 
     def seen_workers(master: int) -> dict[int, bool]:
         found = workers(master)
@@ -149,7 +150,7 @@ def test_a_canary_put_back_to_0_is_stopped_only_after_its_request_in_flight(
         stopped_after_answer.append(held.answered.is_set())
         stop(name)
 
-    monkeypatch.setattr(nginx_adapter, "_workers", seen_workers)
+    monkeypatch.setattr(nginx_process, "workers", seen_workers)
     monkeypatch.setattr(target.supervisor, "stop", spy_stop)
     stopper = threading.Thread(target=target.stop_idle, args=("green", 1))
     stopper.start()
@@ -200,7 +201,12 @@ def test_metrics_are_read_from_the_access_log(rig: Rig) -> None:
     target = rig.target
     target.set_weight("green", 50, epoch=1)
     assert versions(rig, 100, path="/") == {"1.0.0": 50, "2.0.0": 50}
-    green, blue = target.metrics("green", 60), target.metrics("blue", 60)
+    # nginx writes a request's line once its answer is sent: the last one may still be coming.
+    deadline = time.monotonic() + 10
+    while (green := target.metrics("green", 60))["requests"] < 50:
+        assert time.monotonic() < deadline, f"the access log lacks green's requests: {green}"
+        time.sleep(0.02)
+    blue = target.metrics("blue", 60)
     assert green["requests"] == green["responses"] == 50
     assert green["error_rate"] == pytest.approx(0.1)  # demo_error_rate: every 10th fails
     assert {"latency_p50_ms", "latency_p95_ms"} <= green.keys()
