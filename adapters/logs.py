@@ -19,7 +19,7 @@ import selectors
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -155,6 +155,13 @@ class FileLogSource:
             if since is None:
                 return self._last_lines(f, end, lines)
             return select_lines(self._backwards(f, end), lines, since)
+
+    def newest_first(self) -> Generator[str, None, None]:
+        """The file's lines newest first, read block by block from its end, so a caller that
+        stops early (at the start of a time window) never reads the rest of a huge file. Close
+        the iterator (contextlib.closing) to close the file when stopping early."""
+        with self._open() as f:
+            yield from self._backwards(f, os.fstat(f.fileno()).st_size)
 
     def _last_lines(self, f: BinaryIO, end: int, lines: int | None) -> list[str]:
         """Read whole blocks backwards until they hold `lines` complete lines, then decode once:

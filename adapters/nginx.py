@@ -1,6 +1,7 @@
 """nginx as the traffic switch in front of two backend processes (blue and green) on loopback.
 
-nginx includes a file holding the one upstream it proxies to:
+nginx includes a file holding the one upstream it proxies to (nginx_include: the live server
+first; during a canary the canary second, each with its share as `weight`):
 
     upstream NAME {
         server 127.0.0.1:PORT;
@@ -9,7 +10,13 @@ nginx includes a file holding the one upstream it proxies to:
 A switch rewrites that file atomically, asks `nginx -t` whether the whole configuration still
 holds, and reloads gracefully: old workers finish their requests while new ones already use the
 new upstream, so no request fails. If the test or the reload fails the previous file is put back.
-The include file is also what live_color reads: it is what nginx serves from.
+The include file is also what live_color and weight() read: it is what nginx serves from.
+
+Canary: `weights()` is the target itself. `set_weight` writes the weighted upstream the same way
+(same fence, lock, test, reload and restore); weight 0, and any switch, write the single live
+server again, which ends the split. A stop waits for nginx's old workers to finish (pid_file), so
+a canary put back to 0 loses no request in flight. A canary's analysis counts each color's
+requests in nginx's access log (nginx_access_log: the format shipdeck documents).
 
 Settings:
     include_file   path of the file nginx includes (written by shipdeck)        required
@@ -24,9 +31,11 @@ Settings:
     url            front URL users reach; when set, a switch is confirmed by reading
                    `version_path` (default /version, "" to skip) through it
     pid_file       nginx's master pid file (default: an absolute `pid` in nginx_conf); with it
-                   a switch returns only once old workers have stopped taking connections
+                   a switch or weight change returns only once old workers have stopped taking
+                   connections, and a stop waits (drain_timeout) until they have exited
+    access_log     nginx's access log in shipdeck's format: required by a canary's analysis
     health_path    default /health; timeout (nginx commands), health_timeout, start_timeout,
-                   switch_timeout in seconds
+                   switch_timeout, drain_timeout in seconds
 
 State in `state_dir`: epoch and target.lock (the fence), processes.json (the supervisor),
 staged-{color}.json (release and exact argv), logs/{color}.log (the backends' output).
@@ -37,14 +46,15 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+from shipdeck.adapters import nginx_process
 from shipdeck.adapters.argv import placeholders, render_argv, run_argv
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local import demo_app
 from shipdeck.adapters.local.loopback import answers, http_get
@@ -54,7 +64,11 @@ from shipdeck.adapters.local.processes import (
     python_env,
     read_state,
 )
-from shipdeck.core.domain.redact import one_line, strip_lines
+from shipdeck.adapters.local.proxy_metrics import analysis_values
+from shipdeck.adapters.logs import FileLogSource
+from shipdeck.adapters.nginx_access_log import window_stats
+from shipdeck.adapters.nginx_include import Server, canary_percent, read_servers, render_include
+from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
@@ -62,45 +76,6 @@ COLORS: tuple[Color, Color] = ("blue", "green")
 COMMAND_PLACEHOLDERS = frozenset({"app", "env", "color", "port", "version", "commit", "digest"})
 # Upstream names go into nginx's config text: only what nginx itself calls a name.
 _UPSTREAM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_SERVER = re.compile(r"\bserver\s+(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)")
-# "2026/01/02 03:04:05 [emerg] 123#123: " as in an error log (nginx -e): keep only the level
-_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
-
-
-def _accepting_workers(master: int) -> set[int]:
-    """Worker processes of `master` that still take new connections. A worker told to quit
-    closes its listening sockets and retitles itself "worker process is shutting down" in the
-    same step, so the title says whether it can still be handed a new request."""
-    found: set[int] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_bytes()
-            if int(stat[stat.rindex(b")") + 2 :].split()[1]) != master:
-                continue
-            title = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if b"worker process" in title and b"shutting down" not in title:
-            found.add(int(entry.name))
-    return found
-
-
-def _nginx_complaint(stderr: str) -> str:
-    """nginx says why in its [emerg]/[alert]/[error] line; the last line is only 'test failed'."""
-    lines = [_LOG_PREFIX.sub(r"\1 ", line.strip()) for line in strip_lines(stderr) if line.strip()]
-    for line in lines:
-        if any(level in line for level in ("[emerg]", "[alert]", "[crit]", "[error]")):
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
-
-
-def render_include(upstream: str, port: int, color: Color) -> str:
-    return (
-        f"# written by shipdeck: live color {color}; edits here are overwritten\n"
-        f"upstream {upstream} {{\n    server 127.0.0.1:{port};\n}}\n"
-    )
 
 
 class NginxTarget:
@@ -134,6 +109,11 @@ class NginxTarget:
         self.health_timeout = self._seconds(settings, "health_timeout", 5)
         self.start_timeout = self._seconds(settings, "start_timeout", 10)
         self.switch_timeout = self._seconds(settings, "switch_timeout", 10)
+        self.drain_timeout = self._seconds(settings, "drain_timeout", 10)
+        access_log = settings.get("access_log")
+        if access_log is not None and not (isinstance(access_log, str) and access_log):
+            self._config("settings.access_log must be the path of nginx's access log")
+        self.access_log = Path(access_log) if access_log else None
         self.supervisor = ProcessSupervisor(self.state_dir, label=self.label)
         self.fence = EpochFence(self.state_dir, self.label)
 
@@ -232,20 +212,31 @@ class NginxTarget:
     # --- Target ---
 
     def live_color(self) -> Color | None:
+        servers = self._servers()
+        return None if servers is None else self._color_of(servers[0].port)
+
+    def _servers(self) -> list[Server] | None:
+        """The include's servers, the live one first (a canary second); None without the file."""
         try:
             text = self.include_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
         except OSError as exc:
             self._fail(f"cannot read {self.include_file}: {exc.strerror or exc}")
-        code = re.sub(r"#[^\n]*", "", text)
-        block = re.search(rf"\bupstream\s+{re.escape(self.upstream)}\s*\{{([^}}]*)\}}", code)
-        if block is None:
+        servers = read_servers(text, self.upstream)
+        if servers is None:
             self._fail(f"{self.include_file} has no 'upstream {self.upstream}' block")
-        ports = {int(p) for p in _SERVER.findall(block.group(1))}
-        if len(ports) != 1:
-            self._fail(f"upstream {self.upstream} should name one loopback server, found {ports}")
-        port = ports.pop()
+        ports = [s.port for s in servers]
+        if not 1 <= len(ports) <= 2 or len(set(ports)) != len(ports):
+            self._fail(
+                f"upstream {self.upstream} should name one loopback server (two during a "
+                f"canary), found ports {ports}"
+            )
+        for port in ports:
+            self._color_of(port)
+        return servers
+
+    def _color_of(self, port: int) -> Color:
         for color in COLORS:
             if self.ports[color] == port:
                 return color
@@ -322,44 +313,59 @@ class NginxTarget:
         return Health(ok, detail, version)
 
     def switch(self, color: Color, epoch: int) -> None:
+        """All new traffic to `color`: the include names it alone, which ends any canary split."""
         with self.fence.hold(epoch):
-            port = self.ports[color]
-            if not answers(port):
-                self._fail(f"refusing to switch to {color}: nothing answers on 127.0.0.1:{port}")
-            try:
-                previous: str | None = self.include_file.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                previous = None
+            port = self._answering(color, "switch to")
             wanted = render_include(self.upstream, port, color)
-            if previous != wanted:
-                atomic_write_text(self.include_file, wanted)
-                try:
-                    self._nginx("test", self.test_argv)
-                except AdapterError as exc:
-                    self._restore(previous)  # nginx never saw it
-                    self._fail(f"switch to {color} failed, previous upstream restored: {exc}")
-                try:
-                    self._reload()
-                except AdapterError as exc:
-                    self._restore(previous)
-                    with contextlib.suppress(AdapterError):
-                        self._reload()  # the failed reload may have half-applied
-                    self._fail(f"switch to {color} failed, previous upstream restored: {exc}")
+            previous = self._apply(wanted, f"switch to {color}")
             self._confirm(color, previous)
+
+    def _answering(self, color: Color, action: str) -> int:
+        port = self.ports[color]
+        if not answers(port):
+            self._fail(f"refusing to {action} {color}: nothing answers on 127.0.0.1:{port}")
+        return port
+
+    def _apply(self, wanted: str, action: str) -> str | None:
+        """Make `wanted` the include nginx serves from: write it, `nginx -t`, reload gracefully;
+        on a failure put the previous file back (reloading again, in case the failed reload
+        half-applied) and fail naming `action`. Returns the previous text (None: no file)."""
+        try:
+            previous: str | None = self.include_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            previous = None
+        if previous == wanted:
+            return previous
+        atomic_write_text(self.include_file, wanted)
+        try:
+            self._nginx("test", self.test_argv)
+        except AdapterError as exc:
+            self._restore(previous)  # nginx never saw it
+            self._fail(f"{action} failed, previous upstream restored: {exc}")
+        try:
+            self._reload()
+        except AdapterError as exc:
+            self._restore(previous)
+            with contextlib.suppress(AdapterError):
+                self._reload()
+            self._fail(f"{action} failed, previous upstream restored: {exc}")
+        return previous
 
     def _nginx(self, step: str, argv: list[str]) -> None:
         run = run_argv(argv, self.timeout, label=f"nginx {step}")
         if run.returncode != 0:
-            raise AdapterError(f"nginx {step} failed: {_nginx_complaint(run.stderr + run.stdout)}")
+            raise AdapterError(
+                f"nginx {step} failed: {nginx_process.complaint(run.stderr + run.stdout)}"
+            )
 
     def _reload(self) -> None:
         """Reload gracefully and return once no old worker takes new connections: only then
         does all new traffic go to the new upstream (the old ones finish what they have)."""
         master = self._master()
-        old = _accepting_workers(master) if master is not None else set()
+        old = nginx_process.accepting_workers(master) if master is not None else set()
         self._nginx("reload", self.reload_argv)
         deadline = time.monotonic() + self.switch_timeout
-        while master is not None and old & _accepting_workers(master):
+        while master is not None and old & nginx_process.accepting_workers(master):
             if time.monotonic() >= deadline:
                 raise AdapterError(
                     f"nginx reload: old workers still accepting after {self.switch_timeout:g}s"
@@ -400,11 +406,28 @@ class NginxTarget:
         )
 
     def stop_idle(self, color: Color, epoch: int) -> None:
+        """Stop `color` once nginx sends it nothing: not while the include names it (live, or a
+        canary with a share), and only once no old worker may still be proxying to it."""
         with self.fence.hold(epoch):
-            if self.live_color() == color:
+            servers = self._servers() or []
+            if servers and self._color_of(servers[0].port) == color:
                 self._fail(f"refusing to stop {color}: it is live")
+            if any(s.port == self.ports[color] for s in servers):
+                self._fail(f"refusing to stop {color}: it takes a canary's share of traffic")
+            self._drained()
             self._forget(color)
             self.supervisor.stop(color)
+
+    def _drained(self) -> None:
+        """Wait (at most drain_timeout) until nginx has no worker left shutting down: one may
+        still be proxying requests to a color the include no longer names (the old live after a
+        switch, a canary put back to 0). Past the timeout, or without pid_file, stop anyway."""
+        master = self._master()
+        deadline = time.monotonic() + self.drain_timeout
+        while master is not None and not all(nginx_process.workers(master).values()):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
     def restart(self, epoch: int) -> None:
         """Restart the live color's process in place. nginx answers 502 while it is down: a
@@ -419,9 +442,54 @@ class NginxTarget:
             self.supervisor.stop(color)
             self._start(color, argv)
 
-    def weights(self) -> TrafficWeights | None:
-        """No traffic split yet: this target switches all traffic at once."""
+    def weights(self) -> TrafficWeights:
+        """nginx splits requests by the include's server weights (see set_weight)."""
+        return self
+
+    # --- TrafficWeights ---
+
+    def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
+        """`percent` of new requests to `canary_color` through a weighted upstream, under the
+        fence and lock of a switch and applied the same way (nginx -t, graceful reload, the
+        previous file back on a failure); 0 names the live server alone again."""
+        if why := weight_problem(percent):
+            self._fail(why)
+        with self.fence.hold(epoch):
+            live = self.live_color()
+            if why := split_problem(percent, canary_color, live):
+                self._fail(why)
+            assert live is not None  # split_problem refuses a split with nothing live
+            canary = None
+            if percent > 0:
+                port = self._answering(canary_color, f"send {percent}% to")
+                canary = (port, canary_color, percent)
+            wanted = render_include(self.upstream, self.ports[live], live, canary)
+            self._apply(wanted, f"weight {percent}% to {canary_color}")
+
+    def weight(self) -> int:
+        return canary_percent(self._servers() or [])
+
+    # --- metrics of a canary's analysis ---
+
+    def metrics_problem(self) -> str | None:
+        if self.access_log is None:
+            return (
+                "access_log: not set, and a canary's analysis on nginx counts each color's "
+                "requests in nginx's access log (docs/canary.md)"
+            )
         return None
+
+    def metrics(self, color: Color, window: float) -> dict[str, float]:
+        """`color`'s requests that ended in the last `window` seconds, read from the tail of
+        the access log (see nginx_access_log); the log is opened without following a link."""
+        if self.access_log is None:
+            self._fail(f"settings.{self.metrics_problem()}")
+        port = self.ports[color]
+        lines = FileLogSource(self.access_log).newest_first()
+        with contextlib.closing(lines):
+            stats = window_stats(lines, [port], time.time() - window, self.label)
+        counted = stats[port]
+        return analysis_values(counted.requests, counted.responses, counted.latency)
 
     def close(self) -> None:
         """Nothing held between calls."""

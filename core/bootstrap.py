@@ -20,6 +20,7 @@ from shipdeck.core.ports import (
     CheckpointStore,
     Clock,
     Color,
+    CountsTraffic,
     LiveColorReader,
     LogSource,
     MachineProcesses,
@@ -62,7 +63,7 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
             paths = {
                 k: str(_resolve_path(workspace, v))
                 for k, v in settings.items()
-                if k in ("include_file", "nginx_conf", "pid_file")
+                if k in ("include_file", "nginx_conf", "pid_file", "access_log")
             }
             return NginxTarget(app, env, {**settings, **paths}, state_dir)
         if adapter == "aws-elb":
@@ -105,33 +106,45 @@ def machine_targets(workspace: Workspace) -> list[tuple[str, str, MachineProcess
     return found
 
 
+# Adapters whose targets count their own traffic (ports.CountsTraffic).
+COUNTING_ADAPTERS = ("local", "nginx")
+
+
 class TargetMetrics:
-    """The canary analysis' MetricsSource: a `local` target's own front-proxy counters. Other
-    adapters have no metrics source yet, so an analysis there fails its step naming why."""
+    """The canary analysis' MetricsSource: the traffic a target counts itself (a `local`
+    target's front proxy, an `nginx` target's access log). Other adapters count none, so an
+    analysis there fails its step naming why."""
 
     def __init__(self, workspace: Path, config: WorkspaceConfig) -> None:
         self.workspace = workspace
         self.config = config
+        self.targets = make_target_factory(workspace)
 
     def sample(self, app: str, env: str, color: Color, window: float) -> dict[str, float]:
         spec = self.config.apps.get(app)
         target = spec.targets.get(env) if spec else None
-        if target is None or target.adapter != "local":
+        if target is None or target.adapter not in COUNTING_ADAPTERS:
             adapter = target.adapter if target else "no"
             raise AdapterError(
                 f"{app}/{env}: the '{adapter}' target has no metrics for a canary's analysis "
-                "(only 'local' targets count their own traffic so far)"
+                f"(only {' and '.join(map(repr, COUNTING_ADAPTERS))} targets count their own "
+                "traffic so far)"
             )
-        from shipdeck.adapters.local.target import LocalTarget
-
-        state = target_state_dir(self.workspace, app, env)
-        return LocalTarget(app, env, target.settings, state).metrics(color, window)
+        built = self.targets(app, env, target.adapter, target.settings)
+        try:
+            assert isinstance(built, CountsTraffic)
+            return built.metrics(color, window)
+        finally:
+            built.close()
 
 
 def make_metrics(config: WorkspaceConfig, workspace: Path) -> MetricsSource | None:
-    """TargetMetrics when any app has a `local` target, else none (an analysis then says so)."""
-    local = any(t.adapter == "local" for a in config.apps.values() for t in a.targets.values())
-    return TargetMetrics(workspace, config) if local else None
+    """TargetMetrics when any app has a target that counts its traffic, else none (an analysis
+    then says so)."""
+    counting = any(
+        t.adapter in COUNTING_ADAPTERS for a in config.apps.values() for t in a.targets.values()
+    )
+    return TargetMetrics(workspace, config) if counting else None
 
 
 def make_queries(config: WorkspaceConfig) -> MetricQueries | None:

@@ -230,6 +230,19 @@ class MetricQueries(Protocol):
         AdapterError when the server cannot be asked or the answer is not one value."""
 
 
+@runtime_checkable
+class CountsTraffic(Protocol):
+    """A target that counts its own traffic per color (the local front proxy's counters, nginx's
+    access log): what bootstrap's MetricsSource reads for a canary's analysis on it."""
+
+    def metrics_problem(self) -> str | None:
+        """Why it cannot count, as "SETTING: why" (a setting of its target table), None when it
+        can: `config check` and `plan run` refuse a canary with an analysis there (exit 4)."""
+
+    def metrics(self, color: Color, window: float) -> dict[str, float]:
+        """MetricsSource.sample for `color` of this target."""
+
+
 class MachineProcesses(Protocol):
     """A target whose processes run on this machine (the `local` adapter): what `demo stop`
     ends and what the TUI mentions on quit, because they outlive every shipdeck command."""

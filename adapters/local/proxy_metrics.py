@@ -280,15 +280,21 @@ def window_values(
     # From the proxy's start, everything counted is inside the window; else from the oldest
     # snapshot inside it.
     base = None if float(doc.get("started", 0.0)) >= start else inside[0]["backends"].get(backend)
-    responses = _delta(latest, base, "responses")
-    latency = _delta(latest, base, "latency")
-    out = {
-        "requests": float(latest.get("requests", 0) - (base or {}).get("requests", 0)),
-        "responses": float(sum(responses.values())),
-    }
+    requests = latest.get("requests", 0) - (base or {}).get("requests", 0)
+    latency = {int(k): v for k, v in _delta(latest, base, "latency").items()}
+    return analysis_values(requests, _delta(latest, base, "responses"), latency)
+
+
+def analysis_values(
+    requests: float, responses: Mapping[str, int], latency: Mapping[int, int]
+) -> dict[str, float]:
+    """What a canary's analysis reads from one backend's counts over a window (the local proxy's
+    counters, nginx's access log): requests, responses, error_rate (5xx / responses),
+    latency_p50_ms and latency_p95_ms; with no response the rate and latencies are left out."""
+    out = {"requests": float(requests), "responses": float(sum(responses.values()))}
     if out["responses"] > 0:
-        out["error_rate"] = responses["5xx"] / out["responses"]
-    buckets = {int(k): v for k, v in latency.items() if v > 0}
+        out["error_rate"] = responses.get("5xx", 0) / out["responses"]
+    buckets = {k: v for k, v in latency.items() if v > 0}
     for name, q in (("latency_p50_ms", 50), ("latency_p95_ms", 95)):
         value = percentile_ms(buckets, q)
         if value is not None:

@@ -305,6 +305,9 @@ class LocalTarget:
             self._fail(f"unreadable canary weight {weight!r} in {self._backend_path}")
         return weight
 
+    def metrics_problem(self) -> None:
+        """The proxy always counts: nothing to configure."""
+
     def metrics(self, color: Color, window: float) -> dict[str, float]:
         """`color`'s traffic through the front proxy over the last `window` seconds (see
         proxy_metrics.window_values); nothing counted (no proxy yet) reads as no requests."""

@@ -7,37 +7,22 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from shipdeck.adapters.nginx import NginxTarget, render_include
+from shipdeck.adapters.nginx import NginxTarget
+from shipdeck.adapters.nginx_include import render_include
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import ReleaseSpec, StaleEpoch, other_color
 from tests.support.load import run_load
-from tests.support.moto_server import free_port
-from tests.support.nginx import NginxFront, nginx_front, require_nginx
-
-
-@dataclass
-class Rig:
-    front: NginxFront
-    target: NginxTarget
-    blue: int
-    green: int
+from tests.support.nginx import Rig, nginx_rig
 
 
 @pytest.fixture()
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    binary = require_nginx()
-    blue, green = free_port(), free_port()
-    with nginx_front(binary, tmp_path / "nginx", free_port(), blue) as front:
-        target = NginxTarget("chat-api", "prod", front.settings(blue, green), tmp_path / "st")
-        try:
-            yield Rig(front, target, blue, green)
-        finally:
-            target.teardown()
+    with nginx_rig(tmp_path) as rig:
+        yield rig
 
 
 def release(version: str, **config: str) -> ReleaseSpec:
@@ -122,7 +107,7 @@ def test_failed_config_test_restores_the_include_and_traffic(rig: Rig) -> None:
     target.stage("green", release("2.0.0"), epoch=1)
     before = rig.front.include.read_text()
     good_conf = rig.front.conf.read_text()
-    rig.front.conf.write_text(good_conf.replace("access_log off;", "access_log off; bogus on;"))
+    rig.front.conf.write_text(good_conf.replace("http {", "http { bogus on;"))
     try:
         with pytest.raises(AdapterError) as info:
             target.switch("green", epoch=1)

@@ -27,10 +27,12 @@ def local_toml(
     warm: dict[str, str] | None = None,
     env_extra: dict[str, str] | None = None,
     top: str = "",
+    targets: dict[tuple[str, str], str] | None = None,
 ) -> str:
     """`base` plus a local target (three free loopback ports) for every app in every env.
 
-    `warm` / `env_extra` add lines to [environments.E]; `top` adds whole tables (windows, freezes).
+    `warm` / `env_extra` add lines to [environments.E]; `top` adds whole tables (windows, freezes);
+    `targets[(app, env)]` is the body of that target's table instead (another adapter).
     """
     text = base
     for env in ENVS:
@@ -46,10 +48,11 @@ def local_toml(
     parts = [top, text]
     for app in re.findall(r"^\[apps\.([a-z0-9-]+)\]$", base, flags=re.M):
         for env in ENVS:
-            parts.append(
-                f'[apps.{app}.targets.{env}]\nadapter = "local"\nport = {free_port()}\n'
+            body = (targets or {}).get((app, env)) or (
+                f'adapter = "local"\nport = {free_port()}\n'
                 f"blue_port = {free_port()}\ngreen_port = {free_port()}\n"
             )
+            parts.append(f"[apps.{app}.targets.{env}]\n{body}")
     return "\n".join(parts)
 
 
@@ -102,16 +105,19 @@ def stop_runners(ws: WorkspaceFixture) -> None:
 
 
 def teardown_targets(ws: WorkspaceFixture) -> None:
-    """Stop every process the workspace's local targets started (tests must leave none)."""
+    """Stop every process the workspace's local (and nginx) targets started (tests must leave
+    none)."""
     from shipdeck.adapters.local.target import LocalTarget
+    from shipdeck.adapters.nginx import NginxTarget
 
     stop_runners(ws)
     cfg = ws.base.config
     for app, spec in cfg.apps.items():
         for env, t in spec.targets.items():
             state = ws.root / ".shipdeck" / "targets" / app / env
-            if t.adapter == "local" and state.exists():
-                LocalTarget(app, env, t.settings, state).teardown()
+            kind = {"local": LocalTarget, "nginx": NginxTarget}.get(t.adapter)
+            if kind is not None and state.exists():
+                kind(app, env, t.settings, state).teardown()
 
 
 @contextmanager

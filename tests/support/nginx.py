@@ -1,5 +1,6 @@
 """A private nginx (temporary prefix, loopback port, `daemon off`) in front of a blue/green pair:
-the nginx adapter tests, the nginx model-release test and bench/nginx_switch.py all start it here.
+the nginx adapter tests, the nginx model-release and canary tests and bench/nginx_switch.py all
+start it here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from shipdeck.adapters.nginx import NginxTarget
 
 NGINX_CONF = """\
 {user}daemon off;
@@ -25,7 +29,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    log_format shipdeck '$msec $upstream_addr $status $upstream_response_time';
+    access_log {prefix}/access.log shipdeck;
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -72,6 +77,11 @@ class NginxFront:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def access_log(self) -> Path:
+        """Written in shipdeck's format (adapters/nginx_access_log.py): a canary's metrics."""
+        return self.prefix / "access.log"
+
     def settings(self, blue_port: int, green_port: int, **extra: Any) -> dict[str, Any]:
         """NginxTarget settings for this nginx."""
         return {
@@ -83,6 +93,7 @@ class NginxFront:
             "nginx_conf": str(self.conf),
             "nginx_args": ["-p", str(self.prefix), "-e", "stderr"],
             "url": self.url,
+            "access_log": str(self.access_log),
             **extra,
         }
 
@@ -93,7 +104,7 @@ def nginx_front(
 ) -> Iterator[NginxFront]:
     """A private nginx on 127.0.0.1:`port`, proxying to the upstream in its include file (first
     pointing at `first_backend`), stopped gracefully (then killed) on exit."""
-    from shipdeck.adapters.nginx import render_include
+    from shipdeck.adapters.nginx_include import render_include
 
     prefix.mkdir(parents=True, exist_ok=True)
     include = prefix / "upstream.conf"
@@ -131,3 +142,31 @@ def nginx_front(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+@dataclass
+class Rig:
+    """A private nginx and an NginxTarget in front of it (blue and green on free ports)."""
+
+    front: NginxFront
+    target: NginxTarget
+    blue: int
+    green: int
+
+
+@contextlib.contextmanager
+def nginx_rig(tmp_path: Path, **settings: Any) -> Iterator[Rig]:
+    """nginx_front plus a target for chat-api/prod (`settings` added), torn down on exit; skips
+    without nginx (fails under CI=true)."""
+    from shipdeck.adapters.nginx import NginxTarget
+    from tests.support.moto_server import free_port
+
+    binary = require_nginx()
+    blue, green = free_port(), free_port()
+    with nginx_front(binary, tmp_path / "nginx", free_port(), blue) as front:
+        config = front.settings(blue, green, **settings)
+        target = NginxTarget("chat-api", "prod", config, tmp_path / "st")
+        try:
+            yield Rig(front, target, blue, green)
+        finally:
+            target.teardown()

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from shipdeck.core.bootstrap import make_metrics
 from shipdeck.core.domain.canary import CanarySpec, Pause, SetWeight
 from shipdeck.core.domain.config import WorkspaceConfig, parse_config
 from shipdeck.core.domain.plan import PlanBody, PlanItem, plan_digest
-from shipdeck.core.errors import ConfigError
+from shipdeck.core.errors import AdapterError, ConfigError
 from tests.support.cli import shipdeck
 from tests.support.workspace import BASIC_TOML
 
@@ -196,4 +197,42 @@ def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
         f"{file}: apps.web.targets.prod: the 'command' target adapter cannot split traffic as "
         "configured (the `weight` key is not set: an argv list with {weight}), so strategy "
         "'canary' cannot run there"
+    ]
+
+
+@pytest.mark.parametrize("access_log", [None, "logs/web.log"])
+def test_config_check_wants_the_access_log_of_an_nginx_canary_with_analysis(
+    tmp_path: Path, access_log: str | None
+) -> None:
+    """nginx splits traffic, but its analysis counts requests in nginx's access log: without
+    that setting config check names it (exit 4); with it the file is good."""
+    nginx = (
+        'adapter = "nginx"\ninclude_file = "up.conf"\nupstream = "web"\nblue_port = 9001\n'
+        'green_port = 9002\nnginx_conf = "nginx.conf"\n'
+        + (f'access_log = "{access_log}"\n' if access_log else "")
+    )
+    text = re.sub(
+        r'\[apps\.web\.targets\.prod\]\nadapter = "local"\nport = \d+\n',
+        f"[apps.web.targets.prod]\n{nginx}",
+        _config(),
+    )
+    (tmp_path / "shipdeck.toml").write_text(text, encoding="utf-8")
+
+    ran = shipdeck("--workspace", str(tmp_path), "config", "check")
+
+    # What the analysis reads (bootstrap's metrics source) says the same, or reads the log.
+    metrics = make_metrics(parse_config(tomllib.loads(text), "shipdeck.toml"), tmp_path)
+    assert metrics is not None
+    with pytest.raises(AdapterError) as info:
+        metrics.sample("web", "prod", "green", 60)
+    if access_log:
+        assert ran.code == 0, ran.err_lines
+        assert str(info.value) == f"file log {tmp_path / access_log}: not found"
+        return
+    assert str(info.value).startswith("nginx target web/prod: settings.access_log: not set")
+    assert ran.code == 4
+    assert ran.err_lines == [
+        f"{tmp_path / 'shipdeck.toml'}: apps.web.targets.prod.access_log: not set, and a "
+        "canary's analysis on nginx counts each color's requests in nginx's access log "
+        "(docs/canary.md)"
     ]

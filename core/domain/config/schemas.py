@@ -43,6 +43,8 @@ TARGET_ADAPTERS: dict[str, Schema] = {
         "health_timeout": ((int, float), False),
         "start_timeout": ((int, float), False),
         "switch_timeout": ((int, float), False),
+        "drain_timeout": ((int, float), False),
+        "access_log": (str, False),
     },
     "aws-elb": {
         "listener_arn": (str, True),

@@ -170,7 +170,9 @@ class _Shipping(_Canarying):
         )  # fmt: skip
         self._evaluate(a, spec)
         canary = self.ctx.config.canary(a.name, self.env, self.body.kind)
-        if canary is not None and a.from_color is not None:
+        # A first deployment switches at once: no color is live, or nothing runs on the one
+        # the switch names (nginx's include names a server before anything was deployed).
+        if canary is not None and a.from_version is not None:
             self._walk_canary(a, canary)
         self._step(
             a, "switch", lambda: a.target.switch(a.to_color, self.epoch),
