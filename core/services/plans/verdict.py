@@ -30,7 +30,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans.liveness import read_lock
 from shipdeck.core.services.plans.lookups import env_config, env_window, untargeted, window_tz
 from shipdeck.core.services.plans.views import LockView
-from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.releases import proven_releases
 from shipdeck.core.storage import approvals as stored_approvals
 from shipdeck.core.storage import binding
 from shipdeck.core.storage import overrides as stored_overrides
@@ -38,7 +38,6 @@ from shipdeck.core.storage.tables import (
     AUDIT_EVENTS,
     DEPLOYMENTS,
     PLANS,
-    RELEASES,
     TICKS,
 )
 
@@ -214,11 +213,10 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
 
 def model_facts(conn: Connection, body: PlanBody) -> list[ModelFact]:
     """The model reports the plan's releases recorded at release time (their manifests)."""
-    ids = [i.release_id for i in body.items]
-    rows = list(conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids)))) if ids else []
+    proven = proven_releases(conn, [i.release_id for i in body.items])
     return [
         ModelFact(rec.app, rec.version, a.name, a.model)
-        for rec in sorted((proven_release(conn, r) for r in rows), key=lambda r: r.app)
+        for rec in sorted(proven, key=lambda r: r.app)
         for a in rec.manifest.artifacts
         if a.model is not None
     ]

@@ -17,7 +17,7 @@ from shipdeck.core.domain.windows import WindowState, describe_next
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import ReleaseSpec, ResolvedArtifact, other_color
 from shipdeck.core.services.plans import env_window, window_tz
-from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.releases import proven_releases
 from shipdeck.core.services.runs.canary import _Canarying
 from shipdeck.core.services.runs.eval_gate import EvalRun, live_baseline
 from shipdeck.core.services.runs.failpoints import failpoint
@@ -34,7 +34,7 @@ from shipdeck.core.services.runs.state import (
 )
 from shipdeck.core.storage import binding
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage.tables import DEPLOYMENTS, RELEASES, STEPS
+from shipdeck.core.storage.tables import DEPLOYMENTS, STEPS
 
 
 def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
@@ -55,16 +55,15 @@ class _Shipping(_Canarying):
         if release_id not in self._specs:
             ids = {release_id, *(a.item.release_id for a in self.apps.values())}
             with self.ctx.db.read() as conn:
-                rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids))).all()
-                proven = {row.id: proven_release(conn, row).manifest for row in rows}
-            for row in rows:
-                m = proven[row.id]
+                proven = proven_releases(conn, ids)
+            for rec in proven:
+                m = rec.manifest
                 arts = tuple(
                     ResolvedArtifact(e.name, e.uri, e.resolved or e.uri, e.digest or "")
                     for e in m.artifacts
                 )
-                self._specs[row.id] = ReleaseSpec(
-                    m.app, m.version, m.commit, row.digest, dict(m.config), arts
+                self._specs[rec.id] = ReleaseSpec(
+                    m.app, m.version, m.commit, rec.digest, dict(m.config), arts
                 )
         return self._specs[release_id]
 
