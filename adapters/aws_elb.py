@@ -9,6 +9,12 @@ Fencing lives in a tag (`shipdeck:epoch`) on the resource being switched (the ru
 bastions share one state database, and only a mark on the AWS resource itself is seen by all of
 them. ELB tags have no compare-and-swap, so two runners that read the tag in the same instant can
 both pass; the core's lease is the primary guard and the tag stops the runner that stalled past it.
+
+Canary: set_weight writes a forward action with weighted target groups (ForwardConfig: the live
+group 100-N, the canary's N) and tags the switched resource `shipdeck:canary=COLOR` first, so
+live_color stays right while both groups take traffic (even at 50/50 or 0/100): the live color
+is the one that is not the canary. Weight 0 and a switch write a plain forward again and drop the
+tag; a forward to both groups without the tag is someone else's split, an error as before.
 """
 
 from __future__ import annotations
@@ -18,29 +24,36 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipdeck.adapters.aws import AwsClient, aws_errors
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import check_epoch
 from shipdeck.core.errors import AdapterError, ConfigError
-from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
+from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights, other_color
 
 log = logging.getLogger(__name__)
 
 EPOCH_TAG = "shipdeck:epoch"
 VERSION_TAG = "shipdeck:version"
 DIGEST_TAG = "shipdeck:digest"
+CANARY_TAG = "shipdeck:canary"
 
 
-def _forwarded_groups(actions: list[dict[str, Any]]) -> list[str]:
-    """Target groups that receive traffic from an action list (weight 0 receives none)."""
-    groups: list[str] = []
+def _forward_weights(actions: list[dict[str, Any]]) -> dict[str, int]:
+    """Target group ARN -> weight in the forward action (a plain forward is one group of 1);
+    a ForwardConfig wins over a TargetGroupArn beside it, as in ELB."""
     for action in actions:
         if action.get("Type") != "forward":
             continue
         weighted = action.get("ForwardConfig", {}).get("TargetGroups")
         if weighted:
-            groups += [g["TargetGroupArn"] for g in weighted if g.get("Weight", 1) > 0]
-        elif action.get("TargetGroupArn"):
-            groups.append(action["TargetGroupArn"])
-    return sorted(set(groups))
+            return {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in weighted}
+        if action.get("TargetGroupArn"):
+            return {action["TargetGroupArn"]: 1}
+    return {}
+
+
+def _forwarded_groups(actions: list[dict[str, Any]]) -> list[str]:
+    """Target groups that receive traffic from an action list (weight 0 receives none)."""
+    return sorted(arn for arn, weight in _forward_weights(actions).items() if weight > 0)
 
 
 class ElbTarget:
@@ -94,9 +107,11 @@ class ElbTarget:
             described = self._elb().describe_tags(ResourceArns=[arn])["TagDescriptions"]
         return {t["Key"]: t["Value"] for d in described for t in d.get("Tags", [])}
 
-    def _fence(self, epoch: int) -> None:
-        """Refuse an epoch older than the one recorded on the switched resource; record newer."""
-        raw = self._tags(self._switched).get(EPOCH_TAG)
+    def _fence(self, epoch: int) -> dict[str, str]:
+        """Refuse an epoch older than the one recorded on the switched resource; record newer.
+        Returns the resource's tags as they were."""
+        tags = self._tags(self._switched)
+        raw = tags.get(EPOCH_TAG)
         try:
             seen = int(raw) if raw is not None else None
         except ValueError:
@@ -106,6 +121,47 @@ class ElbTarget:
                 self._elb().add_tags(
                     ResourceArns=[self._switched], Tags=[{"Key": EPOCH_TAG, "Value": str(epoch)}]
                 )
+        return tags
+
+    def _split(self, actions: list[dict[str, Any]]) -> tuple[Color | None, int]:
+        """(live color, percent the other color gets). A forward to both groups is read with
+        the canary tag: the live color is the one that is not the canary."""
+        weights = _forward_weights(actions)
+        if len(weights) == 2 and set(weights) == set(self.groups.values()):
+            tag = self._tags(self._switched).get(CANARY_TAG)
+            canary = next((c for c in self.groups if c == tag), None)
+            if canary is not None:
+                total = sum(weights.values())
+                share = weights[self.groups[canary]] * 100 / total if total > 0 else 0
+                return other_color(canary), round(share)
+        groups = _forwarded_groups(actions)
+        if not groups:
+            return None, 0
+        if len(groups) > 1:
+            split = ", ".join(groups)
+            raise AdapterError(f"{self.label}: traffic is split between {split}; expected one")
+        return self._color_of(groups[0]), 0
+
+    def _forward(self, actions: list[dict[str, Any]], forward: dict[str, Any], what: str) -> None:
+        """Replace the terminal action with `forward`, keeping authenticate actions in front of
+        it; ELB applies the change atomically and lets requests finish."""
+        terminal = [a for a in actions if not str(a.get("Type", "")).startswith("authenticate")]
+        forward = {"Type": "forward", **forward}
+        if terminal and "Order" in terminal[0]:
+            forward["Order"] = terminal[0]["Order"]
+        kept = [a for a in actions if a not in terminal]
+        with aws_errors(f"{self.label}: {what}"):
+            if self.rule_arn:
+                self._elb().modify_rule(RuleArn=self.rule_arn, Actions=[*kept, forward])
+            else:
+                self._elb().modify_listener(
+                    ListenerArn=self.listener_arn, DefaultActions=[*kept, forward]
+                )
+
+    def _drop_canary_tag(self, tags: Mapping[str, str]) -> None:
+        if CANARY_TAG in tags:
+            with aws_errors(self.label):
+                self._elb().remove_tags(ResourceArns=[self._switched], TagKeys=[CANARY_TAG])
 
     def _color_of(self, arn: str) -> Color:
         for color, group in self.groups.items():
@@ -123,13 +179,7 @@ class ElbTarget:
     # --- Target ---
 
     def live_color(self) -> Color | None:
-        groups = _forwarded_groups(self._actions())
-        if not groups:
-            return None
-        if len(groups) > 1:
-            split = ", ".join(groups)
-            raise AdapterError(f"{self.label}: traffic is split between {split}; expected one")
-        return self._color_of(groups[0])
+        return self._split(self._actions())[0]
 
     def staged_version(self, color: Color) -> str | None:
         return self._tags(self.groups[color]).get(VERSION_TAG)
@@ -185,33 +235,26 @@ class ElbTarget:
         return Health(ok=not bad, detail=detail)
 
     def switch(self, color: Color, epoch: int) -> None:
-        """Replace the terminal action with a forward to `color`'s group, keeping authenticate
-        actions in front of it; ELB applies the change atomically and lets requests finish."""
-        self._fence(epoch)
+        """A plain forward to `color`'s group, which ends any canary split (see _forward)."""
+        tags = self._fence(epoch)
         actions = self._actions()
         group = self._existing_group(color)
-        if _forwarded_groups(actions) == [group]:
-            return
-        terminal = [a for a in actions if not str(a.get("Type", "")).startswith("authenticate")]
-        forward: dict[str, Any] = {"Type": "forward", "TargetGroupArn": group}
-        if terminal and "Order" in terminal[0]:
-            forward["Order"] = terminal[0]["Order"]
-        kept = [a for a in actions if a not in terminal]
-        with aws_errors(f"{self.label}: switch to {color}"):
-            if self.rule_arn:
-                self._elb().modify_rule(RuleArn=self.rule_arn, Actions=[*kept, forward])
-            else:
-                self._elb().modify_listener(
-                    ListenerArn=self.listener_arn, DefaultActions=[*kept, forward]
-                )
-        log.info("%s: traffic switched to %s (%s)", self.label, color, group)
+        if list(_forward_weights(actions)) != [group]:
+            self._forward(actions, {"TargetGroupArn": group}, f"switch to {color}")
+            log.info("%s: traffic switched to %s (%s)", self.label, color, group)
+        self._drop_canary_tag(tags)
 
     def stop_idle(self, color: Color, epoch: int) -> None:
         """The instances behind a target group belong to the team's own tooling: refuse the live
         color, otherwise record that there was nothing to stop."""
         self._fence(epoch)
-        if self.live_color() == color:
+        live, share = self._split(self._actions())
+        if live == color:
             raise AdapterError(f"{self.label}: refusing to stop {color}: it is live")
+        if share > 0:
+            raise AdapterError(
+                f"{self.label}: refusing to stop {color}: it takes {share}% of traffic as a canary"
+            )
         log.info(
             "%s: stop_idle %s is a no-op (targets are managed outside shipdeck)", self.label, color
         )
@@ -223,9 +266,43 @@ class ElbTarget:
             "restart them with the tooling that registered them"
         )
 
-    def weights(self) -> TrafficWeights | None:
-        """No traffic split yet: this target switches all traffic at once."""
-        return None
+    def weights(self) -> TrafficWeights:
+        """The listener (or rule) splits traffic between the groups by weight (see set_weight)."""
+        return self
+
+    # --- TrafficWeights ---
+
+    def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
+        """Tag the canary, then forward to both groups by weight; 0 forwards to the live group
+        alone and then drops the tag (each order leaves live_color right if a run dies between)."""
+        if why := weight_problem(percent):
+            raise AdapterError(f"{self.label}: {why}")
+        tags = self._fence(epoch)
+        actions = self._actions()
+        live = self._split(actions)[0]
+        if why := split_problem(percent, canary_color, live):
+            raise AdapterError(f"{self.label}: {why}")
+        assert live is not None  # split_problem refuses a split with nothing live
+        if percent == 0:
+            if list(_forward_weights(actions)) != [self.groups[live]]:
+                self._forward(actions, {"TargetGroupArn": self.groups[live]}, "weight 0%")
+            self._drop_canary_tag(tags)
+            return
+        canary = self._existing_group(canary_color)
+        if tags.get(CANARY_TAG) != canary_color:
+            with aws_errors(self.label):
+                self._elb().add_tags(
+                    ResourceArns=[self._switched], Tags=[{"Key": CANARY_TAG, "Value": canary_color}]
+                )
+        groups = [
+            {"TargetGroupArn": self.groups[live], "Weight": 100 - percent},
+            {"TargetGroupArn": canary, "Weight": percent},
+        ]
+        self._forward(actions, {"ForwardConfig": {"TargetGroups": groups}}, f"weight {percent}%")
+        log.info("%s: %d%% of traffic to %s (%s)", self.label, percent, canary_color, canary)
+
+    def weight(self) -> int:
+        return self._split(self._actions())[1]
 
     def close(self) -> None:
         self._elb.close()

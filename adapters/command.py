@@ -7,18 +7,32 @@ Settings (argv lists; placeholders {app} {env} {color} {version} {commit} {diges
 {config[KEY]} are filled inside items, never through a shell):
     stage, health, switch, live_color   required; live_color prints "blue", "green" or nothing
     stop_idle, restart                  optional
+    weight                              optional: sends {weight} percent (0-100) of traffic to
+                                        the canary {color}, the rest to the live one; without
+                                        it the target cannot run a canary
+    weight_read                         optional: prints the percent the non-live color gets
     timeout                             seconds per command, default 60
     endpoint                            the URL users reach, shown in status
     cwd                                 working directory for the commands
 
 State in `state_dir`: `epoch` (highest fencing epoch seen), `staged.json` (the release each
-color was given, so later steps can use its {version} and {config[KEY]}), `target.lock`.
+color was given, so later steps can use its {version} and {config[KEY]}), `weight.json` (the
+canary weight last set, see set_weight), `target.lock`.
+
+Canary: the `weight` command runs under the epoch fence like `switch`; the weight is recorded as
+pending before it runs and as done after it exits 0, so weight() reads back what was set, or says
+it is unknown when a run died or failed in between (the way back then sets 0 again, which the
+command must accept at any time, as `switch` must be idempotent). With `weight_read` configured,
+the team's system is asked instead and confirms each weight set, as live_color confirms a switch.
+A switch forgets the record: the team's switch command must end the split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +44,7 @@ from shipdeck.adapters.argv import (
     render_argv,
     run_argv,
 )
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local.processes import atomic_write_text, read_state
 from shipdeck.core.domain.redact import last_line, strip_lines
@@ -39,9 +54,11 @@ from shipdeck.core.storage.files import make_dirs
 
 log = logging.getLogger(__name__)
 
-STEPS = ("stage", "health", "switch", "live_color", "stop_idle", "restart")
+STEPS = ("stage", "health", "switch", "live_color", "stop_idle", "restart", "weight", "weight_read")
 REQUIRED_STEPS = ("stage", "health", "switch", "live_color")
 PLACEHOLDERS = frozenset({"app", "env", "color", "version", "commit", "digest", "epoch"})
+STEP_PLACEHOLDERS = {"weight": PLACEHOLDERS | {"weight"}}
+_PERCENT = re.compile(r"[0-9]{1,3}")
 
 
 def _facts(release: ReleaseSpec) -> dict[str, Any]:
@@ -76,6 +93,7 @@ class CommandTarget:
         self.state_dir = Path(state_dir)
         self.fence = EpochFence(self.state_dir, self.label)
         self._staged_path = self.state_dir / "staged.json"
+        self._weight_path = self.state_dir / "weight.json"
         # The last run of each step, control sequences stripped: what the caller shows or audits.
         self.outputs: dict[str, CompletedRun] = {}
 
@@ -98,8 +116,9 @@ class CommandTarget:
             used = placeholders(template)
         except ValueError as exc:
             raise ConfigError(f"{self.label}: settings.{step}: {exc}") from None
+        allowed = STEP_PLACEHOLDERS.get(step, PLACEHOLDERS)
         for name in sorted(used):
-            if name not in PLACEHOLDERS and not (name.startswith("config[") and name != "config"):
+            if name not in allowed and not (name.startswith("config[") and name != "config"):
                 raise ConfigError(f"{self.label}: settings.{step}: unknown placeholder {{{name}}}")
         return template
 
@@ -221,6 +240,8 @@ class CommandTarget:
                 raise AdapterError(
                     f"{self.label}: switch to {color} exited 0 but live_color says {now}"
                 )
+            with contextlib.suppress(FileNotFoundError):
+                self._weight_path.unlink()  # the switch ended any split
 
     def stop_idle(self, color: Color, epoch: int) -> None:
         with self.fence.hold(epoch):
@@ -238,8 +259,54 @@ class CommandTarget:
             self._must("restart", self._values(color, epoch))
 
     def weights(self) -> TrafficWeights | None:
-        """No traffic split yet: this target switches all traffic at once."""
-        return None
+        """The target itself when a `weight` command is configured; else it switches all
+        traffic at once (why_no_weights tells config check which setting is missing)."""
+        return self if self.templates["weight"] is not None else None
+
+    def why_no_weights(self) -> str:
+        return "the `weight` key is not set: an argv list with {weight}"
+
+    # --- TrafficWeights ---
+
+    def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
+        if why := weight_problem(percent):
+            raise AdapterError(f"{self.label}: {why}")
+        with self.fence.hold(epoch):
+            if why := split_problem(percent, canary_color, self.live_color()):
+                raise AdapterError(f"{self.label}: {why}")
+            record = {"color": canary_color, "weight": percent, "epoch": epoch}
+            self._record_weight({**record, "done": False})
+            self._must("weight", {**self._values(canary_color, epoch), "weight": percent})
+            if self.templates["weight_read"] is not None and (now := self.weight()) != percent:
+                raise AdapterError(
+                    f"{self.label}: weight {percent}% for {canary_color} exited 0 "
+                    f"but weight_read says {now}%"
+                )
+            self._record_weight({**record, "done": True})
+
+    def weight(self) -> int:
+        """weight_read's answer when configured, else the weight last set (0 before any)."""
+        if self.templates["weight_read"] is not None:
+            said = self._must("weight_read", self._values(None, None)).stdout.strip()
+            if not _PERCENT.fullmatch(said) or int(said) > 100:
+                raise AdapterError(
+                    f"{self.label}: weight_read printed {said[:60]!r}, expected 0 to 100"
+                )
+            return int(said)
+        record = read_state(self._weight_path, self.label)
+        weight = record.get("weight", 0)
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise AdapterError(f"{self.label}: unreadable weight {weight!r} in {self._weight_path}")
+        if record and not record.get("done"):
+            raise AdapterError(
+                f"{self.label}: the weight is unknown: setting {weight}% on "
+                f"{record.get('color')} did not finish"
+            )
+        return weight
+
+    def _record_weight(self, record: Mapping[str, Any]) -> None:
+        make_dirs(self.state_dir)
+        atomic_write_text(self._weight_path, json.dumps(record) + "\n")
 
     def close(self) -> None:
         """Nothing held between calls: every step is its own process."""

@@ -27,6 +27,7 @@ BENCHES = (
     "audit_list",
     "redaction",
     "orchestration",
+    "canary",
     "tui_audit_keys",
     "windows",
 )

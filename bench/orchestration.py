@@ -16,14 +16,18 @@ import contextlib
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.harness import Metric, Options, Sample
 from bench.workspace import as_actor
 from shipdeck.core.ports import Color, Health, ReleaseSpec
+
+if TYPE_CHECKING:
+    from shipdeck.core.services.context import Context
 
 
 class SleepyTarget:
@@ -97,24 +101,24 @@ def bench_toml(apps: int, waves: int) -> str:
     return "\n".join(lines)
 
 
-def measure(apps: int, waves: int, step: float, runs: int, database_url: str | None) -> Metric:
-    """`runs` runs of one plan after a first that puts everything live (so finalize has work)."""
+@contextlib.contextmanager
+def engine_ctx(
+    toml: str, database_url: str | None, factory: Callable[..., Any], **also: Any
+) -> Iterator[Context]:
+    """alice's Context on a new workspace (one git repository, `toml`, SQLite or a private
+    PostgreSQL schema dropped afterwards), with targets from `factory` and the real clock."""
     from shipdeck.core.bootstrap import build_context
     from shipdeck.core.demo import make_repo
     from shipdeck.core.services.context import SystemClock
-    from shipdeck.core.services.plans import create_plan
-    from shipdeck.core.services.releases import create_release
-    from shipdeck.core.services.runs import execute_run, start_run
     from shipdeck.core.storage.db import Database
     from shipdeck.core.workspace import Workspace, load_config
 
-    samples: list[Sample] = []
     with contextlib.ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-orch-")))
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shipdeck-bench-")))
         make_repo(
             root / "repos" / "one", ("one",), datetime(2026, 1, 1, tzinfo=UTC), timedelta(hours=1)
         )
-        (root / "shipdeck.toml").write_text(bench_toml(apps, waves))
+        (root / "shipdeck.toml").write_text(toml)
         url = f"sqlite:///{root / 'state.db'}"
         if database_url:  # a private schema, dropped afterwards: never touch shared tables
             from tests.support.workspace import postgres_schema
@@ -123,13 +127,26 @@ def measure(apps: int, waves: int, step: float, runs: int, database_url: str | N
         db = Database(url)
         db.upgrade()
         db.dispose()
-        targets: dict[str, SleepyTarget] = {}
-
-        def factory(app: str, env: str, adapter: str, settings: Any) -> SleepyTarget:
-            return targets.setdefault(app, SleepyTarget(step))
-
         base = build_context(Workspace(root, load_config(root / "shipdeck.toml")), database_url=url)
-        ctx = replace(as_actor(base, "alice"), targets=factory, clock=SystemClock())
+        try:
+            yield replace(as_actor(base, "alice"), targets=factory, clock=SystemClock(), **also)
+        finally:
+            base.db.dispose()
+
+
+def measure(apps: int, waves: int, step: float, runs: int, database_url: str | None) -> Metric:
+    """`runs` runs of one plan after a first that puts everything live (so finalize has work)."""
+    from shipdeck.core.services.plans import create_plan
+    from shipdeck.core.services.releases import create_release
+    from shipdeck.core.services.runs import execute_run, start_run
+
+    samples: list[Sample] = []
+    targets: dict[str, SleepyTarget] = {}
+
+    def factory(app: str, env: str, adapter: str, settings: Any) -> SleepyTarget:
+        return targets.setdefault(app, SleepyTarget(step))
+
+    with engine_ctx(bench_toml(apps, waves), database_url, factory) as ctx:
         names = sorted(ctx.config.apps)
         for run in range(runs + 1):
             for a in names:
@@ -143,7 +160,6 @@ def measure(apps: int, waves: int, step: float, runs: int, database_url: str | N
                 raise RuntimeError(f"bench run {run} {result.state}: {result.result}")
             if run:
                 samples.append(sample)
-        base.db.dispose()
     critical = (4 * waves + 1) * step
     store = "postgresql" if database_url else "sqlite"
     return Metric(

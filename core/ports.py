@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol, runtime_checkable
 
 from shipdeck.core.errors import AdapterError
 
@@ -200,6 +200,16 @@ class TrafficWeights(Protocol):
 
     def weight(self) -> int:
         """The percent of traffic the non-live color gets now, read from the real world."""
+
+
+@runtime_checkable
+class SplitUnconfigured(Protocol):
+    """A target whose weights() is None only because of its settings (a command target without
+    a `weight` key): `config check` and `plan run` add the reason to their refusal, so the
+    user learns which setting to add, not only that the adapter cannot split."""
+
+    def why_no_weights(self) -> str:
+        """The missing setting, named as a key of the target's table."""
 
 
 class MetricsSource(Protocol):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from shipdeck.adapters.argv import render_argv
+from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local import demo_app
 from shipdeck.adapters.local.loopback import http_get
@@ -272,15 +273,12 @@ class LocalTarget:
 
     def set_weight(self, canary_color: Color, percent: int, epoch: int) -> None:
         color = self._color(canary_color)
-        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-            self._fail(f"canary weight must be a percentage from 0 to 100, got {percent!r}")
+        if why := weight_problem(percent):
+            self._fail(why)
         with self.fence.hold(epoch):
             doc = self._read_json(self._backend_path)
-            live = doc.get("color")
-            if live not in COLORS:
-                self._fail(f"cannot send {percent}% to {color}: nothing is live to split with")
-            if live == color:
-                self._fail(f"cannot send {percent}% to {color} as a canary: it is live")
+            if why := split_problem(percent, color, doc.get("color")):
+                self._fail(why)
             if percent == 0:
                 if "canary" not in doc:
                     return

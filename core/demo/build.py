@@ -46,8 +46,9 @@ def build_demo(
 
 
 def _context(root: Path) -> Context:
-    """The workspace's context on an upgraded database, without warm delays: history is replayed
-    in seconds (warm delays are not part of what approvers sign)."""
+    """The workspace's context on an upgraded database, without warm delays, and blue/green
+    where the workspace ships a canary: history is replayed in seconds (warm delays are not part
+    of what approvers sign; the canary is what the team adopted last, for the user to try)."""
     from shipdeck.core.bootstrap import build_context
     from shipdeck.core.storage.db import Database
     from shipdeck.core.workspace import Workspace, load_config
@@ -57,5 +58,12 @@ def _context(root: Path) -> Context:
     db.upgrade()
     db.dispose()
     base = build_context(ws)
-    envs = {n: replace(e, warm_seconds=0.0) for n, e in base.config.environments.items()}
-    return replace(base, config=replace(base.config, environments=envs))
+    cfg = base.config
+    envs = {
+        n: replace(e, warm_seconds=0.0, strategy="blue-green") for n, e in cfg.environments.items()
+    }
+    apps = {
+        n: replace(a, targets={e: replace(t, strategy=None) for e, t in a.targets.items()})
+        for n, a in cfg.apps.items()
+    }
+    return replace(base, config=replace(cfg, environments=envs, apps=apps))

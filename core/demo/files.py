@@ -28,69 +28,72 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+# What the demo workspace declares before its apps: people, roles, windows and environments.
+HEAD = """\
+# The shipdeck demo workspace (built by `shipdeck demo`).
+[workspace]
+name = "demo"
+
+[identity]
+# Whoever runs the demo acts as alice, or as SHIPDECK_ACTOR (bob, carol, ...): one
+# person plays every role. A team workspace names its CI runners here instead.
+allow_env_actor = true
+delegators = ["*"]
+default_actor = "alice"
+
+[roles.release-managers]
+users = ["alice"]
+permissions = ["*"]
+
+[roles.developers]
+users = ["dave"]
+permissions = ["release.create", "plan.create", "plan.check", "deploy", "task.logs"]
+
+[roles.approvers]
+users = ["bob", "carol"]
+permissions = ["plan.approve", "plan.check"]
+
+[roles.auditors]
+users = ["erin"]
+permissions = []
+
+[roles.on-call]
+users = ["frank"]
+permissions = ["rollback", "reconcile", "task.logs", "task.restart", "task.token-limit"]
+
+# No deploys during the monthly database maintenance.
+[windows.db-maintenance]
+cron = "0 2 1 * *"
+duration = "2h"
+timezone = "Europe/Berlin"
+kind = "deny"
+
+[freezes.new-year]
+start = 2026-12-31T12:00:00+00:00
+end = 2027-01-02T08:00:00+00:00
+reason = "New year freeze"
+
+[environments.staging]
+warm = "30s"
+
+[environments.prod]
+requires_previous = true
+approvals = { required = 2, roles = ["approvers"] }
+checklist = [
+  "Release notes reviewed",
+  "On-call informed",
+]
+windows = ["db-maintenance"]
+freezes = ["new-year"]
+override_roles = ["release-managers"]
+task_roles = ["on-call", "release-managers"]
+protected = true
+warm = "2m"
+"""
+
+
 def demo_toml(ports: list[int]) -> str:
-    lines = [
-        "# The shipdeck demo workspace (built by `shipdeck demo`).",
-        "[workspace]",
-        'name = "demo"',
-        "",
-        "[identity]",
-        "# Whoever runs the demo acts as alice, or as SHIPDECK_ACTOR (bob, carol, ...): one",
-        "# person plays every role. A team workspace names its CI runners here instead.",
-        "allow_env_actor = true",
-        'delegators = ["*"]',
-        'default_actor = "alice"',
-        "",
-        "[roles.release-managers]",
-        'users = ["alice"]',
-        'permissions = ["*"]',
-        "",
-        "[roles.developers]",
-        'users = ["dave"]',
-        'permissions = ["release.create", "plan.create", "plan.check", "deploy", "task.logs"]',
-        "",
-        "[roles.approvers]",
-        'users = ["bob", "carol"]',
-        'permissions = ["plan.approve", "plan.check"]',
-        "",
-        "[roles.auditors]",
-        'users = ["erin"]',
-        "permissions = []",
-        "",
-        "[roles.on-call]",
-        'users = ["frank"]',
-        'permissions = ["rollback", "reconcile", "task.logs", "task.restart", "task.token-limit"]',
-        "",
-        "# No deploys during the monthly database maintenance.",
-        "[windows.db-maintenance]",
-        'cron = "0 2 1 * *"',
-        'duration = "2h"',
-        'timezone = "Europe/Berlin"',
-        'kind = "deny"',
-        "",
-        "[freezes.new-year]",
-        "start = 2026-12-31T12:00:00+00:00",
-        "end = 2027-01-02T08:00:00+00:00",
-        'reason = "New year freeze"',
-        "",
-        "[environments.staging]",
-        'warm = "30s"',
-        "",
-        "[environments.prod]",
-        "requires_previous = true",
-        'approvals = { required = 2, roles = ["approvers"] }',
-        "checklist = [",
-        '  "Release notes reviewed",',
-        '  "On-call informed",',
-        "]",
-        'windows = ["db-maintenance"]',
-        'freezes = ["new-year"]',
-        'override_roles = ["release-managers"]',
-        'task_roles = ["on-call", "release-managers"]',
-        "protected = true",
-        'warm = "2m"',
-        "",
-    ]
+    lines = [HEAD]
     port = iter(ports)
     for app in APPS:
         deps = ", ".join(f'"{d}"' for d in app.depends_on)
@@ -116,6 +119,8 @@ def demo_toml(ports: list[int]) -> str:
             ]
             if app.name == "model-server":
                 lines += _eval_gate(env)
+            if app.name == "web" and env == "staging":
+                lines += CANARY
             if app.name == "chat-api":
                 lines += [
                     f"[apps.chat-api.targets.{env}.token_limits]",
@@ -125,6 +130,21 @@ def demo_toml(ports: list[int]) -> str:
                     "",
                 ]
     return "\n".join(lines)
+
+
+# web ships to staging as a canary: a fifth of the traffic, then half, each weight judged on its
+# error rate; it waits for a person (P in the run view, or `plan promote`) before taking it all.
+CANARY = [
+    'strategy = "canary"',
+    "[apps.web.targets.staging.canary]",
+    'steps = [{ set_weight = 20 }, { pause = "30s" }, { set_weight = 50 }, { pause = {} }]',
+    "# With no traffic there is nothing to judge: the analysis is inconclusive and the canary",
+    "# waits for a person. Send some (curl the front port in a loop) to see it judged.",
+    "[apps.web.targets.staging.canary.analysis.error_rate]",
+    'success = "error_rate < 0.01"',
+    'interval = "10s"',
+    "",
+]
 
 
 def _eval_gate(env: str) -> list[str]:

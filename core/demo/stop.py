@@ -65,16 +65,11 @@ def _processes(targets: list[tuple[str, str, MachineProcesses]]) -> list[DemoPro
 def _live_runners(ctx: Context) -> list[DemoProcess]:
     """Detached runners still holding a lease, and waiters of queued plans, identified by pid
     and start time (a pid alone may have been reused by now)."""
-    from sqlalchemy import select
-
-    from shipdeck.core.storage import queued_runs
-    from shipdeck.core.storage.tables import LEASES
+    from shipdeck.core.storage import leases, queued_runs
 
     with ctx.db.read() as conn:
-        rows = conn.execute(
-            select(LEASES.c.plan_id, LEASES.c.runner).where(LEASES.c.runner.is_not(None))
-        ).all()
-        named = [(f"runner of plan {plan_id}", runner) for plan_id, runner in rows]
+        named = [(f"runner of plan {r.plan_id}", r.runner)
+                 for r in leases.with_runner(conn) if r.runner]  # fmt: skip
         named += [(f"waiter of queued plan {q.plan_id}", q.waiter)
                   for q in queued_runs.waiting(conn) if q.waiter]  # fmt: skip
     found = []

@@ -1,7 +1,7 @@
 """Which actions an actor may take now, and why not: the one answer both front ends show.
 
 `plan_actions` covers a plan (submit, edit, tick, approve, reject, run, queue and unqueue for its
-window, abort, override, ack);
+window, promote a running canary, abort, override, ack);
 `app_actions` an app in an environment (deploy, rollback and each day-2 task; `task_actions` the
 tasks alone, without IO). Each Action
 carries structured reasons (kind + sentence) when refused, and whether it applies at all (a plan
@@ -23,8 +23,8 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import OverrideView, PlanView, env_config
 
 PLAN_ACTIONS = (
-    "submit", "edit", "tick", "approve", "reject", "run", "queue", "unqueue", "abort", "override",
-    "ack",
+    "submit", "edit", "tick", "approve", "reject", "run", "queue", "unqueue", "promote", "abort",
+    "override", "ack",
 )  # fmt: skip
 TASKS = ("task.logs", "task.restart", "task.token-limit")
 APP_ACTIONS = ("deploy", "rollback", *TASKS)
@@ -110,6 +110,8 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
         "queue": pre_run
         and not (waiting and view.queued is not None and not view.queued.waiter_gone),
         "unqueue": waiting,
+        "promote": view.state == "running"
+        and any(ctx.config.canary(i.app, view.env, view.kind) for i in view.items),
         "abort": live,
         "override": live and bool(env.override_roles),
         "ack": bool(open_reviews(ctx, view)),
@@ -135,6 +137,7 @@ def plan_actions(ctx: Context, view: PlanView) -> dict[str, Action]:
     reasons["run"] = run
     reasons["queue"] = _queue_reasons(ctx, view)
     reasons["unqueue"] = _permission(ctx, ("plan.run", "plan.abort"))
+    reasons["promote"] = _permission(ctx, "plan.run") + _state(view, ("running",), "promoted")
     reasons["abort"] = _permission(ctx, "plan.abort") + _state(
         view, (*PRE_RUN, "running"), "aborted"
     )

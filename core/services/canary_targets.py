@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from shipdeck.core.domain.config import WorkspaceConfig
 from shipdeck.core.errors import ConfigError
-from shipdeck.core.ports import TargetFactory
+from shipdeck.core.ports import SplitUnconfigured, TargetFactory
 
 
 def canary_problems(
@@ -24,14 +24,16 @@ def canary_problems(
         tcfg = config.apps[app].targets[env]
         target = targets(app, env, tcfg.adapter, tcfg.settings)
         try:
-            weighted = target.weights() is not None
+            if target.weights() is not None:
+                continue
+            why = target.why_no_weights() if isinstance(target, SplitUnconfigured) else None
         finally:
             target.close()
-        if not weighted:
-            problems.append(
-                f"apps.{app}.targets.{env}: the '{tcfg.adapter}' target adapter cannot split "
-                "traffic, so strategy 'canary' cannot run there"
-            )
+        problems.append(
+            f"apps.{app}.targets.{env}: the '{tcfg.adapter}' target adapter cannot split "
+            + (f"traffic as configured ({why})" if why else "traffic")
+            + ", so strategy 'canary' cannot run there"
+        )
     return problems
 
 

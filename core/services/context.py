@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table
-
 from shipdeck.core.domain.config import WorkspaceConfig, name_problem
 from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
 from shipdeck.core.kernel import os_user
@@ -36,7 +34,8 @@ from shipdeck.core.ports import (
     WeightScanner,
 )
 from shipdeck.core.storage import audit
-from shipdeck.core.storage.db import Database
+from shipdeck.core.storage.binding import Bind
+from shipdeck.core.storage.db import Database, Tx
 from shipdeck.core.system.launcher import DetachedLauncher
 from shipdeck.core.system.processes import ProcProcesses
 
@@ -171,14 +170,14 @@ class Context:
 
     def audit(
         self,
-        conn: Connection,
+        conn: Tx,
         kind: str,
         payload: Mapping[str, Any] | None = None,
         *,
         app: str | None = None,
         env: str | None = None,
         plan: str | None = None,
-        binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+        binds: Sequence[Bind] = (),
     ) -> int:
         """Append `kind`; `binds` are the state rows (table, key) this event vouches for."""
         return audit.append(
@@ -203,7 +202,7 @@ class Context:
         app: str | None = None,
         env: str | None = None,
         plan: str | None = None,
-    ) -> Iterator[tuple[Connection, dict[str, Any]]]:
+    ) -> Iterator[tuple[Tx, dict[str, Any]]]:
         """A write transaction whose audit event is appended in it, after the caller's changes.
 
         The caller may add to the yielded payload dict (e.g. ids it created) before it is written.

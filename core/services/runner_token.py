@@ -16,11 +16,9 @@ import hmac
 import os
 import secrets
 
-from sqlalchemy import select, update
-
-from shipdeck.core.errors import PermissionDenied
+from shipdeck.core.errors import NotFoundError, PermissionDenied
 from shipdeck.core.services.context import Context
-from shipdeck.core.storage.tables import LEASES, PLANS
+from shipdeck.core.storage import runner_tokens, runs
 from shipdeck.core.system.launcher import TOKEN_FD_ENV
 
 
@@ -32,12 +30,10 @@ def issue(ctx: Context, plan_id: str, epoch: int) -> str:
     """A fresh token for the runner of `plan_id` at `epoch`; its hash is kept with the lease."""
     token = secrets.token_urlsafe(32)
     with ctx.db.write() as conn:
-        env = conn.execute(select(PLANS.c.env).where(PLANS.c.id == plan_id)).scalar_one()
-        conn.execute(
-            update(LEASES)
-            .where(LEASES.c.env == env, LEASES.c.epoch == epoch, LEASES.c.plan_id == plan_id)
-            .values(runner_token=_hash(token))
-        )
+        env = runs.env_of(conn, plan_id)
+        if env is None:
+            raise NotFoundError(f"no plan {plan_id}")
+        runner_tokens.arm(conn, env, epoch, plan_id, _hash(token))
         ctx.audit(conn, "run.runner_armed", {"epoch": epoch}, env=env, plan=plan_id)
     return token
 
@@ -63,19 +59,13 @@ def receive() -> str | None:
 def redeem(ctx: Context, plan_id: str, epoch: int, token: str | None) -> None:
     """Let this runner act only with the token issued for this lease; refuse and audit else."""
     with ctx.db.write() as conn:
-        env = conn.execute(select(PLANS.c.env).where(PLANS.c.id == plan_id)).scalar()
-        row = conn.execute(
-            select(LEASES.c.runner_token)
-            .where(LEASES.c.env == env, LEASES.c.epoch == epoch, LEASES.c.plan_id == plan_id)
-            .with_for_update()
-        ).first()
-        stored = row.runner_token if row is not None else None
-        if token is not None and stored is not None and hmac.compare_digest(stored, _hash(token)):
-            conn.execute(
-                update(LEASES)
-                .where(LEASES.c.env == env, LEASES.c.epoch == epoch)
-                .values(runner_token=None)
-            )
+        env = runs.env_of(conn, plan_id)
+        stored = None if env is None else runner_tokens.locked_hash(conn, env, epoch, plan_id)
+        proven = (
+            token is not None and stored is not None and hmac.compare_digest(stored, _hash(token))
+        )
+        if env is not None and proven:
+            runner_tokens.use_up(conn, env, epoch)
             ctx.audit(conn, "run.runner_admitted", {"epoch": epoch, "pid": os.getpid()},
                       env=env, plan=plan_id)  # fmt: skip
             return

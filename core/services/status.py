@@ -69,6 +69,7 @@ class LockInfo:
 # `status -o json` ("mark") cannot disagree. Order matters: the first that applies wins.
 MARKS: dict[str, str] = {
     "drift": "the live colour is not the one recorded: someone switched it outside shipdeck",
+    "canary": "a canary of the running plan takes part of the traffic here (canary_weight)",
     "running": "a plan is shipping this app to this environment now",
     "locked": "the environment is locked outside a run",
     "last_failed": "the release shown is live and healthy; the last run to it failed",
@@ -103,7 +104,7 @@ class Cell:
         if self.drift:
             return "drift"
         if self.lock is not None and self.lock.plan_id and self.app in self.lock.apps:
-            return "running"
+            return "running" if self.canary_weight is None else "canary"
         if self.lock is not None and not self.lock.plan_id:
             return "locked"
         failed = self.last_outcome in ("failed", "rolled_back")

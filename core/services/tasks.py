@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-
-from shipdeck.core.domain.policy import LockFact, lock_blockers
 from shipdeck.core.domain.redact import redact_text, strip_controls
-from shipdeck.core.errors import AdapterError, BlockedError, OperationFailed, UsageError
+from shipdeck.core.errors import AdapterError, OperationFailed, UsageError
 from shipdeck.core.ports import Health, TokenLimits
 from shipdeck.core.services.actions import task_roles
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import lease_live
 from shipdeck.core.services.releases import app_config
 from shipdeck.core.services.runs import lock_lease
-from shipdeck.core.storage.tables import LEASES
+from shipdeck.core.services.runs.lease import _locked
+from shipdeck.core.storage import leases
 
 
 def _guard(
@@ -91,33 +89,20 @@ def task_lease(ctx: Context, env: str, what: str) -> Iterator[int]:
     with ctx.db.write() as conn:
         lease = lock_lease(conn, env)
         if lease_live(lease, ctx.now(), ctx.processes):
-            held = LockFact(lease.holder, lease.plan_id, lease.since)
-            blockers = lock_blockers("", env, held)  # the sentence a plan is refused with
-            raise BlockedError(blockers[0].message, blockers=blockers)
-        epoch = int(lease.epoch) + 1
+            raise _locked(env, lease)  # the sentence a plan is refused with
+        epoch = lease.epoch + 1
         now = ctx.now()
-        conn.execute(
-            update(LEASES)
-            .where(LEASES.c.env == env)
-            .values(
-                epoch=epoch,
-                holder=ctx.actor.name,
-                plan_id=None,
-                since=now,
-                expires_at=now + timedelta(seconds=TASK_LEASE_SECONDS),
-                runner=ctx.processes.runner_id(),
-            )
-        )
+        leases.take(
+            conn, env, epoch=epoch, holder=ctx.actor.name, plan_id=None, since=now,
+            expires_at=now + timedelta(seconds=TASK_LEASE_SECONDS),
+            runner=ctx.processes.runner_id(),
+        )  # fmt: skip
         ctx.audit(conn, "lease.taken", {"epoch": epoch, "for": what}, env=env)
     try:
         yield epoch
     finally:
         with ctx.db.write() as conn:
-            conn.execute(
-                update(LEASES)
-                .where(LEASES.c.env == env, LEASES.c.epoch == epoch)
-                .values(holder=None, plan_id=None, expires_at=None, runner=None)
-            )
+            leases.free(conn, env, epoch)
             ctx.audit(conn, "lease.released", {"epoch": epoch, "for": what}, env=env)
 
 

@@ -417,7 +417,17 @@ def verify(conn: Connection, checkpoints: Iterable[Checkpoint] = ()) -> VerifyRe
     )
 
 
-def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[Any]:
+@dataclass(frozen=True)
+class Intent:
+    """An effect a run announced (`run.STEP.intent`) whose outcome no event records yet."""
+
+    seq: int
+    kind: str
+    app: str | None
+    payload: bytes  # its canonical JSON
+
+
+def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[Intent]:
     """The intents among one plan's events of `kinds` that no outcome among them names (a
     stopped runner's effects). `kinds` holds the intents and every outcome kind that closes them;
     the kind index finds them without reading the rest of the log."""
@@ -429,7 +439,20 @@ def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[A
     intents: dict[int, None] = {}
     for r in rows:
         _track_intents(intents, r.seq, r.kind, bytes(r.payload))
-    return [r for r in rows if r.seq in intents]
+    return [Intent(r.seq, r.kind, r.app, bytes(r.payload)) for r in rows if r.seq in intents]
+
+
+def first_actor_since(conn: Connection, plan: str, kind: str, after_seq: int) -> str | None:
+    """Who wrote the plan's first `kind` event after event `after_seq` (a promote request made
+    while a canary paused), or None."""
+    return conn.execute(
+        select(AUDIT_EVENTS.c.actor)
+        .where(
+            AUDIT_EVENTS.c.plan == plan, AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.seq > after_seq
+        )
+        .order_by(AUDIT_EVENTS.c.seq)
+        .limit(1)
+    ).scalar()
 
 
 def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes) -> None:

@@ -19,7 +19,7 @@ import json
 import os
 import pwd
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -275,16 +275,23 @@ def untrusted(
     return out
 
 
+def _fields(row: Any) -> Mapping[str, Any]:
+    """A query row's columns, or a store's frozen record's fields (which carry the key, the
+    bound columns and audit_seq as read)."""
+    return vars(row) if is_dataclass(row) else row._mapping
+
+
 def trusted_rows(
     conn: Connection, table: Table, rows: Iterable[Any]
 ) -> tuple[list[Any], list[Problem]]:
-    """Split query rows into those their events vouch for and the problems of the others."""
+    """Split query rows (or stores' records of them) into those their events vouch for and the
+    problems of the others."""
     rows = list(rows)
-    bad = untrusted(conn, table, [r._mapping for r in rows])
+    bad = untrusted(conn, table, [_fields(r) for r in rows])
     if not bad:
         return rows, []
     key = BOUND[str(table.name)].key
-    good = [r for r in rows if tuple(r._mapping[c] for c in key) not in bad]
+    good = [r for r in rows if tuple(_fields(r)[c] for c in key) not in bad]
     return good, list(bad.values())
 
 

@@ -37,6 +37,7 @@ from shipdeck.core.storage.migrations import HEAD_REVISION
 # they hold no SQL (the stores in core.storage do), which an import-linter contract checks.
 Tx: TypeAlias = Connection
 
+
 SQLITE_BUSY_MS = 60_000
 # A PostgreSQL session that sits inside a transaction this long is a stalled or stopped process
 # (SIGSTOP, Ctrl-Z, a hung host): the server ends it, so the row locks it holds (a lease, the

@@ -115,3 +115,20 @@ def proven_succeeded(
     )
     good, problems = binding.trusted_rows(conn, DEPLOYMENTS, conn.execute(query).all())
     return [as_row(DeploymentRow, r) for r in good], problems
+
+
+def shipped_to(
+    conn: Connection, env: str, release_ids: Sequence[int]
+) -> tuple[set[int], list[Problem]]:
+    """Which of the releases a succeeded deployment (not a rollback) took to `env`, counting
+    only deployments their events vouch for, and the problems of the others."""
+    found = conn.execute(
+        select(DEPLOYMENTS).where(
+            DEPLOYMENTS.c.env == env,
+            DEPLOYMENTS.c.outcome == "succeeded",
+            DEPLOYMENTS.c.kind == "deploy",
+            DEPLOYMENTS.c.release_id.in_(list(release_ids)),
+        )
+    )
+    shipped, problems = binding.trusted_rows(conn, DEPLOYMENTS, found)
+    return {r.release_id for r in shipped}, problems

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from shipdeck.adapters.aws_elb import EPOCH_TAG, ElbTarget
+from shipdeck.adapters.aws_elb import CANARY_TAG, EPOCH_TAG, ElbTarget
 from shipdeck.core.errors import AdapterError, ConfigError
-from shipdeck.core.ports import ReleaseSpec, StaleEpoch
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch, TrafficWeights
 from tests.support.moto_server import free_port
 
 REGION = "us-east-1"
@@ -46,6 +46,23 @@ class Alb:
             actions = listener["DefaultActions"]
         (forward,) = [a for a in actions if a["Type"] == "forward"]
         return str(forward["TargetGroupArn"])
+
+    def weights(self, rule: str | None = None) -> dict[str, int] | None:
+        """The forward's weighted groups as ELB reports them, None for a plain forward."""
+        if rule:
+            actions = self.elb.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
+        else:
+            listener = self.elb.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]
+            actions = listener["DefaultActions"]
+        (forward,) = [a for a in actions if a["Type"] == "forward"]
+        if "ForwardConfig" not in forward:
+            return None
+        groups = forward["ForwardConfig"]["TargetGroups"]
+        return {g["TargetGroupArn"]: g["Weight"] for g in groups}
+
+    def tags(self, arn: str) -> dict[str, str]:
+        described = self.elb.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
+        return {t["Key"]: t["Value"] for t in described}
 
 
 @pytest.fixture()
@@ -229,3 +246,80 @@ def test_settings_are_validated() -> None:
             "e",
             {"listener_arn": "l", "blue_target_group_arn": "x", "green_target_group_arn": "x"},
         )
+
+
+# --- canary weights ----------------------------------------------------------------------------
+
+
+def split(target: ElbTarget) -> TrafficWeights:
+    weights = target.weights()
+    assert weights is not None
+    return weights
+
+
+def test_weights_are_set_on_the_listener_and_read_back(alb: Alb) -> None:
+    target = ElbTarget("chat-api", "prod", alb.settings())
+    assert split(target).weight() == 0
+    split(target).set_weight("green", 25, epoch=1)
+    assert alb.weights() == {alb.blue: 75, alb.green: 25}
+    assert alb.tags(alb.listener)[CANARY_TAG] == "green"
+    # Another runner reads the same split from AWS, live color included.
+    other = ElbTarget("chat-api", "prod", alb.settings())
+    assert split(other).weight() == 25 and other.live_color() == "blue"
+    for percent in (50, 100):  # even at 50/50 or all on the canary, blue is live
+        split(target).set_weight("green", percent, epoch=1)
+        assert (target.live_color(), split(target).weight()) == ("blue", percent)
+    assert alb.weights() == {alb.blue: 0, alb.green: 100}
+    split(target).set_weight("green", 0, epoch=1)
+    assert alb.weights() is None and alb.forwarded() == alb.blue  # a plain forward again
+    assert CANARY_TAG not in alb.tags(alb.listener)
+    assert (target.live_color(), split(target).weight()) == ("blue", 0)
+
+
+def test_a_switch_ends_the_split(alb: Alb) -> None:
+    target = ElbTarget("chat-api", "prod", alb.settings())
+    split(target).set_weight("green", 100, epoch=1)
+    target.switch("green", epoch=1)  # green already has all the traffic: still a real switch
+    assert alb.weights() is None and alb.forwarded() == alb.green
+    assert CANARY_TAG not in alb.tags(alb.listener)
+    assert (target.live_color(), split(target).weight()) == ("green", 0)
+
+
+def test_rule_mode_weighs_the_rule_and_leaves_the_default_action(alb: Alb) -> None:
+    rule = alb.elb.create_rule(
+        ListenerArn=alb.listener,
+        Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": alb.blue}],
+    )["Rules"][0]["RuleArn"]
+    target = ElbTarget("chat-api", "prod", alb.settings(rule_arn=rule))
+    split(target).set_weight("green", 10, epoch=1)
+    assert alb.weights(rule) == {alb.blue: 90, alb.green: 10}
+    assert alb.tags(rule)[CANARY_TAG] == "green" and CANARY_TAG not in alb.tags(alb.listener)
+    assert alb.forwarded() == alb.blue and alb.weights() is None
+    assert (target.live_color(), split(target).weight()) == ("blue", 10)
+    target.switch("green", epoch=1)
+    assert alb.forwarded(rule) == alb.green and alb.weights(rule) is None
+
+
+def test_a_stale_epoch_cannot_change_the_weight(alb: Alb) -> None:
+    target = ElbTarget("chat-api", "prod", alb.settings())
+    split(target).set_weight("green", 25, epoch=7)
+    stalled = ElbTarget("chat-api", "prod", alb.settings())
+    with pytest.raises(StaleEpoch, match="epoch 6 is older than 7"):
+        split(stalled).set_weight("green", 0, epoch=6)
+    assert alb.weights() == {alb.blue: 75, alb.green: 25}
+
+
+def test_a_weight_needs_a_live_color_other_than_the_canary(alb: Alb) -> None:
+    target = ElbTarget("chat-api", "prod", alb.settings())
+    with pytest.raises(AdapterError, match="cannot send 10% to blue as a canary: it is live"):
+        split(target).set_weight("blue", 10, epoch=1)
+    with pytest.raises(
+        AdapterError, match="canary weight must be a percentage from 0 to 100, got 150"
+    ):
+        split(target).set_weight("green", 150, epoch=1)
+    split(target).set_weight("green", 10, epoch=1)
+    with pytest.raises(AdapterError, match="refusing to stop green: it takes 10% of traffic"):
+        target.stop_idle("green", epoch=1)
+    assert alb.weights() == {alb.blue: 90, alb.green: 10}

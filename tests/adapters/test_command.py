@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from shipdeck.adapters.argv import CommandTimedOut, placeholders, render_argv, run_argv
 from shipdeck.adapters.command import CommandTarget
 from shipdeck.core.errors import AdapterError, ConfigError, ExitCode
-from shipdeck.core.ports import ReleaseSpec, StaleEpoch
+from shipdeck.core.ports import ReleaseSpec, StaleEpoch, TrafficWeights
 
 FAKE_DEPLOY = r"""
 import json, os, pathlib, subprocess, sys, time
@@ -39,6 +39,11 @@ elif cmd == "health":
 elif cmd == "switch":
     if not (state / "broken-switch").exists():
         put("live", args[0])
+        (state / "weight").unlink(missing_ok=True)  # a switch ends the split
+elif cmd == "weight":
+    put("weight", "0" if (state / "stuck-weight").exists() else args[1])
+elif cmd == "weight-read":
+    print((state / "weight").read_text() if (state / "weight").exists() else "0")
 elif cmd == "live":
     print((state / "live").read_text() if (state / "live").exists() else "")
 elif cmd == "stop":
@@ -333,6 +338,137 @@ def test_settings_are_checked_up_front(
     settings = {k: v for k, v in settings.items() if v is not None}
     with pytest.raises(ConfigError, match=message):
         CommandTarget("chat-api", "prod", settings, tmp_path / "st")
+
+
+# --- canary weights ----------------------------------------------------------------------------
+
+
+def weighted(script: Path, tmp_path: Path, **overrides: Any) -> tuple[CommandTarget, Path]:
+    """A target with a weight command, 1.0.0 live on blue and 2.0.0 staged on green."""
+    world = tmp_path / "world"
+    weight = [sys.executable, str(script), str(world), "weight", "{color}", "{weight}",
+              "--version={version}", "--epoch={epoch}"]  # fmt: skip
+    target, _ = make(script, tmp_path, weight=weight, **overrides)
+    target.stage("blue", release("1.0.0"), epoch=1)
+    target.switch("blue", epoch=1)
+    target.stage("green", release("2.0.0"), epoch=2)
+    return target, world
+
+
+def split(target: CommandTarget) -> TrafficWeights:
+    weights = target.weights()
+    assert weights is not None
+    return weights
+
+
+def test_weight_runs_its_argv_and_is_read_back_until_the_switch(
+    script: Path, tmp_path: Path
+) -> None:
+    target, world = weighted(script, tmp_path)
+    weights = split(target)
+    assert weights.weight() == 0
+    weights.set_weight("green", 25, epoch=2)
+    assert calls(world)[-1] == ["weight", "green", "25", "--version=2.0.0", "--epoch=2"]
+    assert weights.weight() == 25
+    # A later CLI call (a new target object) reads the same record.
+    later = CommandTarget("chat-api", "prod", templates(script, world, weight=["true"]),
+                          tmp_path / "st")  # fmt: skip
+    assert split(later).weight() == 25
+    record = tmp_path / "st" / "weight.json"
+    assert record.stat().st_mode & 0o077 == 0  # private
+    weights.set_weight("green", 0, epoch=2)
+    assert weights.weight() == 0 and calls(world)[-1][:3] == ["weight", "green", "0"]
+    weights.set_weight("green", 50, epoch=3)
+    target.switch("green", epoch=3)
+    assert weights.weight() == 0  # the switch ended the split
+    assert not record.exists()
+
+
+def test_weight_is_fenced_by_epoch_as_switch_is(script: Path, tmp_path: Path) -> None:
+    target, world = weighted(script, tmp_path)
+    split(target).set_weight("green", 10, epoch=5)
+    before = len(calls(world))
+    with pytest.raises(StaleEpoch, match="epoch 4 is older than 5"):
+        split(target).set_weight("green", 0, epoch=4)
+    assert len(calls(world)) == before
+    assert split(target).weight() == 10
+
+
+def test_a_failing_weight_command_is_one_line_and_leaves_the_weight_unknown(
+    script: Path, tmp_path: Path
+) -> None:
+    target, world = weighted(script, tmp_path)
+    split(target).set_weight("green", 10, epoch=2)
+    failing, _ = make(
+        script, tmp_path, weight=[sys.executable, str(script), str(world), "fail", "{weight}"]
+    )
+    with pytest.raises(AdapterError) as info:
+        split(failing).set_weight("green", 25, epoch=2)
+    assert str(info.value) == (
+        "command target chat-api/prod: weight failed (exit 3): fatal: disk full"
+    )
+    # The command may have changed the world before failing: neither 10 nor 25 is known.
+    with pytest.raises(AdapterError, match=r"weight is unknown: setting 25% on green did not"):
+        split(target).weight()
+    split(target).set_weight("green", 0, epoch=2)  # the way back makes it known again
+    assert split(target).weight() == 0
+
+
+def test_weight_needs_a_live_color_other_than_the_canary(script: Path, tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    target, _ = make(script, tmp_path, weight=[sys.executable, str(script), str(world),
+                                               "weight", "{color}", "{weight}"])  # fmt: skip
+    with pytest.raises(AdapterError, match="cannot send 10% to green: nothing is live"):
+        split(target).set_weight("green", 10, epoch=1)
+    target.switch("blue", epoch=1)
+    with pytest.raises(AdapterError, match="cannot send 10% to blue as a canary: it is live"):
+        split(target).set_weight("blue", 10, epoch=1)
+    with pytest.raises(
+        AdapterError, match="canary weight must be a percentage from 0 to 100, got 101"
+    ):
+        split(target).set_weight("green", 101, epoch=1)
+    assert [c[0] for c in calls(world)].count("weight") == 0
+
+
+def test_weight_read_asks_the_team_system_and_confirms_each_weight(
+    script: Path, tmp_path: Path
+) -> None:
+    world = tmp_path / "world"
+    read = [sys.executable, str(script), str(world), "weight-read"]
+    target, _ = weighted(script, tmp_path, weight_read=read)
+    split(target).set_weight("green", 30, epoch=2)
+    (world / "weight").write_text("40")  # changed by hand in the team's system
+    assert split(target).weight() == 40
+    (world / "stuck-weight").write_text("")
+    with pytest.raises(AdapterError, match="weight 50% for green exited 0 but weight_read says 0%"):
+        split(target).set_weight("green", 50, epoch=2)
+    for printed in ("101", "ten", "-1", ""):
+        (world / "weight").write_text(printed)
+        with pytest.raises(AdapterError, match=f"weight_read printed {printed!r}, expected 0"):
+            split(target).weight()
+
+
+def test_the_weight_record_is_written_without_following_a_symlink(
+    script: Path, tmp_path: Path
+) -> None:
+    target, _ = weighted(script, tmp_path)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}")
+    (tmp_path / "st" / "weight.json").symlink_to(elsewhere)
+    split(target).set_weight("green", 5, epoch=2)
+    assert elsewhere.read_text() == "{}"
+    assert not (tmp_path / "st" / "weight.json").is_symlink()
+    assert split(target).weight() == 5
+
+
+def test_without_a_weight_command_it_cannot_split_and_says_which_setting(
+    script: Path, tmp_path: Path
+) -> None:
+    target, _ = make(script, tmp_path)
+    assert target.weights() is None
+    assert target.why_no_weights() == "the `weight` key is not set: an argv list with {weight}"
+    with pytest.raises(ConfigError, match=r"settings\.stage: unknown placeholder \{weight\}"):
+        make(script, tmp_path, stage=["deploy", "{weight}"])
 
 
 # --- hostile values: the argv received is exactly the one intended ------------------------------

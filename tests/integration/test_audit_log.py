@@ -449,7 +449,8 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
     be the bytes the Python path writes, for awkward text, NULLs, filters, and a row whose `at`
     is not the stored text form (tampered: that row alone goes the Python way)."""
     from shipdeck.core.domain.redact import json_text
-    from shipdeck.core.services.audit_log import AuditFilter, _export_rows, _jsonl_line, export
+    from shipdeck.core.services.audit_log import AuditFilter, _export_rows, export
+    from shipdeck.core.storage.audit_reads import jsonl_line
 
     odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f bidi \u202e é 😀 \u2028'
     with ws.base.db.write() as conn:
@@ -462,7 +463,7 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
     for flt in (AuditFilter(), AuditFilter(kind="k.*"), AuditFilter(actor="bob")):
         written = io.StringIO()
         n = export(ctx, "jsonl", written, flt)
-        python_way = [json_text(_jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
+        python_way = [json_text(jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
         assert written.getvalue() == "".join(python_way), flt
         assert n == len(python_way) and n > 0
         for line in written.getvalue().splitlines():

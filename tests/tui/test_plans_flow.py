@@ -31,7 +31,7 @@ from tests.tui.pilot import open_section, screen_text, settle, until
 from tests.tui.scenario import actor_ctx
 from tests.tui.shipping_scenario import build_ship_scenario, ship_scenario
 
-MUTATING = {"approve", "reject", "run", "abort", "override", "ack", "tick"}
+MUTATING = {"approve", "reject", "run", "promote", "abort", "override", "ack", "tick"}
 RUN_DEADLINE = 60.0  # keeps a broken run from hanging the suite; nothing is timed
 
 

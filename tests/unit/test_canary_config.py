@@ -169,12 +169,13 @@ def test_the_digest_covers_the_canary_only_where_there_is_one() -> None:
     assert _digest(_parse(shorter)) != canary
 
 
+@pytest.mark.parametrize("weight", [None, '["./weigh.sh", "{color}", "{weight}"]'])
 def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
-    tmp_path: Path,
+    tmp_path: Path, weight: str | None
 ) -> None:
     command = (
         'adapter = "command"\nstage = ["true"]\nhealth = ["true"]\nswitch = ["true"]\n'
-        'live_color = ["true"]\n'
+        'live_color = ["true"]\n' + (f"weight = {weight}\n" if weight else "")
     )
     text = re.sub(
         r'\[apps\.web\.targets\.prod\]\nadapter = "local"\nport = \d+\n',
@@ -185,10 +186,14 @@ def test_config_check_refuses_a_canary_on_a_target_that_cannot_split_traffic(
 
     ran = shipdeck("--workspace", str(tmp_path), "config", "check")
 
+    if weight is not None:  # a weight command is what lets a command target split
+        assert ran.code == 0, ran.err_lines
+        return
     assert ran.code == 4
     file = tmp_path / "shipdeck.toml"
     # The local targets of the other two apps split traffic (their front proxy weighs it).
     assert ran.err_lines == [
-        f"{file}: apps.web.targets.prod: the 'command' target adapter cannot split "
-        "traffic, so strategy 'canary' cannot run there"
+        f"{file}: apps.web.targets.prod: the 'command' target adapter cannot split traffic as "
+        "configured (the `weight` key is not set: an argv list with {weight}), so strategy "
+        "'canary' cannot run there"
     ]

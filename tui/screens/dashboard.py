@@ -45,6 +45,7 @@ def legend(lead: str, width: int) -> Text:
 
 SHORT = {
     "drift": "colour switched by hand",
+    "canary": "N% of traffic on the new release",
     "running": "in the running plan",
     "locked": "env locked",
     "last_failed": "live; the last run failed",

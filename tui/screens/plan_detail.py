@@ -52,6 +52,7 @@ class PlanScreen(ShipdeckScreen):
         Binding("Q", "queue", "Queue for window", key_display="Q"),
         Binding("u", "unqueue", "Unqueue"),
         Binding("w", "watch", "Watch run"),
+        Binding("P", "promote", "Promote", key_display="P"),
         Binding("x", "abort", "Abort"),
         Binding("b", "override", "Override"),
         Binding("v", "ack", "Ack override"),
@@ -190,6 +191,9 @@ class PlanScreen(ShipdeckScreen):
     def action_unqueue(self) -> None:
         self._ask_plan("unqueue")
 
+    def action_promote(self) -> None:
+        self._ask_plan("promote")
+
     def action_abort(self) -> None:
         self._ask_plan("abort")
 
@@ -273,6 +277,9 @@ class PlanScreen(ShipdeckScreen):
             return f"plan {pid}: {safe(runs.queue_run(ctx, pid).sentence)}", False
         if action == "unqueue":
             return f"plan {pid}: {safe(runs.unqueue(ctx, pid, values['reason']).sentence)}", False
+        if action == "promote":
+            runs.promote(ctx, pid)
+            return f"promote requested: plan {pid}'s canary moves on at its next look", True
         if action == "abort":
             result = runs.abort(ctx, pid)
             if result.state == "running":

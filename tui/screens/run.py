@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import ClassVar
 
@@ -25,17 +25,21 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Static
 
+from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PRE_RUN, TERMINAL
+from shipdeck.core.services.actions import plan_actions, shown
 from shipdeck.core.services.plans import PlanView, StepView
 from shipdeck.tui.screens.base import ShipdeckScreen
-from shipdeck.tui.widgets.form import FormScreen
 from shipdeck.tui.widgets.header import HeaderBar
+from shipdeck.tui.widgets.plan_forms import PLAN_FORMS
 from shipdeck.tui.widgets.plan_text import clip, clock, elapsed, safe, state_label, state_text
 from shipdeck.tui.widgets.vim import VimLog
 
 POLL_SECONDS = 0.5
-FORWARD = ("stage", "health", "eval", "switch", "verify", "finalize")
-GATED = "eval"  # only for apps whose target has an eval gate: in FORWARD once the journal has it
+FORWARD = ("stage", "health", "eval", "canary", "switch", "verify", "finalize")
+# Only some apps go through these (an eval gate, the canary strategy): in an app's way to live
+# once its journal has them.
+OPTIONAL = ("eval", "canary")
 PLAN_LEVEL = "*"
 LOG_LINES = 5_000
 
@@ -54,12 +58,13 @@ class AppRun:
     detail: str = ""
     first: datetime | None = None
     last: datetime | None = None
-    gated: bool = False  # the journal has an eval step for it
+    optional: set[str] = field(default_factory=set)  # OPTIONAL steps its journal has
+    weight: int | None = None  # a running canary's share of traffic (core: journal_weights)
 
     @property
     def forward(self) -> tuple[str, ...]:
         """The steps this app goes through on its way to live."""
-        return FORWARD if self.gated else tuple(s for s in FORWARD if s != GATED)
+        return tuple(s for s in FORWARD if s not in OPTIONAL or s in self.optional)
 
     @property
     def busy(self) -> bool:
@@ -79,14 +84,20 @@ class AppRun:
             text.append(f"  {safe(self.detail)}", style="dim")
         if text:
             return text
+        if self.step == "canary":
+            # its sentence up to the first colon: the measured values follow in the log
+            return Text(f"canary: {safe(self.detail).split(':')[0]}…", style="bold magenta")
         if self.step is not None:
             return Text(f"{self.step}…", style="bold cyan")
+        if self.weight is not None:
+            return Text(f"canary at {self.weight}%", style="magenta")
         if all(s in self.done for s in self.forward):
             return Text("✓ live", style="bold green")
         if "verify" in self.done:
             return Text("✓ verified", style="green")
-        if self.done:
-            return Text(f"{sorted(self.done, key=FORWARD.index)[-1]} ✓", style="cyan")
+        last = max((s for s in self.done if s in FORWARD), key=FORWARD.index, default=None)
+        if last is not None:
+            return Text(f"{last} ✓", style="cyan")
         return Text("not started" if finished else "waiting", style="dim")
 
 
@@ -99,7 +110,8 @@ def fold(view: PlanView, steps: list[StepView]) -> dict[str, AppRun]:
         a = runs.setdefault(s.app, AppRun(s.app, "?", s.wave))
         a.first = a.first or s.at
         a.last = s.at
-        a.gated = a.gated or s.step == GATED
+        if s.step in OPTIONAL:
+            a.optional.add(s.step)
         if s.step == "rollback":
             a.rollback = "started" if s.state == "started" else s.state
             a.step = None
@@ -113,6 +125,9 @@ def fold(view: PlanView, steps: list[StepView]) -> dict[str, AppRun]:
             a.step = None
         if s.detail:
             a.detail = s.detail
+    for app, weight in journal_weights((s.app, s.step, s.state, s.detail) for s in steps).items():
+        if app in runs:
+            runs[app].weight = weight
     return dict(sorted(runs.items(), key=lambda kv: (kv[1].wave, kv[0])))
 
 
@@ -175,8 +190,9 @@ def step_line(s: StepView, waves: int) -> Text:
 class RunScreen(ShipdeckScreen):
     TITLE = "Run"
     CSS_PATH = "shipping.tcss"
-    MUTATING: ClassVar[dict[str, str]] = {"abort": "plan.abort"}
+    MUTATING: ClassVar[dict[str, str]] = {"abort": "plan.abort", "promote": "plan.run"}
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("P", "promote", "Promote", key_display="P"),
         Binding("x", "abort", "Abort"),
         Binding("escape", "app.go_back", "Back", show=False),
     ]
@@ -215,6 +231,7 @@ class RunScreen(ShipdeckScreen):
         self.state = ""
         self.result = ""
         self.abort_by: str | None = None
+        self.actions: dict[str, str | None] = {}  # core.services.actions.plan_actions
         self.logged = 0  # id of the last step written to the log
         self._stop = threading.Event()
 
@@ -241,10 +258,14 @@ class RunScreen(ShipdeckScreen):
         from shipdeck.core.services.plans import get_plan
         from shipdeck.core.services.run_watch import watch
 
-        self.post_message(self.Opened(get_plan(self.ctx, self.plan_id)))
-        steps: list[StepView] = []
+        view = get_plan(self.ctx, self.plan_id)
+        self.post_message(self.Opened(view))
+        state, steps = view.state, list[StepView]()
         for p in watch(self.ctx, self.plan_id, wait=lambda: not self._stop.wait(POLL_SECONDS)):
             steps += p.fresh
+            if p.state != state:  # what may be done (promote, abort) depends on the state
+                state = p.state
+                self.post_message(self.Opened(get_plan(self.ctx, self.plan_id)))
             seq, _ = head(self.ctx)
             self.post_message(
                 self.Progress(tuple(steps), p.state, p.result, p.abort_requested_by, seq)
@@ -253,6 +274,8 @@ class RunScreen(ShipdeckScreen):
     @on(Opened)
     def _opened(self, message: Opened) -> None:
         self.view = message.view
+        self.actions = shown(plan_actions(self.ctx, message.view))
+        self.refresh_bindings()
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -300,7 +323,10 @@ class RunScreen(ShipdeckScreen):
             end = self.steps[-1].at if finished else now
             head.append(f"  {'took' if finished else 'elapsed'} {elapsed(end - first)}")
         waves = len(view.waves)
-        head.append(f"  {len(view.items)} apps in {waves} wave{'s' if waves != 1 else ''}")
+        apps = len(view.items)
+        head.append(
+            f"  {apps} app{'s' if apps != 1 else ''} in {waves} wave{'s' if waves != 1 else ''}"
+        )
         head.append("  times UTC", style="dim")
         self.query_one("#run-head", Static).update(head)
         outcome = Text()
@@ -359,35 +385,41 @@ class RunScreen(ShipdeckScreen):
             wave = a.wave
         return grid
 
-    # --- abort --------------------------------------------------------------------------------
+    # --- promote and abort ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "abort" and self.state not in (*PRE_RUN, "running"):
+        if action in ("abort", "promote") and self.actions.get(action, "") is not None:
             return False
         return super().check_action(action, parameters)
 
+    def action_promote(self) -> None:
+        self._ask("promote")
+
     def action_abort(self) -> None:
-        form = FormScreen(
-            f"Abort plan {self.plan_id}?",
-            Text("The runner stops at its next step and rolls back what this run switched."),
-            confirm="abort",
-            danger=True,
-        )
+        self._ask("abort")
+
+    def _ask(self, action: str) -> None:
+        """The plan screen's question for the action (plan_forms), then the one service call."""
+        if self.view is None:
+            return
 
         def answered(values: dict[str, str] | None) -> None:
             if values is not None:
-                self._abort()
+                self._act(action)
 
-        self.app.push_screen(form, answered)
+        # The question reads the plan as this view follows it, not as it was when opened.
+        now = replace(self.view, state=self.state, steps=tuple(self.steps))
+        self.app.push_screen(PLAN_FORMS[action](now), answered)
 
-    @work(thread=True, exit_on_error=False, group="run-abort")
-    def _abort(self) -> None:
-        from shipdeck.core.services.runs import abort
+    @work(thread=True, exit_on_error=False, group="run-action")
+    def _act(self, action: str) -> None:
+        from shipdeck.core.services.runs import abort, promote
 
-        result = abort(self.ctx, self.plan_id)
-        note = (
-            "abort requested: the runner stops at its next step and rolls back"
-            if result.state == "running"
-            else f"plan {self.plan_id} {state_label(result.state)}"
-        )
+        if action == "promote":
+            promote(self.ctx, self.plan_id)
+            note = "promote requested: the canary moves on at the runner's next look"
+        elif (result := abort(self.ctx, self.plan_id)).state == "running":
+            note = "abort requested: the runner stops at its next step and rolls back"
+        else:
+            note = f"plan {self.plan_id} {state_label(result.state)}"
         self.notify(note, title="done", markup=False)

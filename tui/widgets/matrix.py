@@ -2,7 +2,7 @@
 
 A cell reads left to right: deployed version, live colour, age, commits behind the latest release
 (✓ when current), Δ when artifacts or config differ from the latest, and the state word
-(live, last run ✗, running, locked, failed, drift: core.services.status.MARKS
+(live, last run ✗, running, canary N%, locked, failed, drift: core.services.status.MARKS
 decides which). A couple of hundred rows is well inside what DataTable
 draws quickly; the audit log, which is not, has its own Line-API view.
 """
@@ -36,6 +36,7 @@ def age(delta: timedelta) -> str:
 # How each core mark (core.services.status.MARKS) reads in a cell: its word and style.
 MARK_WORD: dict[str, tuple[str, str]] = {
     "drift": ("drift", "bold white on red"),
+    "canary": ("canary", "bold magenta"),
     "running": ("running", "bold cyan"),
     "locked": ("locked", "bold yellow"),
     "last_failed": ("last run ✗", "yellow"),
@@ -46,8 +47,12 @@ MARK_WORD: dict[str, tuple[str, str]] = {
 
 
 def cell_state(cell: Cell) -> tuple[str, str]:
-    """The one word that matters most for this cell (the core decides which), and its style."""
-    return MARK_WORD[cell.mark]
+    """The one word that matters most for this cell (the core decides which), and its style;
+    a canary's word carries its share of traffic."""
+    word, style = MARK_WORD[cell.mark]
+    if cell.mark == "canary":
+        word = f"canary {cell.canary_weight}%"
+    return word, style
 
 
 def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:

@@ -115,6 +115,16 @@ def abort_form(v: PlanView) -> FormScreen:
     return FormScreen(f"Abort plan {v.id}?", Text(what), confirm="abort", danger=True)
 
 
+def promote_form(v: PlanView) -> FormScreen:
+    at = ", ".join(f"{app} at {w}%" for app, w in v.canary_weights.items()) or "its first weight"
+    return FormScreen(
+        f"Promote plan {v.id}'s canary?",
+        Text(f"Now {at}. The canary moves past the pause it waits at, on to its next weight "
+             "and analysis (it skips none)."),
+        confirm="promote",
+    )  # fmt: skip
+
+
 def submit_form(v: PlanView) -> FormScreen:
     need = v.approvals_required
     then = f"it then needs {need} approval(s)" if need else "it is approved at once"
@@ -142,6 +152,7 @@ PLAN_FORMS: dict[str, Callable[[PlanView], FormScreen]] = {
     "run": run_form,
     "queue": queue_form,
     "unqueue": unqueue_form,
+    "promote": promote_form,
     "abort": abort_form,
     "submit": submit_form,
 }

@@ -62,6 +62,8 @@ TARGET_ADAPTERS: dict[str, Schema] = {
         "live_color": (_ANY_LIST, True),
         "stop_idle": (_ANY_LIST, False),
         "restart": (_ANY_LIST, False),
+        "weight": (_ANY_LIST, False),
+        "weight_read": (_ANY_LIST, False),
         "timeout": ((int, float), False),
         "endpoint": (str, False),
         "cwd": (str, False),

@@ -22,7 +22,6 @@ from shipdeck.core.services.plans.lookups import (
     env_config,
     env_window,
     load_plan_row,
-    new_row_id,
     untargeted,
     window_tz,
 )
@@ -86,7 +85,6 @@ __all__ = [
     "load_plan_row",
     "model_facts",
     "new_plan_id",
-    "new_row_id",
     "open_reviews",
     "open_twin",
     "override",

@@ -4,12 +4,9 @@ under a rebinding event they share (_set_state).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-
-from sqlalchemy import Connection, Table
-from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
 from shipdeck.core.domain.plan import PRE_RUN, PlanBody, check_transition, label
@@ -27,8 +24,10 @@ from shipdeck.core.services.plans.verdict import (
     verdict,
 )
 from shipdeck.core.services.plans.views import PlanView
-from shipdeck.core.storage import approvals, binding
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import approvals, plans
+from shipdeck.core.storage.binding import Bind
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.plans import PlanRow
 
 
 def submit_plan(ctx: Context, plan_id: str) -> PlanView:
@@ -49,18 +48,18 @@ def submit_plan(ctx: Context, plan_id: str) -> PlanView:
 
 def _set_state(
     ctx: Context,
-    conn: Connection,
-    row: Row[Any],
+    conn: Tx,
+    row: PlanRow,
     new: str,
     kind: str,
     payload: dict[str, Any],
-    binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+    binds: Sequence[Bind] = (),
     **values: Any,
 ) -> None:
     """Move the plan to `new` (with any other `values` of its row) under one rebinding event."""
     if new != row.state:
         check_transition(row.id, row.state, new)
-    changed = binding.change(conn, PLANS, {"id": row.id}, state=new, updated_at=ctx.now(), **values)
+    changed = plans.change(conn, row.id, state=new, updated_at=ctx.now(), **values)
     ctx.audit(
         conn,
         kind,
@@ -74,7 +73,7 @@ def _set_state(
 # --- approvals ---------------------------------------------------------------------------------
 
 
-def _pre_run_row(conn: Connection, plan_id: str, what: str) -> Row[Any]:
+def _pre_run_row(conn: Tx, plan_id: str, what: str) -> PlanRow:
     row = load_plan_row(conn, plan_id, for_update=True)
     if row.state == "draft":
         raise ConflictError(f"plan {plan_id} is a draft: submit it before it can be {what}")
@@ -83,7 +82,7 @@ def _pre_run_row(conn: Connection, plan_id: str, what: str) -> Row[Any]:
     return row
 
 
-def _self_approval(ctx: Context, row: Row[Any], v: Verdict) -> Blocker:
+def _self_approval(ctx: Context, row: PlanRow, v: Verdict) -> Blocker:
     """Why the acting person, an author of the plan or of a release in it, may not approve it."""
     what = (
         "drafted this plan"
@@ -129,9 +128,7 @@ def approve(ctx: Context, plan_id: str, comment: str = "") -> PlanView:
             )
             approved_now = _approved_now(replace(v, approvals=(*v.approvals, mine)))
             new_state = "approved" if approved_now else "awaiting_approval"
-            changed = binding.change(
-                conn, PLANS, {"id": plan_id}, state=new_state, digest=v.digest, updated_at=now
-            )
+            changed = plans.change(conn, plan_id, state=new_state, digest=v.digest, updated_at=now)
             ctx.audit(
                 conn,
                 "plan.approved",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert
-
 from shipdeck.core.domain.config import ChecklistItem
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.domain.redact import redact_text
@@ -12,7 +10,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans.lookups import load_plan_row
 from shipdeck.core.services.plans.verdict import verdict
 from shipdeck.core.services.plans.views import ChecklistView
-from shipdeck.core.storage.tables import TICKS
+from shipdeck.core.storage import plans
 
 OUTPUT_LIMIT = 64 * 1024
 
@@ -81,12 +79,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
     output = redact_text(output, ctx.secrets)  # a check may print a token: never stored as is
     now = ctx.now()
     with ctx.db.write() as conn:
-        conn.execute(delete(TICKS).where(TICKS.c.plan_id == plan_id, TICKS.c.item == entry.id))
-        conn.execute(
-            insert(TICKS).values(
-                plan_id=plan_id, item=entry.id, by=ctx.actor.name, at=now, output=output, ok=ok
-            )
-        )
+        tick = plans.put_tick(conn, plan_id, entry.id, ctx.actor.name, now, output, ok)
         ctx.audit(
             conn,
             "plan.checked",
@@ -94,7 +87,7 @@ def check_item(ctx: Context, plan_id: str, item: str, note: str = "") -> Checkli
              "exit_code": code, **({} if intent is None else {"intent_seq": intent})},
             env=row.env,
             plan=plan_id,
-            binds=[(TICKS, {"plan_id": plan_id, "item": entry.id})],
+            binds=[tick],
         )  # fmt: skip
     if not ok:
         last = next((ln for ln in reversed(output.splitlines()) if ln.strip()), "no output")

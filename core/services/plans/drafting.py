@@ -7,10 +7,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
-
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.engine import Row
 
 from shipdeck.core.domain.config import ChecklistItem
 from shipdeck.core.domain.plan import (
@@ -35,15 +31,14 @@ from shipdeck.core.services.plans.reading import _view, get_plan
 from shipdeck.core.services.plans.verdict import _waiting_state, digest_for, verdict
 from shipdeck.core.services.plans.views import PlanView
 from shipdeck.core.services.releases import app_config, find_release, latest_release
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import plans
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.plans import PlanRow
 
 # --- drafting ----------------------------------------------------------------------------------
 
 
-def _release_for(
-    conn: Connection, ctx: Context, env: str, app: str, version: str | None
-) -> ReleaseRecord:
+def _release_for(conn: Tx, ctx: Context, env: str, app: str, version: str | None) -> ReleaseRecord:
     spec = app_config(ctx, app)
     if env not in spec.targets:
         raise UsageError(f"{app} has no target in {env} (add [apps.{app}.targets.{env}])")
@@ -54,13 +49,13 @@ def _release_for(
     return rec
 
 
-def _live_digests(conn: Connection, env: str) -> dict[str, str]:
+def _live_digests(conn: Tx, env: str) -> dict[str, str]:
     from shipdeck.core.services.status import live_deployments
 
     return {app: r.digest for (app, e), r in live_deployments(conn).items() if e == env}
 
 
-def _items(ctx: Context, conn: Connection, env: str, specs: Sequence[str]) -> list[PlanItem]:
+def _items(ctx: Context, conn: Tx, env: str, specs: Sequence[str]) -> list[PlanItem]:
     chosen: list[ReleaseRecord] = []
     if specs:
         seen: set[str] = set()
@@ -119,26 +114,25 @@ def new_plan_id() -> str:
     return "p-" + secrets.token_hex(4)
 
 
-def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state: str) -> str:
+def insert_plan(ctx: Context, conn: Tx, body: PlanBody, name: str, state: str) -> str:
     plan_id = new_plan_id()
     now = ctx.now()
     env = policy_for(env_config(ctx, body.env), body.kind)
     digest = digest_for(ctx, env, body)
-    conn.execute(
-        insert(PLANS).values(
-            id=plan_id,
-            env=body.env,
-            name=name,
-            state=state,
-            digest=digest,
-            body=body.encode(),
-            failure_policy=body.failure_policy,
-            created_at=now,
-            created_by=ctx.actor.name,
-            updated_at=now,
-            kind=body.kind,
-            result="",
-        )
+    created = plans.add(
+        conn,
+        plan_id,
+        env=body.env,
+        name=name,
+        state=state,
+        digest=digest,
+        body=body.encode(),
+        failure_policy=body.failure_policy,
+        created_at=now,
+        created_by=ctx.actor.name,
+        updated_at=now,
+        kind=body.kind,
+        result="",
     )
     ctx.audit(
         conn,
@@ -154,7 +148,7 @@ def insert_plan(ctx: Context, conn: Connection, body: PlanBody, name: str, state
         },
         env=body.env,
         plan=plan_id,
-        binds=[(PLANS, {"id": plan_id})],
+        binds=[created],
     )
     return plan_id
 
@@ -205,16 +199,11 @@ def create_plan(
     return get_plan(ctx, plan_id)
 
 
-def open_twin(ctx: Context, conn: Connection, body: PlanBody) -> Row[Any] | None:
+def open_twin(ctx: Context, conn: Tx, body: PlanBody) -> PlanRow | None:
     """An open plan (draft, awaiting approval, approved) in the same environment whose digest
     equals what `body` would get now: creating the same plan twice points to the first."""
     digest = plan_digest(policy_for(env_config(ctx, body.env), body.kind), body)
-    rows = conn.execute(
-        select(PLANS)
-        .where(PLANS.c.env == body.env, PLANS.c.state.in_(sorted(PRE_RUN)))
-        .order_by(PLANS.c.created_at)
-    ).all()
-    for row in rows:
+    for row in plans.in_states(conn, body.env, PRE_RUN):
         theirs = PlanBody.decode(row.body)
         if plan_digest(policy_for(env_config(ctx, row.env), theirs.kind), theirs) == digest:
             return row
@@ -228,7 +217,7 @@ def _default_name(body: PlanBody) -> str:
 
 def _edited_items(
     ctx: Context,
-    conn: Connection,
+    conn: Tx,
     plan_id: str,
     env: str,
     body: PlanBody,
@@ -284,8 +273,8 @@ def update_plan(
         new_state = "draft" if row.state == "draft" else _waiting_state(environment)
         if new_state != row.state:
             check_transition(plan_id, row.state, new_state)
-        changed = binding.change(
-            conn, PLANS, {"id": plan_id}, body=new_body.encode(), digest=digest, state=new_state,
+        changed = plans.change(
+            conn, plan_id, body=new_body.encode(), digest=digest, state=new_state,
             failure_policy=new_body.failure_policy, updated_at=ctx.now(),
         )  # fmt: skip
         ctx.audit(

@@ -5,17 +5,15 @@ runner's identity is the ProcessIdentity port's: core.system.processes in real l
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Connection, select
-from sqlalchemy.engine import Row
 
 from shipdeck.core.ports import ProcessIdentity
 from shipdeck.core.services.plans.views import LockView
-from shipdeck.core.storage.tables import LEASES
+from shipdeck.core.storage import leases
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.leases import LeaseRow
 
 
-def lease_live(row: Row[Any] | None, now: datetime, processes: ProcessIdentity) -> bool:
+def lease_live(row: LeaseRow | None, now: datetime, processes: ProcessIdentity) -> bool:
     """A lease protects its plan while it has not expired and its runner is not known dead."""
     if row is None or row.holder is None:
         return False
@@ -24,11 +22,9 @@ def lease_live(row: Row[Any] | None, now: datetime, processes: ProcessIdentity) 
     return not processes.runner_dead(row.runner)
 
 
-def read_lock(
-    conn: Connection, env: str, now: datetime, processes: ProcessIdentity
-) -> LockView | None:
-    row = conn.execute(select(LEASES).where(LEASES.c.env == env)).first()
+def read_lock(conn: Tx, env: str, now: datetime, processes: ProcessIdentity) -> LockView | None:
+    row = leases.read(conn, env)
     if not lease_live(row, now, processes):
         return None
-    assert row is not None
+    assert row is not None and row.holder is not None
     return LockView(row.holder, row.plan_id, row.since, row.expires_at, row.epoch)

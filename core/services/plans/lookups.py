@@ -1,29 +1,21 @@
-"""Lookups every plan service shares: the environment's config and window, a plan's row, new
-row ids, and the apps shipdeck.toml no longer targets.
+"""Lookups every plan service shares: the environment's config and window, a plan's row, and
+the apps shipdeck.toml no longer targets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Connection, select
-from sqlalchemy.engine import CursorResult, Row
 
 from shipdeck.core.domain.config import Environment
 from shipdeck.core.domain.windows import WindowState, window_state
 from shipdeck.core.errors import NotFoundError
 from shipdeck.core.services.context import Context
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import plans
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.plans import PlanRow
 
 # --- shared lookups --------------------------------------------------------------------------
-
-
-def new_row_id(result: CursorResult[Any]) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def env_config(ctx: Context, env: str) -> Environment:
@@ -34,11 +26,8 @@ def env_config(ctx: Context, env: str) -> Environment:
         raise NotFoundError(f"unknown environment '{env}' (known: {known})") from None
 
 
-def load_plan_row(conn: Connection, plan_id: str, *, for_update: bool = False) -> Row[Any]:
-    query = select(PLANS).where(PLANS.c.id == plan_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+def load_plan_row(conn: Tx, plan_id: str, *, for_update: bool = False) -> PlanRow:
+    row = plans.read(conn, plan_id, for_update=for_update)
     if row is None:
         raise NotFoundError(f"no plan '{plan_id}' (see 'shipdeck plan list')")
     return row

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection
-
 from shipdeck.core.ports import ProcessIdentity
 from shipdeck.core.services.plans.views import QueuedView
 from shipdeck.core.storage import queued_runs
+from shipdeck.core.storage.db import Tx
 
 
 def _view(row: queued_runs.QueuedRow, processes: ProcessIdentity) -> QueuedView:
@@ -19,13 +18,13 @@ def _view(row: queued_runs.QueuedRow, processes: ProcessIdentity) -> QueuedView:
     )
 
 
-def queued_of(conn: Connection, plan_id: str, processes: ProcessIdentity) -> QueuedView | None:
+def queued_of(conn: Tx, plan_id: str, processes: ProcessIdentity) -> QueuedView | None:
     found = queued_runs.read(conn, plan_id)
     return None if found is None else _view(found, processes)
 
 
 def waiting_in(
-    conn: Connection, processes: ProcessIdentity, envs: Iterable[str] | None = None
+    conn: Tx, processes: ProcessIdentity, envs: Iterable[str] | None = None
 ) -> list[QueuedView]:
     """Every plan waiting in the queue (of these environments), soonest first."""
     views = [_view(r, processes) for r in queued_runs.waiting(conn, envs)]

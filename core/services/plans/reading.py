@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Connection, select
-from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
 from shipdeck.core.domain.config import ChecklistItem
@@ -28,15 +24,15 @@ from shipdeck.core.services.plans.views import (
     _override_view,
 )
 from shipdeck.core.storage import approvals as stored_approvals
+from shipdeck.core.storage import journal, plans
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage.tables import PLANS, STEPS, TICKS
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.plans import PlanRow, TickRow
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _summary(
-    ctx: Context, conn: Connection, row: Row[Any], later: tuple[Supersession, ...]
-) -> PlanSummary:
+def _summary(ctx: Context, conn: Tx, row: PlanRow, later: tuple[Supersession, ...]) -> PlanSummary:
     body = PlanBody.decode(row.body)
     env = policy_for(env_config(ctx, row.env), body.kind)
     return PlanSummary(
@@ -60,23 +56,19 @@ def list_plans(
     ctx: Context, *, env: str | None = None, state: str | None = None, limit: int = 200
 ) -> list[PlanSummary]:
     """Plans newest first. `state` filters on the stored state."""
-    query = select(PLANS).order_by(PLANS.c.created_at.desc(), PLANS.c.id).limit(limit)
     if env is not None:
         env_config(ctx, env)
-        query = query.where(PLANS.c.env == env)
-    if state is not None:
-        query = query.where(PLANS.c.state == state)
     with ctx.db.read() as conn:
-        rows = conn.execute(query).all()
+        rows = plans.newest(conn, env=env, state=state, limit=limit)
         later = superseded(conn, [r.id for r in rows])
         return [_summary(ctx, conn, r, later.get(r.id, ())) for r in rows]
 
 
-def steps_of(conn: Connection, plan_id: str, after_id: int = 0) -> list[StepView]:
-    rows = conn.execute(
-        select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
-    )
-    return [StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at) for r in rows]
+def steps_of(conn: Tx, plan_id: str, after_id: int = 0) -> list[StepView]:
+    return [
+        StepView(r.id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at)
+        for r in journal.of_plan(conn, plan_id, after_id)
+    ]
 
 
 def get_plan(ctx: Context, plan_id: str) -> PlanView:
@@ -86,12 +78,11 @@ def get_plan(ctx: Context, plan_id: str) -> PlanView:
         return _view(ctx, conn, row)
 
 
-def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
+def _view(ctx: Context, conn: Tx, row: PlanRow) -> PlanView:
     v = verdict(ctx, conn, row)
     now = ctx.now()
     wave_of = {app: n for n, wave in enumerate(v.body.waves) for app in wave}
-    ticks = {t.item: t for t in conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))}
-    checklist_views = _checklist_views(v.facts.checklist, ticks)
+    checklist_views = _checklist_views(v.facts.checklist, plans.ticks_of(conn, row.id))
     approvals = tuple(
         ApprovalView(a.by, a.at, a.digest, a.decision, a.comment, a.digest == v.digest)
         for a in stored_approvals.of_plan(conn, row.id)
@@ -137,7 +128,7 @@ def _view(ctx: Context, conn: Connection, row: Row[Any]) -> PlanView:
 
 
 def _checklist_views(
-    items: Sequence[ChecklistItem], ticks: Mapping[str, Row[Any]]
+    items: Sequence[ChecklistItem], ticks: Mapping[str, TickRow]
 ) -> list[ChecklistView]:
     """Each checklist item with its tick, if it has one."""
     checklist_views = []
@@ -148,10 +139,10 @@ def _checklist_views(
                 item.id,
                 item.text,
                 item.command,
-                bool(t is not None and t.ok),
+                t is not None and t.ok,
                 t.by if t else None,
                 t.at if t else None,
-                bool(t.ok) if t else None,
+                t.ok if t else None,
                 t.output if t else "",
             )
         )

@@ -4,13 +4,9 @@ views and the run engine share one reading, and the blockers it gives.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import Connection, select
-from sqlalchemy.engine import Row
 
 from shipdeck.core.domain import policy
 from shipdeck.core.domain.config import Environment
@@ -32,14 +28,11 @@ from shipdeck.core.services.plans.lookups import env_config, env_window, untarge
 from shipdeck.core.services.plans.views import LockView
 from shipdeck.core.services.releases import proven_releases
 from shipdeck.core.storage import approvals as stored_approvals
-from shipdeck.core.storage import binding
+from shipdeck.core.storage import audit_reads, binding, deployments, plans
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage.tables import (
-    AUDIT_EVENTS,
-    DEPLOYMENTS,
-    PLANS,
-    TICKS,
-)
+from shipdeck.core.storage.approvals import ApprovalRow
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.plans import PlanRow
 
 _APPROVAL_KINDS = frozenset({"approvals_missing", "stale_approval", "self_approval"})
 
@@ -76,7 +69,7 @@ def snapshot_for(ctx: Context, env: Environment) -> dict[str, Any]:
 
 
 def _say_what_changed(
-    ctx: Context, conn: Connection, env: Environment, blocker: Blocker, rows: Sequence[Any]
+    ctx: Context, conn: Tx, env: Environment, blocker: Blocker, rows: Sequence[ApprovalRow]
 ) -> Blocker:
     """A stale approval names the policy definitions that changed since it was given (from the
     snapshot its audit event keeps), so "the plan changed" is never all an approver hears."""
@@ -85,8 +78,7 @@ def _say_what_changed(
     seqs = [r.audit_seq for r in rows if r.digest != blocker.detail.get("digest") and r.audit_seq]
     if not seqs:
         return blocker
-    payload = conn.execute(select(AUDIT_EVENTS.c.payload).where(AUDIT_EVENTS.c.seq == max(seqs)))
-    given = json.loads(bytes(payload.scalar_one())).get("policy")
+    given = audit_reads.payload_at(conn, max(seqs)).get("policy")
     if not isinstance(given, dict):
         return blocker
     changed = policy_changes(given, snapshot_for(ctx, env))
@@ -102,19 +94,13 @@ def _say_what_changed(
 _EDITS = ("plan.changed", "plan.submitted")
 
 
-def _editors(conn: Connection, plan_id: str) -> tuple[str, ...]:
+def _editors(conn: Tx, plan_id: str) -> tuple[str, ...]:
     """Everyone the audit log shows changing or submitting this plan (see policy.authors)."""
-    return tuple(
-        conn.execute(
-            select(AUDIT_EVENTS.c.actor)
-            .where(AUDIT_EVENTS.c.plan == plan_id, AUDIT_EVENTS.c.kind.in_(_EDITS))
-            .distinct()
-        ).scalars()
-    )
+    return audit_reads.actors_of(conn, plan_id, _EDITS)
 
 
 def _plan_facts(
-    ctx: Context, conn: Connection, row: Row[Any], env: Environment, body: PlanBody, digest: str
+    ctx: Context, conn: Tx, row: PlanRow, env: Environment, body: PlanBody, digest: str
 ) -> policy.PlanFacts:
     """The plan as policy sees it: items, checklist, editors, untargeted apps, model reports."""
     items = tuple(checklist(env, body))
@@ -132,7 +118,7 @@ def _plan_facts(
 
 
 def _promotion(
-    ctx: Context, conn: Connection, env: Environment, row: Row[Any], body: PlanBody
+    ctx: Context, conn: Tx, env: Environment, row: PlanRow, body: PlanBody
 ) -> tuple[list[policy.PromotionFact], list[binding.Problem]]:
     """Where `env` requires the previous environment first: whether each release shipped there
     (only deployments their audit events vouch for count), and the problems of the others."""
@@ -140,20 +126,10 @@ def _promotion(
     promotion: list[policy.PromotionFact] = []
     previous = ctx.config.previous_env(row.env)
     if env.requires_previous and previous is not None and body.kind != "rollback":
-        shipped, bad_deployments = binding.trusted_rows(
-            conn,
-            DEPLOYMENTS,
-            conn.execute(
-                select(DEPLOYMENTS).where(
-                    DEPLOYMENTS.c.env == previous,
-                    DEPLOYMENTS.c.outcome == "succeeded",
-                    DEPLOYMENTS.c.kind == "deploy",
-                    DEPLOYMENTS.c.release_id.in_([i.release_id for i in body.items]),
-                )
-            ),
+        done, bad_deployments = deployments.shipped_to(
+            conn, previous, [i.release_id for i in body.items]
         )
         unverified.extend(bad_deployments)
-        done = {r.release_id for r in shipped}
         promotion = [
             policy.PromotionFact(i.app, i.version, previous, i.release_id in done)
             for i in body.items
@@ -161,7 +137,7 @@ def _promotion(
     return promotion, unverified
 
 
-def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
+def verdict(ctx: Context, conn: Tx, row: PlanRow) -> Verdict:
     body = PlanBody.decode(row.body)
     env = policy_for(env_config(ctx, row.env), body.kind)
     digest = digest_for(ctx, env, body)
@@ -169,17 +145,15 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     facts = _plan_facts(ctx, conn, row, env, body, digest)
     # Decisions count only rows their audit events vouch for; the others are named as blockers.
     approval_rows, bad = stored_approvals.proven_of_plan(conn, row.id)
-    tick_rows, bad_ticks = binding.trusted_rows(
-        conn, TICKS, conn.execute(select(TICKS).where(TICKS.c.plan_id == row.id))
-    )
+    tick_rows, bad_ticks = plans.proven_ticks_of(conn, row.id)
     override_rows, bad_overrides = stored_overrides.proven_of_plan(conn, row.id)
-    _, bad_plan = binding.trusted_rows(conn, PLANS, [row])
+    bad_plan = plans.problems(conn, row)
     unverified = [*bad_plan, *bad, *bad_ticks, *bad_overrides]
     approvals = tuple(
         policy.ApprovalFact(a.by, a.at, a.digest, a.decision, tuple(ctx.config.roles_of(a.by)))
         for a in approval_rows
     )
-    ticks = {t.item: policy.TickFact(t.item, t.by, t.at, bool(t.ok)) for t in tick_rows}
+    ticks = {t.item: policy.TickFact(t.item, t.by, t.at, t.ok) for t in tick_rows}
     overrides = tuple(policy.OverrideFact(o.id, o.by, o.reason, o.until) for o in override_rows)
     window = env_window(ctx, row.env, now)
     lock = read_lock(conn, row.env, now, ctx.processes)
@@ -211,7 +185,7 @@ def verdict(ctx: Context, conn: Connection, row: Row[Any]) -> Verdict:
     return Verdict(body, env, digest, facts, approvals, ticks, window, lock, overrides, blockers)
 
 
-def model_facts(conn: Connection, body: PlanBody) -> list[ModelFact]:
+def model_facts(conn: Tx, body: PlanBody) -> list[ModelFact]:
     """The model reports the plan's releases recorded at release time (their manifests)."""
     proven = proven_releases(conn, [i.release_id for i in body.items])
     return [

@@ -14,8 +14,6 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
-
 from shipdeck.core.domain.canary import (
     Advance,
     Analyse,
@@ -39,7 +37,7 @@ from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, TrafficWeights, other_color
 from shipdeck.core.services.runs.journal import _Journaled, _Row
 from shipdeck.core.services.runs.state import CANARY_POLL, _App, _StepFailed, _Stop
-from shipdeck.core.storage.tables import AUDIT_EVENTS
+from shipdeck.core.storage import audit
 
 PROMOTE_REQUESTED = "run.promote_requested"
 
@@ -209,16 +207,7 @@ class _Canarying(_Journaled):
         self.ctx.clock.sleep(seconds)
         self._check_boundary()
         with self.ctx.db.read() as conn:
-            by = conn.execute(
-                select(AUDIT_EVENTS.c.actor)
-                .where(
-                    AUDIT_EVENTS.c.plan == self.plan_id,
-                    AUDIT_EVENTS.c.kind == PROMOTE_REQUESTED,
-                    AUDIT_EVENTS.c.seq > (paused or 0),
-                )
-                .order_by(AUDIT_EVENTS.c.seq)
-                .limit(1)
-            ).scalar()
+            by = audit.first_actor_since(conn, self.plan_id, PROMOTE_REQUESTED, paused or 0)
         return by, seconds
 
     def _pause_done(self, a: _App, at: Position, request_by: str | None) -> None:

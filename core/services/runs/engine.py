@@ -11,8 +11,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select, update
-
 from shipdeck.core.domain.plan import PlanBody, check_transition
 from shipdeck.core.domain.run_end import final_event, interrupted_end
 from shipdeck.core.errors import AdapterError, ConflictError
@@ -25,8 +23,8 @@ from shipdeck.core.services.runs.lease import Fenced, RunTicket
 from shipdeck.core.services.runs.state import _EFFECT_KINDS, PLAN_LEVEL, _App, _StepFailed, _Stop
 from shipdeck.core.services.runs.undo import _Undoing
 from shipdeck.core.services.runs.views import RunResult
-from shipdeck.core.storage import audit, binding
-from shipdeck.core.storage.tables import LEASES, PLANS
+from shipdeck.core.storage import audit, leases, runs
+from shipdeck.core.storage.db import Tx
 
 # --- the engine ------------------------------------------------------------------------------
 
@@ -73,19 +71,12 @@ class _Engine(_Undoing):
     def _finish(self, state: str, result: str, event: str) -> None:
         now = self.ctx.now()
 
-        def extra(conn: Connection) -> None:
+        def extra(conn: Tx) -> None:
             row = load_plan_row(conn, self.plan_id, for_update=True)
             if row.state != state:
                 check_transition(self.plan_id, row.state, state)
-            finished = binding.change(
-                conn, PLANS, {"id": self.plan_id},
-                state=state, finished_at=now, updated_at=now, result=result,
-            )  # fmt: skip
-            conn.execute(
-                update(LEASES)
-                .where(LEASES.c.env == self.env, LEASES.c.epoch == self.epoch)
-                .values(holder=None, plan_id=None, expires_at=None, runner=None)
-            )
+            finished = runs.end(conn, self.plan_id, state, now, result)
+            leases.free(conn, self.env, self.epoch)
             self.ctx.audit(
                 conn, event, {"from": row.state, "state": state, "result": result, "epoch": self.epoch},
                 env=self.env, plan=self.plan_id, binds=[finished],
@@ -149,9 +140,7 @@ class _Engine(_Undoing):
             if self.drift:
                 return "failed", self._fail_on_drift()
             with self.ctx.db.read() as conn:
-                self.abort_seen = conn.execute(
-                    select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
-                ).scalar()
+                self.abort_seen = runs.abort_requested_by(conn, self.plan_id)
             self._prepare()
             live_new = self._found_live()
             decision: str
@@ -202,7 +191,7 @@ class _Engine(_Undoing):
             found = audit.open_intents_of(conn, self.plan_id, _EFFECT_KINDS)
         closing = []
         for ev in found:
-            color = json.loads(bytes(ev.payload)).get("color")
+            color = json.loads(ev.payload).get("color")
             facts: dict[str, Any] = {"intent_seq": ev.seq, "epoch": self.epoch, "color": color}
             a = self.apps.get(ev.app or "")
             if a is None:
@@ -251,7 +240,7 @@ def execute_run(
     Raises Fenced if the lease was lost mid-run (the plan's fate is then the new holder's).
     """
     with ctx.db.read() as conn:
-        lease = conn.execute(select(LEASES).where(LEASES.c.plan_id == ticket.plan_id)).first()
+        lease = leases.of_plan(conn, ticket.plan_id)
         row = load_plan_row(conn, ticket.plan_id)
     if lease is None or lease.epoch != ticket.epoch or row.state != "running":
         raise Fenced(f"plan {ticket.plan_id}: epoch {ticket.epoch} no longer holds the lease")

@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
-
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, StaleEpoch
-from shipdeck.core.services.plans import StepView, new_row_id
+from shipdeck.core.services.plans import StepView
 from shipdeck.core.services.runs.failpoints import failpoint
 from shipdeck.core.services.runs.lease import Fenced, _LeaseHolder
 from shipdeck.core.services.runs.state import _App, _StepFailed, _Stop
-from shipdeck.core.storage.tables import PLANS, STEPS
+from shipdeck.core.storage import journal, runs
+from shipdeck.core.storage.db import Tx
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class _Row:
     step: str
     state: str
     detail: str = ""
-    extra: Callable[[Connection], None] | None = None
+    extra: Callable[[Tx], None] | None = None
     # The audit event written with this row, in its transaction (kind, payload): an effect's
     # intent rides on its "started" row, the outcome (naming the intent) on "done"/"failed".
     event: tuple[str, dict[str, Any]] | None = None
@@ -103,11 +102,9 @@ class _Journal:
 class _Journaled(_LeaseHolder):
     # --- journal ---------------------------------------------------------------------------
 
-    def _read_journal(self, conn: Connection) -> _Journal:
+    def _read_journal(self, conn: Tx) -> _Journal:
         j = _Journal()
-        for r in conn.execute(
-            select(STEPS).where(STEPS.c.plan_id == self.plan_id).order_by(STEPS.c.id)
-        ):
+        for r in journal.of_plan(conn, self.plan_id):
             if r.state == "done":
                 j.done.add((r.app, r.step))
                 if r.step == "prepare":
@@ -121,7 +118,7 @@ class _Journaled(_LeaseHolder):
         step: str,
         state: str,
         detail: str = "",
-        extra: Callable[[Connection], None] | None = None,
+        extra: Callable[[Tx], None] | None = None,
         event: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self._commit([_Row(wave, app, step, state, detail, extra, event)])
@@ -160,9 +157,7 @@ class _Journaled(_LeaseHolder):
                 self._fence(conn, any(b.exclusive for b in group))
                 abort_by = None
                 if any(b.check_abort for b in group):
-                    abort_by = conn.execute(
-                        select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
-                    ).scalar()
+                    abort_by = runs.abort_requested_by(conn, self.plan_id)
                 now = self.ctx.now()
                 for b in group:
                     b.at = now
@@ -170,11 +165,9 @@ class _Journaled(_LeaseHolder):
                     if b.check_abort and abort_by:
                         rows, b.stop_for = rows[:-1], abort_by
                     for r in rows:
-                        new_id = new_row_id(conn.execute(
-                            insert(STEPS).values(
-                                plan_id=self.plan_id, epoch=self.epoch, wave=r.wave, app=r.app,
-                                step=r.step, state=r.state, detail=r.detail, at=now,
-                            )
+                        new_id = journal.add(conn, journal.Step(
+                            self.plan_id, self.epoch, r.wave, r.app, r.step, r.state, r.detail,
+                            now,
                         ))  # fmt: skip
                         seq = None
                         if r.event is not None:
@@ -204,9 +197,7 @@ class _Journaled(_LeaseHolder):
         if self.stopping.is_set():
             raise _Stop()
         with self.ctx.db.read() as conn:
-            by = conn.execute(
-                select(PLANS.c.abort_requested_by).where(PLANS.c.id == self.plan_id)
-            ).scalar()
+            by = runs.abort_requested_by(conn, self.plan_id)
         if by:
             self.abort_seen = by
             self.stopping.set()
@@ -231,8 +222,8 @@ class _Journaled(_LeaseHolder):
         action: Callable[[], str | None],
         *,
         detail: str = "",
-        on_done: Callable[[Connection], None] | None = None,
-        on_fail: Callable[[Connection], None] | None = None,
+        on_done: Callable[[Tx], None] | None = None,
+        on_fail: Callable[[Tx], None] | None = None,
         boundary: bool = True,
         defer: bool = False,
         intent: tuple[Color | None, str | None] | None = None,

@@ -8,19 +8,15 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 
 from shipdeck.core.domain.policy import LockFact as _LockFact
 from shipdeck.core.domain.policy import lock_blockers
 from shipdeck.core.errors import BlockedError, OperationFailed, ShipdeckError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.runs.state import _EngineState
-from shipdeck.core.storage.tables import LEASES
+from shipdeck.core.storage import leases
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.leases import LeaseRow
 
 
 def lease_seconds() -> float:
@@ -47,34 +43,24 @@ class RunTicket:
 # --- the lease -------------------------------------------------------------------------------
 
 
-def lock_lease(conn: Connection, env: str) -> Row[Any]:
+def lock_lease(conn: Tx, env: str) -> LeaseRow:
     """The env's lease row, created if missing, locked until the transaction ends."""
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(
-        ins(LEASES).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
-    )
-    return conn.execute(select(LEASES).where(LEASES.c.env == env).with_for_update()).one()
+    return leases.lock(conn, env)
 
 
-def _take_lease(ctx: Context, conn: Connection, lease: Row[Any], plan_id: str) -> int:
-    epoch = int(lease.epoch) + 1
+def _take_lease(ctx: Context, conn: Tx, lease: LeaseRow, plan_id: str) -> int:
+    epoch = lease.epoch + 1
     now = ctx.now()
-    conn.execute(
-        update(LEASES)
-        .where(LEASES.c.env == lease.env)
-        .values(
-            epoch=epoch,
-            holder=ctx.actor.name,
-            plan_id=plan_id,
-            since=now,
-            expires_at=now + timedelta(seconds=lease_seconds()),
-            runner=ctx.processes.runner_id(),
-        )
-    )
+    leases.take(
+        conn, lease.env, epoch=epoch, holder=ctx.actor.name, plan_id=plan_id, since=now,
+        expires_at=now + timedelta(seconds=lease_seconds()), runner=ctx.processes.runner_id(),
+    )  # fmt: skip
     return epoch
 
 
-def _locked(env: str, lease: Row[Any]) -> BlockedError:
+def _locked(env: str, lease: LeaseRow) -> BlockedError:
+    """The refusal while `lease` (live: held) protects another plan or task."""
+    assert lease.holder is not None
     blockers = lock_blockers("", env, _LockFact(lease.holder, lease.plan_id, lease.since))
     return BlockedError(blockers[0].message, blockers=blockers)
 
@@ -82,21 +68,15 @@ def _locked(env: str, lease: Row[Any]) -> BlockedError:
 def claim_runner(ctx: Context, ticket: RunTicket, pid: int) -> None:
     """Hand the lease to the detached runner process `pid` (dead-runner detection follows it)."""
     with ctx.db.write() as conn:
-        conn.execute(
-            update(LEASES)
-            .where(LEASES.c.epoch == ticket.epoch, LEASES.c.plan_id == ticket.plan_id)
-            .values(runner=ctx.processes.runner_id(pid))
-        )
+        leases.set_runner(conn, ticket.plan_id, ticket.epoch, ctx.processes.runner_id(pid))
 
 
 class _LeaseHolder(_EngineState):
-    def _fence(self, conn: Connection, exclusive: bool = False) -> None:
+    def _fence(self, conn: Tx, exclusive: bool = False) -> None:
         """Refuse (Fenced) unless this run still holds the lease at its epoch, and keep it so
         until the transaction ends: a shared row lock (journal writes of parallel apps do not
         queue behind each other), which a takeover's exclusive lock has to wait for."""
-        lease = conn.execute(
-            select(LEASES).where(LEASES.c.env == self.env).with_for_update(read=not exclusive)
-        ).first()
+        lease = leases.fence(conn, self.env, exclusive=exclusive)
         if lease is None or lease.epoch != self.epoch or lease.plan_id != self.plan_id:
             self.lost.set()
             raise Fenced(
@@ -115,16 +95,9 @@ class _LeaseHolder(_EngineState):
         while not self._heartbeat_stop.wait(ttl / 3):
             try:
                 with self.ctx.db.write() as conn:
-                    done = conn.execute(
-                        update(LEASES)
-                        .where(
-                            LEASES.c.env == self.env,
-                            LEASES.c.epoch == self.epoch,
-                            LEASES.c.plan_id == self.plan_id,
-                        )
-                        .values(expires_at=self.ctx.now() + timedelta(seconds=ttl))
-                    )
-                if done.rowcount == 0:
+                    expires = self.ctx.now() + timedelta(seconds=ttl)
+                    renewed = leases.renew(conn, self.env, self.epoch, self.plan_id, expires)
+                if not renewed:
                     self.lost.set()
                     return
                 failing_since = None

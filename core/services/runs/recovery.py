@@ -4,8 +4,6 @@ runner died, so recorded state equals real state.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from shipdeck.core.domain.plan import PRE_RUN, label
 from shipdeck.core.errors import ConflictError
 from shipdeck.core.services.context import Context
@@ -13,8 +11,7 @@ from shipdeck.core.services.plans import env_config, lease_live, load_plan_row, 
 from shipdeck.core.services.runs.engine import _Engine
 from shipdeck.core.services.runs.lease import Fenced, RunTicket, _take_lease, lock_lease
 from shipdeck.core.services.runs.views import ReconcileResult, RunResult
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import runs
 
 # --- abort, reconcile ------------------------------------------------------------------------
 
@@ -32,16 +29,13 @@ def abort(ctx: Context, plan_id: str) -> RunResult:
         row = load_plan_row(conn, plan_id, for_update=True)
         now = ctx.now()
         if row.state in PRE_RUN:
-            aborted = binding.change(
-                conn, PLANS, {"id": plan_id}, state="aborted", finished_at=now, updated_at=now,
-                result=f"aborted by {ctx.actor.name} before it ran",
-            )  # fmt: skip
+            aborted = runs.end(
+                conn, plan_id, "aborted", now, f"aborted by {ctx.actor.name} before it ran"
+            )
             ctx.audit(conn, "plan.aborted", {"from": row.state, "state": "aborted"},
                       env=row.env, plan=plan_id, binds=[aborted])  # fmt: skip
         elif row.state == "running":
-            asked = binding.change(
-                conn, PLANS, {"id": plan_id}, abort_requested_by=ctx.actor.name, updated_at=now
-            )
+            asked = runs.ask_abort(conn, plan_id, ctx.actor.name, now)
             ctx.audit(conn, "run.abort_requested", {"epoch": row.run_epoch},
                       env=row.env, plan=plan_id, binds=[asked])  # fmt: skip
             orphaned = not (lease_live(lease, now, ctx.processes) and lease.plan_id == plan_id)
@@ -65,10 +59,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
         env_config(ctx, env)
     out: list[ReconcileResult] = []
     with ctx.db.read() as conn:
-        query = select(PLANS.c.id, PLANS.c.env).where(PLANS.c.state == "running")
-        if env is not None:
-            query = query.where(PLANS.c.env == env)
-        running = conn.execute(query.order_by(PLANS.c.started_at)).all()
+        running = runs.running(conn, env)
     for plan_id, plan_env in running:
         with ctx.db.write() as conn:
             lease = lock_lease(conn, plan_env)
@@ -81,7 +72,7 @@ def reconcile(ctx: Context, env: str | None = None, *, auto: bool = False) -> li
                 continue  # another live run holds the env; it will not touch this plan's apps
             old_epoch = lease.epoch
             epoch = _take_lease(ctx, conn, lease, plan_id)
-            taken = binding.change(conn, PLANS, {"id": plan_id}, run_epoch=epoch)
+            taken = runs.take_over(conn, plan_id, epoch)
             ctx.audit(
                 conn, "run.reconciling", {"old_epoch": old_epoch, "epoch": epoch, "holder": lease.holder},
                 env=plan_env, plan=plan_id, binds=[taken],

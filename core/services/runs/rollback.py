@@ -15,8 +15,7 @@ from shipdeck.core.services.runs.engine import _Engine
 from shipdeck.core.services.runs.lease import RunTicket, _locked, _take_lease, lock_lease
 from shipdeck.core.services.runs.recovery import reconcile
 from shipdeck.core.services.runs.views import RunResult
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import runs
 
 # --- rollback --------------------------------------------------------------------------------
 
@@ -61,9 +60,7 @@ def rollback(
             pending = None
             epoch = _take_lease(ctx, conn, lease, plan_id)
             now = ctx.now()
-            started = binding.change(
-                conn, PLANS, {"id": plan_id}, started_at=now, run_epoch=epoch, result=reason
-            )
+            started = runs.start_rollback(conn, plan_id, epoch, now, reason)
             ctx.audit(
                 conn, "run.started",
                 {"epoch": epoch, "kind": "rollback", "from_version": current.version,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Connection, insert, select
 
 from shipdeck.core.domain.policy import OverrideFact as _OverrideFact
 from shipdeck.core.domain.policy import active_override
@@ -32,19 +31,9 @@ from shipdeck.core.services.runs.state import (
     _StepFailed,
     _Stop,
 )
-from shipdeck.core.storage import binding
+from shipdeck.core.storage import journal, runs
 from shipdeck.core.storage import overrides as stored_overrides
-from shipdeck.core.storage.tables import DEPLOYMENTS, STEPS
-
-
-def _succeeded(conn: Connection, where: Sequence[Any]) -> list[int]:
-    """The ids of the succeeded deployments matching `where`: the rows a switch or a rollback
-    ends (each is then changed, and rebound, one by one)."""
-    return list(
-        conn.execute(
-            select(DEPLOYMENTS.c.id).where(*where, DEPLOYMENTS.c.outcome == "succeeded")
-        ).scalars()
-    )
+from shipdeck.core.storage.db import Tx
 
 
 class _Shipping(_Canarying):
@@ -101,18 +90,13 @@ class _Shipping(_Canarying):
             now = self.ctx.now()
             with self.ctx.db.write() as conn:
                 self._fence(conn)
-                conn.execute(
-                    insert(STEPS),
-                    [
-                        {
-                            "plan_id": self.plan_id, "epoch": self.epoch, "wave": f["wave"],
-                            "app": f["app"], "step": "prepare", "state": "done",
-                            "detail": json.dumps({k: v for k, v in f.items() if k not in ("app", "wave")}),
-                            "at": now,
-                        }
-                        for f in fresh
-                    ],
-                )  # fmt: skip
+                journal.add_all(conn, [
+                    journal.Step(
+                        self.plan_id, self.epoch, f["wave"], f["app"], "prepare", "done",
+                        json.dumps({k: v for k, v in f.items() if k not in ("app", "wave")}), now,
+                    )
+                    for f in fresh
+                ])  # fmt: skip
             for f in fresh:
                 self.journal.done.add((f["app"], "prepare"))
                 self.journal.prepared[f["app"]] = f
@@ -133,60 +117,42 @@ class _Shipping(_Canarying):
     def _checker(self, a: _App) -> Callable[[], str]:
         return lambda: self._healthy(a, 1)
 
-    def _record_switch(self, a: _App) -> Callable[[Connection], None]:
-        def extra(conn: Connection) -> None:
-            exists = conn.execute(
-                select(DEPLOYMENTS.c.id).where(
-                    DEPLOYMENTS.c.plan_id == self.plan_id,
-                    DEPLOYMENTS.c.app == a.name,
-                    DEPLOYMENTS.c.env == self.env,
-                )
-            ).first()
-            if exists is not None:
+    def _deployment(self, a: _App, outcome: str, now: datetime) -> runs.NewDeployment:
+        """The deployment row this run records for `a`: its switch or its failure."""
+        return runs.NewDeployment(
+            app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
+            commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
+            by=self.ctx.actor.name, plan_id=self.plan_id,
+            kind="rollback" if self.body.kind == "rollback" else "deploy", outcome=outcome,
+            ended_at=now if outcome == "failed" else None,
+        )  # fmt: skip
+
+    def _record_switch(self, a: _App) -> Callable[[Tx], None]:
+        def extra(conn: Tx) -> None:
+            if runs.recorded(conn, self.plan_id, a.name, self.env):
                 return
             now = self.ctx.now()
-            kind = "rollback" if self.body.kind == "rollback" else "deploy"
-            inserted = conn.execute(
-                insert(DEPLOYMENTS).values(
-                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
-                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
-                    by=self.ctx.actor.name, plan_id=self.plan_id, kind=kind, outcome="succeeded",
-                )
-            ).inserted_primary_key  # fmt: skip
-            binds = [(DEPLOYMENTS, {"id": inserted[0]})] if inserted else []
+            deployment = self._deployment(a, "succeeded", now)
+            binds = [runs.record(conn, deployment)]
             replaced = self.body.replaces.get(a.name)
-            if replaced is not None and _succeeded(conn, [DEPLOYMENTS.c.id == replaced]):
-                binds.append(
-                    binding.change(
-                        conn, DEPLOYMENTS, {"id": replaced}, outcome="rolled_back", ended_at=now
-                    )
-                )
+            if replaced is not None and runs.is_succeeded(conn, replaced):
+                binds.append(runs.roll_back(conn, replaced, now))
             self.ctx.audit(
                 conn,
                 "app.switched",
                 {"from_color": a.from_color, "to_color": a.to_color, "from_version": a.from_version,
-                 "version": a.item.version, "epoch": self.epoch, "kind": kind},
+                 "version": a.item.version, "epoch": self.epoch, "kind": deployment.kind},
                 app=a.name, env=self.env, plan=self.plan_id, binds=binds,
             )  # fmt: skip
 
         return extra
 
-    def _record_failed(self, a: _App) -> Callable[[Connection], None]:
-        def extra(conn: Connection) -> None:
-            now = self.ctx.now()
-            inserted = conn.execute(
-                insert(DEPLOYMENTS).values(
-                    app=a.name, env=self.env, release_id=a.item.release_id, version=a.item.version,
-                    commit=a.item.commit, digest=a.item.digest, color=a.to_color, at=now,
-                    by=self.ctx.actor.name, plan_id=self.plan_id,
-                    kind="rollback" if self.body.kind == "rollback" else "deploy",
-                    outcome="failed", ended_at=now,
-                )
-            ).inserted_primary_key  # fmt: skip
+    def _record_failed(self, a: _App) -> Callable[[Tx], None]:
+        def extra(conn: Tx) -> None:
+            failed = runs.record(conn, self._deployment(a, "failed", self.ctx.now()))
             self.ctx.audit(
                 conn, "app.failed", {"version": a.item.version, "color": a.to_color},
-                app=a.name, env=self.env, plan=self.plan_id,
-                binds=[(DEPLOYMENTS, {"id": inserted[0]})] if inserted else (),
+                app=a.name, env=self.env, plan=self.plan_id, binds=[failed],
             )  # fmt: skip
 
         return extra
@@ -251,7 +217,7 @@ class _Shipping(_Canarying):
                     f"{window.reason}; {describe_next(window, window_tz(self.ctx, self.env), now)}"
                 )
 
-                def audit_hold(conn: Connection, why: str = why) -> None:
+                def audit_hold(conn: Tx, why: str = why) -> None:
                     self.ctx.audit(
                         conn, "run.held", {"wave": wave, "reason": why},
                         env=self.env, plan=self.plan_id,

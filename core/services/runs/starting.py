@@ -15,8 +15,7 @@ from shipdeck.core.services.runs.engine import execute_run
 from shipdeck.core.services.runs.lease import RunTicket, _locked, _take_lease, lock_lease
 from shipdeck.core.services.runs.recovery import reconcile
 from shipdeck.core.services.runs.views import RunResult
-from shipdeck.core.storage import binding, queued_runs
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import queued_runs, runs
 
 # --- starting --------------------------------------------------------------------------------
 
@@ -46,19 +45,7 @@ def start_run(ctx: Context, plan_id: str, *, queued: bool = False) -> RunTicket:
         now = ctx.now()
         dequeued = [queued_runs.end(conn, plan_id, "started", now)] if queued else []
         epoch = _take_lease(ctx, conn, lease, plan_id)
-        started = binding.change(
-            conn,
-            PLANS,
-            {"id": plan_id},
-            state="running",
-            started_at=now,
-            finished_at=None,
-            run_epoch=epoch,
-            digest=v.digest,
-            abort_requested_by=None,
-            result="",
-            updated_at=now,
-        )
+        started = runs.start(conn, plan_id, epoch, v.digest, now)
         used = active_override(v.overrides, now)
         ctx.audit(
             conn,

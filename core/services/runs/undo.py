@@ -4,12 +4,10 @@ failure or an abort leads to (roll back or halt).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
-from shipdeck.core.services.runs.shipping import _Shipping, _succeeded
+from shipdeck.core.services.runs.shipping import _Shipping
 from shipdeck.core.services.runs.state import _App, _StepFailed
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import DEPLOYMENTS
+from shipdeck.core.storage import runs
+from shipdeck.core.storage.db import Tx
 
 
 class _Undoing(_Shipping):
@@ -34,14 +32,12 @@ class _Undoing(_Shipping):
                 notes.append(f"stopped {a.to_color}")
             return "; ".join(notes) or "nothing had changed"
 
-        def mark(conn: Connection) -> None:
+        def mark(conn: Tx) -> None:
             if a.target.live_color() == a.to_color:
                 return  # stayed live (first deployment): the record stays true
             now = self.ctx.now()
-            mine = [DEPLOYMENTS.c.plan_id == self.plan_id, DEPLOYMENTS.c.app == a.name]
             changed = [
-                binding.change(conn, DEPLOYMENTS, {"id": d}, outcome="rolled_back", ended_at=now)
-                for d in _succeeded(conn, mine)
+                runs.roll_back(conn, d, now) for d in runs.succeeded_of(conn, self.plan_id, a.name)
             ]
             if changed:
                 self.ctx.audit(

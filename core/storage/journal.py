@@ -1,0 +1,59 @@
+"""The store of the run journal: run_step rows, each written before (started) and after
+(done/failed) its step runs.
+
+Journal rows are not bound (core.storage.binding): they are the engine's own record, written in
+transactions fenced by the lease's epoch, and the effects they carry are proven by the audit
+events written beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select
+
+from shipdeck.core.storage.tables import STEPS
+
+
+@dataclass(frozen=True)
+class Step:
+    plan_id: str
+    epoch: int
+    wave: int
+    app: str  # an app, or "*" for a step of the whole plan
+    step: str
+    state: str  # started | done | failed
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Logged(Step):
+    """A row as read back: its id is what a follower of the run pages by."""
+
+    id: int = 0
+
+
+def of_plan(conn: Connection, plan_id: str, after_id: int = 0) -> list[Logged]:
+    """The plan's journal after step `after_id`, in the order it was written."""
+    query = (
+        select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
+    )
+    return [
+        Logged(r.plan_id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at, r.id)
+        for r in conn.execute(query)
+    ]
+
+
+def add(conn: Connection, step: Step) -> int:
+    """Write one row; its id (what a follower of the run pages by)."""
+    key = conn.execute(insert(STEPS).values(**asdict(step))).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def add_all(conn: Connection, steps: Sequence[Step]) -> None:
+    """Write many rows in one statement (executemany: one round trip, not one per row)."""
+    conn.execute(insert(STEPS), [asdict(s) for s in steps])
