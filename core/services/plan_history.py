@@ -14,7 +14,7 @@ from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import RollbackInfo, Supersession, rollback_info, superseded
 from shipdeck.core.services.plans import env_config
-from shipdeck.core.storage import history
+from shipdeck.core.storage import plans
 
 __all__ = ["PlanHistory", "RollbackInfo", "Supersession", "plan_history"]
 
@@ -33,7 +33,7 @@ def plan_history(ctx: Context, plan_ids: Sequence[str]) -> dict[str, PlanHistory
         later = superseded(conn, plan_ids)
         rollbacks = {
             r.id: rollback_info(conn, env_config(ctx, r.env), PlanBody.decode(r.body), r.created_by)
-            for r in history.rollback_plans(conn, plan_ids)
+            for r in plans.rollbacks_among(conn, plan_ids)
             if r.env in ctx.config.environments
         }
     return {

@@ -27,7 +27,7 @@ from shipdeck.core.ports import CommitInfo, ProcessIdentity
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import QueuedView, waiting_in
 from shipdeck.core.services.releases import highest_rows, repo_path
-from shipdeck.core.storage import distances, releases, status_reads
+from shipdeck.core.storage import distances, journal, leases, plans, releases
 from shipdeck.core.storage.db import Tx
 from shipdeck.core.storage.deployments import LiveDeployment, last_outcomes
 from shipdeck.core.storage.deployments import live as live_deployments  # others read it here
@@ -180,19 +180,17 @@ def latest_releases(conn: Tx, apps: Sequence[str] | None = None) -> dict[str, Re
 
 def _plan_apps(conn: Tx, plan_ids: list[str]) -> dict[str, list[str]]:
     """Plan id -> the apps it ships (one query for all)."""
-    return {
-        pid: PlanBody.decode(body).apps
-        for pid, body in status_reads.plan_bodies(conn, plan_ids).items()
-    }
+    return {pid: PlanBody.decode(body).apps for pid, body in plans.bodies(conn, plan_ids).items()}
 
 
 def active_locks(conn: Tx, now: datetime) -> dict[str, LockInfo]:
     """Held leases per environment, each with the apps of the plan holding it."""
-    rows = [r for r in status_reads.held_leases(conn) if r.expires_at is None or r.expires_at > now]
+    rows = [r for r in leases.held(conn) if r.expires_at is None or r.expires_at > now]
     apps = _plan_apps(conn, [r.plan_id for r in rows if r.plan_id])
     return {
         r.env: LockInfo(r.holder, r.since, r.plan_id, tuple(apps.get(r.plan_id or "", ())))
         for r in rows
+        if r.holder is not None  # always, for a held lease: says so to the type checker
     }
 
 
@@ -201,7 +199,7 @@ def canary_weights(conn: Tx, locks: dict[str, LockInfo]) -> dict[tuple[str, str]
     env_of = {lock.plan_id: env for env, lock in locks.items() if lock.plan_id}
     if not env_of:
         return {}
-    rows = status_reads.canary_steps(conn, env_of)
+    rows = journal.canary_steps(conn, env_of)
     return {
         (app, env): weight
         for plan_id, env in env_of.items()

@@ -14,7 +14,7 @@ from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import ReleaseDiff, app_config, diff_records, list_releases
-from shipdeck.core.storage import deployments, status_reads
+from shipdeck.core.storage import audit_reads, deployments
 
 # The app screen lists at most this many commits per environment: enough to read, cheap to draw.
 MAX_COMMITS = 50
@@ -89,7 +89,7 @@ def app_view(ctx: Context, app: str) -> AppView:
 def count_up_to(ctx: Context, flt: AuditFilter, top_seq: int) -> int:
     """Events matching `flt` up to `top_seq`: a stable row count while newer events arrive."""
     with ctx.db.read() as conn:
-        return status_reads.count_events_up_to(conn, flt, top_seq)
+        return audit_reads.count_up_to(conn, flt, top_seq)
 
 
 def seq_at_offset(ctx: Context, flt: AuditFilter, offset: int, top_seq: int) -> int | None:
@@ -99,4 +99,4 @@ def seq_at_offset(ctx: Context, flt: AuditFilter, offset: int, top_seq: int) -> 
     page by keyset from there; unfiltered views compute the number instead.
     """
     with ctx.db.read() as conn:
-        return status_reads.event_seq_at_offset(conn, flt, offset, top_seq)
+        return audit_reads.seq_at_offset(conn, flt, offset, top_seq)

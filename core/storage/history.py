@@ -1,5 +1,4 @@
-"""Reads across plans and their deployments: which later plans replaced what a plan put live,
-and the rollback plans among a set (what they undid is in their bodies).
+"""Reads across plans and their deployments: which later plans replaced what a plan put live.
 
 A plan's own row keeps the state its run left it in; what became of what it shipped is in the
 deployment records that came after, which these reads find.
@@ -23,14 +22,6 @@ class Successor(DeploymentRow):
     """A later deployment, with the kind of the plan that made it (plan | deploy | rollback)."""
 
     plan_kind: str
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    id: str
-    env: str
-    body: bytes  # canonical plan JSON
-    created_by: str
 
 
 def took_traffic(conn: Connection, plan_ids: Sequence[str]) -> list[DeploymentRow]:
@@ -58,11 +49,3 @@ def successor(conn: Connection, d: DeploymentRow) -> Successor | None:
     )
     found = conn.execute(query).first()
     return None if found is None else as_row(Successor, found)
-
-
-def rollback_plans(conn: Connection, plan_ids: Sequence[str]) -> list[RollbackPlan]:
-    """The rollback plans among these."""
-    query = select(PLANS.c.id, PLANS.c.env, PLANS.c.body, PLANS.c.created_by).where(
-        PLANS.c.id.in_(list(plan_ids)), PLANS.c.kind == "rollback"
-    )
-    return [RollbackPlan(*r) for r in conn.execute(query)]
