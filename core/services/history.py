@@ -16,14 +16,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from shipdeck.core.domain.config import Environment
 from shipdeck.core.domain.plan import PlanBody, PlanItem
 from shipdeck.core.domain.versions import is_downgrade
-from shipdeck.core.storage.tables import DEPLOYMENTS, PLANS
-
-_TOOK_TRAFFIC = ("succeeded", "rolled_back")
+from shipdeck.core.storage import deployments, history
+from shipdeck.core.storage.db import Tx
 
 
 @dataclass(frozen=True)
@@ -91,14 +88,12 @@ class Supersession:
         return {**asdict(self), "at": self.at.isoformat()}
 
 
-def live_versions(conn: Connection, env: str) -> dict[str, str]:
+def live_versions(conn: Tx, env: str) -> dict[str, str]:
     """Per app, the version live in `env` now (the newest deployment that is still live)."""
-    from shipdeck.core.services.status import live_deployments
-
-    return {app: r.version for (app, e), r in live_deployments(conn).items() if e == env}
+    return {app: r.version for (app, e), r in deployments.live(conn).items() if e == env}
 
 
-def item_changes(conn: Connection, env: str, items: Sequence[PlanItem]) -> tuple[ItemChange, ...]:
+def item_changes(conn: Tx, env: str, items: Sequence[PlanItem]) -> tuple[ItemChange, ...]:
     live = live_versions(conn, env)
     return tuple(
         ItemChange(i.app, live.get(i.app), i.version, is_downgrade(live.get(i.app), i.version))
@@ -122,17 +117,13 @@ def approvals_note(env: Environment) -> str:
 
 
 def rollback_info(
-    conn: Connection, env: Environment, body: PlanBody, created_by: str
+    conn: Tx, env: Environment, body: PlanBody, created_by: str
 ) -> RollbackInfo | None:
     if body.kind != "rollback" or not body.items:
         return None
     item = body.items[0]
     replaced = body.replaces.get(item.app)
-    from_version = None
-    if replaced is not None:
-        from_version = conn.execute(
-            select(DEPLOYMENTS.c.version).where(DEPLOYMENTS.c.id == replaced)
-        ).scalar()
+    from_version = None if replaced is None else deployments.version_of(conn, replaced)
     return RollbackInfo(
         item.app,
         from_version,
@@ -144,36 +135,18 @@ def rollback_info(
     )
 
 
-def superseded(conn: Connection, plan_ids: Sequence[str]) -> dict[str, tuple[Supersession, ...]]:
+def superseded(conn: Tx, plan_ids: Sequence[str]) -> dict[str, tuple[Supersession, ...]]:
     """For each plan, the later plans that replaced what it put live (per app, the first one)."""
     if not plan_ids:
         return {}
-    mine = conn.execute(
-        select(DEPLOYMENTS).where(
-            DEPLOYMENTS.c.plan_id.in_(list(plan_ids)), DEPLOYMENTS.c.outcome.in_(_TOOK_TRAFFIC)
-        )
-    ).all()
     out: dict[str, list[Supersession]] = {}
-    for d in mine:
-        later = conn.execute(
-            select(DEPLOYMENTS, PLANS.c.kind.label("plan_kind"))
-            .join(PLANS, PLANS.c.id == DEPLOYMENTS.c.plan_id)
-            .where(
-                DEPLOYMENTS.c.app == d.app,
-                DEPLOYMENTS.c.env == d.env,
-                DEPLOYMENTS.c.id > d.id,
-                DEPLOYMENTS.c.plan_id != d.plan_id,
-                DEPLOYMENTS.c.outcome.in_(_TOOK_TRAFFIC),
-            )
-            .order_by(DEPLOYMENTS.c.id)
-            .limit(1)
-        ).first()
-        if later is None:
+    for d in history.took_traffic(conn, plan_ids):
+        later = history.successor(conn, d)
+        if later is None or d.plan_id is None:
             continue
         rolled_back = later.plan_kind == "rollback" and d.outcome == "rolled_back"
+        by = str(later.plan_id)  # joined to its plan: never None
         out.setdefault(d.plan_id, []).append(
-            Supersession(
-                d.app, later.plan_id, later.plan_kind, later.version, later.at, rolled_back
-            )
+            Supersession(d.app, by, later.plan_kind, later.version, later.at, rolled_back)
         )
     return {k: tuple(sorted(v, key=lambda s: s.app)) for k, v in out.items()}

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from shipdeck.core.domain.metrics import DeploymentFact, EnvMetrics, compute
 from shipdeck.core.errors import AdapterError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import env_config
 from shipdeck.core.services.releases import repo_path
-from shipdeck.core.storage.tables import DEPLOYMENTS
+from shipdeck.core.storage import deployments
 
 
 def _first_commit_at(
@@ -34,11 +32,8 @@ def _first_commit_at(
 
 def deployment_facts(ctx: Context, env: str | None = None) -> list[DeploymentFact]:
     """Every deployment record as a fact, with the lead-time start resolved through git."""
-    query = select(DEPLOYMENTS).order_by(DEPLOYMENTS.c.id)
-    if env is not None:
-        query = query.where(DEPLOYMENTS.c.env == env)
     with ctx.db.read() as conn:
-        rows = conn.execute(query).all()
+        rows = deployments.in_order(conn, env)
     live_commit: dict[tuple[str, str], str] = {}
     cache: dict[tuple[str, str | None, str], datetime | None] = {}
     facts = []

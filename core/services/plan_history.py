@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import RollbackInfo, Supersession, rollback_info, superseded
 from shipdeck.core.services.plans import env_config
-from shipdeck.core.storage.tables import PLANS
+from shipdeck.core.storage import plans
 
 __all__ = ["PlanHistory", "RollbackInfo", "Supersession", "plan_history"]
 
@@ -33,14 +31,9 @@ def plan_history(ctx: Context, plan_ids: Sequence[str]) -> dict[str, PlanHistory
         return {}
     with ctx.db.read() as conn:
         later = superseded(conn, plan_ids)
-        rows = conn.execute(
-            select(PLANS.c.id, PLANS.c.env, PLANS.c.body, PLANS.c.created_by).where(
-                PLANS.c.id.in_(list(plan_ids)), PLANS.c.kind == "rollback"
-            )
-        ).all()
         rollbacks = {
             r.id: rollback_info(conn, env_config(ctx, r.env), PlanBody.decode(r.body), r.created_by)
-            for r in rows
+            for r in plans.rollbacks_among(conn, plan_ids)
             if r.env in ctx.config.environments
         }
     return {

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, insert, select
+from typing import Any, Protocol
 
 from shipdeck.core.domain.config import App
 from shipdeck.core.domain.redact import redact_text
@@ -25,8 +23,10 @@ from shipdeck.core.errors import ConflictError, IntegrityError, NotFoundError, U
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.model_scan import inspect
-from shipdeck.core.storage import audit, binding
-from shipdeck.core.storage.tables import RELEASES
+from shipdeck.core.storage import audit, releases
+from shipdeck.core.storage.binding import Problem
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.releases import ReleaseRow, ReleaseVersion
 
 
 def app_config(ctx: Context, app: str) -> App:
@@ -72,7 +72,7 @@ def _resolve_artifact(ctx: Context, spec: App, name: str, uri: str) -> ArtifactE
     )
 
 
-def _record(row: Any) -> ReleaseRecord:
+def _record(row: ReleaseRow) -> ReleaseRecord:
     return ReleaseRecord(
         id=row.id,
         manifest=Manifest.decode(row.manifest),
@@ -132,9 +132,7 @@ def create_release(
     notes = redact_text(notes, ctx.secrets)
     with ctx.db.write() as conn:
         audit.lock(conn)  # a racing creator of this version waits here, then sees its row
-        existing = conn.execute(
-            select(RELEASES).where(RELEASES.c.app == app, RELEASES.c.version == version)
-        ).first()
+        existing = releases.find(conn, app, version)
         if existing is not None:
             if existing.digest == digest:
                 return Created(_record(existing), created=False)
@@ -142,67 +140,56 @@ def create_release(
                 f"release {app} {version} already exists with digest {existing.digest[:19]}; "
                 f"this content has {digest[:19]} (versions are immutable: pick a new version)"
             )
-        now = ctx.now()
-        values = {
-            "app": app, "version": version, "commit": sha, "digest": digest,
-            "manifest": manifest.encode(), "notes": notes, "created_at": now,
-            "created_by": ctx.actor.name,
-        }  # fmt: skip
-        inserted = conn.execute(insert(RELEASES).values(**values)).inserted_primary_key
-        assert inserted is not None
-        new_id = inserted[0]
+        new_id, bind = releases.add(
+            conn, app, version, sha, digest, manifest.encode(), notes, ctx.now(), ctx.actor.name
+        )
         ctx.audit(
             conn, "release.created",
             {"version": version, "commit": sha, "digest": digest, "artifacts": wanted, "notes": notes},
-            app=app, binds=[(RELEASES, {"id": new_id})],
+            app=app, binds=[bind],
         )  # fmt: skip
-        row = conn.execute(select(RELEASES).where(RELEASES.c.id == new_id)).one()
+        row = releases.get(conn, new_id)
     return Created(_record(row), created=True)
 
 
 def list_releases(ctx: Context, app: str | None = None) -> list[ReleaseRecord]:
     if app is not None:
         app_config(ctx, app)
-    query = select(RELEASES).order_by(RELEASES.c.app, RELEASES.c.id.desc())
-    if app is not None:
-        query = query.where(RELEASES.c.app == app)
     with ctx.db.read() as conn:
-        records = [_record(r) for r in conn.execute(query)]
+        records = [_record(r) for r in releases.listed(conn, app)]
     # Within an app, highest version first: the top row is what "latest" means.
     return sorted(records, key=lambda r: (r.app, _Descending(version_order(r))))
 
 
-def find_release(conn: Connection, app: str, version: str) -> ReleaseRecord | None:
+def find_release(conn: Tx, app: str, version: str) -> ReleaseRecord | None:
     """The release as recorded, proven: a manifest that no longer hashes to its digest, or a row
     its audit event does not vouch for, is an integrity failure (exit 7), never shipped or shown."""
-    row = conn.execute(
-        select(RELEASES).where(RELEASES.c.app == app, RELEASES.c.version == version)
-    ).first()
+    row = releases.find(conn, app, version)
     if row is None:
         return None
-    return proven_release(conn, row)
+    return _proven(row, releases.untrusted(conn, [row]).get(row.id))
 
 
-def proven_release(conn: Connection, row: Any) -> ReleaseRecord:
+def proven_releases(conn: Tx, ids: Iterable[int]) -> list[ReleaseRecord]:
+    """The releases with these ids as records, each proven as `find_release` proves one (their
+    events are read in one query); in the order the database returns them."""
+    rows = releases.by_ids(conn, ids)
+    bad = releases.untrusted(conn, rows)
+    return [_proven(row, bad.get(row.id)) for row in rows]
+
+
+def _proven(row: ReleaseRow, problem: Problem | None) -> ReleaseRecord:
     """`row` as a record, once its manifest, digest and audit binding agree."""
     rec = _record(row)
-    _, problems = binding.trusted_rows(conn, RELEASES, [row])
     if rec.manifest.digest != row.digest:
         raise IntegrityError(
             f"release {row.app} {row.version} (table release, id={row.id}, event "
             f"{row.audit_seq}): its manifest hashes to {rec.manifest.digest[:19]}, not its "
             f"recorded digest {row.digest[:19]} (altered)"
         )
-    if problems:
-        p = problems[0]
-        raise IntegrityError(f"release {row.app} {row.version}: {p.sentence}")
+    if problem is not None:
+        raise IntegrityError(f"release {row.app} {row.version}: {problem.sentence}")
     return rec
-
-
-def proven_releases(conn: Connection, ids: Iterable[int]) -> list[ReleaseRecord]:
-    """The releases `ids`, read in one query, each proven as `proven_release` proves one."""
-    rows = conn.execute(select(RELEASES).where(RELEASES.c.id.in_(list(ids)))).all()
-    return [proven_release(conn, row) for row in rows]
 
 
 def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
@@ -214,9 +201,19 @@ def get_release(ctx: Context, app: str, version: str) -> ReleaseRecord:
     return rec
 
 
-def highest_rows(rows: Iterable[Any]) -> dict[str, Any]:
-    """Per app, the release row with the highest version (see core.domain.versions)."""
-    best: dict[str, Any] = {}
+class _Versioned(Protocol):
+    """A release row or record: what version order needs of it."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+def highest_rows(rows: Iterable[ReleaseVersion]) -> dict[str, ReleaseVersion]:
+    """Per app, the release with the highest version (see core.domain.versions)."""
+    best: dict[str, ReleaseVersion] = {}
     for row in rows:
         held = best.get(row.app)
         if held is None or version_order(held) < version_order(row):
@@ -224,7 +221,7 @@ def highest_rows(rows: Iterable[Any]) -> dict[str, Any]:
     return best
 
 
-def version_order(row: Any) -> VersionOrder:
+def version_order(row: _Versioned) -> VersionOrder:
     """A release row's or record's place in version order (its id breaks ties)."""
     return VersionOrder(row.version, row.id)
 
@@ -237,15 +234,12 @@ class _Descending:
         return other.key < self.key
 
 
-def latest_release(conn: Connection, app: str) -> ReleaseRecord | None:
+def latest_release(conn: Tx, app: str) -> ReleaseRecord | None:
     """The app's highest version, not its last recorded one."""
-    rows = conn.execute(
-        select(RELEASES.c.id, RELEASES.c.app, RELEASES.c.version).where(RELEASES.c.app == app)
-    )
-    best = highest_rows(rows).get(app)
+    best = highest_rows(releases.versions(conn, [app])).get(app)
     if best is None:
         return None
-    return _record(conn.execute(select(RELEASES).where(RELEASES.c.id == best.id)).one())
+    return _record(releases.get(conn, best.id))
 
 
 def _commit_dict(c: CommitInfo) -> dict[str, Any]:

@@ -11,20 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from shipdeck.core.errors import NotFoundError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import approvals_note
 from shipdeck.core.services.plans import env_config
-from shipdeck.core.storage import binding
-from shipdeck.core.storage.tables import DEPLOYMENTS, RELEASES
+from shipdeck.core.storage import deployments, releases
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.deployments import DeploymentRow
+from shipdeck.core.storage.releases import ReleaseRow
 
 
 @dataclass(frozen=True)
 class RollbackChoice:
-    current: Any  # the live deployment row the rollback undoes
-    release: Any  # the release row that comes back
+    current: DeploymentRow  # the live deployment the rollback undoes
+    release: ReleaseRow  # the release that comes back
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,11 @@ def check_target(ctx: Context, app: str, env: str) -> None:
         raise UsageError(f"{app} has no target in {env}")
 
 
-def choose(conn: Connection, app: str, env: str) -> RollbackChoice:
+def choose(conn: Tx, app: str, env: str) -> RollbackChoice:
     """The live deployment and the release live before it (a different release), among the
     deployments their events vouch for: a row written into the table must not choose what an
     incident rollback brings back (`audit verify` names such rows)."""
-    found = conn.execute(
-        select(DEPLOYMENTS)
-        .where(
-            DEPLOYMENTS.c.app == app, DEPLOYMENTS.c.env == env, DEPLOYMENTS.c.outcome == "succeeded"
-        )
-        .order_by(DEPLOYMENTS.c.id.desc())
-    ).all()
-    rows, _ = binding.trusted_rows(conn, DEPLOYMENTS, found)
+    rows, _ = deployments.proven_succeeded(conn, app, env)
     if not rows:
         raise UsageError(f"nothing of {app} is deployed in {env}: nothing to roll back")
     current = rows[0]
@@ -74,8 +67,7 @@ def choose(conn: Connection, app: str, env: str) -> RollbackChoice:
         raise UsageError(
             f"{app} {current.version} is the only release {env} has run: nothing to roll back to"
         )
-    rel = conn.execute(select(RELEASES).where(RELEASES.c.id == previous.release_id)).one()
-    return RollbackChoice(current, rel)
+    return RollbackChoice(current, releases.get(conn, previous.release_id))
 
 
 def check_reason(ctx: Context, env: str, reason: str) -> None:

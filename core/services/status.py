@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_
-
 from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.domain.release import (
@@ -29,14 +27,11 @@ from shipdeck.core.ports import CommitInfo, ProcessIdentity
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans import QueuedView, waiting_in
 from shipdeck.core.services.releases import highest_rows, repo_path
-from shipdeck.core.storage.tables import (
-    DEPLOYMENTS,
-    DISTANCES,
-    LEASES,
-    PLANS,
-    RELEASES,
-    STEPS,
-)
+from shipdeck.core.storage import distances, journal, leases, plans, releases
+from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.deployments import LiveDeployment, last_outcomes
+from shipdeck.core.storage.deployments import live as live_deployments  # others read it here
+from shipdeck.core.storage.releases import ReleaseRow
 
 # Adapters whose live color is a local file read: cheap enough to check on every status call.
 _CHEAP_PROBES = frozenset({"local", "nginx"})
@@ -177,96 +172,49 @@ class AppStatus:
         }
 
 
-def live_deployments(
-    conn: Connection, apps: Sequence[str] | None = None
-) -> dict[tuple[str, str], Any]:
-    """The deployment row that is live now per (app, env): the newest succeeded one."""
-    newest = (
-        select(func.max(DEPLOYMENTS.c.id))
-        .where(DEPLOYMENTS.c.outcome == "succeeded")
-        .group_by(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env)
-        .scalar_subquery()
-    )
-    query = (
-        select(DEPLOYMENTS, RELEASES.c.manifest)
-        .join(RELEASES, RELEASES.c.id == DEPLOYMENTS.c.release_id)
-        .where(DEPLOYMENTS.c.id.in_(newest))
-    )
-    if apps is not None:
-        query = query.where(DEPLOYMENTS.c.app.in_(apps))
-    return {(r.app, r.env): r for r in conn.execute(query)}
-
-
-def latest_releases(conn: Connection, apps: Sequence[str] | None = None) -> dict[str, Any]:
+def latest_releases(conn: Tx, apps: Sequence[str] | None = None) -> dict[str, ReleaseRow]:
     """Per app, its highest version (not its last recorded one)."""
-    query = select(RELEASES.c.id, RELEASES.c.app, RELEASES.c.version)
-    if apps is not None:
-        query = query.where(RELEASES.c.app.in_(apps))
-    ids = [r.id for r in highest_rows(conn.execute(query)).values()]
-    return {r.app: r for r in conn.execute(select(RELEASES).where(RELEASES.c.id.in_(ids)))}
+    ids = [r.id for r in highest_rows(releases.versions(conn, apps)).values()]
+    return {r.app: r for r in releases.by_ids(conn, ids)}
 
 
-def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:
-    newest = (
-        select(func.max(DEPLOYMENTS.c.id))
-        .group_by(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env)
-        .scalar_subquery()
-    )
-    return {
-        (r.app, r.env): r.outcome
-        for r in conn.execute(
-            select(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env, DEPLOYMENTS.c.outcome).where(
-                DEPLOYMENTS.c.id.in_(newest)
-            )
-        )
-    }
+def _plan_apps(conn: Tx, plan_ids: list[str]) -> dict[str, list[str]]:
+    """Plan id -> the apps it ships (one query for all)."""
+    return {pid: PlanBody.decode(body).apps for pid, body in plans.bodies(conn, plan_ids).items()}
 
 
-def active_locks(conn: Connection, now: datetime) -> dict[str, LockInfo]:
+def active_locks(conn: Tx, now: datetime) -> dict[str, LockInfo]:
     """Held leases per environment, each with the apps of the plan holding it."""
-    rows = [
-        r
-        for r in conn.execute(select(LEASES).where(LEASES.c.holder.is_not(None)))
-        if r.expires_at is None or r.expires_at > now
-    ]
-    plan_ids = [r.plan_id for r in rows if r.plan_id]
-    bodies = {
-        p.id: PlanBody.decode(p.body).apps
-        for p in conn.execute(select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(plan_ids)))
-    }
+    rows = [r for r in leases.held(conn) if r.expires_at is None or r.expires_at > now]
+    apps = _plan_apps(conn, [r.plan_id for r in rows if r.plan_id])
     return {
-        r.env: LockInfo(r.holder, r.since, r.plan_id, tuple(bodies.get(r.plan_id or "", ())))
+        r.env: LockInfo(r.holder, r.since, r.plan_id, tuple(apps.get(r.plan_id or "", ())))
         for r in rows
+        if r.holder is not None  # always, for a held lease: says so to the type checker
     }
 
 
-def canary_weights(conn: Connection, locks: dict[str, LockInfo]) -> dict[tuple[str, str], int]:
+def canary_weights(conn: Tx, locks: dict[str, LockInfo]) -> dict[tuple[str, str], int]:
     """(app, env) -> the weight of each canary the running plans' journals show now."""
     env_of = {lock.plan_id: env for env, lock in locks.items() if lock.plan_id}
     if not env_of:
         return {}
-    rows = conn.execute(
-        select(STEPS.c.plan_id, STEPS.c.app, STEPS.c.step, STEPS.c.state, STEPS.c.detail)
-        .where(STEPS.c.plan_id.in_(list(env_of)), STEPS.c.step.in_(("canary", "switch")))
-        .order_by(STEPS.c.id)
-    ).all()
+    rows = journal.canary_steps(conn, env_of)
     return {
         (app, env): weight
         for plan_id, env in env_of.items()
-        for app, weight in journal_weights(r[1:] for r in rows if r.plan_id == plan_id).items()
+        for app, weight in journal_weights(
+            (r.app, r.step, r.state, r.detail) for r in rows if r.plan_id == plan_id
+        ).items()
     }
 
 
 def queued_cells(
-    conn: Connection, processes: ProcessIdentity, envs: Sequence[str]
+    conn: Tx, processes: ProcessIdentity, envs: Sequence[str]
 ) -> dict[tuple[str, str], QueuedView]:
     """(app, env) -> the soonest queued plan that ships the app there."""
     waiting = waiting_in(conn, processes, envs)
-    ids = [q.plan_id for q in waiting]
-    apps = {
-        p.id: PlanBody.decode(p.body).apps
-        for p in conn.execute(select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(ids)))
-    }
+    apps = _plan_apps(conn, [q.plan_id for q in waiting])
     out: dict[tuple[str, str], QueuedView] = {}
     for q in waiting:  # soonest first: the first to claim a cell keeps it
         for a in apps.get(q.plan_id, ()):
@@ -279,17 +227,7 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
     if not pairs:
         return {}
     with ctx.db.read() as conn:
-        cached = {
-            (r.repo, r.old, r.new): r.n
-            for r in conn.execute(
-                select(
-                    DISTANCES.c.repo,
-                    DISTANCES.c.old,
-                    DISTANCES.c.new,
-                    DISTANCES.c["count"].label("n"),
-                ).where(tuple_(DISTANCES.c.repo, DISTANCES.c.old, DISTANCES.c.new).in_(list(pairs)))
-            )
-        }
+        cached = distances.cached(conn, pairs)
     by_repo: dict[str, list[tuple[str, str]]] = {}
     for repo, old, new in sorted(pairs - cached.keys()):
         by_repo.setdefault(repo, []).append((old, new))
@@ -302,17 +240,8 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
         # A pair git does not know (history rewritten) is left out: unknown, not cached.
         fresh.update({(repo, old, new): n for (old, new), n in counts.items()})
     if fresh:
-        rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in fresh.items()]
         with ctx.db.write() as conn:
-            # A concurrent status run may cache the same pairs first; the counts never change.
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                conn.execute(pg_insert(DISTANCES).on_conflict_do_nothing(), rows)
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                conn.execute(sqlite_insert(DISTANCES).on_conflict_do_nothing(), rows)
+            distances.remember(conn, fresh)
     return {**cached, **fresh}
 
 
@@ -320,7 +249,7 @@ def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str
 class _Recorded:
     """What status reads from the database in one transaction, and what it derives from that."""
 
-    deployed: dict[tuple[str, str], Any]
+    deployed: dict[tuple[str, str], LiveDeployment]
     latest: dict[str, Latest]
     outcomes: dict[tuple[str, str], str]
     locks: dict[str, LockInfo]

@@ -1,7 +1,7 @@
 """Read-only views the TUI screens need that no use-case service returns in one piece.
 
-Nothing here changes state; each function is a few queries shaped for one screen, so the screens
-stay thin and never build SQL themselves.
+Nothing here changes state; each function is a few store reads shaped for one screen, so the
+screens stay thin and never build SQL themselves.
 """
 
 from __future__ import annotations
@@ -9,15 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
-
 from shipdeck.core.domain.config import App
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.releases import ReleaseDiff, app_config, diff_records, list_releases
-from shipdeck.core.services.status import live_deployments
-from shipdeck.core.storage.tables import AUDIT_EVENTS
+from shipdeck.core.storage import audit_reads, deployments
 
 # The app screen lists at most this many commits per environment: enough to read, cheap to draw.
 MAX_COMMITS = 50
@@ -64,7 +61,7 @@ def app_view(ctx: Context, app: str) -> AppView:
     records = list_releases(ctx, app)
     by_id = {r.id: r for r in records}
     with ctx.db.read() as conn:
-        deployed = live_deployments(conn, [app])
+        deployed = deployments.live(conn, [app])
     live: dict[str, tuple[int, Live]] = {
         env: (row.release_id, Live(env, row.color, row.at, row.by))
         for (_, env), row in deployed.items()
@@ -91,11 +88,8 @@ def app_view(ctx: Context, app: str) -> AppView:
 
 def count_up_to(ctx: Context, flt: AuditFilter, top_seq: int) -> int:
     """Events matching `flt` up to `top_seq`: a stable row count while newer events arrive."""
-    query = flt.apply(select(func.count()).select_from(AUDIT_EVENTS)).where(
-        AUDIT_EVENTS.c.seq <= top_seq
-    )
     with ctx.db.read() as conn:
-        return int(conn.execute(query).scalar_one())
+        return audit_reads.count_up_to(conn, flt, top_seq)
 
 
 def seq_at_offset(ctx: Context, flt: AuditFilter, offset: int, top_seq: int) -> int | None:
@@ -104,13 +98,5 @@ def seq_at_offset(ctx: Context, flt: AuditFilter, offset: int, top_seq: int) -> 
     Lets a virtual audit view jump far into a filtered log (where sequence numbers have gaps) and
     page by keyset from there; unfiltered views compute the number instead.
     """
-    query = (
-        flt.apply(select(AUDIT_EVENTS.c.seq))
-        .where(AUDIT_EVENTS.c.seq <= top_seq)
-        .order_by(AUDIT_EVENTS.c.seq.desc())
-        .offset(offset)
-        .limit(1)
-    )
     with ctx.db.read() as conn:
-        seq = conn.execute(query).scalar()
-    return None if seq is None else int(seq)
+        return audit_reads.seq_at_offset(conn, flt, offset, top_seq)

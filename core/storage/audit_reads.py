@@ -165,6 +165,25 @@ def count(conn: Tx, flt: AuditFilter) -> int:
     return int(conn.execute(flt.apply(select(func.count()).select_from(AUDIT_EVENTS))).scalar_one())
 
 
+def count_up_to(conn: Tx, flt: AuditFilter, top_seq: int) -> int:
+    """Events matching `flt` up to `top_seq`: a stable count while newer events arrive."""
+    query = flt.apply(select(func.count()).select_from(AUDIT_EVENTS))
+    return int(conn.execute(query.where(AUDIT_EVENTS.c.seq <= top_seq)).scalar_one())
+
+
+def seq_at_offset(conn: Tx, flt: AuditFilter, offset: int, top_seq: int) -> int | None:
+    """The sequence number of the `offset`-th newest event matching `flt` up to `top_seq`."""
+    query = (
+        flt.apply(select(AUDIT_EVENTS.c.seq))
+        .where(AUDIT_EVENTS.c.seq <= top_seq)
+        .order_by(AUDIT_EVENTS.c.seq.desc())
+        .offset(offset)
+        .limit(1)
+    )
+    seq = conn.execute(query).scalar()
+    return None if seq is None else int(seq)
+
+
 def events(conn: Tx, seqs: Sequence[int]) -> list[Event]:
     """The events at `seqs`, in sequence order."""
     query = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq.in_(seqs)).order_by(AUDIT_EVENTS.c.seq)

@@ -8,9 +8,10 @@ events written beside them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
@@ -41,10 +42,22 @@ def of_plan(conn: Connection, plan_id: str, after_id: int = 0) -> list[Logged]:
     query = (
         select(STEPS).where(STEPS.c.plan_id == plan_id, STEPS.c.id > after_id).order_by(STEPS.c.id)
     )
-    return [
-        Logged(r.plan_id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at, r.id)
-        for r in conn.execute(query)
-    ]
+    return [_logged(r) for r in conn.execute(query)]
+
+
+def canary_steps(conn: Connection, plan_ids: Iterable[str]) -> list[Logged]:
+    """The canary and switch steps of these plans' journals, in the order they were written:
+    what a running canary's weight is read from (core.domain.canary.journal_weights)."""
+    query = (
+        select(STEPS)
+        .where(STEPS.c.plan_id.in_(list(plan_ids)), STEPS.c.step.in_(("canary", "switch")))
+        .order_by(STEPS.c.id)
+    )
+    return [_logged(r) for r in conn.execute(query)]
+
+
+def _logged(r: Any) -> Logged:
+    return Logged(r.plan_id, r.epoch, r.wave, r.app, r.step, r.state, r.detail, r.at, r.id)
 
 
 def add(conn: Connection, step: Step) -> int:

@@ -44,6 +44,11 @@ def of_plan(conn: Connection, plan_id: str) -> LeaseRow | None:
     return None if found is None else _row(found)
 
 
+def held(conn: Connection) -> list[LeaseRow]:
+    """Leases someone holds (some may have expired: the reader decides)."""
+    return [_row(r) for r in conn.execute(select(LEASES).where(LEASES.c.holder.is_not(None)))]
+
+
 def with_runner(conn: Connection) -> list[LeaseRow]:
     """Leases a detached runner has named itself on (it may have died since)."""
     return [_row(r) for r in conn.execute(select(LEASES).where(LEASES.c.runner.is_not(None)))]

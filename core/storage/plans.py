@@ -75,6 +75,18 @@ def in_states(conn: Tx, env: str, states: Iterable[str]) -> list[PlanRow]:
     return [_plan(r) for r in conn.execute(query)]
 
 
+def bodies(conn: Tx, plan_ids: Iterable[str]) -> dict[str, bytes]:
+    """Plan id -> its canonical body, for the plans asked (ids no plan has are left out)."""
+    query = select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(list(plan_ids)))
+    return {r.id: r.body for r in conn.execute(query)}
+
+
+def rollbacks_among(conn: Tx, plan_ids: Iterable[str]) -> list[PlanRow]:
+    """The rollback plans among these."""
+    query = select(PLANS).where(PLANS.c.id.in_(list(plan_ids)), PLANS.c.kind == "rollback")
+    return [_plan(r) for r in conn.execute(query)]
+
+
 def add(conn: Tx, plan_id: str, **values: Any) -> Bind:
     conn.execute(insert(PLANS).values(id=plan_id, **values))
     return PLANS, {"id": plan_id}

@@ -26,9 +26,9 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans.liveness import read_lock
 from shipdeck.core.services.plans.lookups import env_config, env_window, untargeted, window_tz
 from shipdeck.core.services.plans.views import LockView
-from shipdeck.core.services.releases import proven_release
+from shipdeck.core.services.releases import proven_releases
 from shipdeck.core.storage import approvals as stored_approvals
-from shipdeck.core.storage import audit_reads, binding, plan_facts, plans
+from shipdeck.core.storage import audit_reads, binding, deployments, plans
 from shipdeck.core.storage import overrides as stored_overrides
 from shipdeck.core.storage.approvals import ApprovalRow
 from shipdeck.core.storage.db import Tx
@@ -126,7 +126,7 @@ def _promotion(
     promotion: list[policy.PromotionFact] = []
     previous = ctx.config.previous_env(row.env)
     if env.requires_previous and previous is not None and body.kind != "rollback":
-        done, bad_deployments = plan_facts.shipped_to(
+        done, bad_deployments = deployments.shipped_to(
             conn, previous, [i.release_id for i in body.items]
         )
         unverified.extend(bad_deployments)
@@ -187,10 +187,10 @@ def verdict(ctx: Context, conn: Tx, row: PlanRow) -> Verdict:
 
 def model_facts(conn: Tx, body: PlanBody) -> list[ModelFact]:
     """The model reports the plan's releases recorded at release time (their manifests)."""
-    rows = plan_facts.releases(conn, [i.release_id for i in body.items])
+    proven = proven_releases(conn, [i.release_id for i in body.items])
     return [
         ModelFact(rec.app, rec.version, a.name, a.model)
-        for rec in sorted((proven_release(conn, r) for r in rows), key=lambda r: r.app)
+        for rec in sorted(proven, key=lambda r: r.app)
         for a in rec.manifest.artifacts
         if a.model is not None
     ]
