@@ -216,3 +216,22 @@ def test_a_queue_row_written_behind_shipdecks_back_is_caught(ws: WorkspaceFixtur
                 plan_id=plan_id, env="staging", by="mallory", at=NOW, state="waiting", note=""))  # fmt: skip
         verify = cli(ws, "audit", "verify")
         assert verify.returncode == 7 and "queued_run" in verify.stdout + verify.stderr
+
+
+def test_the_plans_screen_marks_a_queued_plan_and_says_when_it_starts(
+    ws: WorkspaceFixture,
+) -> None:
+    from shipdeck.tui.screens.plans import explain, items_cell, load_rows
+
+    with shipping(ws, top=freeze(), env_extra={"staging": STAGING}):
+        plan_id = approved_plan(ws)
+        alice = waiting_here(ws)
+        row = next(r for r in load_rows(alice) if r.summary.id == plan_id)
+        assert row.queued is None and "queued" not in items_cell(row, 40).plain
+        queue_run(alice, plan_id)
+        row = next(r for r in load_rows(alice) if r.summary.id == plan_id)
+        assert items_cell(row, 40).plain == "web 1.0.0 ⏲ queued"
+        assert (
+            f"⏲ queued by alice: starts when its window opens, at {FREEZE_END:%Y-%m-%d %H:%M} UTC"
+            in (explain(row).plain)
+        )

@@ -21,7 +21,7 @@ from shipdeck.core.domain.plan import PRE_RUN
 from shipdeck.core.errors import Blocker
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plan_history import PlanHistory
-from shipdeck.core.services.plans import PlanSummary
+from shipdeck.core.services.plans import PlanSummary, QueuedView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_text import clip, history_lines, safe, state_text, when
@@ -39,6 +39,7 @@ class PlanRow:
     items: tuple[str, ...]  # "app version" for plans not run yet, app names otherwise
     blockers: tuple[Blocker, ...]
     history: PlanHistory = field(default_factory=PlanHistory)  # what later plans did since
+    queued: QueuedView | None = None  # `plan run --when-open`: waiting for its window
 
 
 def load_rows(ctx: Context) -> list[PlanRow]:
@@ -53,7 +54,8 @@ def load_rows(ctx: Context) -> list[PlanRow]:
         if s.state in PRE_RUN:
             v = get_plan(ctx, s.id)
             items = tuple(f"{i.app} {i.version}" for i in v.items)
-            rows.append(PlanRow(s, v.state, items, v.blockers))
+            queued = v.queued if v.queued is not None and v.queued.waiting else None
+            rows.append(PlanRow(s, v.state, items, v.blockers, queued=queued))
         else:
             h = history.get(s.id, PlanHistory())
             shown = (h.rollback.label,) if h.rollback else s.apps
@@ -64,7 +66,7 @@ def load_rows(ctx: Context) -> list[PlanRow]:
 
 def items_cell(row: PlanRow, width: int) -> Text:
     """App and version when they fit, else just the apps; what later plans did, after them."""
-    after = ""
+    after = " ⏲ queued" if row.queued is not None else ""
     if row.history.superseded:
         rolled = any(x.rolled_back for x in row.history.superseded)
         after = " ↺ rolled back" if rolled else " ⤳ superseded"
@@ -73,7 +75,7 @@ def items_cell(row: PlanRow, width: int) -> Text:
     text = Text(full if len(full) <= room else clip(", ".join(row.summary.apps), room))
     if row.history.rollback and len(full) > room:
         text = Text(clip(full, room))
-    text.append(after, style="magenta")
+    text.append(after, style="cyan" if row.queued is not None else "magenta")
     return text
 
 
@@ -84,6 +86,9 @@ def explain(row: PlanRow) -> Text:
     text.append(f"{s.id}  ", style="bold")
     text.append(safe(s.name))
     text.append(f"  drafted by {safe(s.created_by)} {when(s.created_at)} UTC", style="dim")
+    if row.queued is not None:
+        text.append("\n⏲ ", style="bold cyan")
+        text.append(safe(row.queued.sentence))
     if row.blockers:
         for b in row.blockers:
             text.append("\n✗ ", style="bold red")
