@@ -13,10 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -25,7 +24,7 @@ from shipdeck.core.domain.canonical import canonical_bytes
 from shipdeck.core.domain.redact import redact
 from shipdeck.core.errors import first_of
 from shipdeck.core.storage import binding
-from shipdeck.core.storage.db import sqlite_execute
+from shipdeck.core.storage.db import driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
@@ -41,17 +40,16 @@ _MOVE_HEAD = (
 )
 # The three statements of every append, written for the driver: an append is the path every
 # state change takes, and SQLAlchemy's per-statement compile and parameter processing cost more
-# than SQLite's commit (bench/audit_append.py). On SQLite they run on sqlite3 itself (db.
-# sqlite_execute: prepared once per connection, errors still translated); on PostgreSQL through
-# exec_driver_sql, whose error handling also discards a connection the server ended.
+# than SQLite's commit (bench/audit_append.py). db.driver_sql runs them on sqlite3 itself
+# (prepared once per connection, errors still translated) or through exec_driver_sql.
 _COLUMNS = "seq, at, actor, os_user, ssh_client, kind, app, env, plan, payload, prev_hash, hash"
 _DRIVER_SQL = {
-    style: (
+    mark: (
         "SELECT seq, hash FROM audit_head WHERE id = 1" + lock,
         f"INSERT INTO audit_event ({_COLUMNS}) VALUES ({', '.join([mark] * 12)})",
         f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE id = 1",
     )
-    for style, mark, lock in (("qmark", "?", ""), ("format", "%s", " FOR UPDATE"))
+    for mark, lock in (("?", ""), ("%s", " FOR UPDATE"))  # SQLite, PostgreSQL (db.driver_sql)
 }
 _NULL = "\x00"
 _RESERVED = re.compile("[\x00\x1e\x1f]")
@@ -151,8 +149,8 @@ def append(
         text = next(t for t in fields if t and _RESERVED.search(t))
         raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
     sqlite = conn.dialect.name == "sqlite"
-    run: Callable[..., Any] = partial(sqlite_execute, conn) if sqlite else conn.exec_driver_sql
-    lock_head, insert_event, move_head = _DRIVER_SQL[_style(conn)]
+    run, mark = driver_sql(conn)
+    lock_head, insert_event, move_head = _DRIVER_SQL[mark]
     head_seq, head_hash = run(lock_head).fetchone()
     seq = head_seq + 1
     bound = [binding.binding(conn, table, key) for table, key in binds]
@@ -183,11 +181,6 @@ def append(
     for b in bound:
         binding.stamp(conn, b, seq)
     return seq
-
-
-def _style(conn: Connection) -> str:
-    style = conn.dialect.paramstyle
-    return "format" if style in ("format", "pyformat") else style
 
 
 def lock(conn: Connection) -> None:

@@ -8,8 +8,9 @@ Engines are made here, on demand, never at import time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -300,6 +301,16 @@ def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get("shipdeck_write", False)
     sqlite_execute(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
+    """(run, mark): how to run driver SQL in `conn`'s transaction, and its parameter mark.
+
+    SQLite runs it on sqlite3 itself (`sqlite_execute`); PostgreSQL through exec_driver_sql,
+    whose error handling also discards a connection the server ended."""
+    if conn.dialect.name == "sqlite":
+        return partial(sqlite_execute, conn), "?"
+    return conn.exec_driver_sql, "%s"
 
 
 def sqlite_execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:

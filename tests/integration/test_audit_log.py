@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from shipdeck.core.services import audit_log
 from shipdeck.core.storage import audit
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
@@ -375,6 +376,20 @@ def test_filters_return_exactly_the_matching_events(ws: WorkspaceFixture) -> Non
         )
     )
     assert both  # the combination matches something
+
+
+def test_kind_prefixes_match_wildcards_literally(ws: WorkspaceFixture) -> None:
+    """`_`, `%` and the escape character in a kind prefix are text, not LIKE wildcards, in a
+    page (driver SQL) and in a count (SQLAlchemy) alike."""
+    kinds = ("a_b.x", "aXb.x", "a%c.y", "aZc.y", "a/d.z", "a/dd.z")
+    with ws.base.db.write() as conn:
+        for n, kind in enumerate(kinds):
+            audit.append(conn, audit.Who("alice", "os-alice"), kind, {}, at=START + timedelta(n))
+    for prefix, want in (("a_b.", ["a_b.x"]), ("a%c.*", ["a%c.y"]), ("a/d.", ["a/d.z"])):
+        flt = audit_log.AuditFilter(kind=prefix)
+        assert [e.kind for e in audit_log.list_events(ws.base, flt)] == want
+        assert audit_log.count_events(ws.base, flt) == len(want)
+    assert listed(ws, "--kind", "a*") == [6, 5, 4, 3, 2, 1]
 
 
 def test_keyset_pages_cover_the_log_once_newest_first(ws: WorkspaceFixture) -> None:
