@@ -19,19 +19,17 @@ from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ColumnClause,
     ColumnElement,
     Select,
     String,
     and_,
     bindparam,
     func,
-    literal_column,
     select,
     type_coerce,
 )
 
-from shipdeck.core.storage.db import Tx, driver_sql
+from shipdeck.core.storage.db import Tx, driver_sql, sqlite_execute
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -177,6 +175,21 @@ def _payload(stored: bytes | memoryview) -> Any:
 _PAGE_COLUMNS = 'seq, "at", actor, os_user, ssh_client, kind, app, env, "plan", payload, hash'
 
 
+def _driver_where(
+    conn: Tx, flt: AuditFilter, extra: list[tuple[str, str, Any]], mark: str
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword, '' for none) and parameters of driver SQL for the
+    filter's terms and `extra` ones; times are bound as the column stores them."""
+    terms = flt.terms() + extra
+    where = " AND ".join(
+        f'"{col}" {op} {mark}' + (" ESCAPE '/'" if op == "LIKE" else "") for col, op, _ in terms
+    )
+    at_param = (
+        AUDIT_EVENTS.c.at.type.bind_processor(conn.dialect) if flt.since or flt.until else None
+    )
+    return where, [at_param(v) if col == "at" and at_param else v for col, _, v in terms]
+
+
 def page(
     conn: Tx,
     flt: AuditFilter,
@@ -191,18 +204,9 @@ def page(
     Written as driver SQL from the filter's terms (db.driver_sql): building, caching and running
     a SQLAlchemy select cost more than the indexed query itself (bench/audit_list.py)."""
     run, mark = driver_sql(conn)
-    terms = flt.terms()
-    if before is not None:
-        terms.append(("seq", "<", before))
-    if after is not None:
-        terms.append(("seq", ">", after))
-    where = " AND ".join(
-        f'"{col}" {op} {mark}' + (" ESCAPE '/'" if op == "LIKE" else "") for col, op, _ in terms
-    )
-    at_param = (
-        AUDIT_EVENTS.c.at.type.bind_processor(conn.dialect) if flt.since or flt.until else None
-    )
-    params = [at_param(v) if col == "at" and at_param else v for col, _, v in terms]
+    keyset = [("seq", "<", before)] if before is not None else []
+    keyset += [("seq", ">", after)] if after is not None else []
+    where, params = _driver_where(conn, flt, keyset, mark)
     sql = (
         f"SELECT {_PAGE_COLUMNS} FROM audit_event{' WHERE ' + where if where else ''}"
         f" ORDER BY seq {'ASC' if ascending else 'DESC'} LIMIT {mark}"
@@ -282,25 +286,25 @@ def _str(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def _q(column: str) -> str:
-    return f'json_quote("{column}")'  # NULL is null; escapes as encode_basestring does
-
-
 # The `jsonl_line` of a row, built by SQLite itself: the same bytes without a Python object per
-# field (export of 1,000,000 events was 15x the sqlite3 client's JSON dump). A row whose `at` is
-# not the fixed text SQLAlchemy stores (tampered, foreign) yields NULL and goes the Python way.
-_AT = (
-    'CASE WHEN typeof("at") = \'text\' AND length("at") = 26 AND substr("at", 11, 1) = \' \''
-    " AND substr(\"at\", 20, 1) = '.' THEN substr(\"at\", 1, 10) || 'T' ||"
-    ' CASE WHEN substr("at", 20) = \'.000000\' THEN substr("at", 12, 8)'
-    " ELSE substr(\"at\", 12) END || '+00:00' END"
+# field (export of 1,000,000 events was 15x the sqlite3 client's JSON dump). json_object quotes
+# as json_quote and encode_basestring do, in one call per half: the halves meet around the stored
+# payload, spliced in as is (rtrim/ltrim drop exactly the one brace, as a value never ends in
+# '}' nor a key starts with '{'). A row whose `at` is not the fixed text SQLAlchemy stores
+# (tampered, foreign) yields NULL and goes the Python way.
+_SQLITE_AT_OK = (
+    'typeof("at") = \'text\' AND length("at") = 26 AND substr("at", 11, 1) = \' \''
+    " AND substr(\"at\", 20, 1) = '.'"
 )
-_SQLITE_LINE: ColumnClause[Any] = literal_column(
-    f"""'{{"actor":' || {_q("actor")} || ',"app":' || {_q("app")} || ',"at":"' || {_AT}"""
-    f""" || '","env":' || {_q("env")} || ',"hash":' || {_q("hash")}"""
-    f""" || ',"kind":' || {_q("kind")} || ',"os_user":' || {_q("os_user")}"""
-    f""" || ',"payload":' || CAST("payload" AS TEXT) || ',"plan":' || {_q("plan")}"""
-    f""" || ',"seq":' || "seq" || ',"ssh_client":' || {_q("ssh_client")} || '}}'"""
+_SQLITE_AT = (
+    "substr(\"at\", 1, 10) || 'T' || CASE WHEN substr(\"at\", 20) = '.000000'"
+    ' THEN substr("at", 12, 8) ELSE substr("at", 12) END || \'+00:00\''
+)
+_SQLITE_LINE = (
+    f"CASE WHEN {_SQLITE_AT_OK} THEN rtrim(json_object('actor', actor, 'app', app,"
+    f" 'at', {_SQLITE_AT}, 'env', env, 'hash', hash, 'kind', kind, 'os_user', os_user), '}}')"
+    """ || ',"payload":' || CAST(payload AS TEXT) || ','"""
+    """ || ltrim(json_object('plan', "plan", 'seq', seq, 'ssh_client', ssh_client), '{') END"""
 )
 _EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
 
@@ -308,8 +312,9 @@ _EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
 def sqlite_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
     """SQLite only: the export lines of the next `batch` events after `after` as SQLite writes
     them (`_SQLITE_LINE`), and the last sequence read (`after` when none were)."""
-    query = flt.apply(select(AUDIT_EVENTS.c.seq, _SQLITE_LINE)).where(AUDIT_EVENTS.c.seq > after)
-    found = conn.execute(query.order_by(AUDIT_EVENTS.c.seq).limit(batch)).all()
+    where, params = _driver_where(conn, flt, [("seq", ">", after)], "?")
+    sql = f"SELECT seq, {_SQLITE_LINE} FROM audit_event WHERE {where} ORDER BY seq LIMIT ?"
+    found = sqlite_execute(conn, sql, (*params, batch)).fetchall()
     lines = [line or _python_line(conn, seq) for seq, line in found]
     return lines, found[-1][0] if found else after
 

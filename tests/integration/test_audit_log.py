@@ -469,7 +469,8 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
 
     odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f bidi \u202e é 😀 \u2028'
     with ws.base.db.write() as conn:
-        for i, (actor, app) in enumerate([("alice", None), (f"o'neil {odd}", odd), ("bob", "web")]):
+        people = [("alice", None), (f"o'neil {odd}", odd), ("bob", "web"), (f"zoë {odd}", odd)]
+        for i, (actor, app) in enumerate(people):  # the last one's odd text goes the SQLite way
             who = audit.Who(actor, "os", None if i else "10.0.0.1")
             audit.append(conn, who, f"k.{i}", {"text": odd, "n": i, "f": 1.5}, at=START, app=app)
         if ws.base.db.is_sqlite:
