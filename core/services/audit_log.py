@@ -82,8 +82,9 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
         writer.writerow(audit_reads.EXPORT_KEYS)
     if writer is None and ctx.db.is_sqlite:
         for lines in _sqlite_pages(ctx, flt):
-            if lines:  # one write per page; json_text is all but free on an ASCII line
-                out.write("\n".join(map(json_text, lines)) + "\n")
+            if lines:  # a page at a time (json_text is all but free on an ASCII line)
+                out.write("\n".join(map(json_text, lines)))
+                out.write("\n")  # not `+ "\n"`: that copies the page
             n += len(lines)
         return n
     for row in _export_rows(ctx, flt):

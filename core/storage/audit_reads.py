@@ -292,13 +292,10 @@ def _str(value: str | None) -> str:
 # payload, spliced in as is (rtrim/ltrim drop exactly the one brace, as a value never ends in
 # '}' nor a key starts with '{'). A row whose `at` is not the fixed text SQLAlchemy stores
 # (tampered, foreign) yields NULL and goes the Python way.
-_SQLITE_AT_OK = (
-    'typeof("at") = \'text\' AND length("at") = 26 AND substr("at", 11, 1) = \' \''
-    " AND substr(\"at\", 20, 1) = '.'"
-)
-_SQLITE_AT = (
-    "substr(\"at\", 1, 10) || 'T' || CASE WHEN substr(\"at\", 20) = '.000000'"
-    ' THEN substr("at", 12, 8) ELSE substr("at", 12) END || \'+00:00\''
+_SQLITE_AT_OK = "typeof(\"at\") = 'text' AND \"at\" LIKE '____-__-__ __:__:__.______'"
+_SQLITE_AT = (  # _iso_at: no fraction when it is zero
+    "substr(\"at\", 1, 10) || 'T' || substr(\"at\", 12,"
+    " CASE WHEN substr(\"at\", 21) = '000000' THEN 8 ELSE 15 END) || '+00:00'"
 )
 _SQLITE_LINE = (
     f"CASE WHEN {_SQLITE_AT_OK} THEN rtrim(json_object('actor', actor, 'app', app,"
