@@ -294,7 +294,7 @@ def _str(value: str | None) -> str:
 # (tampered, foreign) yields NULL and goes the Python way.
 _SQLITE_AT_OK = "typeof(\"at\") = 'text' AND \"at\" LIKE '____-__-__ __:__:__.______'"
 _SQLITE_AT = (  # _iso_at: no fraction when it is zero
-    "substr(\"at\", 1, 10) || 'T' || substr(\"at\", 12,"
+    'substr("at", 1, 10) || \'T\' || substr("at", 12,'
     " CASE WHEN substr(\"at\", 21) = '000000' THEN 8 ELSE 15 END) || '+00:00'"
 )
 _SQLITE_LINE = (
