@@ -29,7 +29,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from shipdeck.core.storage.db import Tx, driver_sql, sqlite_execute
+from shipdeck.core.storage.db import Tx, driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -303,15 +303,39 @@ _SQLITE_LINE = (
     """ || ',"payload":' || CAST(payload AS TEXT) || ','"""
     """ || ltrim(json_object('plan', "plan", 'seq', seq, 'ssh_client', ssh_client), '{') END"""
 )
+
+
+# The same line built by PostgreSQL: to_json quotes text as encode_basestring does (the short
+# escapes, \u00XX for other controls, everything else as is), the stored payload is spliced in,
+# and the naive UTC time is written as isoformat would. A time Python cannot hold (infinite,
+# BC, past 9999) or a payload PostgreSQL text cannot hold (a NUL) yields NULL: the Python way.
+def _pg_q(column: str) -> str:
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+_PG_LINE = (
+    'CASE WHEN isfinite("at") AND "at" >= \'0001-01-01\' AND "at" < \'10000-01-01\''
+    " AND position('\\x00'::bytea IN payload) = 0 THEN"
+    f""" '{{"actor":' || {_pg_q("actor")} || ',"app":' || {_pg_q("app")} || ',"at":"'"""
+    """ || to_char("at", 'YYYY-MM-DD"T"HH24:MI:SS')"""
+    """ || CASE WHEN date_trunc('second', "at") = "at" THEN '' ELSE to_char("at", '.US') END"""
+    f""" || '+00:00","env":' || {_pg_q("env")} || ',"hash":' || {_pg_q("hash")}"""
+    f""" || ',"kind":' || {_pg_q("kind")} || ',"os_user":' || {_pg_q("os_user")}"""
+    """ || ',"payload":' || convert_from(payload, 'UTF8') || ',"plan":' || """
+    f"""{_pg_q('"plan"')} || ',"seq":' || seq || ',"ssh_client":' || {_pg_q("ssh_client")}"""
+    """ || '}' END"""
+)
+_LINES = {"?": _SQLITE_LINE, "%s": _PG_LINE}
 _EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
 
 
-def sqlite_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
-    """SQLite only: the export lines of the next `batch` events after `after` as SQLite writes
-    them (`_SQLITE_LINE`), and the last sequence read (`after` when none were)."""
-    where, params = _driver_where(conn, flt, [("seq", ">", after)], "?")
-    sql = f"SELECT seq, {_SQLITE_LINE} FROM audit_event WHERE {where} ORDER BY seq LIMIT ?"
-    found = sqlite_execute(conn, sql, (*params, batch)).fetchall()
+def export_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
+    """The export lines of the next `batch` events after `after` as the database writes them
+    (`_SQLITE_LINE`, `_PG_LINE`), and the last sequence read (`after` when none were)."""
+    run, mark = driver_sql(conn)
+    where, params = _driver_where(conn, flt, [("seq", ">", after)], mark)
+    sql = f"SELECT seq, {_LINES[mark]} FROM audit_event WHERE {where} ORDER BY seq LIMIT {mark}"
+    found = run(sql, (*params, batch)).fetchall()
     lines = [line or _python_line(conn, seq) for seq, line in found]
     return lines, found[-1][0] if found else after
 

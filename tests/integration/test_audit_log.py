@@ -459,10 +459,11 @@ def test_export_round_trips_in_jsonl_and_csv(ws: WorkspaceFixture, tmp_path: Pat
     assert bad.code == 2
 
 
-def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) -> None:
-    """On SQLite the export's lines are built by the database (no object per field); they must
-    be the bytes the Python path writes, for awkward text, NULLs, filters, and a row whose `at`
-    is not the stored text form (tampered: that row alone goes the Python way)."""
+def test_the_database_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) -> None:
+    """The export's lines are built by the database (no object per field); they must be the
+    bytes the Python path writes, for awkward text, NULLs, filters, and a tampered row the
+    database cannot write (SQLite: an `at` not in the stored text form; PostgreSQL: a NUL in the
+    payload), which alone goes the Python way."""
     from shipdeck.core.domain.redact import json_text
     from shipdeck.core.services.audit_log import AuditFilter, _export_rows, export
     from shipdeck.core.storage.audit_reads import jsonl_line
@@ -475,6 +476,10 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
             audit.append(conn, who, f"k.{i}", {"text": odd, "n": i, "f": 1.5}, at=START, app=app)
         if ws.base.db.is_sqlite:
             conn.execute(text("UPDATE audit_event SET at = 1764000000 WHERE seq = 2"))
+        else:  # a NUL, which PostgreSQL text cannot hold
+            conn.execute(
+                text("UPDATE audit_event SET payload = payload || '\\x00'::bytea WHERE seq = 2")
+            )
     ctx = ws.as_user("erin")
     for flt in (AuditFilter(), AuditFilter(kind="k.*"), AuditFilter(actor="bob")):
         written = io.StringIO()
@@ -482,5 +487,6 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
         python_way = [json_text(jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
         assert written.getvalue() == "".join(python_way), flt
         assert n == len(python_way) and n > 0
-        for line in written.getvalue().splitlines():
-            json.loads(line)  # every line is JSON, the tampered one included
+        if ws.base.db.is_sqlite:  # (PostgreSQL's tampered line holds a raw NUL)
+            for line in written.getvalue().splitlines():
+                json.loads(line)  # every line is JSON, the tampered one included
