@@ -151,7 +151,10 @@ def _event(row: Any) -> Event:
     if isinstance(at, datetime):
         when = at.replace(tzinfo=UTC)
     else:  # SQLite's stored text: parsed as UTC directly (cheaper than a replace afterwards)
-        when = datetime.fromisoformat(at + "+00:00")
+        try:
+            when = datetime.fromisoformat(at + "+00:00")
+        except ValueError:  # foreign text with an offset of its own: read as before
+            when = datetime.fromisoformat(at).replace(tzinfo=UTC)
     return Event(
         seq, when, actor, os_user, ssh_client, kind, app, env, plan, _payload(payload), digest
     )
