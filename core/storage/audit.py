@@ -189,8 +189,11 @@ def lock(conn: Connection) -> None:
     A service that checks before it writes (does this version exist yet?) must hold the lock
     while it checks: on PostgreSQL, where nothing like SQLite's BEGIN IMMEDIATE queues writers,
     a racing writer would otherwise miss the other's uncommitted row and fail on a unique key.
+    On SQLite the write transaction's BEGIN IMMEDIATE holds the one writer lock already (a
+    SELECT there locks nothing more), so there is nothing to do.
     """
-    conn.execute(_LOCK_HEAD)
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_HEAD)
 
 
 def head(conn: Connection) -> tuple[int, str]:
