@@ -62,12 +62,13 @@ def _export_rows(ctx: Context, flt: AuditFilter, batch: int = 5000) -> Iterator[
         after = page[-1][0]
 
 
-def _sqlite_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[list[str]]:
-    """Export lines as SQLite writes them (audit_reads.sqlite_lines), a keyset page at a time."""
+def _line_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[list[str]]:
+    """Export lines as the database writes them (audit_reads.export_lines), a keyset page at a
+    time."""
     after = 0
     while True:
         with ctx.db.read() as conn:
-            lines, after = audit_reads.sqlite_lines(conn, flt, after, batch)
+            lines, after = audit_reads.export_lines(conn, flt, after, batch)
         yield lines
         if len(lines) < batch:
             return
@@ -77,20 +78,17 @@ def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
     n = 0
-    writer = csv.writer(out) if fmt == "csv" else None
-    if writer:
-        writer.writerow(audit_reads.EXPORT_KEYS)
-    if writer is None and ctx.db.is_sqlite:
-        for lines in _sqlite_pages(ctx, flt):
-            if lines:
-                out.write(json_text("\n".join(lines)) + "\n")  # one scan, one write per page
+    if fmt == "jsonl":
+        for lines in _line_pages(ctx, flt):
+            if lines:  # a page at a time (json_text is all but free on an ASCII line)
+                out.write("\n".join(map(json_text, lines)))
+                out.write("\n")  # not `+ "\n"`: that copies the page
             n += len(lines)
         return n
+    writer = csv.writer(out)
+    writer.writerow(audit_reads.EXPORT_KEYS)
     for row in _export_rows(ctx, flt):
-        if writer:
-            writer.writerow([csv_cell(v) for v in row])  # opened in a spreadsheet
-        else:
-            out.write(json_text(audit_reads.jsonl_line(row)) + "\n")
+        writer.writerow([csv_cell(v) for v in row])  # opened in a spreadsheet
         n += 1
     return n
 

@@ -11,25 +11,25 @@ not need (bench/audit_list.py, bench/audit_export.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    ColumnClause,
+    ColumnElement,
     Select,
     String,
     and_,
     bindparam,
     func,
-    literal_column,
     select,
     type_coerce,
 )
 
-from shipdeck.core.storage.db import Tx
+from shipdeck.core.storage.db import Tx, driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -43,31 +43,56 @@ class AuditFilter:
     until: datetime | None = None
     plan: str | None = None
 
-    def apply(self, query: Select[Any]) -> Select[Any]:
-        """`query` narrowed to the events this filter names (each condition has its index)."""
-        conds = []
-        if self.actor:
-            conds.append(AUDIT_EVENTS.c.actor == self.actor)
-        if self.app:
-            conds.append(AUDIT_EVENTS.c.app == self.app)
-        if self.env:
-            conds.append(AUDIT_EVENTS.c.env == self.env)
-        if self.plan:
-            conds.append(AUDIT_EVENTS.c.plan == self.plan)
+    def terms(self) -> list[tuple[str, str, Any]]:
+        """(column, SQL operator, value) of each condition this filter names (each has its
+        index): one list that both the SQLAlchemy query (`apply`) and the driver SQL of a page
+        (`page`) are written from."""
+        found: list[tuple[str, str, Any]] = [
+            (name, "=", value)
+            for name, value in (
+                ("actor", self.actor),
+                ("app", self.app),
+                ("env", self.env),
+                ("plan", self.plan),
+            )
+            if value
+        ]
         if self.kind:
             if self.kind.endswith(("*", ".")):
-                conds.append(AUDIT_EVENTS.c.kind.startswith(self.kind.rstrip("*"), autoescape=True))
+                found.append(("kind", "LIKE", _like_prefix(self.kind.rstrip("*"))))
             else:
-                conds.append(AUDIT_EVENTS.c.kind == self.kind)
+                found.append(("kind", "=", self.kind))
         if self.since:
-            conds.append(AUDIT_EVENTS.c.at >= self.since)
+            found.append(("at", ">=", self.since))
         if self.until:
-            conds.append(AUDIT_EVENTS.c.at < self.until)
+            found.append(("at", "<", self.until))
+        return found
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        """`query` narrowed to the events this filter names."""
+        conds = [_CLAUSES[op](AUDIT_EVENTS.c[col], value) for col, op, value in self.terms()]
         return query.where(and_(*conds)) if conds else query
 
 
-@dataclass(frozen=True)
-class Event:
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for text starting with `prefix`, its wildcards escaped (ESCAPE '/')."""
+    return prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+_CLAUSES: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "LIKE": lambda column, pattern: column.like(pattern, escape="/"),
+}
+
+
+class Event(NamedTuple):
+    """One event as read. A tuple, not a frozen dataclass: as immutable, and built ten times
+    faster (a frozen dataclass sets each field through object.__setattr__), which is a fifth
+    of a page of the audit view (bench/audit_list.py)."""
+
     seq: int
     at: datetime
     actor: str
@@ -123,21 +148,49 @@ def _event(row: Any) -> Event:
     """An event from a row of `_EXPORTED` columns, unpacked by position: a page of the audit view
     builds fifty of these per key press (bench/audit_list.py)."""
     seq, at, actor, os_user, ssh_client, kind, app, env, plan, payload, digest = row
-    when = at if isinstance(at, datetime) else datetime.fromisoformat(at)
-    body = json.loads(payload.decode() if isinstance(payload, bytes) else bytes(payload).decode())
+    if isinstance(at, datetime):
+        when = at.replace(tzinfo=UTC)
+    else:  # SQLite's stored text: parsed as UTC directly (cheaper than a replace afterwards)
+        try:
+            when = datetime.fromisoformat(at + "+00:00")
+        except ValueError:  # foreign text with an offset of its own: read as before
+            when = datetime.fromisoformat(at).replace(tzinfo=UTC)
     return Event(
-        seq,
-        when.replace(tzinfo=UTC),
-        actor,
-        os_user,
-        ssh_client,
-        kind,
-        app,
-        env,
-        plan,
-        body,
-        digest,
+        seq, when, actor, os_user, ssh_client, kind, app, env, plan, _payload(payload), digest
     )
+
+
+_RAW_DECODE = json.JSONDecoder().raw_decode
+
+
+def _payload(stored: bytes | memoryview) -> Any:
+    """The stored canonical JSON, decoded. `raw_decode` skips json.loads' whitespace scans
+    (canonical JSON has none) at a quarter of its cost; anything else (trailing text, not JSON)
+    goes to json.loads, which judges it as before."""
+    text = stored.decode() if isinstance(stored, bytes) else bytes(stored).decode()
+    try:
+        value, end = _RAW_DECODE(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)
+
+
+_PAGE_COLUMNS = 'seq, "at", actor, os_user, ssh_client, kind, app, env, "plan", payload, hash'
+
+
+def _driver_where(
+    conn: Tx, flt: AuditFilter, extra: list[tuple[str, str, Any]], mark: str
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword, '' for none) and parameters of driver SQL for the
+    filter's terms and `extra` ones; times are bound as the column stores them."""
+    terms = flt.terms() + extra
+    where = " AND ".join(
+        f'"{col}" {op} {mark}' + (" ESCAPE '/'" if op == "LIKE" else "") for col, op, _ in terms
+    )
+    at_param = (
+        AUDIT_EVENTS.c.at.type.bind_processor(conn.dialect) if flt.since or flt.until else None
+    )
+    return where, [at_param(v) if col == "at" and at_param else v for col, _, v in terms]
 
 
 def page(
@@ -149,16 +202,19 @@ def page(
     after: int | None = None,
     ascending: bool = False,
 ) -> list[Event]:
-    """A keyset page by `seq` (before/after), so the millionth page costs what the first does."""
-    query = flt.apply(select(*_EXPORTED))
-    if before is not None:
-        query = query.where(AUDIT_EVENTS.c.seq < before)
-    if after is not None:
-        query = query.where(AUDIT_EVENTS.c.seq > after)
-    query = query.order_by(
-        AUDIT_EVENTS.c.seq.asc() if ascending else AUDIT_EVENTS.c.seq.desc()
-    ).limit(limit)
-    return [_event(r) for r in conn.execute(query)]
+    """A keyset page by `seq` (before/after), so the millionth page costs what the first does.
+
+    Written as driver SQL from the filter's terms (db.driver_sql): building, caching and running
+    a SQLAlchemy select cost more than the indexed query itself (bench/audit_list.py)."""
+    run, mark = driver_sql(conn)
+    keyset = [("seq", "<", before)] if before is not None else []
+    keyset += [("seq", ">", after)] if after is not None else []
+    where, params = _driver_where(conn, flt, keyset, mark)
+    sql = (
+        f"SELECT {_PAGE_COLUMNS} FROM audit_event{' WHERE ' + where if where else ''}"
+        f" ORDER BY seq {'ASC' if ascending else 'DESC'} LIMIT {mark}"
+    )
+    return [_event(r) for r in run(sql, (*params, limit)).fetchall()]
 
 
 def count(conn: Tx, flt: AuditFilter) -> int:
@@ -252,34 +308,56 @@ def _str(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
 
 
-def _q(column: str) -> str:
-    return f'json_quote("{column}")'  # NULL is null; escapes as encode_basestring does
-
-
 # The `jsonl_line` of a row, built by SQLite itself: the same bytes without a Python object per
-# field (export of 1,000,000 events was 15x the sqlite3 client's JSON dump). A row whose `at` is
-# not the fixed text SQLAlchemy stores (tampered, foreign) yields NULL and goes the Python way.
-_AT = (
-    'CASE WHEN typeof("at") = \'text\' AND length("at") = 26 AND substr("at", 11, 1) = \' \''
-    " AND substr(\"at\", 20, 1) = '.' THEN substr(\"at\", 1, 10) || 'T' ||"
-    ' CASE WHEN substr("at", 20) = \'.000000\' THEN substr("at", 12, 8)'
-    " ELSE substr(\"at\", 12) END || '+00:00' END"
+# field (export of 1,000,000 events was 15x the sqlite3 client's JSON dump). json_object quotes
+# as json_quote and encode_basestring do, in one call per half: the halves meet around the stored
+# payload, spliced in as is (rtrim/ltrim drop exactly the one brace, as a value never ends in
+# '}' nor a key starts with '{'). A row whose `at` is not the fixed text SQLAlchemy stores
+# (tampered, foreign) yields NULL and goes the Python way.
+_SQLITE_AT_OK = "typeof(\"at\") = 'text' AND \"at\" LIKE '____-__-__ __:__:__.______'"
+_SQLITE_AT = (  # _iso_at: no fraction when it is zero
+    'substr("at", 1, 10) || \'T\' || substr("at", 12,'
+    " CASE WHEN substr(\"at\", 21) = '000000' THEN 8 ELSE 15 END) || '+00:00'"
 )
-_SQLITE_LINE: ColumnClause[Any] = literal_column(
-    f"""'{{"actor":' || {_q("actor")} || ',"app":' || {_q("app")} || ',"at":"' || {_AT}"""
-    f""" || '","env":' || {_q("env")} || ',"hash":' || {_q("hash")}"""
-    f""" || ',"kind":' || {_q("kind")} || ',"os_user":' || {_q("os_user")}"""
-    f""" || ',"payload":' || CAST("payload" AS TEXT) || ',"plan":' || {_q("plan")}"""
-    f""" || ',"seq":' || "seq" || ',"ssh_client":' || {_q("ssh_client")} || '}}'"""
+_SQLITE_LINE = (
+    f"CASE WHEN {_SQLITE_AT_OK} THEN rtrim(json_object('actor', actor, 'app', app,"
+    f" 'at', {_SQLITE_AT}, 'env', env, 'hash', hash, 'kind', kind, 'os_user', os_user), '}}')"
+    """ || ',"payload":' || CAST(payload AS TEXT) || ','"""
+    """ || ltrim(json_object('plan', "plan", 'seq', seq, 'ssh_client', ssh_client), '{') END"""
 )
+
+
+# The same line built by PostgreSQL: to_json quotes text as encode_basestring does (the short
+# escapes, \u00XX for other controls, everything else as is), the stored payload is spliced in,
+# and the naive UTC time is written as isoformat would. A time Python cannot hold (infinite,
+# BC, past 9999) or a payload PostgreSQL text cannot hold (a NUL) yields NULL: the Python way.
+def _pg_q(column: str) -> str:
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+_PG_LINE = (
+    'CASE WHEN isfinite("at") AND "at" >= \'0001-01-01\' AND "at" < \'10000-01-01\''
+    " AND position('\\x00'::bytea IN payload) = 0 THEN"
+    f""" '{{"actor":' || {_pg_q("actor")} || ',"app":' || {_pg_q("app")} || ',"at":"'"""
+    """ || to_char("at", 'YYYY-MM-DD"T"HH24:MI:SS')"""
+    """ || CASE WHEN date_trunc('second', "at") = "at" THEN '' ELSE to_char("at", '.US') END"""
+    f""" || '+00:00","env":' || {_pg_q("env")} || ',"hash":' || {_pg_q("hash")}"""
+    f""" || ',"kind":' || {_pg_q("kind")} || ',"os_user":' || {_pg_q("os_user")}"""
+    """ || ',"payload":' || convert_from(payload, 'UTF8') || ',"plan":' || """
+    f"""{_pg_q('"plan"')} || ',"seq":' || seq || ',"ssh_client":' || {_pg_q("ssh_client")}"""
+    """ || '}' END"""
+)
+_LINES = {"?": _SQLITE_LINE, "%s": _PG_LINE}
 _EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
 
 
-def sqlite_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
-    """SQLite only: the export lines of the next `batch` events after `after` as SQLite writes
-    them (`_SQLITE_LINE`), and the last sequence read (`after` when none were)."""
-    query = flt.apply(select(AUDIT_EVENTS.c.seq, _SQLITE_LINE)).where(AUDIT_EVENTS.c.seq > after)
-    found = conn.execute(query.order_by(AUDIT_EVENTS.c.seq).limit(batch)).all()
+def export_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
+    """The export lines of the next `batch` events after `after` as the database writes them
+    (`_SQLITE_LINE`, `_PG_LINE`), and the last sequence read (`after` when none were)."""
+    run, mark = driver_sql(conn)
+    where, params = _driver_where(conn, flt, [("seq", ">", after)], mark)
+    sql = f"SELECT seq, {_LINES[mark]} FROM audit_event WHERE {where} ORDER BY seq LIMIT {mark}"
+    found = run(sql, (*params, batch)).fetchall()
     lines = [line or _python_line(conn, seq) for seq, line in found]
     return lines, found[-1][0] if found else after
 

@@ -7,8 +7,10 @@ Engines are made here, on demand, never at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -84,6 +86,8 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
             event.listen(self.engine, "connect", _pg_on_connect)
+        # Made once: a Connection's execution_options() per write builds a branch each time.
+        self._writer = self.engine.execution_options(shipdeck_write=True)
 
     @property
     def display_url(self) -> str:
@@ -100,10 +104,8 @@ class Database:
         A permission problem names the file, the user and the fix (`_translated`).
         """
         try:
-            with self._translated(), self.engine.connect() as conn:
-                conn = conn.execution_options(shipdeck_write=True)
-                with conn.begin():
-                    yield conn
+            with self._translated(), self._writer.connect() as conn, conn.begin():
+                yield conn
         except DBAPIError as exc:
             raise self.storage_error(exc) from exc
 
@@ -298,4 +300,28 @@ def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get("shipdeck_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    sqlite_execute(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
+    """(run, mark): how to run driver SQL in `conn`'s transaction, and its parameter mark.
+
+    SQLite runs it on sqlite3 itself (`sqlite_execute`); PostgreSQL through exec_driver_sql,
+    whose error handling also discards a connection the server ended."""
+    if conn.dialect.name == "sqlite":
+        return partial(sqlite_execute, conn), "?"
+    return conn.exec_driver_sql, "%s"
+
+
+def sqlite_execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    """Run one statement on SQLite's own connection, inside `conn`'s transaction.
+
+    For the statements every transaction and every audit append runs: SQLAlchemy's
+    per-statement work cost ten times SQLite's (bench/audit_append.py), and sqlite3 keeps each
+    SQL text prepared in its statement cache. Errors come back as SQLAlchemy's DBAPIError
+    classes, so the transactions' translation into the contract's errors still applies.
+    """
+    try:
+        return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc

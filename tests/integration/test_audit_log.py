@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from shipdeck.core.services import audit_log
 from shipdeck.core.storage import audit
 from tests.support.cli import Ran, shipdeck
 from tests.support.workspace import WorkspaceFixture
@@ -377,6 +378,20 @@ def test_filters_return_exactly_the_matching_events(ws: WorkspaceFixture) -> Non
     assert both  # the combination matches something
 
 
+def test_kind_prefixes_match_wildcards_literally(ws: WorkspaceFixture) -> None:
+    """`_`, `%` and the escape character in a kind prefix are text, not LIKE wildcards, in a
+    page (driver SQL) and in a count (SQLAlchemy) alike."""
+    kinds = ("a_b.x", "aXb.x", "a%c.y", "aZc.y", "a/d.z", "a/dd.z")
+    with ws.base.db.write() as conn:
+        for n, kind in enumerate(kinds):
+            audit.append(conn, audit.Who("alice", "os-alice"), kind, {}, at=START + timedelta(n))
+    for prefix, want in (("a_b.", ["a_b.x"]), ("a%c.*", ["a%c.y"]), ("a/d.", ["a/d.z"])):
+        flt = audit_log.AuditFilter(kind=prefix)
+        assert [e.kind for e in audit_log.list_events(ws.base, flt)] == want
+        assert audit_log.count_events(ws.base, flt) == len(want)
+    assert listed(ws, "--kind", "a*") == [6, 5, 4, 3, 2, 1]
+
+
 def test_keyset_pages_cover_the_log_once_newest_first(ws: WorkspaceFixture) -> None:
     honest_log(ws)
     seen: list[int] = []
@@ -444,21 +459,27 @@ def test_export_round_trips_in_jsonl_and_csv(ws: WorkspaceFixture, tmp_path: Pat
     assert bad.code == 2
 
 
-def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) -> None:
-    """On SQLite the export's lines are built by the database (no object per field); they must
-    be the bytes the Python path writes, for awkward text, NULLs, filters, and a row whose `at`
-    is not the stored text form (tampered: that row alone goes the Python way)."""
+def test_the_database_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) -> None:
+    """The export's lines are built by the database (no object per field); they must be the
+    bytes the Python path writes, for awkward text, NULLs, filters, and a tampered row the
+    database cannot write (SQLite: an `at` not in the stored text form; PostgreSQL: a NUL in the
+    payload), which alone goes the Python way."""
     from shipdeck.core.domain.redact import json_text
     from shipdeck.core.services.audit_log import AuditFilter, _export_rows, export
     from shipdeck.core.storage.audit_reads import jsonl_line
 
     odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f bidi \u202e é 😀 \u2028'
     with ws.base.db.write() as conn:
-        for i, (actor, app) in enumerate([("alice", None), (f"o'neil {odd}", odd), ("bob", "web")]):
+        people = [("alice", None), (f"o'neil {odd}", odd), ("bob", "web"), (f"zoë {odd}", odd)]
+        for i, (actor, app) in enumerate(people):  # the last one's odd text goes the SQLite way
             who = audit.Who(actor, "os", None if i else "10.0.0.1")
             audit.append(conn, who, f"k.{i}", {"text": odd, "n": i, "f": 1.5}, at=START, app=app)
         if ws.base.db.is_sqlite:
             conn.execute(text("UPDATE audit_event SET at = 1764000000 WHERE seq = 2"))
+        else:  # a NUL, which PostgreSQL text cannot hold
+            conn.execute(
+                text("UPDATE audit_event SET payload = payload || '\\x00'::bytea WHERE seq = 2")
+            )
     ctx = ws.as_user("erin")
     for flt in (AuditFilter(), AuditFilter(kind="k.*"), AuditFilter(actor="bob")):
         written = io.StringIO()
@@ -466,5 +487,6 @@ def test_sqlite_writes_the_same_export_lines_python_would(ws: WorkspaceFixture) 
         python_way = [json_text(jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
         assert written.getvalue() == "".join(python_way), flt
         assert n == len(python_way) and n > 0
-        for line in written.getvalue().splitlines():
-            json.loads(line)  # every line is JSON, the tampered one included
+        if ws.base.db.is_sqlite:  # (PostgreSQL's tampered line holds a raw NUL)
+            for line in written.getvalue().splitlines():
+                json.loads(line)  # every line is JSON, the tampered one included
