@@ -41,7 +41,7 @@ PAUSED = """
 steps = [{ set_weight = 10 }, { pause = {} }, { set_weight = 100 }]
 """
 STRATEGY = {"staging": 'strategy = "canary"'}
-RATE = 200.0  # requests a second through the front port: 20 a second reach a 10% canary
+RATE = 250.0  # requests a second through the front port: 25 a second reach a 10% canary
 
 
 class Traffic:
