@@ -116,7 +116,10 @@ def abort_form(v: PlanView) -> FormScreen:
 
 
 def promote_form(v: PlanView) -> FormScreen:
-    at = ", ".join(f"{app} at {w}%" for app, w in v.canary_weights.items()) or "its first weight"
+    at = (
+        ", ".join(f"{safe(app)} at {w}%" for app, w in v.canary_weights.items())
+        or "its first weight"
+    )
     return FormScreen(
         f"Promote plan {v.id}'s canary?",
         Text(f"Now {at}. The canary moves past the pause it waits at, on to its next weight "

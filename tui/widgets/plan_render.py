@@ -66,7 +66,7 @@ def status_text(view: PlanView, zone: str = "UTC", history: PlanHistory | None =
         if end is not None:
             text.append(f", took {took}", style="dim")
     for app, weight in view.canary_weights.items():
-        text.append(f"\ncanary {app} at {weight}% of traffic", style="magenta")
+        text.append(f"\ncanary {safe(app)} at {weight}% of traffic", style="magenta")
     if view.abort_requested_by:
         text.append(f"\nabort requested by {safe(view.abort_requested_by)}", style="bold yellow")
     if history is not None and (history.rollback or history.superseded):
