@@ -115,6 +115,18 @@ def _canary_rows(steps: Sequence[StepView]) -> list[tuple[str, str]]:
     return [(s.state, s.detail) for s in steps if s.step == "canary"]
 
 
+def assert_walked(result: RunResult, weights: bool = True) -> None:
+    """The run succeeded through weights 10% and 50%, each analysis passing."""
+    assert result.state == "succeeded", result.result
+    done = [d for st, d in _canary_rows(result.steps) if st == "done"]
+    if weights:
+        assert [d for d in done if d.startswith("weight")] == ["weight 10%", "weight 50%"]
+    assert [d.split(":")[0] for d in done if d.startswith("analysis")] == [
+        "analysis at 10% passed",
+        "analysis at 50% passed",
+    ]
+
+
 def test_a_healthy_canary_promotes_with_no_failed_request(ws: WorkspaceFixture) -> None:
     with shipping(ws, env_extra=STRATEGY, top=CANARY):
         _first_release(ws)
@@ -126,13 +138,7 @@ def test_a_healthy_canary_promotes_with_no_failed_request(ws: WorkspaceFixture) 
         with Traffic(port).running() as traffic:
             result = _run(ws, plan.id)
 
-        assert result.state == "succeeded", result.result
-        done = [d for st, d in _canary_rows(result.steps) if st == "done"]
-        assert [d for d in done if d.startswith("weight")] == ["weight 10%", "weight 50%"]
-        assert [d.split(":")[0] for d in done if d.startswith("analysis")] == [
-            "analysis at 10% passed",
-            "analysis at 50% passed",
-        ]
+        assert_walked(result)
         assert get_version(port) == "2.0.0"
         assert traffic.unanswered == [] and traffic.failed("1.0.0") == traffic.failed("2.0.0") == 0
         assert traffic.served("2.0.0") > 0 and traffic.served("1.0.0") > 0

@@ -16,7 +16,7 @@ from shipdeck.core.services.audit_log import AuditFilter
 from shipdeck.core.services.plans import create_plan
 from shipdeck.core.services.runs import RunResult, run_plan, wait_run
 from tests.integration.shipping import get_version, live, release_all, shipping
-from tests.integration.test_canary_local import CANARY, STRATEGY, _canary_rows
+from tests.integration.test_canary_local import CANARY, STRATEGY, _canary_rows, assert_walked
 from tests.support.cli import cli
 from tests.support.load import LoadResult, run_load
 from tests.support.moto_server import free_port
@@ -64,13 +64,7 @@ def test_a_healthy_canary_on_nginx_promotes_with_no_failed_request(
         release_all(live(ws), "2.0.0", apps=["web"])
         result, load = _run_under_load(ws, front)
 
-        assert result.state == "succeeded", result.result
-        done = [d for st, d in _canary_rows(result.steps) if st == "done"]
-        assert [d for d in done if d.startswith("weight")] == ["weight 10%", "weight 50%"]
-        assert [d.split(":")[0] for d in done if d.startswith("analysis")] == [
-            "analysis at 10% passed",
-            "analysis at 50% passed",
-        ]
+        assert_walked(result)
         assert load.failures == 0, load.errors
         assert load.served("2.0.0") > 0 and load.served("1.0.0") > 0
         assert get_version(front.port) == "2.0.0" and _weight(ws) == 0  # the split is over
