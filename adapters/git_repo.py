@@ -1,4 +1,5 @@
-"""The git port over GitPython, driving `git log` / `git rev-list` with format strings.
+"""The git port over GitPython, driving `git log` / `git rev-list` with format strings, and
+libgit2 (pygit2) in process for commit distances.
 
 `Repo.iter_commits` builds an object per commit and is about ten times slower at 1k commits, so the
 history is read as one formatted text stream instead.
@@ -94,15 +95,23 @@ class GitRepositories:
     def count_pairs(
         self, repo: Path, pairs: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], int]:
-        """One `git rev-list --parents` over every commit named, then set arithmetic per pair:
-        status asks for up to one pair per environment, and a process per pair was most of a cold
-        status at a thousand apps (bench/status_json.py)."""
+        """Commits in `new` but not in `old`, per pair, with libgit2 in process: a git process per
+        repository was most of a cold status at a thousand apps (bench/status_json.py). Where
+        libgit2 will not open the repository (another user's, a format it does not read), git
+        itself counts: git stays the judge of what may be read, and its refusal reaches the user."""
         tips = sorted({sha for pair in pairs for sha in pair})
         for ref in tips:
             if ref.startswith("-"):
                 raise AdapterError(f"git: '{ref}' is not a revision")
         if not tips:
             return {}
+        counted = _count_in_process(repo, pairs)
+        return counted if counted is not None else self._count_with_git(repo, tips, pairs)
+
+    def _count_with_git(
+        self, repo: Path, tips: list[str], pairs: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], int]:
+        """One `git rev-list --parents` over every commit named, then set arithmetic per pair."""
         out = self._git(repo, "rev-list", "--parents", "--ignore-missing", *tips, "--")
         parents: dict[str, list[str]] = {}
         for line in out.splitlines():
@@ -113,6 +122,29 @@ class GitRepositories:
             if old in parents and new in parents:
                 counts[(old, new)] = len(_ancestry(parents, new) - _ancestry(parents, old))
         return counts
+
+
+def _count_in_process(
+    repo: Path, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], int] | None:
+    """libgit2's ahead/behind per pair; None when libgit2 cannot open the repository. A commit
+    it does not have (history rewritten) is left out, as `rev-list --ignore-missing` leaves it."""
+    import pygit2
+
+    try:
+        opened = pygit2.Repository(str(repo), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        for old, new in pairs:
+            try:
+                counts[(old, new)] = opened.ahead_behind(new, old)[0]
+            except (pygit2.GitError, KeyError, ValueError):
+                continue
+    finally:
+        opened.free()
+    return counts
 
 
 def _ancestry(parents: dict[str, list[str]], tip: str) -> set[str]:

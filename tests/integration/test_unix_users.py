@@ -215,3 +215,29 @@ def test_git_refusing_another_users_repository_reaches_the_user(host: Host) -> N
         f"shipdeck: error: not permitted: git {repo}: detected dubious ownership in repository "
         f"at '{repo}'; fix: git config --global --add safe.directory {repo}"
     ]
+
+
+def test_commit_distances_in_another_users_repository_follow_git(host: Host) -> None:
+    """libgit2 will not open alice's repository for bob (it does not read the command-line
+    scope safe.directory that git does), so git counts instead: the same figure git gives,
+    and without safe.directory, git's own refusal."""
+    h = host
+    root = workspace_of(h, "alice")
+    repo = root / "repos" / "web"
+    first, second = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--reverse", "HEAD"],
+        capture_output=True, text=True, check=True, env={**h.env, "PATH": "/usr/bin:/bin"},
+    ).stdout.split()  # fmt: skip
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from shipdeck.adapters.git_repo import GitRepositories, _count_in_process\n"
+        f"repo, pairs = Path({str(repo)!r}), [({first!r}, {second!r}), ({second!r}, {first!r})]\n"
+        "print(_count_in_process(repo, pairs))\n"
+        "print(sorted(GitRepositories().count_pairs(repo, pairs).values()))\n"
+    )
+    trusted = h.python("bob", "-c", code)
+    assert (trusted.code, trusted.out.splitlines()) == (0, ["None", "[0, 1]"]), trusted.err
+    h.env.clear()
+    refused = h.python("bob", "-c", code)
+    assert refused.code == 1 and "PermissionDenied: not permitted: git" in refused.err, refused.err
+    assert "detected dubious ownership" in refused.err

@@ -71,6 +71,10 @@ class Host:
 
     def shipdeck(self, short: str, *args: str, cwd: Path | None = None, **env: str) -> Ran:
         """`shipdeck ARGS` as that user, in a clean environment plus `env`."""
+        return self.python(short, "-m", "shipdeck", *args, cwd=cwd, **env)
+
+    def python(self, short: str, *args: str, cwd: Path | None = None, **env: str) -> Ran:
+        """`python3 ARGS` as that user, seeing this checkout and its venv's packages."""
         login = self.users[short]
         site = sysconfig.get_paths()["purelib"]
         environ = {
@@ -84,7 +88,7 @@ class Host:
         }
         done = subprocess.run(
             ["runuser", "-u", login, "--", "env", "-i", *(f"{k}={v}" for k, v in environ.items()),
-             SYSTEM_PYTHON, "-m", "shipdeck", *args],
+             SYSTEM_PYTHON, *args],
             cwd=cwd or self.scratch, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
         return Ran(done.returncode, done.stdout, done.stderr)
