@@ -43,7 +43,7 @@ def _resolve_path(workspace: Path, value: str) -> Path:
 
 def target_state_dir(workspace: Path, app: str, env: str) -> Path:
     """Where a target keeps what it knows (switch, processes, fencing) in the workspace."""
-    return workspace / ".shipdeck" / "targets" / app / env
+    return workspace.joinpath(".shipdeck", "targets", app, env)  # one path built, not four
 
 
 def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipdeck.core.domain.redact import (
+    Redacted,
     has_unsafe_text,
+    holds_known_secret,
     json_text,
     redact,
     shown,
@@ -61,8 +63,14 @@ def _dump(doc: dict[str, Any]) -> str:
 
 
 def emit(doc: dict[str, Any]) -> None:
-    """Write the one result document (json/yaml modes)."""
-    sys.stdout.write(_dump({"schema_version": SCHEMA_VERSION, **redact(doc, OPTIONS.secrets)}))
+    """Write the one result document (json/yaml modes): redacted here, unless its builder did
+    it field by field (Redacted), where only the known secret values are looked for."""
+    whole = {"schema_version": SCHEMA_VERSION, **doc}
+    if not isinstance(doc, Redacted) or holds_known_secret(
+        json.dumps(whole, ensure_ascii=False, default=str), OPTIONS.secrets
+    ):
+        whole = redact(whole, OPTIONS.secrets)
+    sys.stdout.write(_dump(whole))
     sys.stdout.flush()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -104,6 +105,21 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
     if isinstance(value, str):
         return redact_text(value, extra_secrets)
     return value
+
+
+class Redacted(dict[str, Any]):
+    """A document its builder redacted where secrets can be (config values, remote text, free
+    text from the workspace file), field by field. Output writes it without walking every value
+    again (that walk was most of `status -o json` at a thousand apps: bench/status_json.py) and
+    checks only for the exact secret values it knows (`holds_known_secret`)."""
+
+
+def holds_known_secret(serialised: str, secrets: tuple[str, ...]) -> bool:
+    """Whether a compact JSON document (json.dumps, ensure_ascii=False) holds one of `secrets`
+    inside a string: each is looked for as JSON writes it, so quotes and controls in a secret
+    are found too."""
+    return any(secret and json.dumps(secret, ensure_ascii=False)[1:-1] in serialised
+               for secret in secrets)  # fmt: skip
 
 
 # Terminal escape sequences and control characters, in one pass: CSI (7- or 8-bit, also when

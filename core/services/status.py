@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PlanBody
+from shipdeck.core.domain.redact import Redacted, redact, redact_text
 from shipdeck.core.domain.release import (
     ArtifactChange,
     ConfigChange,
@@ -38,23 +40,34 @@ _CHEAP_PROBES = frozenset({"local", "nginx"})
 
 
 @dataclass(frozen=True)
-class Deployed:
+class _Encoded:
+    """A release's manifest as stored, decoded only when a cell shows what changed (the digests
+    differ): decoding every cell's was a tenth of status at a thousand apps
+    (bench/status_json.py)."""
+
+    encoded: bytes = field(repr=False, compare=False)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return Manifest.decode(self.encoded)
+
+
+@dataclass(frozen=True)
+class Deployed(_Encoded):
     version: str
     commit: str
     digest: str
     color: str | None
     at: datetime
     by: str
-    manifest: Manifest
     plan_id: str | None = None
 
 
 @dataclass(frozen=True)
-class Latest:
+class Latest(_Encoded):
     version: str
     commit: str
     digest: str
-    manifest: Manifest
 
 
 @dataclass(frozen=True)
@@ -132,27 +145,34 @@ class Cell:
             else {"version": latest.version, "commit": latest.commit, "digest": latest.digest},
             "commits_behind": self.commits_behind,
             "commits": [
-                {"sha": c.sha, "author": c.author, "date": c.date.isoformat(), "subject": c.subject}
+                {
+                    "sha": c.sha,
+                    "author": redact_text(c.author),
+                    "date": c.date.isoformat(),
+                    "subject": redact_text(c.subject),
+                }
                 for c in self.commits
             ],
-            "artifact_changes": [a.as_dict() for a in self.artifacts],
-            "config_changes": [c.as_dict() for c in self.config],
+            "artifact_changes": redact([a.as_dict() for a in self.artifacts]),
+            "config_changes": redact([c.as_dict() for c in self.config]),
             "drift": self.drift,
             "live_color": self.live_color,
             "last_outcome": self.last_outcome,
             "mark": self.mark,
-            "endpoint": self.endpoint,
-            "window": self.window.as_dict(),
-            "queued": self.queued.as_dict() if self.queued else None,
+            "endpoint": None if self.endpoint is None else redact_text(self.endpoint),
+            "window": redact(self.window.as_dict()),
+            "queued": redact(self.queued.as_dict()) if self.queued else None,
             "canary_weight": self.canary_weight,
             "lock": None
             if self.lock is None
-            else {
-                "holder": self.lock.holder,
-                "since": self.lock.since.isoformat() if self.lock.since else None,
-                "plan": self.lock.plan_id,
-                "apps": list(self.lock.apps),
-            },
+            else redact(
+                {
+                    "holder": self.lock.holder,
+                    "since": self.lock.since.isoformat() if self.lock.since else None,
+                    "plan": self.lock.plan_id,
+                    "apps": list(self.lock.apps),
+                }
+            ),
         }
 
 
@@ -166,10 +186,17 @@ class AppStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "app": self.app,
-            "owner": self.owner,
-            "oncall": self.oncall,
+            "owner": redact_text(self.owner),
+            "oncall": redact_text(self.oncall),
             "environments": [c.as_dict() for c in self.cells],
         }
+
+
+def status_document(workspace: str, apps: list[AppStatus]) -> Redacted:
+    """`status -o json`'s document. Redacted field by field where secrets can be (free text from
+    the workspace file, remote text, release config and artifacts): the rest are names, versions,
+    hashes, times and states that the workspace and the stores constrain."""
+    return Redacted(workspace=redact_text(workspace), apps=[a.as_dict() for a in apps])
 
 
 def latest_releases(conn: Tx, apps: Sequence[str] | None = None) -> dict[str, ReleaseRow]:
@@ -292,7 +319,7 @@ def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> 
     with ctx.db.read() as conn:
         deployed = live_deployments(conn, apps if only else None)
         latest = {
-            a: Latest(r.version, r.commit, r.digest, Manifest.decode(r.manifest))
+            a: Latest(r.manifest, r.version, r.commit, r.digest)
             for a, r in latest_releases(conn, apps if only else None).items()
         }
         outcomes = last_outcomes(conn)
@@ -318,8 +345,8 @@ def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) ->
     deployed = None
     if dep is not None:
         deployed = Deployed(
-            dep.version, dep.commit, dep.digest, dep.color, dep.at, dep.by,
-            Manifest.decode(dep.manifest), dep.plan_id,
+            dep.manifest, dep.version, dep.commit, dep.digest, dep.color, dep.at, dep.by,
+            dep.plan_id,
         )  # fmt: skip
     behind: int | None = None
     if deployed and latest:

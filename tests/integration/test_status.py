@@ -387,3 +387,45 @@ def test_marks_say_running_only_for_the_apps_of_the_running_plan(ws: WorkspaceFi
     # test's fixed clock has long expired there, so the document is read from the cell)
     doc = got[("chat-api", "staging")].as_dict()
     assert doc["mark"] == "running" and doc["lock"]["apps"] == ["chat-api"]
+
+
+def test_status_json_masks_credentials_wherever_free_text_reaches_it(ws: WorkspaceFixture) -> None:
+    """`status -o json` is redacted field by field where free text reaches it (status_document),
+    not walked whole: an on-call webhook, an endpoint's userinfo, a commit subject and author,
+    and a value known to be secret only from the environment, each planted and looked for."""
+    hook = "https://hooks.slack.com/services/T01ABCDEF/B01ABCDEF/" + "abcXYZ123" * 3
+    url_token = "tok3n" + "Zr8" * 4
+    pat = "ghp_" + "C0mmitSubj3ct" * 3
+    known = "plain" + "Known" * 4  # no credential shape: masked because the environment says so
+    toml = BASIC_TOML.replace(
+        'repo = "repos/web"\n', f'repo = "repos/web"\noncall = "{hook}"\nowner = "team {known}"\n'
+    )
+    ws.write_config(
+        toml + '\n[apps.web.targets.prod]\nadapter = "command"\nstage = ["true"]\n'
+        'health = ["true"]\nswitch = ["true"]\nlive_color = ["echo", "blue"]\n'
+        f'endpoint = "https://deploy:{url_token}@web.example.com/"\n'
+    )
+    repo = ws.root / "repos" / "web"
+    alice = ws.as_user("alice")
+    create_release(alice, "web", "1.0.0")
+    record_deployment(alice, "web", "prod", "1.0.0")
+    git(repo, "commit", "-q", "--allow-empty", "-m", f"rotate {pat}", f"--author={known} <k@x>")
+    create_release(alice, "web", "1.1.0")
+
+    def web_status(env: dict[str, str]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        got = shipdeck("-o", "json", "status", "--app", "web", "--commits", env=env)
+        assert got.code == 0, got.err
+        web = got.json()["apps"][0]
+        return got.out, web, next(c for c in web["environments"] if c["env"] == "prod")
+
+    out, web, prod = web_status(ws.env("erin"))
+    for planted in (hook, url_token, pat):
+        assert planted not in out
+    assert web["owner"] == f"team {known}" and web["oncall"] == "***"
+    assert prod["endpoint"] == "https://deploy:***@web.example.com/"
+    assert [(c["author"], c["subject"]) for c in prod["commits"]] == [(known, "rotate ***")]
+    assert prod["commits_behind"] == 1
+
+    out, web, prod = web_status({**ws.env("erin"), "DEPLOY_TOKEN": known})
+    assert known not in out and "team ***" in out
+    assert [(c["author"], c["subject"]) for c in prod["commits"]] == [("***", "rotate ***")]

@@ -45,11 +45,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per app and environment: deployed vs latest release, commits behind, drift, window, lock."""
         from shipdeck.core.services.status import status as compute
+        from shipdeck.core.services.status import status_document
 
         ctx = context()
         apps = compute(ctx, env=env, app=app_name, with_commits=commits)
         if output.OPTIONS.machine:
-            output.emit({"workspace": ctx.config.name, "apps": [a.as_dict() for a in apps]})
+            output.emit(status_document(ctx.config.name, apps))
             return
         rows = []
         for a in apps:
