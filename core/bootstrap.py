@@ -41,9 +41,12 @@ def _resolve_path(workspace: Path, value: str) -> Path:
     return path if path.is_absolute() else workspace / path
 
 
+_TARGETS = (".shipdeck", "targets")
+
+
 def target_state_dir(workspace: Path, app: str, env: str) -> Path:
     """Where a target keeps what it knows (switch, processes, fencing) in the workspace."""
-    return workspace.joinpath(".shipdeck", "targets", app, env)  # one path built, not four
+    return workspace.joinpath(*_TARGETS, app, env)
 
 
 def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str, Any]], Target]:
@@ -78,11 +81,16 @@ def make_target_factory(workspace: Path) -> Callable[[str, str, str, Mapping[str
 def make_live_color_reader(workspace: Path, targets: TargetFactory) -> LiveColorReader:
     """A local target's color straight from its state file; other adapters through their target."""
 
+    # A string, not a Path per cell: building paths was a third of a warm status at a thousand
+    # apps (bench/status_json.py); os.path.join names the same folder as target_state_dir.
+    targets_root = os.path.join(workspace, *_TARGETS)
+
     def live_color(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Color | None:
         if adapter == "local":
             from shipdeck.adapters.local.target import live_color_in
 
-            return live_color_in(target_state_dir(workspace, app, env), f"local target {app}/{env}")
+            state_dir = os.path.join(targets_root, app, env)
+            return live_color_in(state_dir, f"local target {app}/{env}")
         target = targets(app, env, adapter, settings)
         try:
             return target.live_color()

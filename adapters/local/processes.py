@@ -61,11 +61,12 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
             tmp.unlink()
 
 
-def read_state(path: Path, label: str) -> dict[str, Any]:
+def read_state(path: str | Path, label: str) -> dict[str, Any]:
     """A JSON object we wrote with atomic_write_text: {} before the first write, a one-line
     AdapterError when it is unreadable (a torn or hand-edited file must stop the target)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            doc = json.loads(f.read())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:

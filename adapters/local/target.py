@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
 COLORS: tuple[Color, Color] = ("blue", "green")
+BACKEND_FILE = "backend.json"  # which color the front proxy sends traffic to
 PROXY = "proxy"
 START_TIMEOUT = 10.0
 # How long a stop waits for the proxy's connections to the old color to finish (a log stream may
@@ -102,7 +104,7 @@ class LocalTarget:
         except (TypeError, ValueError):
             self._fail("setting 'health_timeout' must be a number of seconds")
         self.supervisor = ProcessSupervisor(self.state_dir, label=self._where)
-        self._backend_path = self.state_dir / "backend.json"
+        self._backend_path = self.state_dir / BACKEND_FILE
         self.fence = EpochFence(self.state_dir, self._where)
         self._child_env = python_env()
 
@@ -370,8 +372,8 @@ class LocalTarget:
             )
 
 
-def live_color_in(state_dir: Path, where: str) -> Color | None:
+def live_color_in(state_dir: str | Path, where: str) -> Color | None:
     """The color the front proxy sends traffic to, read from the target's state folder: what
     `status` shows per cell without building a LocalTarget (bench/status_json.py)."""
-    color = read_state(state_dir / "backend.json", where).get("color")
+    color = read_state(os.path.join(state_dir, BACKEND_FILE), where).get("color")
     return color if color in COLORS else None
