@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from shipdeck.core.errors import (
@@ -311,6 +311,19 @@ def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
     if conn.dialect.name == "sqlite":
         return partial(sqlite_execute, conn), "?"
     return conn.exec_driver_sql, "%s"
+
+
+def dialect_insert(conn: Connection) -> Callable[[Table], Any]:
+    """The INSERT of `conn`'s dialect, which can say ON CONFLICT DO NOTHING. Imported on first
+    use: the postgresql dialect package (with all its drivers) cost the TUI's start ~20 ms, for
+    statements only a few writes run."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def sqlite_execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:

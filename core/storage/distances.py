@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, select, tuple_
 
+from shipdeck.core.storage.db import dialect_insert
 from shipdeck.core.storage.tables import DISTANCES
 
 Pair = tuple[str, str, str]  # repo, old commit, new commit
@@ -27,11 +28,4 @@ def cached(conn: Connection, pairs: Iterable[Pair]) -> dict[Pair, int]:
 def remember(conn: Connection, counts: Mapping[Pair, int]) -> None:
     """Add counts; a pair already cached (by a concurrent status run) is left as it is."""
     rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in counts.items()]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(DISTANCES).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(DISTANCES).on_conflict_do_nothing(), rows)
+    conn.execute(dialect_insert(conn)(DISTANCES).on_conflict_do_nothing(), rows)

@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shipdeck.core.storage.db import dialect_insert
 from shipdeck.core.storage.tables import LEASES
 
 
@@ -56,9 +55,10 @@ def with_runner(conn: Connection) -> list[LeaseRow]:
 
 def lock(conn: Connection, env: str) -> LeaseRow:
     """The env's lease row, created if missing, locked until the transaction ends."""
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
-        ins(LEASES).values(env=env, epoch=0).on_conflict_do_nothing(index_elements=["env"])
+        dialect_insert(conn)(LEASES)
+        .values(env=env, epoch=0)
+        .on_conflict_do_nothing(index_elements=["env"])
     )
     return _row(conn.execute(select(LEASES).where(LEASES.c.env == env).with_for_update()).one())
 
