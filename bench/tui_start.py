@@ -3,11 +3,11 @@
     python -m bench --only tui_start
 
 Each sample is a fresh Python process, timed from outside (wall and CPU): shipdeck's process
-imports the TUI, opens the workspace, runs the app headless at 120x40 and exits when the
-dashboard shows its data and has painted; the baseline process starts a bare Textual app with one
-Static at the same size and exits after its first frame. Measured at each app count
-(50, 200, 1000; --quick: 50). Goals: <= 2.0x the bare app, and (absolute, in `extra`) the median
-first frame <= 1.0 s at 200 apps and <= 1.5 s at 1000.
+imports the TUI, opens the workspace as `shipdeck tui` does (tui.app.start_app), runs the app
+headless at 120x40 and exits when the dashboard shows its data and has painted; the baseline
+process starts a bare Textual app with one Static at the same size and exits after its first
+frame. Measured at each app count (50, 200, 1000; --quick: 50). Goals: <= 2.0x the bare app, and
+(absolute, in `extra`) the median first frame <= 1.0 s at 200 apps and <= 1.5 s at 1000.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from bench.workspace import build, workspace_events
 
 SHIPDECK = r"""
 import asyncio
-from shipdeck.core.bootstrap import open_context
-from shipdeck.tui.app import ShipdeckApp
+from shipdeck.tui.app import start_app
 
 async def main():
-    app = ShipdeckApp(open_context())
+    app = start_app()  # what `shipdeck tui` runs before app.run()
     async with app.run_test(size=(120, 40)) as pilot:
         while not getattr(app.screen, "loaded", False):
             await asyncio.sleep(0.002)

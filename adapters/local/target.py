@@ -38,7 +38,6 @@ from typing import Any, NoReturn
 from shipdeck.adapters.argv import render_argv
 from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
-from shipdeck.adapters.local import demo_app
 from shipdeck.adapters.local.loopback import http_get
 from shipdeck.adapters.local.processes import (
     ProcessSupervisor,
@@ -87,7 +86,11 @@ class LocalTarget:
             self._fail(f"port, blue_port and green_port must differ, got {self.port}, {self.ports}")
         command = settings.get("command")
         if command is None:
-            self.command: list[str] = list(demo_app.COMMAND)
+            # Imported here: the demo app's module (http.server, argparse) cost every TUI start
+            # ~15 ms through status's live_color_in below, for targets that run no command.
+            from shipdeck.adapters.local.demo_app import COMMAND
+
+            self.command: list[str] = list(COMMAND)
         elif (
             isinstance(command, list | tuple)
             and command

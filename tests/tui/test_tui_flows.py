@@ -33,9 +33,7 @@ def plain(widget: Static) -> str:
 
 
 def cell(app: ShipdeckApp, name: str, env: str) -> str:
-    matrix = app.screen.query_one(StatusMatrix)
-    value: Text = matrix.get_cell(name, env)
-    return value.plain
+    return app.screen.query_one(StatusMatrix).get_cell(name, env).plain
 
 
 def audit_lines(view: AuditView) -> list[str]:

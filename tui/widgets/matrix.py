@@ -9,9 +9,13 @@ draws quickly; the audit log, which is not, has its own Line-API view.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -55,30 +59,76 @@ def cell_state(cell: Cell) -> tuple[str, str]:
     return word, style
 
 
-def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
+def cell_parts(cell: Cell, now: datetime, version_width: int = 8) -> list[tuple[str, str]]:
+    """What a cell reads, as (piece, style) from left to right."""
     d = cell.deployed
     word, style = cell_state(cell)
     if d is None:
-        text.append("—", style="dim")
+        parts = [("—", "dim")]
         if cell.latest is not None:
-            text.append(f" latest {strip_controls(cell.latest.version)}", style="dim")
+            parts.append((f" latest {strip_controls(cell.latest.version)}", "dim"))
         if word:
-            text.append(f" {word}", style=style)
-        return text
-    text.append(f"{strip_controls(d.version):<{version_width}}", style="bold")
-    text.append(f" {d.color or '-':<5}", style=COLOR_STYLE.get(d.color or "", "dim"))
-    text.append(f" {age(now - d.at):>3} ", style="dim")
+            parts.append((f" {word}", style))
+        return parts
+    parts = [
+        (f"{strip_controls(d.version):<{version_width}}", "bold"),
+        (f" {d.color or '-':<5}", COLOR_STYLE.get(d.color or "", "dim")),
+        (f" {age(now - d.at):>3} ", "dim"),
+    ]
     behind = cell.commits_behind
     if cell.latest is not None and cell.latest.digest == d.digest:
-        text.append("✓  ", style="green")
+        parts.append(("✓  ", "green"))
     elif behind is None:
-        text.append("?  ", style="dim")
+        parts.append(("?  ", "dim"))
     else:
-        text.append(f"↓{behind:<2}", style="yellow")
-    text.append("Δ" if cell.artifacts or cell.config else " ", style="bold magenta")
-    text.append(f" {word}", style=style)
+        parts.append((f"↓{behind:<2}", "yellow"))
+    parts.append(("Δ" if cell.artifacts or cell.config else " ", "bold magenta"))
+    parts.append((f" {word}", style))
+    return parts
+
+
+def cell_text(cell: Cell, now: datetime, version_width: int = 8) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for piece, style in cell_parts(cell, now, version_width):
+        text.append(piece, style=style)
     return text
+
+
+def name_text(app: str) -> Text:
+    return Text(strip_controls(app), style="bold", no_wrap=True, overflow="ellipsis")
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """A cell whose Text is built when DataTable draws it, i.e. only for rows on screen.
+
+    DataTable measures every cell it is given, and a Text measures itself through the console:
+    at 1000 apps, building and measuring 4,000 Texts up front cost the first frame ~60 ms for
+    the ~35 rows it shows (bench/tui_start.py). Without `__rich_measure__` DataTable takes the
+    column's set width, which replace_rows computes from `cell_len`, known without the Text.
+    """
+
+    draw: Callable[[], Text]
+    cell_len: int
+
+    @property
+    def plain(self) -> str:
+        return self.draw().plain
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.draw()
+
+
+EMPTY = MatrixCell(Text, 0)  # an environment the app has no cell in
+
+
+def name_cell(app: str) -> MatrixCell:
+    return MatrixCell(partial(name_text, app), cell_len(strip_controls(app)))
+
+
+def status_cell(cell: Cell, now: datetime, version_width: int) -> MatrixCell:
+    plain = "".join(piece for piece, _ in cell_parts(cell, now, version_width))
+    return MatrixCell(partial(cell_text, cell, now, version_width), cell_len(plain))
 
 
 @dataclass(frozen=True)
@@ -89,7 +139,7 @@ class MatrixRows:
     now: datetime
 
 
-class StatusMatrix(DataTable[Text]):
+class StatusMatrix(DataTable[MatrixCell]):
     """Cursor over cells; arrows and hjkl move it, Enter opens the app under it.
 
     Attributes down: the screen binds its `matrix_rows` here (data_bind), and this widget draws them
@@ -130,13 +180,11 @@ class StatusMatrix(DataTable[Text]):
         width = max(
             (len(c.deployed.version) for a in apps for c in a.cells if c.deployed), default=5
         )
-        rows: list[tuple[str | None, list[Text]]] = []
+        rows: list[tuple[str | None, list[MatrixCell]]] = []
         for a in apps:
             by_env = {c.env: c for c in a.cells}
-            row = [Text(strip_controls(a.app), style="bold", no_wrap=True, overflow="ellipsis")]
-            row += [
-                cell_text(by_env[e], now, width) if e in by_env else Text("") for e in self.envs
-            ]
+            row = [name_cell(a.app)]
+            row += [status_cell(by_env[e], now, width) if e in by_env else EMPTY for e in self.envs]
             rows.append((a.app, row))
         replace_rows(self, ["app", *self.envs], rows, self._widths)
         names = [a.app for a in apps]

@@ -9,15 +9,25 @@ added, and never shrink, so columns do not jump while a filter is typed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
-from rich.text import Text
 from textual.widgets import DataTable
 
 
+class Measured(Protocol):
+    """A cell that knows its width in terminal cells (a rich Text, a matrix cell)."""
+
+    @property
+    def cell_len(self) -> int: ...
+
+
+CellT = TypeVar("CellT", bound=Measured)
+
+
 def replace_rows(
-    table: DataTable[Text],
+    table: DataTable[CellT],
     columns: Sequence[str],
-    rows: Sequence[tuple[str | None, Sequence[Text]]],
+    rows: Sequence[tuple[str | None, Sequence[CellT]]],
     widths: dict[str, int],
 ) -> None:
     """Clear `table` and fill it: `columns` name (and key) the columns, `rows` are (key, cells).
