@@ -49,7 +49,8 @@ class Options:
 OPTIONS = Options()
 
 
-def _dump(doc: dict[str, Any]) -> str:
+def _dump(doc: dict[str, Any], compact: str | None = None) -> str:
+    """`doc` as the output mode writes it; `compact` is its json.dumps when already made."""
     if OPTIONS.output == "yaml":
         import yaml
 
@@ -58,19 +59,23 @@ def _dump(doc: dict[str, Any]) -> str:
         return str(yaml.safe_dump(doc, sort_keys=False)) if has_unsafe_text(text) else text
     # Indented for a person at a terminal; compact for programs, because json's C encoder only
     # serves indent=None and is about five times faster on a 600-cell status.
-    indent = 2 if sys.stdout.isatty() else None
-    return json_text(json.dumps(doc, ensure_ascii=False, indent=indent, default=str)) + "\n"
+    if sys.stdout.isatty():
+        compact = json.dumps(doc, ensure_ascii=False, indent=2, default=str)
+    elif compact is None:
+        compact = json.dumps(doc, ensure_ascii=False, default=str)
+    return json_text(compact) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:
     """Write the one result document (json/yaml modes): redacted here, unless its builder did
     it field by field (Redacted), where only the known secret values are looked for."""
     whole = {"schema_version": SCHEMA_VERSION, **doc}
-    if not isinstance(doc, Redacted) or holds_known_secret(
-        json.dumps(whole, ensure_ascii=False, default=str), OPTIONS.secrets
-    ):
-        whole = redact(whole, OPTIONS.secrets)
-    sys.stdout.write(_dump(whole))
+    compact = None
+    if isinstance(doc, Redacted):
+        compact = json.dumps(whole, ensure_ascii=False, default=str)
+    if compact is None or holds_known_secret(compact, OPTIONS.secrets):
+        whole, compact = redact(whole, OPTIONS.secrets), None
+    sys.stdout.write(_dump(whole, compact))
     sys.stdout.flush()
 
 

@@ -159,8 +159,8 @@ class Cell:
             "live_color": self.live_color,
             "last_outcome": self.last_outcome,
             "mark": self.mark,
-            "endpoint": None if self.endpoint is None else redact_text(self.endpoint),
-            "window": redact(self.window.as_dict()),
+            "endpoint": self.endpoint,
+            "window": {**self.window.as_dict(), "reason": _free_text(self.window.reason)},
             "queued": redact(self.queued.as_dict()) if self.queued else None,
             "canary_weight": self.canary_weight,
             "lock": None
@@ -190,6 +190,10 @@ class AppStatus:
             "oncall": redact_text(self.oncall),
             "environments": [c.as_dict() for c in self.cells],
         }
+
+
+def _free_text(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def status_document(workspace: str, apps: list[AppStatus]) -> Redacted:
@@ -377,7 +381,7 @@ def _endpoint(ctx: Context, app: str, env: str) -> str | None:
     if target.adapter == "local":
         return f"http://127.0.0.1:{s['port']}"
     url = s.get("url") or s.get("endpoint")
-    return str(url) if url else None
+    return redact_text(str(url)) if url else None  # may carry userinfo: https://u:token@host
 
 
 def _probe(ctx: Context, cell: Cell) -> None:

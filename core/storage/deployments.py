@@ -51,7 +51,19 @@ _Row = TypeVar("_Row", bound=DeploymentRow)
 def as_row(kind: type[_Row], found: Any) -> _Row:
     """A query row as `kind`, column by field name (for the stores that join more columns)."""
     mapping = found._mapping
-    return kind(**{f.name: mapping[f.name] for f in fields(kind)})
+    return kind(**{name: mapping[name] for name in _names(kind)})
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    """`kind`'s field names, read once: dataclasses.fields per row was a tenth of reading the
+    live deployments of a thousand apps."""
+    found = _NAMES.get(kind)
+    if found is None:
+        found = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return found
 
 
 def live(
