@@ -152,7 +152,11 @@ class DemoHandler(BaseHTTPRequestHandler):
             self._send(404, "text/plain; charset=utf-8", "not found")
 
     def _send(self, status: int, content_type: str, text: str, counted: bool = True) -> None:
-        """Answer, and count the answer (but a scrape's: it is not the app's traffic)."""
+        """Count the answer (but a scrape's: it is not the app's traffic), then send it: counted
+        after the bytes went out, a scrape the client sent next could be answered first (the
+        server answers each request on its own thread) and miss it."""
+        if counted:
+            self.server.metrics.observe(status, time.monotonic() - self._started)
         data = text.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -160,8 +164,6 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.send_header("X-Version", _printable(self.server.version))
         self.end_headers()
         self.wfile.write(data)
-        if counted:
-            self.server.metrics.observe(status, time.monotonic() - self._started)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self._log(f'"{self.requestline}" {code}')
