@@ -15,7 +15,17 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from shipdeck.core.storage.db import driver_sql
 from shipdeck.core.storage.tables import STEPS
+
+# Every step of every run writes rows here, inside the group commit the wave's apps wait on:
+# written for the driver (db.driver_sql), as the audit append is, because SQLAlchemy's compile,
+# cache key and parameter processing of an insert cost several times SQLite's own work.
+_COLUMNS = ("plan_id", "epoch", "wave", "app", "step", "state", "detail", "at")
+_INSERT = {
+    mark: f"INSERT INTO run_step ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * 8)})" + end
+    for mark, end in (("?", ""), ("%s", " RETURNING id"))  # SQLite (lastrowid), PostgreSQL
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,13 @@ def _logged(r: Any) -> Logged:
 
 def add(conn: Connection, step: Step) -> int:
     """Write one row; its id (what a follower of the run pages by)."""
-    key = conn.execute(insert(STEPS).values(**asdict(step))).inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    run, mark = driver_sql(conn)
+    at = STEPS.c.at.type.bind_processor(conn.dialect)  # stored as the column stores it
+    assert at is not None
+    s = step
+    row = (s.plan_id, s.epoch, s.wave, s.app, s.step, s.state, s.detail, at(s.at))
+    found = run(_INSERT[mark], row)
+    return int(found.lastrowid if conn.dialect.name == "sqlite" else found.scalar_one())
 
 
 def add_all(conn: Connection, steps: Sequence[Step]) -> None:
