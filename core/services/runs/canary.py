@@ -221,7 +221,7 @@ class _Canarying(_Journaled):
             detail, facts = action.reason, {"seconds": None, "reason": action.reason}
         event = ("run.canary.paused", {"weight": weight, **facts, "epoch": self.epoch})
         row = _Row(a.wave, a.name, "canary", "started", detail, event=event)
-        return self._commit([*self._pending_rows(a.name), row], check_abort=True)[-1][2]
+        return self._commit([*self._pending_rows(a.name), row], starting=1)[-1][2]
 
     def _pause_look(
         self, action: Wait | AwaitPromote, paused: int | None
