@@ -19,6 +19,7 @@ from shipdeck.core.services.runs.failpoints import failpoint
 from shipdeck.core.services.runs.lease import Fenced, _LeaseHolder
 from shipdeck.core.services.runs.state import _App, _StepFailed, _Stop
 from shipdeck.core.storage import journal, runs
+from shipdeck.core.storage.audit import NewEvent
 from shipdeck.core.storage.db import Tx
 
 
@@ -163,37 +164,48 @@ class _Journaled(_LeaseHolder):
         return batch.written
 
     def _write_group(self, group: list[_Batch]) -> None:
-        """The writer thread's transaction for every batch that arrived together."""
+        """The writer thread's transaction for every batch that arrived together: their journal
+        rows in one statement, then the events those rows carry in one append, then each row's
+        extra (the deployment of a switch, ...) with the events of its own."""
         try:
             with self.ctx.db.write() as conn:
                 self._fence(conn, any(b.exclusive for b in group))
-                abort_by = None
-                if any(b.starting for b in group):
-                    abort_by = runs.abort_requested_by(conn, self.plan_id)
+                rows = self._kept(conn, group)
                 now = self.ctx.now()
-                for b in group:
+                ids = journal.add_all(conn, [
+                    journal.Step(self.plan_id, self.epoch, r.wave, r.app, r.step, r.state,
+                                 r.detail, now)
+                    for _b, r in rows
+                ])  # fmt: skip
+                events = [(n, r) for n, (_b, r) in enumerate(rows) if r.event is not None]
+                seqs = self.ctx.audit_all(conn, [
+                    NewEvent(r.event[0], r.event[1], app=r.app, env=self.env, plan=self.plan_id)
+                    for _n, r in events if r.event is not None
+                ])  # fmt: skip
+                seq_of = {n: seq for (n, _r), seq in zip(events, seqs, strict=True)}
+                for n, ((b, r), new_id) in enumerate(zip(rows, ids, strict=True)):
                     b.at = now
-                    rows = b.rows
-                    if b.starting and abort_by:
-                        rows, b.stop_for = rows[: -b.starting], abort_by
-                    for r in rows:
-                        new_id = journal.add(conn, journal.Step(
-                            self.plan_id, self.epoch, r.wave, r.app, r.step, r.state, r.detail,
-                            now,
-                        ))  # fmt: skip
-                        seq = None
-                        if r.event is not None:
-                            seq = self.ctx.audit(
-                                conn, r.event[0], r.event[1], app=r.app, env=self.env,
-                                plan=self.plan_id,
-                            )  # fmt: skip
-                        failpoint("in", r.step, r.app)  # inside the fenced transaction
-                        if r.extra is not None:
-                            r.extra(conn)
-                        b.written.append((new_id, r, seq))
+                    failpoint("in", r.step, r.app)  # inside the fenced transaction
+                    if r.extra is not None:
+                        r.extra(conn)
+                    b.written.append((new_id, r, seq_of.get(n)))
         except BaseException as exc:  # handed to every waiting caller: nothing was written
             for b in group:
                 b.error, b.written, b.stop_for = exc, [], None
+
+    def _kept(self, conn: Tx, group: list[_Batch]) -> list[tuple[_Batch, _Row]]:
+        """The group's rows to write, in order: a batch's steps about to start are withheld
+        (and the batch told to stop) when an abort was requested."""
+        abort_by = None
+        if any(b.starting for b in group):
+            abort_by = runs.abort_requested_by(conn, self.plan_id)
+        kept = []
+        for b in group:
+            rows = b.rows
+            if b.starting and abort_by:
+                rows, b.stop_for = rows[: -b.starting], abort_by
+            kept += [(b, r) for r in rows]
+        return kept
 
     def _pending_rows(self, app: str) -> list[_Row]:
         row = self._pending.pop(app, None)
