@@ -474,19 +474,6 @@ def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[I
     return [Intent(r.seq, r.kind, r.app, bytes(r.payload)) for r in rows if r.seq in intents]
 
 
-def first_actor_since(conn: Connection, plan: str, kind: str, after_seq: int) -> str | None:
-    """Who wrote the plan's first `kind` event after event `after_seq` (a promote request made
-    while a canary paused), or None."""
-    return conn.execute(
-        select(AUDIT_EVENTS.c.actor)
-        .where(
-            AUDIT_EVENTS.c.plan == plan, AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.seq > after_seq
-        )
-        .order_by(AUDIT_EVENTS.c.seq)
-        .limit(1)
-    ).scalar()
-
-
 def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes) -> None:
     """Open an intent at `KIND.intent`; its outcome names it by `intent_seq`."""
     if kind.endswith(".intent"):
@@ -495,17 +482,3 @@ def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes
         done = json.loads(payload).get("intent_seq")
         if isinstance(done, int):
             intents.pop(done, None)
-
-
-def latest_payloads(
-    conn: Connection, kind: str, *, app: str, env: str
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(seq, payload) of the `kind` events about `app` in `env`, newest first: evidence a later
-    decision rests on (the eval gate's baseline). The kind index finds them."""
-    rows = conn.execute(
-        select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.payload)
-        .where(AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.app == app, AUDIT_EVENTS.c.env == env)
-        .order_by(AUDIT_EVENTS.c.seq.desc())
-    )
-    for seq, payload in rows:
-        yield seq, json.loads(bytes(payload))

@@ -172,19 +172,20 @@ class _Journaled(_LeaseHolder):
                 self._fence(conn, any(b.exclusive for b in group))
                 rows = self._kept(conn, group)
                 now = self.ctx.now()
+                for b in group:
+                    b.at = now
                 ids = journal.add_all(conn, [
                     journal.Step(self.plan_id, self.epoch, r.wave, r.app, r.step, r.state,
                                  r.detail, now)
                     for _b, r in rows
                 ])  # fmt: skip
-                events = [(n, r) for n, (_b, r) in enumerate(rows) if r.event is not None]
+                events = [(n, r.app, r.event) for n, (_b, r) in enumerate(rows) if r.event]
                 seqs = self.ctx.audit_all(conn, [
-                    NewEvent(r.event[0], r.event[1], app=r.app, env=self.env, plan=self.plan_id)
-                    for _n, r in events if r.event is not None
+                    NewEvent(kind, payload, app=app, env=self.env, plan=self.plan_id)
+                    for _n, app, (kind, payload) in events
                 ])  # fmt: skip
-                seq_of = {n: seq for (n, _r), seq in zip(events, seqs, strict=True)}
+                seq_of = {n: seq for (n, _a, _e), seq in zip(events, seqs, strict=True)}
                 for n, ((b, r), new_id) in enumerate(zip(rows, ids, strict=True)):
-                    b.at = now
                     failpoint("in", r.step, r.app)  # inside the fenced transaction
                     if r.extra is not None:
                         r.extra(conn)
