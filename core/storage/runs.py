@@ -25,10 +25,13 @@ def env_of(conn: Connection, plan_id: str) -> str | None:
     return conn.execute(select(PLANS.c.env).where(PLANS.c.id == plan_id)).scalar()
 
 
+# Built once: every journal transaction that starts a step asks it.
+_ABORT_BY = select(PLANS.c.abort_requested_by).where(PLANS.c.id == bindparam("plan_id"))
+
+
 def abort_requested_by(conn: Connection, plan_id: str) -> str | None:
     """Who asked the plan's run to stop (`plan abort`), or None."""
-    query = select(PLANS.c.abort_requested_by).where(PLANS.c.id == plan_id)
-    return conn.execute(query).scalar()
+    return conn.execute(_ABORT_BY, {"plan_id": plan_id}).scalar()
 
 
 def running(conn: Connection, env: str | None = None) -> list[tuple[str, str]]:
