@@ -169,8 +169,11 @@ def append_all(
     The head row is read FOR UPDATE (PostgreSQL) or under BEGIN IMMEDIATE (SQLite), so concurrent
     writers queue and the sequence stays gapless. The head is read and moved once for them all,
     and their rows go in one executemany: a run's group commit writes a wave's events together,
-    and on PostgreSQL each statement is a round trip the wave's apps wait on.
+    and on PostgreSQL each statement is a round trip the wave's apps wait on. No events: the
+    head is left alone (not even locked).
     """
+    if not events:
+        return []
     for ev in events:
         fields = (who.actor, who.os_user, who.ssh_client, ev.kind, ev.app, ev.env, ev.plan)
         if _RESERVED.search("\n".join(filter(None, fields))):  # one scan; the culprit after
