@@ -35,6 +35,7 @@ from shipdeck.core.ports import (
     WeightScanner,
 )
 from shipdeck.core.storage import audit
+from shipdeck.core.storage.audit import NewEvent
 from shipdeck.core.storage.binding import Bind
 from shipdeck.core.storage.db import Database, Tx
 from shipdeck.core.system.launcher import DetachedLauncher
@@ -194,6 +195,10 @@ class Context:
             secrets=self.secrets,
             binds=binds,
         )
+
+    def audit_all(self, conn: Tx, events: Sequence[NewEvent]) -> list[int]:
+        """Append `events` in order, under one lock of the chain's head; their sequences."""
+        return audit.append_all(conn, self.actor.who, events, at=self.now(), secrets=self.secrets)
 
     @contextmanager
     def change(

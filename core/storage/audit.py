@@ -24,7 +24,7 @@ from shipdeck.core.domain.canonical import canonical_bytes
 from shipdeck.core.domain.redact import redact
 from shipdeck.core.errors import first_of
 from shipdeck.core.storage import binding
-from shipdeck.core.storage.db import driver_sql
+from shipdeck.core.storage.db import driver_many, driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
@@ -125,6 +125,19 @@ class Who:
     ssh_client: str | None = None
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: what happened, to what, and the state rows (table, key) it vouches
+    for (`binds`: the payload carries their content hashes and the rows get its sequence)."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    app: str | None = None
+    env: str | None = None
+    plan: str | None = None
+    binds: Sequence[tuple[Table, Mapping[str, Any]]] = ()
+
+
 def append(
     conn: Connection,
     who: Who,
@@ -138,49 +151,64 @@ def append(
     secrets: tuple[str, ...] = (),
     binds: Sequence[tuple[Table, Mapping[str, Any]]] = (),
 ) -> int:
-    """Append one event inside the caller's write transaction; returns its sequence number.
+    """Append one event inside the caller's write transaction; returns its sequence number."""
+    event = NewEvent(kind, payload, app, env, plan, binds)
+    return append_all(conn, who, [event], at=at, secrets=secrets)[0]
+
+
+def append_all(
+    conn: Connection,
+    who: Who,
+    events: Sequence[NewEvent],
+    *,
+    at: datetime,
+    secrets: tuple[str, ...] = (),
+) -> list[int]:
+    """Append events, in order, inside the caller's write transaction; their sequence numbers.
 
     The head row is read FOR UPDATE (PostgreSQL) or under BEGIN IMMEDIATE (SQLite), so concurrent
-    writers queue and the sequence stays gapless. `binds` names the state rows (table, key) this
-    event created or changed: the payload carries their content hashes and the rows get `seq`.
+    writers queue and the sequence stays gapless. The head is read and moved once for them all,
+    and their rows go in one executemany: a run's group commit writes a wave's events together,
+    and on PostgreSQL each statement is a round trip the wave's apps wait on. No events: the
+    head is left alone (not even locked).
     """
-    fields = (who.actor, who.os_user, who.ssh_client, kind, app, env, plan)
-    if _RESERVED.search("\n".join(filter(None, fields))):  # one scan; the culprit found after
-        text = next(t for t in fields if t and _RESERVED.search(t))
-        raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
+    if not events:
+        return []
+    for ev in events:
+        fields = (who.actor, who.os_user, who.ssh_client, ev.kind, ev.app, ev.env, ev.plan)
+        if _RESERVED.search("\n".join(filter(None, fields))):  # one scan; the culprit after
+            text = next(t for t in fields if t and _RESERVED.search(t))
+            raise ValueError(f"audit field {text!r}: \\x00, \\x1e and \\x1f are reserved")
     sqlite = conn.dialect.name == "sqlite"
     run, mark = driver_sql(conn)
     lock_head, insert_event, move_head = _DRIVER_SQL[mark]
     head_seq, head_hash = run(lock_head).fetchone()
-    seq = head_seq + 1
-    bound = [binding.binding(conn, table, key) for table, key in binds]
-    content = redact(payload, secrets)  # a copy
-    if bound:
-        content["bind"] = bound
-    body = canonical_bytes(content)
     at = at.astimezone(UTC)
     hashed_at = at_text(at)
-    digest = event_hash(
-        head_hash,
-        seq,
-        hashed_at,
-        who.actor,
-        who.os_user,
-        who.ssh_client,
-        kind,
-        app,
-        env,
-        plan,
-        body,
-    )
     # Stored as UTCDateTime stores it: SQLite's text form, or naive UTC for PostgreSQL.
     stored_at = hashed_at.replace("T", " ") if sqlite else at.replace(tzinfo=None)
-    row = (seq, stored_at, who.actor, who.os_user, who.ssh_client, kind, app, env, plan, body)
-    run(insert_event, (*row, head_hash, digest))
-    run(move_head, (seq, digest))
-    for b in bound:
+    rows: list[tuple[Any, ...]] = []
+    stamps: list[tuple[dict[str, Any], int]] = []
+    for ev in events:
+        seq = head_seq + 1
+        bound = [binding.binding(conn, table, key) for table, key in ev.binds]
+        content = redact(ev.payload, secrets)  # a copy
+        if bound:
+            content["bind"] = bound
+        body = canonical_bytes(content)
+        digest = event_hash(
+            head_hash, seq, hashed_at, who.actor, who.os_user, who.ssh_client, ev.kind, ev.app,
+            ev.env, ev.plan, body,
+        )  # fmt: skip
+        rows.append((seq, stored_at, who.actor, who.os_user, who.ssh_client, ev.kind, ev.app,
+                     ev.env, ev.plan, body, head_hash, digest))  # fmt: skip
+        stamps += [(b, seq) for b in bound]
+        head_seq, head_hash = seq, digest
+    driver_many(conn)(insert_event, rows)
+    run(move_head, (head_seq, head_hash))
+    for b, seq in stamps:
         binding.stamp(conn, b, seq)
-    return seq
+    return [r[0] for r in rows]
 
 
 def lock(conn: Connection) -> None:
@@ -449,19 +477,6 @@ def open_intents_of(conn: Connection, plan: str, kinds: Sequence[str]) -> list[I
     return [Intent(r.seq, r.kind, r.app, bytes(r.payload)) for r in rows if r.seq in intents]
 
 
-def first_actor_since(conn: Connection, plan: str, kind: str, after_seq: int) -> str | None:
-    """Who wrote the plan's first `kind` event after event `after_seq` (a promote request made
-    while a canary paused), or None."""
-    return conn.execute(
-        select(AUDIT_EVENTS.c.actor)
-        .where(
-            AUDIT_EVENTS.c.plan == plan, AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.seq > after_seq
-        )
-        .order_by(AUDIT_EVENTS.c.seq)
-        .limit(1)
-    ).scalar()
-
-
 def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes) -> None:
     """Open an intent at `KIND.intent`; its outcome names it by `intent_seq`."""
     if kind.endswith(".intent"):
@@ -470,17 +485,3 @@ def _track_intents(intents: dict[int, None], seq: int, kind: str, payload: bytes
         done = json.loads(payload).get("intent_seq")
         if isinstance(done, int):
             intents.pop(done, None)
-
-
-def latest_payloads(
-    conn: Connection, kind: str, *, app: str, env: str
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(seq, payload) of the `kind` events about `app` in `env`, newest first: evidence a later
-    decision rests on (the eval gate's baseline). The kind index finds them."""
-    rows = conn.execute(
-        select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.payload)
-        .where(AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.app == app, AUDIT_EVENTS.c.env == env)
-        .order_by(AUDIT_EVENTS.c.seq.desc())
-    )
-    for seq, payload in rows:
-        yield seq, json.loads(bytes(payload))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -364,3 +364,33 @@ def export_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[li
 
 def _python_line(conn: Tx, seq: int) -> str:
     return jsonl_line(_exported(conn.execute(_EXPORT_ONE, {"seq": seq}).one()))
+
+
+# --- the few events a run's decisions rest on ------------------------------------------------
+
+
+def first_actor_since(conn: Tx, plan: str, kind: str, after_seq: int) -> str | None:
+    """Who wrote the plan's first `kind` event after event `after_seq` (a promote request made
+    while a canary paused), or None."""
+    return conn.execute(
+        select(AUDIT_EVENTS.c.actor)
+        .where(
+            AUDIT_EVENTS.c.plan == plan, AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.seq > after_seq
+        )
+        .order_by(AUDIT_EVENTS.c.seq)
+        .limit(1)
+    ).scalar()
+
+
+def latest_payloads(
+    conn: Tx, kind: str, *, app: str, env: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(seq, payload) of the `kind` events about `app` in `env`, newest first: evidence a later
+    decision rests on (the eval gate's baseline). The kind index finds them."""
+    rows = conn.execute(
+        select(AUDIT_EVENTS.c.seq, AUDIT_EVENTS.c.payload)
+        .where(AUDIT_EVENTS.c.kind == kind, AUDIT_EVENTS.c.app == app, AUDIT_EVENTS.c.env == env)
+        .order_by(AUDIT_EVENTS.c.seq.desc())
+    )
+    for seq, payload in rows:
+        yield seq, json.loads(bytes(payload))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy import Connection, Select, Table, Update, and_, bindparam, select, update
 
 from shipdeck.core.errors import IntegrityError
 from shipdeck.core.storage.tables import (
@@ -119,6 +119,24 @@ BOUND: dict[str, Bound] = {
 Bind = tuple[Table, dict[str, Any]]
 
 
+def _by_key(bound: Bound) -> Any:
+    return and_(*(bound.table.c[c] == bindparam(f"key_{c}") for c in bound.key))
+
+
+# Built once, keyed by bind parameters: every bound event reads its row back and stamps it, in
+# the transaction of the change it vouches for (a switch, an approval), and constructing these
+# per call (coercions, cache keys) cost more than the database's work.
+_READ_ROW: dict[str, Select[Any]] = {n: select(b.table).where(_by_key(b)) for n, b in BOUND.items()}
+_STAMP_ROW: dict[str, Update] = {
+    n: update(b.table).where(_by_key(b)).values(audit_seq=bindparam("seq"))
+    for n, b in BOUND.items()
+}
+
+
+def _key_params(bound: Bound, key: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"key_{c}": key[c] for c in bound.key}
+
+
 def _norm(value: Any) -> Any:
     if isinstance(value, bytes | memoryview):
         return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
@@ -141,7 +159,7 @@ def _where(bound: Bound, key: Mapping[str, Any]) -> Any:
 def binding(conn: Connection, table: Table, key: Mapping[str, Any]) -> dict[str, Any]:
     """What the creating event carries for the row at `key` (read back as stored)."""
     bound = BOUND[str(table.name)]
-    row = conn.execute(select(bound.table).where(_where(bound, key))).mappings().one()
+    row = conn.execute(_READ_ROW[bound.name], _key_params(bound, key)).mappings().one()
     return {
         "table": bound.name,
         "key": {c: row[c] for c in bound.key},
@@ -171,7 +189,7 @@ def change(conn: Connection, table: Table, key: Mapping[str, Any], **values: Any
 def stamp(conn: Connection, bind: Mapping[str, Any], seq: int) -> None:
     """Point the bound row at its event."""
     bound = BOUND[bind["table"]]
-    conn.execute(update(bound.table).where(_where(bound, bind["key"])).values(audit_seq=seq))
+    conn.execute(_STAMP_ROW[bound.name], {**_key_params(bound, bind["key"]), "seq": seq})
 
 
 def key_text(bound: Bound, key: Sequence[Any]) -> str:

@@ -313,6 +313,27 @@ def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
     return conn.exec_driver_sql, "%s"
 
 
+def driver_many(conn: Connection) -> Callable[[str, Sequence[Sequence[Any]]], None]:
+    """How to run one driver SQL statement (marked as `driver_sql` says) for many parameter
+    rows in `conn`'s transaction: sqlite3's executemany, or psycopg's (pipelined: one round
+    trip for them all, not one each)."""
+    return partial(_sqlite_many if conn.dialect.name == "sqlite" else _pg_many, conn)
+
+
+def _sqlite_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    try:
+        conn.connection.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
+
+
+def _pg_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    if len(rows) == 1:  # no pipeline to set up for one
+        conn.exec_driver_sql(sql, tuple(rows[0]))
+    elif rows:
+        conn.exec_driver_sql(sql, list(rows))
+
+
 def sqlite_execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
     """Run one statement on SQLite's own connection, inside `conn`'s transaction.
 

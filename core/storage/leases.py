@@ -13,8 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from shipdeck.core.storage.db import driver_sql
 from shipdeck.core.storage.dialect import insert_or_skip
 from shipdeck.core.storage.tables import LEASES
+
+# The fence opens every journal transaction of a run: driver SQL (db.driver_sql), as the audit
+# append is, so it costs the database's work, not SQLAlchemy's compile of a select.
+_FENCE = "SELECT epoch, plan_id FROM lease WHERE env = {mark}"
+_FENCE_LOCK = {False: " FOR SHARE", True: " FOR UPDATE"}  # PostgreSQL's; SQLite's BEGIN locks
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,21 @@ def lock(conn: Connection, env: str) -> LeaseRow:
     return _row(conn.execute(select(LEASES).where(LEASES.c.env == env).with_for_update()).one())
 
 
-def fence(conn: Connection, env: str, *, exclusive: bool) -> LeaseRow | None:
-    """The env's lease, locked until the transaction ends: shared (parallel journal writers do
-    not queue behind each other) unless `exclusive` (a takeover, a run's last row)."""
-    query = select(LEASES).where(LEASES.c.env == env).with_for_update(read=not exclusive)
-    found = conn.execute(query).first()
-    return None if found is None else _row(found)
+@dataclass(frozen=True)
+class Holding:
+    """Who holds a lease, as far as a fence needs to know: the epoch and the plan."""
+
+    epoch: int
+    plan_id: str | None
+
+
+def fence(conn: Connection, env: str, *, exclusive: bool) -> Holding | None:
+    """The env's lease holding, locked until the transaction ends: shared (parallel journal
+    writers do not queue behind each other) unless `exclusive` (a takeover, a run's last row)."""
+    run, mark = driver_sql(conn)
+    lock = "" if conn.dialect.name == "sqlite" else _FENCE_LOCK[exclusive]
+    found = run(_FENCE.format(mark=mark) + lock, (env,)).fetchone()
+    return None if found is None else Holding(int(found[0]), found[1])
 
 
 def take(

@@ -7,11 +7,11 @@ vouches for it, so the engine appends that event in the same transaction.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, select
 
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.binding import Bind
@@ -25,10 +25,13 @@ def env_of(conn: Connection, plan_id: str) -> str | None:
     return conn.execute(select(PLANS.c.env).where(PLANS.c.id == plan_id)).scalar()
 
 
+# Built once: every journal transaction that starts a step asks it.
+_ABORT_BY = select(PLANS.c.abort_requested_by).where(PLANS.c.id == bindparam("plan_id"))
+
+
 def abort_requested_by(conn: Connection, plan_id: str) -> str | None:
     """Who asked the plan's run to stop (`plan abort`), or None."""
-    query = select(PLANS.c.abort_requested_by).where(PLANS.c.id == plan_id)
-    return conn.execute(query).scalar()
+    return conn.execute(_ABORT_BY, {"plan_id": plan_id}).scalar()
 
 
 def running(conn: Connection, env: str | None = None) -> list[tuple[str, str]]:
@@ -94,18 +97,26 @@ class NewDeployment:
     ended_at: datetime | None = None
 
 
+# Built once: a run records a deployment per app in the transaction of its switch, which the
+# wave's other apps may be waiting on (group commit); per-call construction cost more than SQLite.
+_RECORD = insert(DEPLOYMENTS)
+_RECORDED = select(DEPLOYMENTS.c.id).where(
+    DEPLOYMENTS.c.plan_id == bindparam("plan_id"),
+    DEPLOYMENTS.c.app == bindparam("app"),
+    DEPLOYMENTS.c.env == bindparam("env"),
+)
+
+
 def record(conn: Connection, deployment: NewDeployment) -> Bind:
-    key = conn.execute(insert(DEPLOYMENTS).values(**asdict(deployment))).inserted_primary_key
+    key = conn.execute(_RECORD, vars(deployment)).inserted_primary_key
     assert key is not None
     return DEPLOYMENTS, {"id": int(key[0])}
 
 
 def recorded(conn: Connection, plan_id: str, app: str, env: str) -> bool:
     """Whether the plan has recorded a deployment of `app` in `env` already."""
-    query = select(DEPLOYMENTS.c.id).where(
-        DEPLOYMENTS.c.plan_id == plan_id, DEPLOYMENTS.c.app == app, DEPLOYMENTS.c.env == env
-    )
-    return conn.execute(query).first() is not None
+    found = conn.execute(_RECORDED, {"plan_id": plan_id, "app": app, "env": env})
+    return found.first() is not None
 
 
 def _succeeded(conn: Connection, *where: ColumnElement[bool]) -> list[int]:

@@ -38,7 +38,7 @@ from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, TrafficWeights, other_color
 from shipdeck.core.services.runs.journal import _Journaled, _Row
 from shipdeck.core.services.runs.state import CANARY_POLL, _App, _StepFailed, _Stop
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit_reads
 
 PROMOTE_REQUESTED = "run.promote_requested"
 
@@ -221,7 +221,7 @@ class _Canarying(_Journaled):
             detail, facts = action.reason, {"seconds": None, "reason": action.reason}
         event = ("run.canary.paused", {"weight": weight, **facts, "epoch": self.epoch})
         row = _Row(a.wave, a.name, "canary", "started", detail, event=event)
-        return self._commit([*self._pending_rows(a.name), row], check_abort=True)[-1][2]
+        return self._commit([*self._pending_rows(a.name), row], starting=1)[-1][2]
 
     def _pause_look(
         self, action: Wait | AwaitPromote, paused: int | None
@@ -233,7 +233,7 @@ class _Canarying(_Journaled):
         self.ctx.clock.sleep(seconds)
         self._check_boundary()
         with self.ctx.db.read() as conn:
-            by = audit.first_actor_since(conn, self.plan_id, PROMOTE_REQUESTED, paused or 0)
+            by = audit_reads.first_actor_since(conn, self.plan_id, PROMOTE_REQUESTED, paused or 0)
         return by, seconds
 
     def _pause_done(self, a: _App, at: Position, request_by: str | None) -> None:

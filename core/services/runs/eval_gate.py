@@ -18,7 +18,7 @@ from shipdeck.core.domain.redact import one_line, redact_text
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, ReleaseSpec, Target
 from shipdeck.core.services.context import Context
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit_reads
 
 EVAL_EVENT = "run.eval"
 _OUTPUT_KEPT = 500  # characters of a failed evaluator's stderr kept as evidence
@@ -42,7 +42,7 @@ def live_baseline(ctx: Context, app: str, env: str, release_id: int | None) -> B
     if release_id is None:
         return None
     with ctx.db.read() as conn:
-        for seq, payload in audit.latest_payloads(conn, EVAL_EVENT, app=app, env=env):
+        for seq, payload in audit_reads.latest_payloads(conn, EVAL_EVENT, app=app, env=env):
             if payload.get("release_id") != release_id:
                 continue
             raw = payload.get("metrics")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from shipdeck.core.services.runs.failpoints import failpoint
 from shipdeck.core.services.runs.lease import Fenced, _LeaseHolder
 from shipdeck.core.services.runs.state import _App, _StepFailed, _Stop
 from shipdeck.core.storage import journal, runs
+from shipdeck.core.storage.audit import NewEvent
 from shipdeck.core.storage.db import Tx
 
 
@@ -38,10 +39,22 @@ class _Row:
 _Written = tuple[int, _Row, int | None]  # journal row id, the row, its event's sequence
 
 
+@dataclass(frozen=True)
+class _Start:
+    """A step about to run: its "started" row, and the intent (color, version) it announces if
+    it changes the target (`facts` say more of what the intent is: a canary's weight)."""
+
+    app: _App
+    step: str
+    detail: str = ""
+    intent: tuple[Color | None, str | None] | None = None
+    facts: dict[str, Any] | None = None
+
+
 @dataclass
 class _Batch:
     rows: list[_Row]
-    check_abort: bool
+    starting: int  # how many of the last rows are steps about to start (withheld on an abort)
     exclusive: bool
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     written: list[_Written] = field(default_factory=list)
@@ -124,15 +137,15 @@ class _Journaled(_LeaseHolder):
         self._commit([_Row(wave, app, step, state, detail, extra, event)])
 
     def _commit(
-        self, rows: list[_Row], *, check_abort: bool = False, exclusive: bool = False
+        self, rows: list[_Row], *, starting: int = 0, exclusive: bool = False
     ) -> list[_Written]:
         """Write journal rows (and their extras) in a fenced transaction, possibly shared with
         other apps' rows (group commit), and return once they are committed.
 
-        With `check_abort`, the last row is a step about to start: if an abort was requested,
-        everything before it is still recorded, but it is not, and _Stop is raised.
+        The last `starting` rows are steps about to start: if an abort was requested, every row
+        before them is still recorded, but they are not, and _Stop is raised.
         """
-        batch = self._writer.submit(_Batch(rows, check_abort, exclusive))
+        batch = self._writer.submit(_Batch(rows, starting, exclusive))
         if batch.error is not None:
             if isinstance(batch.error, Fenced):
                 raise Fenced(batch.error.message)
@@ -151,45 +164,53 @@ class _Journaled(_LeaseHolder):
         return batch.written
 
     def _write_group(self, group: list[_Batch]) -> None:
-        """The writer thread's transaction for every batch that arrived together."""
+        """The writer thread's transaction for every batch that arrived together: their journal
+        rows in one statement, then the events those rows carry in one append, then each row's
+        extra (the deployment of a switch, ...) with the events of its own."""
         try:
             with self.ctx.db.write() as conn:
                 self._fence(conn, any(b.exclusive for b in group))
-                abort_by = None
-                if any(b.check_abort for b in group):
-                    abort_by = runs.abort_requested_by(conn, self.plan_id)
+                rows = self._kept(conn, group)
                 now = self.ctx.now()
                 for b in group:
                     b.at = now
-                    rows = b.rows
-                    if b.check_abort and abort_by:
-                        rows, b.stop_for = rows[:-1], abort_by
-                    for r in rows:
-                        new_id = journal.add(conn, journal.Step(
-                            self.plan_id, self.epoch, r.wave, r.app, r.step, r.state, r.detail,
-                            now,
-                        ))  # fmt: skip
-                        seq = None
-                        if r.event is not None:
-                            seq = self.ctx.audit(
-                                conn, r.event[0], r.event[1], app=r.app, env=self.env,
-                                plan=self.plan_id,
-                            )  # fmt: skip
-                        failpoint("in", r.step, r.app)  # inside the fenced transaction
-                        if r.extra is not None:
-                            r.extra(conn)
-                        b.written.append((new_id, r, seq))
+                ids = journal.add_all(conn, [
+                    journal.Step(self.plan_id, self.epoch, r.wave, r.app, r.step, r.state,
+                                 r.detail, now)
+                    for _b, r in rows
+                ])  # fmt: skip
+                events = [(n, r.app, r.event) for n, (_b, r) in enumerate(rows) if r.event]
+                seqs = self.ctx.audit_all(conn, [
+                    NewEvent(kind, payload, app=app, env=self.env, plan=self.plan_id)
+                    for _n, app, (kind, payload) in events
+                ])  # fmt: skip
+                seq_of = {n: seq for (n, _a, _e), seq in zip(events, seqs, strict=True)}
+                for n, ((b, r), new_id) in enumerate(zip(rows, ids, strict=True)):
+                    failpoint("in", r.step, r.app)  # inside the fenced transaction
+                    if r.extra is not None:
+                        r.extra(conn)
+                    b.written.append((new_id, r, seq_of.get(n)))
         except BaseException as exc:  # handed to every waiting caller: nothing was written
             for b in group:
                 b.error, b.written, b.stop_for = exc, [], None
 
+    def _kept(self, conn: Tx, group: list[_Batch]) -> list[tuple[_Batch, _Row]]:
+        """The group's rows to write, in order: a batch's steps about to start are withheld
+        (and the batch told to stop) when an abort was requested."""
+        abort_by = None
+        if any(b.starting for b in group):
+            abort_by = runs.abort_requested_by(conn, self.plan_id)
+        kept = []
+        for b in group:
+            rows = b.rows
+            if b.starting and abort_by:
+                rows, b.stop_for = rows[: -b.starting], abort_by
+            kept += [(b, r) for r in rows]
+        return kept
+
     def _pending_rows(self, app: str) -> list[_Row]:
         row = self._pending.pop(app, None)
         return [row] if row is not None else []
-
-    def _flush(self, app: str) -> None:
-        if rows := self._pending_rows(app):
-            self._commit(rows)
 
     def _check_boundary(self) -> None:
         if self.lost.is_set():
@@ -203,17 +224,39 @@ class _Journaled(_LeaseHolder):
             self.stopping.set()
             raise _Stop()
 
-    def _intent(
-        self,
-        a: _App,
-        step: str,
-        intent: tuple[Color | None, str | None],
-        facts: dict[str, Any] | None,
-    ) -> tuple[str, dict[str, Any]]:
+    def _intent(self, s: _Start) -> tuple[str, dict[str, Any]] | None:
         """The `run.STEP.intent` event a target-changing step's "started" row carries."""
-        color, version = intent
-        body = {"app": a.name, "color": color, "version": version, **(facts or {})}
-        return f"run.{step}.intent", {**body, "epoch": self.epoch}
+        if s.intent is None:
+            return None
+        color, version = s.intent
+        body = {"app": s.app.name, "color": color, "version": version, **(s.facts or {})}
+        return f"run.{s.step}.intent", {**body, "epoch": self.epoch}
+
+    def _start(self, starts: Sequence[_Start], *, boundary: bool) -> dict[str, int | None]:
+        """Journal the "started" rows of steps about to run (each with its intent), after the
+        "done" rows their apps had waiting, in one transaction; per app, its intent's sequence.
+
+        The first step of a wave's apps (and finalize's) starts here for all of them at once:
+        every intent commits before any of their targets is called, in one transaction instead
+        of one each, so the apps begin together instead of one commit after another. With
+        `boundary`, a lost lease, a failed app or an abort stops here instead (_Stop, Fenced).
+        """
+        if not starts:
+            return {}
+        earlier = [r for s in starts for r in self._pending_rows(s.app.name)]
+        if boundary:
+            if self.lost.is_set():
+                raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
+            if self.stopping.is_set():
+                if earlier:
+                    self._commit(earlier)
+                raise _Stop()
+        started = [
+            _Row(s.app.wave, s.app.name, s.step, "started", s.detail, event=self._intent(s))
+            for s in starts
+        ]
+        written = self._commit([*earlier, *started], starting=len(started) if boundary else 0)
+        return {r.app: seq for _id, r, seq in written[len(earlier) :]}
 
     def _step(
         self,
@@ -230,6 +273,7 @@ class _Journaled(_LeaseHolder):
         evidence: dict[str, Any] | None = None,
         repeat: bool = False,
         intent_facts: dict[str, Any] | None = None,
+        begun: Mapping[str, int | None] | None = None,
     ) -> None:
         """Journal, run and journal one step. With `defer`, its "done" row is written together
         with the app's next "started" row (one transaction per step boundary, not two).
@@ -239,21 +283,14 @@ class _Journaled(_LeaseHolder):
         committed, and its "done"/"failed" row carries the outcome naming it (`intent_seq`).
         What the action puts in `evidence` joins that outcome's payload, done or failed.
         `intent_facts` say more of what the intent is (a canary's weight). A `repeat` step (each
-        weight of a canary) runs however often it was done before.
+        weight of a canary) runs however often it was done before. `begun`: the step was
+        started already, with other apps' (`_start`), and these are the intents' sequences.
         """
         if (a.name, step) in self.journal.done and not repeat:
             return
-        earlier = self._pending_rows(a.name)
-        announce = None if intent is None else self._intent(a, step, intent, intent_facts)
-        started = _Row(a.wave, a.name, step, "started", detail, event=announce)
-        if boundary:
-            if self.lost.is_set():
-                raise Fenced(f"plan {self.plan_id}: lost the {self.env} lease")
-            if self.stopping.is_set():
-                if earlier:
-                    self._commit(earlier)
-                raise _Stop()
-        intent_seq = self._commit([*earlier, started], check_abort=boundary)[-1][2]
+        if begun is None:
+            begun = self._start([_Start(a, step, detail, intent, intent_facts)], boundary=boundary)
+        intent_seq = begun[a.name]
         failpoint("before", step, a.name)
         try:
             note = action()

@@ -5,7 +5,7 @@ the target has a gate), the canary's steps (where it ships as one), switch and v
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from shipdeck.core.services.releases import proven_releases
 from shipdeck.core.services.runs.canary import _Canarying
 from shipdeck.core.services.runs.eval_gate import EvalRun, live_baseline
 from shipdeck.core.services.runs.failpoints import failpoint
+from shipdeck.core.services.runs.journal import _Start
 from shipdeck.core.services.runs.lease import Fenced
 from shipdeck.core.services.runs.state import (
     HEALTH_ATTEMPTS,
@@ -157,12 +158,16 @@ class _Shipping(_Canarying):
 
         return extra
 
-    def _ship(self, a: _App) -> None:
+    def _staging(self, a: _App) -> _Start:
+        """Stage's "started" row and intent: the wave starts it for all of its apps at once."""
+        return _Start(a, "stage", f"{a.item.version} on {a.to_color}", (a.to_color, a.item.version))
+
+    def _ship(self, a: _App, begun: Mapping[str, int | None]) -> None:
         spec = self._spec(a.item.release_id)
         where = f"{a.item.version} on {a.to_color}"
         self._step(
             a, "stage", lambda: a.target.stage(a.to_color, spec, self.epoch), detail=where,
-            on_fail=self._record_failed(a), defer=True, intent=(a.to_color, a.item.version),
+            on_fail=self._record_failed(a), defer=True, begun=begun,
         )  # fmt: skip
         self._step(
             a, "health", lambda: self._healthy(a, HEALTH_ATTEMPTS), detail=where,
@@ -233,10 +238,12 @@ class _Shipping(_Canarying):
     def _wave(self, wave: int, names: Sequence[str]) -> None:
         apps = [self.apps[n] for n in names]
         failures: list[BaseException] = []
+        starts = [self._staging(a) for a in apps if (a.name, "stage") not in self.journal.done]
+        begun = self._start(starts, boundary=True)
 
         def one(a: _App) -> None:
             try:
-                self._ship(a)
+                self._ship(a, begun)
             except BaseException as exc:
                 self.stopping.set()
                 failures.append(exc)
@@ -282,25 +289,37 @@ class _Shipping(_Canarying):
         self._write(wave, PLAN_LEVEL, "warm", "done", f"{seconds:g}s without a failed check")
 
     def _finalize(self) -> None:
+        """Stop every app's old color: all of their intents in one transaction, then the stops
+        side by side (each outcome as it comes)."""
         wave = len(self.body.waves)
+        finals = [
+            _App(a.name, wave, a.item, a.target, a.from_color, a.from_version,
+                 a.from_release_id, a.to_color, True)
+            for a in self.apps.values()
+        ]  # fmt: skip
+        old_colors = {
+            a.name: a.from_color for a in finals if a.from_color not in (None, a.to_color)
+        }
+        intents = {a.name: (a.from_color, a.from_version) for a in finals if a.name in old_colors}
+        starts = [
+            _Start(a, "finalize", intent=intents.get(a.name))
+            for a in finals
+            if (a.name, "finalize") not in self.journal.done
+        ]
+        begun = self._start(starts, boundary=False)
 
         def one(a: _App) -> None:
-            stops = a.from_color is not None and a.from_color != a.to_color
-
             def stop_old() -> str:
-                if not stops or a.from_color is None:
+                old = old_colors.get(a.name)
+                if old is None:
                     return "nothing to stop"
-                if a.target.live_color() == a.from_color:
-                    raise AdapterError(f"{a.name}: {a.from_color} is live again, not stopping it")
-                a.target.stop_idle(a.from_color, self.epoch)
-                return f"stopped {a.from_color}"
+                if a.target.live_color() == old:
+                    raise AdapterError(f"{a.name}: {old} is live again, not stopping it")
+                a.target.stop_idle(old, self.epoch)
+                return f"stopped {old}"
 
-            a_final = _App(a.name, wave, a.item, a.target, a.from_color, a.from_version,
-                           a.from_release_id, a.to_color, True)  # fmt: skip
-            old = (a.from_color, a.from_version) if stops else None
-            self._step(a_final, "finalize", stop_old, boundary=False, intent=old)
+            self._step(a, "finalize", stop_old, boundary=False, begun=begun)
 
-        apps = list(self.apps.values())
-        with ThreadPoolExecutor(max_workers=min(max(len(apps), 1), MAX_PARALLEL)) as pool:
-            for f in [pool.submit(one, a) for a in apps]:
+        with ThreadPoolExecutor(max_workers=min(max(len(finals), 1), MAX_PARALLEL)) as pool:
+            for f in [pool.submit(one, a) for a in finals]:
                 f.result()
