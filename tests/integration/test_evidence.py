@@ -401,6 +401,24 @@ def test_rows_of_the_wrong_storage_type_are_exit_7_not_a_bug(
         assert doc["reason"].startswith(f"event {first} has a column of the wrong type (")
 
 
+def test_an_event_moved_to_another_era_is_exit_7(ws: WorkspaceFixture) -> None:
+    """The same digits before year 1: PostgreSQL's to_char, which verify hashes, would print
+    them without the era, so the era edit must still break the chain at its event."""
+    create_release(ws.as_user("alice"), "web", "1.0.0")
+    create_release(ws.as_user("alice"), "web", "1.0.1")
+    sql = (
+        "UPDATE audit_event SET at = at || ' BC' WHERE seq = 2"
+        if ws.base.db.is_sqlite
+        else "UPDATE audit_event SET at = (to_char(at, 'YYYY-MM-DD HH24:MI:SS.US') || ' BC')"
+        "::timestamp WHERE seq = 2"
+    )
+    with ws.base.db.write() as conn:
+        conn.execute(text(sql))
+    r = verify(ws)
+    assert r.code == 7, (r.out, r.err)
+    assert r.json()["first_bad_seq"] == 2
+
+
 # --- the detached runner ---------------------------------------------------------------------
 
 
