@@ -82,12 +82,13 @@ class Database:
                 connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
             )
             event.listen(self.engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine, "begin", _sqlite_on_begin)
+            # BEGIN comes from the dialect, not from a "begin" listener: one engine listener
+            # makes every connect, begin, commit and statement dispatch events, a tenth of an
+            # audited change (bench/audit_append.py).
+            self.engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign,assignment]
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
             event.listen(self.engine, "connect", _pg_on_connect)
-        # Made once: a Connection's execution_options() per write builds a branch each time.
-        self._writer = self.engine.execution_options(shipdeck_write=True)
 
     @property
     def display_url(self) -> str:
@@ -101,21 +102,34 @@ class Database:
         A database that cannot take the write (read-only, disk full, connection gone) becomes a
         one-line StorageUnwritable/StorageFailed naming the cause, never raw SQL: the services
         record an intent before every outside effect, so this error also means "not attempted".
-        A permission problem names the file, the user and the fix (`_translated`).
+        A permission problem names the file, the user and the fix (`_problem`).
         """
         try:
-            with self._translated(), self._writer.connect() as conn, conn.begin():
-                yield conn
-        except DBAPIError as exc:
-            raise self.storage_error(exc) from exc
+            with self.engine.connect() as conn:
+                if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
+                    sqlite_execute(conn, "BEGIN IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except (PermissionError, DBAPIError) as exc:
+            raise self._contract_error(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         try:
-            with self._translated(), self.engine.connect() as conn, conn.begin():
+            with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except DBAPIError as exc:
-            raise self.storage_error(exc) from exc
+        except (PermissionError, DBAPIError) as exc:
+            raise self._contract_error(exc) from exc
+
+    def _contract_error(self, exc: PermissionError | DBAPIError) -> Exception:
+        """What a transaction raises for `exc`: an error people can act on (`_problem`),
+        else a storage error. One handler, not two nested context managers: every audited
+        change passes through it (bench/audit_append.py)."""
+        if isinstance(exc, PermissionError):
+            return from_os_error(exc)
+        if isinstance(exc, OperationalError | ProgrammingError) and (problem := self._problem(exc)):
+            return problem
+        return self.storage_error(exc)
 
     def storage_error(self, exc: DBAPIError) -> Exception:
         """The contract's error for a database that failed for reasons outside shipdeck, or
@@ -279,7 +293,7 @@ def storage_cause(orig: BaseException | None) -> tuple[bool, str] | None:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's begin event emit BEGIN itself, so writes can ask for IMMEDIATE.
+    # BEGIN is _sqlite_begin's (or Database.write's, IMMEDIATE), not sqlite3's implicit one.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -298,9 +312,12 @@ def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.autocommit = autocommit
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get("shipdeck_write", False)
-    sqlite_execute(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+def _sqlite_begin(dbapi_conn: Any) -> None:
+    """The BEGIN of every transaction SQLAlchemy opens (on_connect turned sqlite3's implicit
+    ones off), unless Database.write began one IMMEDIATE already."""
+    driver = dbapi_conn.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
 
 
 def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
@@ -309,7 +326,7 @@ def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
     SQLite runs it on sqlite3 itself (`sqlite_execute`); PostgreSQL through exec_driver_sql,
     whose error handling also discards a connection the server ended."""
     if conn.dialect.name == "sqlite":
-        return partial(sqlite_execute, conn), "?"
+        return partial(_sqlite_run, conn.connection.driver_connection), "?"
     return conn.exec_driver_sql, "%s"
 
 
@@ -342,7 +359,11 @@ def sqlite_execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> sq
     SQL text prepared in its statement cache. Errors come back as SQLAlchemy's DBAPIError
     classes, so the transactions' translation into the contract's errors still applies.
     """
+    return _sqlite_run(conn.connection.driver_connection, sql, params)
+
+
+def _sqlite_run(driver: Any, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
     try:
-        return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+        return driver.execute(sql, params)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
