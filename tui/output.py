@@ -60,10 +60,10 @@ def _dump(doc: dict[str, Any], compact: str | None = None) -> str:
     # Indented for a person at a terminal; compact for programs, because json's C encoder only
     # serves indent=None and is about five times faster on a 600-cell status.
     if sys.stdout.isatty():
-        compact = json.dumps(doc, ensure_ascii=False, indent=2, default=str)
-    elif compact is None:
-        compact = json.dumps(doc, ensure_ascii=False, default=str)
-    return json_text(compact) + "\n"
+        text = json.dumps(doc, ensure_ascii=False, indent=2, default=str)
+    else:
+        text = compact or json.dumps(doc, ensure_ascii=False, default=str)
+    return json_text(text) + "\n"
 
 
 def emit(doc: dict[str, Any]) -> None:
