@@ -183,10 +183,10 @@ def append_all(
     run, mark = driver_sql(conn)
     lock_head, insert_event, move_head = _DRIVER_SQL[mark]
     head_seq, head_hash = run(lock_head).fetchone()
-    at = at.astimezone(UTC)
-    hashed_at = at_text(at)
+    utc = at.astimezone(UTC).replace(tzinfo=None)
+    hashed_at = at_text(utc)
     # Stored as UTCDateTime stores it: SQLite's text form, or naive UTC for PostgreSQL.
-    stored_at = hashed_at.replace("T", " ") if sqlite else at.replace(tzinfo=None)
+    stored_at = hashed_at.replace("T", " ") if sqlite else utc
     rows: list[tuple[Any, ...]] = []
     stamps: list[tuple[dict[str, Any], int]] = []
     for ev in events:
