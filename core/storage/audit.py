@@ -51,6 +51,9 @@ _DRIVER_SQL = {
     )
     for mark, lock in (("?", ""), ("%s", " FOR UPDATE"))  # SQLite, PostgreSQL (db.driver_sql)
 }
+# PostgreSQL: one event and the head's move in one statement, one round trip fewer per change
+# (SQLite has no INSERT inside WITH, and its statements cost no round trip).
+_INSERT_AND_MOVE = "WITH e AS ({}) {}".format(*_DRIVER_SQL["%s"][1:])
 _NULL = "\x00"
 _RESERVED = re.compile("[\x00\x1e\x1f]")
 
@@ -204,8 +207,11 @@ def append_all(
                      ev.env, ev.plan, body, head_hash, digest))  # fmt: skip
         stamps += [(b, seq) for b in bound]
         head_seq, head_hash = seq, digest
-    driver_many(conn)(insert_event, rows)
-    run(move_head, (head_seq, head_hash))
+    if len(rows) == 1 and not sqlite:
+        run(_INSERT_AND_MOVE, (*rows[0], head_seq, head_hash))
+    else:
+        driver_many(conn)(insert_event, rows)
+        run(move_head, (head_seq, head_hash))
     for b, seq in stamps:
         binding.stamp(conn, b, seq)
     return [r[0] for r in rows]

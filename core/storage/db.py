@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -47,6 +48,9 @@ SQLITE_BUSY_MS = 60_000
 # audit head) cannot stop a reconcile or every other writer forever. No shipdeck transaction
 # waits on anything but the database; the longest client-side gap is one verify batch.
 PG_STALLED_TRANSACTION_MS = 30_000
+# A kept PostgreSQL write connection idle longer than this is checked (the pool's pre-ping)
+# before the next write: see Database._kept_connection.
+KEPT_IDLE_S = 0.5
 
 
 def sqlite_url(path: Path) -> str:
@@ -90,7 +94,8 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
             event.listen(self.engine, "connect", _pg_on_connect)
-        self._spare: Connection | None = None  # SQLite: see _sqlite_write_on_spare
+        self._spare: Connection | None = None  # see _kept_connection
+        self._spare_at = 0.0
         self._spare_free = threading.Lock()
 
     @property
@@ -107,40 +112,52 @@ class Database:
         record an intent before every outside effect, so this error also means "not attempted".
         A permission problem names the file, the user and the fix (`_problem`).
         """
-        if self.is_sqlite and self._spare_free.acquire(blocking=False):
-            try:
-                yield from self._sqlite_write_on_spare()
-            finally:
-                self._spare_free.release()
+        if not self._spare_free.acquire(blocking=False):  # another thread is writing on it
+            yield from self._transaction(self.engine.connect(), kept=False)
             return
         try:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
-                    sqlite_execute(conn, "BEGIN IMMEDIATE")
-                with conn.begin():
-                    yield conn
-        except (PermissionError, DBAPIError) as exc:
-            raise self._contract_error(exc) from exc
+            yield from self._transaction(self._kept_connection(), kept=True)
+        finally:
+            self._spare_free.release()
 
-    def _sqlite_write_on_spare(self) -> Iterator[Connection]:
-        """A SQLite write on the one connection kept checked out for writes (the spare lock
-        held). SQLite has one writer at a time, so one spare serves nearly every write; taking
-        a Connection from the pool and handing it back cost a fifth of an audited change
-        (bench/audit_append.py). A write that fails for any reason closes the spare: the next
-        write gets a fresh connection, as it would from the pool."""
-        conn = self._spare
-        if conn is None or conn.closed:
-            conn = self._spare = self.engine.connect()
+    def _kept_connection(self) -> Connection:
+        """The connection kept checked out for writes (the spare lock held), or a new one.
+
+        Writes come one after another (SQLite has one writer at a time; a run writes from a
+        few threads), so one kept connection serves nearly every write: taking a Connection from
+        the pool and handing it back cost a fifth of an audited change, and on PostgreSQL the
+        pool's pre-ping is a round trip (bench/audit_append.py). On PostgreSQL a connection idle
+        longer than KEPT_IDLE_S goes back to the pool and the write takes one through the
+        pre-ping, so a server restart or a killed session between writes is still found before
+        a write, as HikariCP skips its alive check only for connections used moments ago."""
+        conn, self._spare = self._spare, None
+        if (
+            conn is not None
+            and not self.is_sqlite
+            and time.monotonic() - self._spare_at > KEPT_IDLE_S
+        ):
+            conn.close()
+            conn = None
+        return conn if conn is not None and not conn.closed else self.engine.connect()
+
+    def _transaction(self, conn: Connection, *, kept: bool) -> Iterator[Connection]:
+        """A write transaction on `conn`, translated into the contract's errors; a kept
+        connection is kept again only after a commit (after any failure it is closed, so the
+        next write never inherits a broken one)."""
         try:
-            sqlite_execute(conn, "BEGIN IMMEDIATE")  # the writer lock first (_sqlite_begin)
+            if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
+                sqlite_execute(conn, "BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
         except BaseException as exc:
-            self._spare = None
             conn.close()
             if isinstance(exc, PermissionError | DBAPIError):
                 raise self._contract_error(exc) from exc
             raise
+        if kept:
+            self._spare, self._spare_at = conn, time.monotonic()
+        else:
+            conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
