@@ -30,7 +30,21 @@ def _replace(old: str, new: str) -> str:
 
 
 # (name, shipdeck.toml text, the one expected "key.path: problem")
+_NAME_RULE = (
+    "must start with a letter or digit and hold only letters, digits, '.', '_' and '-'"
+    " (64 at most): it names folders and files"
+)
 BAD_CONFIGS: list[tuple[str, str, str]] = [
+    (
+        "an app name that climbs out of the workspace",
+        BASIC_TOML + '\n[apps."a/../../b"]\nrepo = "repos/web"\n',
+        f"apps.a/../../b: app name 'a/../../b' {_NAME_RULE}",
+    ),
+    (
+        "an environment name that is a path",
+        _replace("[environments.prod]", '[environments."../../etc"]'),
+        f"environments.../../etc: environment name '../../etc' {_NAME_RULE}",
+    ),
     (
         "unknown top-level key",
         BASIC_TOML + "\n[aps.extra]\nrepo = 'x'\n",
