@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,18 @@ def test_init_writes_a_starter_that_checks_ok(tmp_path: Path) -> None:
     assert doc["roles"] == ["approvers", "auditors", "release-managers"]
     again = shipdeck("init", str(target), env=dict(os.environ))
     assert again.code == 2 and "already exists" in again.err
+    assert stat.S_IMODE((target / "shipdeck.toml").stat().st_mode) == 0o600  # whatever the umask
+
+
+def test_init_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """A dangling link at shipdeck.toml would have made init write the starter wherever it
+    points (a file the operator may write and the planter may read)."""
+    target, elsewhere = tmp_path / "team", tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "shipdeck.toml").symlink_to(elsewhere)
+    r = shipdeck("init", str(target), env=dict(os.environ))
+    assert r.code == 2 and "already exists (not overwritten)" in r.err, r.err
+    assert not elsewhere.exists()
 
 
 def test_valid_config_parses_to_the_policy_it_states() -> None:
