@@ -68,7 +68,7 @@ def read_state(path: str | Path, label: str) -> dict[str, Any]:
     symlink planted at the file is refused the same way, never read through: the live color and
     weights it holds decide where traffic goes, and status shows the cell as unknown."""
     try:
-        with open(open_nofollow(Path(path), os.O_RDONLY), encoding="utf-8") as f:
+        with open(open_nofollow(path, os.O_RDONLY), encoding="utf-8") as f:
             doc = json.loads(f.read())
     except FileNotFoundError:
         return {}
