@@ -112,13 +112,12 @@ class Database:
         record an intent before every outside effect, so this error also means "not attempted".
         A permission problem names the file, the user and the fix (`_problem`).
         """
-        if not self._spare_free.acquire(blocking=False):  # another thread is writing on it
-            yield from self._transaction(self.engine.connect(), kept=False)
-            return
+        kept = self._spare_free.acquire(blocking=False)  # False: another thread writes on it
         try:
-            yield from self._transaction(self._kept_connection(), kept=True)
+            yield from self._transaction(kept=kept)
         finally:
-            self._spare_free.release()
+            if kept:
+                self._spare_free.release()
 
     def _kept_connection(self) -> Connection:
         """The connection kept checked out for writes (the spare lock held), or a new one.
@@ -140,17 +139,20 @@ class Database:
             conn = None
         return conn if conn is not None and not conn.closed else self.engine.connect()
 
-    def _transaction(self, conn: Connection, *, kept: bool) -> Iterator[Connection]:
-        """A write transaction on `conn`, translated into the contract's errors; a kept
-        connection is kept again only after a commit (after any failure it is closed, so the
-        next write never inherits a broken one)."""
+    def _transaction(self, *, kept: bool) -> Iterator[Connection]:
+        """A write transaction on the kept connection (or a new one), translated into the
+        contract's errors, connecting included; the kept connection is kept again only after a
+        commit (after any failure it is closed, so the next write never inherits a broken one)."""
+        conn: Connection | None = None
         try:
+            conn = self._kept_connection() if kept else self.engine.connect()
             if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
                 sqlite_execute(conn, "BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
         except BaseException as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
             if isinstance(exc, PermissionError | DBAPIError):
                 raise self._contract_error(exc) from exc
             raise

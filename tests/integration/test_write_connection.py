@@ -11,15 +11,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from shipdeck.core.errors import StorageFailed
+from shipdeck.core.errors import DatabaseUnavailable, ShipdeckError, StorageFailed
 from shipdeck.core.storage import audit
 from shipdeck.core.storage import db as db_module
 from shipdeck.core.storage.db import Database
+from tests.support.moto_server import free_port
 
 WHO = audit.Who("alice", "alice")
 AT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -141,3 +143,17 @@ def test_dispose_closes_the_kept_connection(db: Database) -> None:
     with pytest.raises(Exception, match="closed"):  # sqlite3 and psycopg both say so
         driver.execute("SELECT 1")  # type: ignore[attr-defined]
     assert _append(db, "after dispose") == 1  # the Database still works, on a new connection
+
+
+def test_a_server_that_cannot_be_reached_is_the_contracts_error_on_write(tmp_path: Path) -> None:
+    """Connecting is inside the write's error translation, on the kept path and the other."""
+    db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/test?connect_timeout=2")
+    for _ in range(2):  # the first write would make the kept connection, the second reuses none
+        with pytest.raises(DatabaseUnavailable, match="cannot connect"), db.write():
+            pass
+    db.dispose()
+    missing = tmp_path / "gone" / "state.db"
+    lite = Database(f"sqlite:///{missing}")
+    with pytest.raises(ShipdeckError) as err, lite.write():
+        pass
+    assert str(missing.parent) in str(err.value)
