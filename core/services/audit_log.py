@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from shipdeck.core.domain.checkpoints import Checkpoint, CheckpointFormatError, parse_checkpoints
 from shipdeck.core.domain.redact import csv_cell, json_text
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
@@ -109,8 +110,8 @@ def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:
     """The checkpoints kept at `location`; none there is a mistake worth naming (a typo in the
     path would otherwise verify against nothing and pass)."""
     try:
-        found = audit.parse_checkpoints(ctx.checkpoints(location).read(), location)
-    except audit.CheckpointFormatError as exc:
+        found = parse_checkpoints(ctx.checkpoints(location).read(), location)
+    except CheckpointFormatError as exc:
         raise IntegrityError(f"checkpoint store tampered with: {exc}") from exc
     if not found:
         raise UsageError(f"--checkpoints {location}: no checkpoints there (no such file, or empty)")
@@ -174,7 +175,7 @@ def checkpoint(ctx: Context, to: str) -> audit.Checkpoint:
     with ctx.effect("audit.checkpoint", {"to": to}) as out:
         with ctx.db.read() as conn:
             seq, digest = audit.head(conn)
-        cp = audit.Checkpoint(seq, digest, ctx.now().isoformat())
+        cp = Checkpoint(seq, digest, ctx.now().isoformat())
         store.append(cp.to_json())
         out.update(to=to, seq=seq, hash=digest)
     return cp

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from shipdeck.core.domain.checkpoints import Checkpoint, parse_checkpoints
 from shipdeck.core.storage import audit
 from shipdeck.core.storage.db import Database
 
@@ -127,9 +128,9 @@ def test_empty_log_verifies() -> None:
 
 
 def test_checkpoint_lines_round_trip_and_bad_lines_name_their_place() -> None:
-    cp = audit.Checkpoint(12, "ab" * 32, "2026-11-24T12:00:00+00:00")
-    assert audit.parse_checkpoints(cp.to_json() + "\n\n" + cp.to_json(), "cps") == [cp, cp]
+    cp = Checkpoint(12, "ab" * 32, "2026-11-24T12:00:00+00:00")
+    assert parse_checkpoints(cp.to_json() + "\n\n" + cp.to_json(), "cps") == [cp, cp]
     with pytest.raises(ValueError, match=r"^cps: line 2: not a checkpoint"):
-        audit.parse_checkpoints(cp.to_json() + "\n{not json}\n", "cps")
+        parse_checkpoints(cp.to_json() + "\n{not json}\n", "cps")
     with pytest.raises(ValueError, match=r"^cps: line 1: "):
-        audit.parse_checkpoints('{"hash": "x"}', "cps")
+        parse_checkpoints('{"hash": "x"}', "cps")
