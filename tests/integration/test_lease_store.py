@@ -4,10 +4,7 @@ epoch leave a later holder alone (renew says so, free does nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from shipdeck.core.storage import leases
 from shipdeck.core.storage.db import Database
@@ -15,14 +12,6 @@ from shipdeck.core.storage.leases import LeaseRow
 
 SINCE = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 EXPIRES = SINCE + timedelta(seconds=15)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def take(db: Database, epoch: int, plan_id: str | None, runner: str) -> None:

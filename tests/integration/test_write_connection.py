@@ -9,7 +9,6 @@ event is in the chain. SQLite and PostgreSQL (the `db_url` fixture runs both).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,14 +24,6 @@ from tests.support.moto_server import free_port
 
 WHO = audit.Who("alice", "alice")
 AT = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def _append(db: Database, note: str) -> int:
