@@ -50,6 +50,9 @@ def remember(conn: Connection, counts: Mapping[Pair, int]) -> None:
     """Add counts (one statement); a pair already cached (by a concurrent status run) is left
     as it is."""
     if conn.dialect.name == "postgresql":
+        # The commit waits for no WAL flush (SQLite's WAL at synchronous=NORMAL does not either):
+        # a count a crash loses is counted again, and the transaction holds nothing else.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         conn.exec_driver_sql(_PG_REMEMBER, _columns([(*k, n) for k, n in counts.items()], 4))
         return
     rows = [{"repo": k[0], "old": k[1], "new": k[2], "count": v} for k, v in counts.items()]
