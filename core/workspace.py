@@ -14,6 +14,7 @@ import tomli
 from shipdeck.core.domain.config import ENV_REF, WorkspaceConfig, parse_config
 from shipdeck.core.domain.config_values import MAX_DEPTH, deep_nesting_at
 from shipdeck.core.errors import ConfigError, UsageError
+from shipdeck.core.storage.files import permission_problem, reachable
 
 CONFIG_NAME = "shipdeck.toml"
 STATE_DIR = ".shipdeck"
@@ -49,6 +50,8 @@ def load_config(path: Path) -> WorkspaceConfig:
         raise ConfigError(_too_deep(name, text)) from None
     except FileNotFoundError:
         raise ConfigError(f"{name}: no such file") from None
+    except PermissionError:  # a shared workspace's policy is for its group only
+        raise permission_problem(reachable(path), write=False) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomli.TOMLDecodeError as exc:

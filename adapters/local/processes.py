@@ -25,8 +25,9 @@ from typing import Any, NoReturn
 
 from shipdeck.adapters.local.loopback import answers, port_free
 from shipdeck.core.domain.redact import last_line
-from shipdeck.core.errors import AdapterError
+from shipdeck.core.errors import AdapterError, UnsafeFile
 from shipdeck.core.storage.files import make_dirs, open_file
+from shipdeck.core.storage.nofollow import open_nofollow
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
@@ -63,12 +64,16 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
 
 def read_state(path: str | Path, label: str) -> dict[str, Any]:
     """A JSON object we wrote with atomic_write_text: {} before the first write, a one-line
-    AdapterError when it is unreadable (a torn or hand-edited file must stop the target)."""
+    AdapterError when it is unreadable (a torn or hand-edited file must stop the target). A
+    symlink planted at the file is refused the same way, never read through: the live color and
+    weights it holds decide where traffic goes, and status shows the cell as unknown."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(open_nofollow(path, os.O_RDONLY), encoding="utf-8") as f:
             doc = json.loads(f.read())
     except FileNotFoundError:
         return {}
+    except UnsafeFile as exc:
+        raise AdapterError(f"{label}: {exc.message}") from None
     except (OSError, ValueError) as exc:
         raise AdapterError(f"{label}: unreadable state file {path}: {exc}") from None
     if not isinstance(doc, dict):

@@ -28,6 +28,9 @@ def build_demo(
     if (root / "shipdeck.toml").exists():
         raise UsageError(f"--dir {root}: already holds a shipdeck.toml (pick an empty folder)")
     root.mkdir(parents=True, exist_ok=True)
+    # The demo's files are written with the umask's modes; its folder keeps everyone else out
+    # (a workspace is never world-readable), as mkdtemp's does.
+    root.chmod(0o700)
     now = now or datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=30)
     progress(f"building demo workspace in {root}")

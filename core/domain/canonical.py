@@ -6,11 +6,13 @@ import hashlib
 import json
 from typing import Any
 
+# One encoder, made once: json.dumps builds a JSONEncoder per call with these options, and every
+# audited change encodes its payload here (bench/audit_append.py).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
 
 def canonical_bytes(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def digest_of(value: Any) -> str:

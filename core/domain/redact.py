@@ -89,9 +89,16 @@ def redact_text(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
     return SHAPES.sub(_mask, text)
 
 
+_LEAVES = (int, float, type(None))  # bool is an int
+
+
 def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
     """A copy of `value` (JSON-like data) with secret-named keys and secret-looking strings masked."""
-    if isinstance(value, Mapping):
+    if isinstance(value, str):  # the builtin checks before the ABC's: most leaves are text
+        return redact_text(value, extra_secrets)
+    if isinstance(value, _LEAVES):
+        return value
+    if isinstance(value, dict | Mapping):
         return {
             k: (
                 REDACTED
@@ -102,8 +109,6 @@ def redact(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(v, extra_secrets) for v in value]
-    if isinstance(value, str):
-        return redact_text(value, extra_secrets)
     return value
 
 

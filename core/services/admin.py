@@ -20,6 +20,7 @@ from shipdeck.core.kernel import group_name, in_group, os_user, user_name
 from shipdeck.core.services.context import Actor, Context, refusal, resolve_actor
 from shipdeck.core.storage.db import Database
 from shipdeck.core.storage.files import (
+    PRIVATE_FILE,
     SHARED_DIR,
     SHARED_FILE,
     from_os_error,
@@ -27,6 +28,7 @@ from shipdeck.core.storage.files import (
     make_dirs,
 )
 from shipdeck.core.storage.migrations import HEAD_REVISION
+from shipdeck.core.storage.nofollow import open_nofollow
 from shipdeck.core.storage.pg_roles import RoleSetup, role_name, setup_roles
 from shipdeck.core.workspace import CONFIG_NAME, STATE_DIR, Workspace, load_config
 
@@ -128,7 +130,7 @@ def init_workspace(
     shared by a Unix group. Over an existing workspace only --shared changes anything, and it
     needs the workspace's admin permission. Returns what was done, one line each."""
     config_path = directory / CONFIG_NAME
-    exists = config_path.exists()
+    exists = os.path.lexists(config_path)  # a link (even a dangling one) is never written through
     if exists and shared_group is None:
         if read_only:
             _admit(_anyone(), read_only)
@@ -140,7 +142,10 @@ def init_workspace(
     done: list[str] = []
     if not exists:
         make_dirs(directory)
-        config_path.write_text(starter, encoding="utf-8")
+        # Created here or not at all (O_EXCL: no file or link raced in), private until shared.
+        fd = open_nofollow(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(starter)
         done.append(f"wrote {config_path}")
     if shared_group is not None:
         done += share(directory, shared_group)
@@ -166,8 +171,12 @@ def share(root: Path, group: str) -> list[str]:
     make_dirs(state)
     os.chown(root, -1, gid)
     os.chmod(root, (root.stat().st_mode & 0o7777) | 0o050)
-    os.chown(root / CONFIG_NAME, -1, gid)
-    os.chmod(root / CONFIG_NAME, ((root / CONFIG_NAME).stat().st_mode & 0o7777 & ~0o002) | 0o040)
+    fd = open_nofollow(root / CONFIG_NAME, os.O_RDONLY)  # the file itself, never a link's target
+    try:
+        os.fchown(fd, -1, gid)
+        os.fchmod(fd, (os.fstat(fd).st_mode & 0o7777 & ~0o007) | 0o040)  # group reads, others not
+    finally:
+        os.close(fd)
     fixed = 0
     for path in [state, *_tree(state)]:
         os.chown(path, -1, gid, follow_symlinks=False)

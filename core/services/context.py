@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,9 @@ class Actor:
     roles: tuple[str, ...]
     permissions: frozenset[str]
 
-    @property
+    @cached_property
     def who(self) -> audit.Who:
+        """Made once per actor: every audited change names it."""
         return audit.Who(self.name, self.os_user, self.ssh_client)
 
 

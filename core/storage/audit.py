@@ -51,6 +51,9 @@ _DRIVER_SQL = {
     )
     for mark, lock in (("?", ""), ("%s", " FOR UPDATE"))  # SQLite, PostgreSQL (db.driver_sql)
 }
+# PostgreSQL: one event and the head's move in one statement, one round trip fewer per change
+# (SQLite has no INSERT inside WITH, and its statements cost no round trip).
+_INSERT_AND_MOVE = "WITH e AS ({}) {}".format(*_DRIVER_SQL["%s"][1:])
 _NULL = "\x00"
 _RESERVED = re.compile("[\x00\x1e\x1f]")
 
@@ -183,10 +186,10 @@ def append_all(
     run, mark = driver_sql(conn)
     lock_head, insert_event, move_head = _DRIVER_SQL[mark]
     head_seq, head_hash = run(lock_head).fetchone()
-    at = at.astimezone(UTC)
-    hashed_at = at_text(at)
+    utc = at.astimezone(UTC).replace(tzinfo=None)
+    hashed_at = at_text(utc)
     # Stored as UTCDateTime stores it: SQLite's text form, or naive UTC for PostgreSQL.
-    stored_at = hashed_at.replace("T", " ") if sqlite else at.replace(tzinfo=None)
+    stored_at = hashed_at.replace("T", " ") if sqlite else utc
     rows: list[tuple[Any, ...]] = []
     stamps: list[tuple[dict[str, Any], int]] = []
     for ev in events:
@@ -204,8 +207,11 @@ def append_all(
                      ev.env, ev.plan, body, head_hash, digest))  # fmt: skip
         stamps += [(b, seq) for b in bound]
         head_seq, head_hash = seq, digest
-    driver_many(conn)(insert_event, rows)
-    run(move_head, (head_seq, head_hash))
+    if len(rows) == 1 and not sqlite:
+        run(_INSERT_AND_MOVE, (*rows[0], head_seq, head_hash))
+    else:
+        driver_many(conn)(insert_event, rows)
+        run(move_head, (head_seq, head_hash))
     for b, seq in stamps:
         binding.stamp(conn, b, seq)
     return [r[0] for r in rows]

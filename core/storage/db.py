@@ -8,6 +8,8 @@ Engines are made here, on demand, never at import time.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -46,6 +48,9 @@ SQLITE_BUSY_MS = 60_000
 # audit head) cannot stop a reconcile or every other writer forever. No shipdeck transaction
 # waits on anything but the database; the longest client-side gap is one verify batch.
 PG_STALLED_TRANSACTION_MS = 30_000
+# A kept PostgreSQL write connection idle longer than this is checked (the pool's pre-ping)
+# before the next write: see Database._kept_connection.
+KEPT_IDLE_S = 0.5
 
 
 def sqlite_url(path: Path) -> str:
@@ -91,6 +96,9 @@ class Database:
             # new connection three round trips (a savepoint, the lookup, its release).
             self.engine = create_engine(self.url, pool_pre_ping=True, use_native_hstore=False)
             event.listen(self.engine, "connect", _pg_on_connect)
+        self._spare: Connection | None = None  # see _kept_connection
+        self._spare_at = 0.0
+        self._spare_free = threading.Lock()
 
     @property
     def display_url(self) -> str:
@@ -106,14 +114,54 @@ class Database:
         record an intent before every outside effect, so this error also means "not attempted".
         A permission problem names the file, the user and the fix (`_problem`).
         """
+        kept = self._spare_free.acquire(blocking=False)  # False: another thread writes on it
         try:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
-                    sqlite_execute(conn, "BEGIN IMMEDIATE")
-                with conn.begin():
-                    yield conn
-        except (PermissionError, DBAPIError) as exc:
-            raise self._contract_error(exc) from exc
+            yield from self._transaction(kept=kept)
+        finally:
+            if kept:
+                self._spare_free.release()
+
+    def _kept_connection(self) -> Connection:
+        """The connection kept checked out for writes (the spare lock held), or a new one.
+
+        Writes come one after another (SQLite has one writer at a time; a run writes from a
+        few threads), so one kept connection serves nearly every write: taking a Connection from
+        the pool and handing it back cost a fifth of an audited change, and on PostgreSQL the
+        pool's pre-ping is a round trip (bench/audit_append.py). On PostgreSQL a connection idle
+        longer than KEPT_IDLE_S goes back to the pool and the write takes one through the
+        pre-ping, so a server restart or a killed session between writes is still found before
+        a write, as HikariCP skips its alive check only for connections used moments ago."""
+        conn, self._spare = self._spare, None
+        if (
+            conn is not None
+            and not self.is_sqlite
+            and time.monotonic() - self._spare_at > KEPT_IDLE_S
+        ):
+            conn.close()
+            conn = None
+        return conn if conn is not None and not conn.closed else self.engine.connect()
+
+    def _transaction(self, *, kept: bool) -> Iterator[Connection]:
+        """A write transaction on the kept connection (or a new one), translated into the
+        contract's errors, connecting included; the kept connection is kept again only after a
+        commit (after any failure it is closed, so the next write never inherits a broken one)."""
+        conn: Connection | None = None
+        try:
+            conn = self._kept_connection() if kept else self.engine.connect()
+            if self.is_sqlite:  # the writer lock first, so writers queue (_sqlite_begin)
+                sqlite_execute(conn, "BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, PermissionError | DBAPIError):
+                raise self._contract_error(exc) from exc
+            raise
+        if kept:
+            self._spare, self._spare_at = conn, time.monotonic()
+        else:
+            conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -249,6 +297,9 @@ class Database:
             raise ShipdeckError(f"database {self.display_url}: upgrade failed: {exc.orig}") from exc
 
     def dispose(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
         self.engine.dispose()
 
 
@@ -340,8 +391,12 @@ def driver_many(conn: Connection) -> Callable[[str, Sequence[Sequence[Any]]], No
 
 
 def _sqlite_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    driver: Any = conn.connection.driver_connection
     try:
-        conn.connection.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
+        if len(rows) == 1:  # execute: a third of executemany's cost for the one row
+            driver.execute(sql, rows[0])
+        else:
+            driver.executemany(sql, rows)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from shipdeck.core.errors import UnsafeFile
 
 
-def _refused(path: Path, component: Path) -> UnsafeFile:
+def _refused(path: str | Path, component: str | Path) -> UnsafeFile:
     what = "is" if component == path else f"is under {component}, which is"
     return UnsafeFile(
         f"{path}: refused: it {what} a symbolic link (or not a plain folder); shipdeck never "
@@ -29,7 +29,7 @@ def _refused(path: Path, component: Path) -> UnsafeFile:
     )
 
 
-def _below(path: Path, root: Path) -> tuple[str, ...] | None:
+def _below(path: str | Path, root: Path) -> tuple[str, ...] | None:
     """The components of `path` below `root`, judged on the names as written (the point is not
     to resolve links); None when `path` is not under `root`."""
     try:
@@ -40,9 +40,12 @@ def _below(path: Path, root: Path) -> tuple[str, ...] | None:
     return parts if parts and ".." not in parts else None
 
 
-def open_nofollow(path: Path, flags: int, mode: int = 0o600, *, root: Path | None = None) -> int:
+def open_nofollow(
+    path: str | Path, flags: int, mode: int = 0o600, *, root: Path | None = None
+) -> int:
     """os.open(path, flags, mode) that follows no symlink: under `root`, at no component below
-    it; elsewhere, not at the last one. Raises UnsafeFile (exit 4, naming the file) instead."""
+    it; elsewhere, not at the last one. Raises UnsafeFile (exit 4, naming the file) instead.
+    A str path is taken as is (status reads thousands of target state files: no Path each)."""
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC
     parts = _below(path, root) if root is not None else None
     if root is None or parts is None:

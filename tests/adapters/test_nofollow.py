@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from shipdeck.adapters.local.processes import ProcessSupervisor
+from shipdeck.adapters.local.target import BACKEND_FILE, live_color_in
 from shipdeck.adapters.logs import FileLogSource
-from shipdeck.core.errors import ExitCode, UnsafeFile
+from shipdeck.core.errors import AdapterError, ExitCode, UnsafeFile
 from shipdeck.core.storage.nofollow import open_nofollow
 
 
@@ -95,3 +96,19 @@ def test_file_logs_refuse_a_link_planted_in_the_workspace(layout: tuple[Path, Pa
     source = FileLogSource(root / "logs" / "app.log", workspace=root)
     with pytest.raises(UnsafeFile, match=r"app\.log: refused: it is a symbolic link"):
         source.tail(lines=10)
+
+
+def test_a_link_planted_at_a_targets_state_file_is_refused_not_read(tmp_path: Path) -> None:
+    """A group member who points the live-color file at another file decides nothing: the
+    reader refuses the link (status shows the cell as unknown) instead of reading through it."""
+    state, outside = tmp_path / "state", tmp_path / "outside"
+    state.mkdir()
+    outside.mkdir()
+    (state / BACKEND_FILE).write_text('{"color": "blue"}')
+    assert live_color_in(state, "web/prod") == "blue"
+    (outside / "forged").write_text('{"color": "green"}')
+    (state / BACKEND_FILE).unlink()
+    (state / BACKEND_FILE).symlink_to(outside / "forged")
+    with pytest.raises(AdapterError) as err:
+        live_color_in(state, "web/prod")
+    assert str(err.value).startswith(f"web/prod: {state / BACKEND_FILE}: refused: it is a symbolic")

@@ -9,6 +9,7 @@ processes it starts are not children of the test runner.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,10 @@ from tests.support.cli import Ran, shipdeck, shipdeck_process
 
 def gone(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return True
-    return stat.rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    return raw.rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
 
 
 def state_of(pid: int) -> str:
@@ -63,6 +64,7 @@ def test_demo_prints_the_path_the_users_and_how_to_act_and_stop(demo: tuple[Path
     assert "auditors" in users["erin"] and "on-call" in users["frank"]
     assert f"Act as bob:     SHIPDECK_ACTOR=bob shipdeck -w {root} plan list" in lines
     assert f"Stop processes: shipdeck demo stop {root}" in lines
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700  # no one else reads the workspace
 
 
 def test_demo_releases_carry_offline_model_and_data_artifacts(demo: tuple[Path, Ran]) -> None:

@@ -109,12 +109,15 @@ def test_shared_sqlite_workspace_holds_against_each_spoofing_attempt(host: Host)
     plan = run("alice", "-o", "json", "plan", "create", "--env", "prod", "web@1.0.0").json()
     pid = plan["plan"]["id"]
 
-    # Not in the group: told which folder, whose, and the fix; exit 4, no traceback.
+    # Not in the group: told which file, whose, and the fix; exit 4, no traceback. The policy
+    # itself is the group's (written 0644 above, --shared made it 0640): never world-readable.
+    config = root / "shipdeck.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
     denied = run("mallory", "status")
     assert denied.code == 4
     assert denied.err_lines == [
-        f"shipdeck: error: not permitted: {h['mallory']} cannot open {state} (owner "
-        f"{h['alice']}, group {h.group}, mode drwxrws---); fix: add {h['mallory']} to group "
+        f"shipdeck: error: not permitted: {h['mallory']} cannot read {config} (owner "
+        f"{h['alice']}, group {h.group}, mode -rw-r-----); fix: add {h['mallory']} to group "
         f"{h.group} (usermod -aG {h.group} {h['mallory']}, then log in again)"
     ]
 

@@ -92,12 +92,31 @@ async def test_audit_filter_by_actor_shows_only_their_rows(scenario: WorkspaceFi
         rows = [line for line in audit_lines(view) if line.strip()]
         assert len(rows) == 1 and " bob " in rows[0] and "access.denied" in rows[0]
         assert "1 events  filter actor=bob" in plain(screen.query_one("#audit-status", Static))
-        assert "lacks permission 'release.create'" in plain(
-            screen.query_one("#audit-payload", Static)
-        )
+        payload = screen.query_one("#audit-payload", Static)
+        await until(pilot, lambda: "lacks permission 'release.create'" in plain(payload))
         await pilot.press("escape")
         await settle(pilot)
         assert view.shape.total == 15
+
+
+async def test_the_payload_pane_follows_a_held_key_to_where_it_stops(
+    scenario: WorkspaceFixture,
+) -> None:
+    """Keys faster than the pane's quiet time move the list at once; the pane shows the event
+    the cursor stopped on, never one it ran past."""
+    app = ShipdeckApp(actor_ctx(scenario, "alice"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_section(pilot, "a", AuditScreen)
+        view = screen.query_one(AuditView)
+        payload = screen.query_one("#audit-payload", Static)
+        await until(pilot, lambda: plain(payload).startswith(f"event {view.shape.top_seq} "))
+        assert app._driver is not None
+        for _ in range(6):  # one burst, straight into the driver, as a held key arrives
+            app._driver.send_message(events.Key("j", "j"))
+        await until(pilot, lambda: view.cursor == 6)
+        stopped = view.shape.top_seq - 6
+        await until(pilot, lambda: plain(payload).startswith(f"event {stopped} "))
+        assert view.current is not None and view.current.seq == stopped
 
 
 async def test_audit_filter_errors_are_shown_not_raised(scenario: WorkspaceFixture) -> None:

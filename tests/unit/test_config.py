@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,21 @@ def _replace(old: str, new: str) -> str:
 
 
 # (name, shipdeck.toml text, the one expected "key.path: problem")
+_NAME_RULE = (
+    "must start with a letter or digit and hold only letters, digits, '.', '_' and '-'"
+    " (64 at most): it names folders and files"
+)
 BAD_CONFIGS: list[tuple[str, str, str]] = [
+    (
+        "an app name that climbs out of the workspace",
+        BASIC_TOML + '\n[apps."a/../../b"]\nrepo = "repos/web"\n',
+        f"apps.a/../../b: app name 'a/../../b' {_NAME_RULE}",
+    ),
+    (
+        "an environment name that is a path",
+        _replace("[environments.prod]", '[environments."../../etc"]'),
+        f"environments.../../etc: environment name '../../etc' {_NAME_RULE}",
+    ),
     (
         "unknown top-level key",
         BASIC_TOML + "\n[aps.extra]\nrepo = 'x'\n",
@@ -313,6 +328,18 @@ def test_init_writes_a_starter_that_checks_ok(tmp_path: Path) -> None:
     assert doc["roles"] == ["approvers", "auditors", "release-managers"]
     again = shipdeck("init", str(target), env=dict(os.environ))
     assert again.code == 2 and "already exists" in again.err
+    assert stat.S_IMODE((target / "shipdeck.toml").stat().st_mode) == 0o600  # whatever the umask
+
+
+def test_init_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """A dangling link at shipdeck.toml would have made init write the starter wherever it
+    points (a file the operator may write and the planter may read)."""
+    target, elsewhere = tmp_path / "team", tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "shipdeck.toml").symlink_to(elsewhere)
+    r = shipdeck("init", str(target), env=dict(os.environ))
+    assert r.code == 2 and "already exists (not overwritten)" in r.err, r.err
+    assert not elsewhere.exists()
 
 
 def test_valid_config_parses_to_the_policy_it_states() -> None:

@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from shipdeck.core.domain.redact import strip_controls
@@ -36,6 +37,8 @@ from shipdeck.tui.widgets.audit_view import AuditSource, AuditView
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.scroll import VimScroll
 
+# Keys closer together than this update the payload pane once they pause (_highlighted).
+DETAIL_QUIET_S = 0.08
 FILTER_KEYS = ("actor", "app", "env", "kind", "plan", "since", "until")
 FILTER_HINT = "actor:NAME app:APP env:ENV kind:plan.* since:2h until:2026-11-01"
 
@@ -131,6 +134,9 @@ class AuditScreen(ShipdeckScreen):
         super().__init__()
         self.flt = AuditFilter()
         self.verified: VerifyResult | None = None
+        self._detail: Event | None = None  # the event under the cursor, for the payload pane
+        self._detail_due = False
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(self.ctx, self.TITLE)
@@ -165,9 +171,28 @@ class AuditScreen(ShipdeckScreen):
 
     @on(AuditView.Highlighted)
     def _highlighted(self, message: AuditView.Highlighted) -> None:
+        """The payload pane follows the cursor: at once for a key on its own, and, while keys
+        come faster than DETAIL_QUIET_S apart (j held down), once they pause. Its update lays the
+        screen out again and repaints the pane, half of what a key cost (bench/tui_audit_keys.py),
+        and a held key must move the list, not wait for details it runs past."""
+        self._detail = message.event
+        if self._detail_timer is not None:
+            self._detail_due = True
+            self._detail_timer.reset()
+            return
+        self._show_detail()
+        self._detail_timer = self.set_timer(DETAIL_QUIET_S, self._detail_quiet)
+
+    def _detail_quiet(self) -> None:
+        self._detail_timer = None
+        if self._detail_due:
+            self._detail_due = False
+            self._show_detail()
+
+    def _show_detail(self) -> None:
         pane = self.query_one("#audit-payload", Static)
-        if message.event is not None:
-            pane.update(detail_text(message.event))
+        if self._detail is not None:
+            pane.update(detail_text(self._detail))
         elif self.view.shape.total == 0:
             pane.update(Text("no events match", style="dim"))
         else:

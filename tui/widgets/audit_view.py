@@ -145,7 +145,7 @@ class AuditView(ScrollView, can_focus=True):
         Binding("G,end", "last", "Oldest", show=False),
     ]
 
-    cursor: reactive[int] = reactive(0, init=False)
+    cursor: reactive[int] = reactive(0, init=False, repaint=False)
 
     class Highlighted(Message):
         """The cursor is on this event (None while its row is still being read)."""

@@ -55,6 +55,7 @@ def _parse_app(
     sources: Mapping[str, Source],
 ) -> App:
     path = f"apps.{aname}"
+    c.name(path, "app", aname)
     a = c.table(raw, path)
     c.keys(a, path, _KEYS)
     repo = c.get(a, path, "repo", str, "", required=True)

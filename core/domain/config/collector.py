@@ -10,6 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# App and environment names become folder and file names (target state, logs), plan references
+# (`web@1.0.0`) and audit fields: a letter or digit first, then letters, digits, '.', '_', '-'.
+# Nothing else, so no name can hold a path separator, be '.' or '..', or read differently on
+# screen than in the record.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def escape_controls(text: str) -> str:
@@ -67,6 +72,15 @@ class Collector:
         # Keys and values are quoted into the message: escape their control characters so each
         # problem stays one line (a quoted TOML key may hold a newline).
         self.errors.append(escape_controls(f"{self.filename}: {path}: {message}"))
+
+    def name(self, path: str, what: str, name: str) -> None:
+        """Record why `name` (an app's, an environment's) cannot be one, if it cannot."""
+        if not NAME.fullmatch(name):
+            self.err(
+                path,
+                f"{what} name {name!r} must start with a letter or digit and hold only letters, "
+                "digits, '.', '_' and '-' (64 at most): it names folders and files",
+            )
 
     def unknown(self, path: str, what: str, value: str, options: list[str]) -> None:
         hint = _closest(value, options)

@@ -58,6 +58,7 @@ def _parse_environment(
     freezes: Mapping[str, FreezeSpec],
 ) -> Environment:
     path = f"environments.{ename}"
+    c.name(path, "environment", ename)
     e = c.table(raw, path)
     c.keys(e, path, _KEYS)
     approvals = _parse_approvals(c, e, path, roles)
