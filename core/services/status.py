@@ -1,8 +1,8 @@
 """What is in each environment versus the latest release: the headline view.
 
-Reads everything it needs in five queries (latest releases, live deployments, cached commit
-distances, leases, running canaries' weight steps) and asks git only for pairs of commits it has
-never counted, so status stays fast with hundreds of apps (bench/status_json.py).
+Reads everything it needs in one read transaction (latest releases, live deployments, cached
+commit distances, leases, running canaries' weight steps) and asks git only for pairs of commits
+it has never counted, so status stays fast with hundreds of apps (bench/status_json.py).
 """
 
 from __future__ import annotations
@@ -253,12 +253,11 @@ def queued_cells(
     return out
 
 
-def _distances(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-    """Commit counts for (repo, old, new), from the cache or git (then cached)."""
-    if not pairs:
-        return {}
-    with ctx.db.read() as conn:
-        cached = distances.cached(conn, pairs)
+def _distances(
+    ctx: Context, pairs: set[tuple[str, str, str]], cached: dict[tuple[str, str, str], int]
+) -> dict[tuple[str, str, str], int]:
+    """Commit counts for (repo, old, new): `cached` (read with the rest of status's facts), and
+    git for the others (then cached)."""
     by_repo: dict[str, list[tuple[str, str]]] = {}
     for repo, old, new in sorted(pairs - cached.keys()):
         by_repo.setdefault(repo, []).append((old, new))
@@ -330,16 +329,19 @@ def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> 
         locks = active_locks(conn, now)
         weights = canary_weights(conn, locks)
         queued = queued_cells(conn, ctx.processes, envs)
-    pairs = {
-        (ctx.config.apps[a].repo, dep.commit, rel.commit)
-        for a in apps
-        if (rel := latest.get(a)) is not None
-        for e in envs
-        if (dep := deployed.get((a, e))) is not None and dep.commit != rel.commit
-    }
+        pairs = {
+            (ctx.config.apps[a].repo, dep.commit, rel.commit)
+            for a in apps
+            if (rel := latest.get(a)) is not None
+            for e in envs
+            if (dep := deployed.get((a, e))) is not None and dep.commit != rel.commit
+        }
+        # In the same transaction: on PostgreSQL a read of its own was three more round trips
+        # (BEGIN, COMMIT and the pool's ping), each a wait for the server on a busy machine.
+        cached = distances.cached(conn, pairs) if pairs else {}
     windows = {e: window_state(*ctx.config.window_specs(e), now) for e in envs}
     return _Recorded(
-        deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs), weights
+        deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs, cached), weights
     )
 
 

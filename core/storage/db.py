@@ -92,7 +92,9 @@ class Database:
             # audited change (bench/audit_append.py).
             self.engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign,assignment]
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            # No native hstore: shipdeck has no hstore column, and looking the type up cost every
+            # new connection three round trips (a savepoint, the lookup, its release).
+            self.engine = create_engine(self.url, pool_pre_ping=True, use_native_hstore=False)
             event.listen(self.engine, "connect", _pg_on_connect)
         self._spare: Connection | None = None  # see _kept_connection
         self._spare_at = 0.0

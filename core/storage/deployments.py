@@ -76,14 +76,17 @@ def live(
         .group_by(DEPLOYMENTS.c.app, DEPLOYMENTS.c.env)
         .scalar_subquery()
     )
+    # The columns in LiveDeployment's field order, so each row builds one positionally: by name
+    # (as_row), a thousand apps' 3,000 rows took a third longer to read.
+    columns: list[Any] = [*(DEPLOYMENTS.c[n] for n in _names(DeploymentRow)), RELEASES.c.manifest]
     query = (
-        select(DEPLOYMENTS, RELEASES.c.manifest)
+        select(*columns)
         .join(RELEASES, RELEASES.c.id == DEPLOYMENTS.c.release_id)
         .where(DEPLOYMENTS.c.id.in_(newest))
     )
     if apps is not None:
         query = query.where(DEPLOYMENTS.c.app.in_(apps))
-    return {(r.app, r.env): as_row(LiveDeployment, r) for r in conn.execute(query)}
+    return {(r.app, r.env): LiveDeployment(*r) for r in conn.execute(query)}
 
 
 def last_outcomes(conn: Connection) -> dict[tuple[str, str], str]:

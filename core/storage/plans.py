@@ -76,8 +76,12 @@ def in_states(conn: Tx, env: str, states: Iterable[str]) -> list[PlanRow]:
 
 
 def bodies(conn: Tx, plan_ids: Iterable[str]) -> dict[str, bytes]:
-    """Plan id -> its canonical body, for the plans asked (ids no plan has are left out)."""
-    query = select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(list(plan_ids)))
+    """Plan id -> its canonical body, for the plans asked (ids no plan has are left out; none
+    asked: no query, as status asks with no plan holding a lease or queued)."""
+    wanted = list(plan_ids)
+    if not wanted:
+        return {}
+    query = select(PLANS.c.id, PLANS.c.body).where(PLANS.c.id.in_(wanted))
     return {r.id: r.body for r in conn.execute(query)}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select
 
 from shipdeck.core.storage import binding
 from shipdeck.core.storage.binding import Bind, Problem
+from shipdeck.core.storage.dialect import among
 from shipdeck.core.storage.tables import RELEASES
 
 
@@ -64,7 +65,8 @@ def by_ids(conn: Connection, ids: Iterable[int]) -> list[ReleaseRow]:
     wanted = list(ids)
     if not wanted:
         return []
-    return [_row(r) for r in conn.execute(select(RELEASES).where(RELEASES.c.id.in_(wanted)))]
+    query = select(RELEASES).where(among(conn, RELEASES.c.id, wanted))
+    return [_row(r) for r in conn.execute(query)]
 
 
 def listed(conn: Connection, app: str | None = None) -> list[ReleaseRow]:
