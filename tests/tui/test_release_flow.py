@@ -230,7 +230,8 @@ async def test_drafts_are_saved_edited_and_submitted_and_one_app_deploys(tmp_pat
             assert isinstance(edit, PlanEditScreen) and edit.plan is not None
             await pilot.press("space", "j", "left")
             await until(pilot, lambda: edit.preview is not None and len(edit.preview.items) == 2)
-            assert "chat-api  2.0.0 → 2.1.0" in screen_text(app)
+            # The preview is drawn on the next refresh, not when it is computed (seen under load).
+            await until(pilot, lambda: "chat-api  2.0.0 → 2.1.0" in screen_text(app))
             await pilot.press("c")
             assert "approvals given so far stop counting" in screen_text(app)
             await pilot.press("y")
