@@ -153,12 +153,9 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     # What is imported by now lives until exit: frozen, no garbage collection walks it again,
-    # which also takes ~100 ms off the interpreter's exit (bench/status_json.py). And a young
-    # collection every 50,000 allocations, not 700: a command's imports and its documents are
-    # not garbage, and 300 collections walking them were a tenth of a warm status at a
-    # thousand apps; cycles are still collected, later.
+    # which also takes ~100 ms off the interpreter's exit (bench/status_json.py). The young
+    # collections' threshold was raised when shipdeck.tui was first imported (tui/__init__.py).
     gc.freeze()
-    gc.set_threshold(50_000, *gc.get_threshold()[1:])
     sys.exit(run())
 
 
