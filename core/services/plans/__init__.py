@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     )
     from shipdeck.core.services.plans.queued import QueuedView, queued_of, waiting_in
     from shipdeck.core.services.plans.reading import get_plan, list_plans, steps_of
-    from shipdeck.core.services.plans.verdict import (
+    from shipdeck.core.services.plans.verdicts import (
         Verdict,
         digest_for,
         effective_state,
@@ -85,7 +85,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "queued": ("QueuedView", "queued_of", "waiting_in"),
     "reading": ("get_plan", "list_plans", "steps_of"),
-    "verdict": (
+    "verdicts": (
         "Verdict",
         "digest_for",
         "effective_state",
