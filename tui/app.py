@@ -52,11 +52,19 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-def _load_screen(path: str) -> Callable[[], Screen[Any]]:
+def _load_screen(path: str, *, first: bool = False) -> Callable[[], Screen[Any]]:
     def build() -> Screen[Any]:
         module, _, name = path.partition(":")
         cls: type[Screen[Any]] = getattr(importlib.import_module(module), name)
-        return cls()
+        screen = cls()
+        if first:
+            # Textual restyles the whole app (App.refresh_css: the stylesheet parsed afresh, its
+            # parse cache dropped, every node styled again) for a mode's screen it has not styled
+            # yet. The first screen is built before anything is styled, with the variables the
+            # stylesheet already has: that refresh would change nothing (~10 ms of the first
+            # frame, bench/tui_start.py). Later sections keep it (a theme may have changed).
+            screen._css_update_count = screen.app._css_update_count
+        return screen
 
     return build
 
@@ -174,7 +182,7 @@ class ShipdeckApp(App[None]):
         self.config_problem = ""  # the last broken shipdeck.toml said so once
         self.sections = {s.mode: s for s in SECTIONS}
         for s in self.sections.values():
-            self.add_mode(s.mode, _load_screen(s.screen))
+            self.add_mode(s.mode, _load_screen(s.screen, first=s.mode == self.DEFAULT_MODE))
 
     # --- permissions ---------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class ReleaseTable(VimTable):
 
 class AppScreen(ShipdeckScreen):
     TITLE = "App"
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "mark", "Mark"),
         Binding("c", "compare", "Diff"),

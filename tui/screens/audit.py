@@ -115,6 +115,7 @@ def verify_line(r: VerifyResult) -> Text:
 
 class AuditScreen(ShipdeckScreen):
     TITLE = "Audit log"
+    CSS_PATH = "sections.tcss"
     MUTATING: ClassVar[dict[str, str]] = {"checkpoint": "audit.checkpoint"}
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed next already lands in the bar

@@ -67,6 +67,7 @@ def summary(m: EnvMetrics, days: int) -> Text:
 
 class MetricsScreen(ShipdeckScreen):
     TITLE = "Metrics"
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "window", "Window 7/30/90d"),
         Binding("r", "refresh", "Refresh"),
