@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.errors import UsageError
@@ -33,6 +33,7 @@ from shipdeck.tui.messages import (
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.screens.prompt import PromptScreen
 from shipdeck.tui.widgets.audit_view import AuditSource, AuditView
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.scroll import VimScroll
 
@@ -141,7 +142,7 @@ class AuditScreen(ShipdeckScreen):
             yield AuditView(id="audit-view")
             with VimScroll(id="audit-detail", can_focus=True):
                 yield Static(id="audit-payload")
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def view(self) -> AuditView:

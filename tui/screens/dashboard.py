@@ -9,11 +9,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
 from shipdeck.tui.widgets.matrix import MARK_WORD, MatrixRows, StatusMatrix
 
@@ -82,7 +83,7 @@ class DashboardScreen(ShipdeckScreen):
             DashboardScreen.matrix_rows
         )
         yield Static("loading…", id="note")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.reload()
