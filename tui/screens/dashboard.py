@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
@@ -185,6 +185,6 @@ class DashboardScreen(ShipdeckScreen):
         box.display = bool(box.value)
         self.focus_now(self.query_one(StatusMatrix))
 
-    @on(DataTable.CellSelected)
+    @on(StatusMatrix.CellSelected)
     def _cell_selected(self) -> None:
         self.action_open()
