@@ -93,11 +93,16 @@ class DashboardScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _load(self) -> None:
+        """What is recorded first; commit counts the cache does not hold yet (a new release)
+        are asked of git after that frame, those cells saying they are still counting."""
         from shipdeck.core.services.audit_log import head
         from shipdeck.core.services.status import status
 
         seq, _ = head(self.ctx)
-        self.post_message(StatusLoaded(status(self.ctx), seq))
+        apps = status(self.ctx, count_missing=False)
+        self.post_message(StatusLoaded(apps, seq))
+        if any(c.counting for a in apps for c in a.cells):
+            self.post_message(StatusLoaded(status(self.ctx), seq))
 
     @on(StatusLoaded)
     def _loaded(self, message: StatusLoaded) -> None:

@@ -1,9 +1,9 @@
 """The dashboard matrix: apps down, environments across, one compact cell per deployment.
 
 A cell reads left to right: deployed version, live colour, age, commits behind the latest release
-(✓ when current), Δ when artifacts or config differ from the latest, and the state word
-(live, last run ✗, running, canary N%, locked, failed, drift: core.services.status.MARKS
-decides which).
+(✓ when current, … while git counts them, ? when it cannot), Δ when artifacts or config differ
+from the latest, and the state word (live, last run ✗, running, canary N%, locked, failed, drift:
+core.services.status.MARKS decides which).
 
 The matrix is a Line-API view (a ScrollView, as the audit log is): it draws the rows on screen
 straight from each cell's pieces, and looks and moves as the DataTable it replaces did (a header,
@@ -89,7 +89,7 @@ def cell_parts(cell: Cell, now: datetime, version_width: int = 8) -> list[tuple[
     if cell.latest is not None and cell.latest.digest == d.digest:
         parts.append(("✓  ", "green"))
     elif behind is None:
-        parts.append(("?  ", "dim"))
+        parts.append(("…  " if cell.counting else "?  ", "dim"))  # being counted / unknown
     else:
         parts.append((f"↓{behind:<2}", "yellow"))
     parts.append(("Δ" if cell.artifacts or cell.config else " ", "bold magenta"))
