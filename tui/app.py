@@ -8,7 +8,6 @@ one screen module. Live refresh is a single cheap poll of the audit head in a th
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerFailed, WorkerState
 
 from shipdeck.core.services.context import Context
+from shipdeck.tui import opened
 from shipdeck.tui.messages import ConfigChanged, HeadChanged
 
 if TYPE_CHECKING:
@@ -354,15 +354,15 @@ def start_app(workspace: str | None = None, read_only: bool = False) -> Shipdeck
     The TUI may bring the schema up to date itself, for those who may upgrade it (the same rule
     as `db upgrade`).
 
-    What is loaded by now (Textual, SQLAlchemy, the workspace) lives until exit: frozen, so no
-    garbage collection walks it again while the first frame is built nor at exit, as the CLI's
-    main does (50 apps: ~80 ms of a ~0.7 s start, most of it the interpreter's exit)."""
+    What is loaded by now (Textual, SQLAlchemy, the workspace) lives until exit: the process is
+    open (tui.opened), as the CLI's main says, so no garbage collection walks it again while the
+    first frame is built nor at exit."""
     from shipdeck.core.bootstrap import open_context
     from shipdeck.core.services.admin import bring_schema_up
 
     ctx = open_context(workspace, read_only=read_only, check_schema=False)
     bring_schema_up(ctx, read_only)
-    gc.freeze()
+    opened()
     return ShipdeckApp(ctx)
 
 

@@ -6,7 +6,6 @@ open the TUI, so scripts never pay for it.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import Any
@@ -15,7 +14,7 @@ import typer
 
 from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
-from shipdeck.tui import output
+from shipdeck.tui import opened, output
 from shipdeck.tui.argv import hoist_global_options
 from shipdeck.tui.commands import (
     audit,
@@ -152,10 +151,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    # What is imported by now lives until exit: frozen, no garbage collection walks it again,
-    # which also takes ~100 ms off the interpreter's exit (bench/status_json.py). The young
-    # collections' threshold was raised when shipdeck.tui was first imported (tui/__init__.py).
-    gc.freeze()
+    # What is imported by now lives until exit (tui/__init__.py): frozen, no garbage collection
+    # walks it again, which also takes ~100 ms off the interpreter's exit (bench/status_json.py).
+    opened()
     sys.exit(run())
 
 
