@@ -44,6 +44,10 @@ def legend(lead: str, width: int) -> Text:
     return text
 
 
+# The legend says what the marks mean before there is data to mark, under this lead: the frame
+# that brings the data then keeps the note's height, and the layout.
+LOADING = "loading…  "
+
 SHORT = {
     "drift": "colour switched by hand",
     "canary": "N% of traffic on the new release",
@@ -79,10 +83,11 @@ class DashboardScreen(ShipdeckScreen):
         yield HeaderBar(self.ctx, self.TITLE)
         yield WindowsBar(self.ctx, id="windows")
         yield Input(placeholder="filter apps (Enter to keep, Esc to clear)", id="filter")
-        yield StatusMatrix(self.ctx.config.env_order(), id="matrix").data_bind(
+        cfg = self.ctx.config
+        yield StatusMatrix(cfg.env_order(), rows=len(cfg.apps), id="matrix").data_bind(
             DashboardScreen.matrix_rows
         )
-        yield Static("loading…", id="note")
+        yield Static(legend(LOADING, self._note_width(self.app.size.width)), id="note")
         yield KeysFooter()
 
     def on_mount(self) -> None:
@@ -116,10 +121,16 @@ class DashboardScreen(ShipdeckScreen):
         self.matrix_rows = MatrixRows(tuple(shown), self.ctx.now())
         self._note(len(shown), needle)
 
+    @staticmethod
+    def _note_width(width: int) -> int:
+        return max(width - 2, 40)  # the note's padding
+
     def _note(self, shown: int, needle: str) -> None:
         note = self.query_one("#note", Static)
-        width = max(self.size.width - 2, 40)  # the note's padding
-        if not self.apps:
+        width = self._note_width(self.size.width)
+        if self.matrix_rows is None:
+            note.update(legend(LOADING, width))
+        elif not self.apps:
             note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
         elif needle:
             note.update(legend(f"{shown} of {len(self.apps)} apps match '{needle}'  ", width))
@@ -128,10 +139,9 @@ class DashboardScreen(ShipdeckScreen):
 
     def on_resize(self) -> None:
         """The legend is packed to the width: packed again (the matrix resizes by itself)."""
-        if self.loaded:
-            rows = self.matrix_rows
-            needle = self.query_one("#filter", Input).value.strip().lower()
-            self._note(len(rows.apps) if rows else 0, needle)
+        rows = self.matrix_rows
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        self._note(len(rows.apps) if rows else 0, needle)
 
     def denials(self) -> dict[str, str]:
         refused = {

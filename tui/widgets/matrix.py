@@ -252,7 +252,10 @@ class StatusMatrix(ScrollView, can_focus=True):
             super().__init__()
             self.coordinate = coordinate
 
-    def __init__(self, envs: list[str], **kwargs: object) -> None:
+    def __init__(self, envs: list[str], *, rows: int = 0, **kwargs: object) -> None:
+        """`rows`: how many the first data will bring (the workspace's apps). The view has that
+        height, its scrollbar included, before the data arrives, so the frame with the data is
+        laid out once instead of settling its scrollbar over three more screen updates."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.envs = envs
         self.columns = ["app", *envs]
@@ -261,7 +264,7 @@ class StatusMatrix(ScrollView, can_focus=True):
         self._cells: list[list[MatrixCell]] = []
         self._show_hover = False
         self._parsed: dict[str, Style] = {}
-        self._fit()
+        self._fit(rows)
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -302,7 +305,7 @@ class StatusMatrix(ScrollView, can_focus=True):
         for i, name in enumerate(self.columns):
             need = max((cells[i].cell_len for cells in self._cells), default=0)
             self._widths[name] = max(need, self._widths[name])
-        self._fit()
+        self._fit(len(self._keys))
         self.scroll_to(0, 0, animate=False, immediate=True)
         line = self._keys.index(keep) if keep in self._keys else 0
         self.set_reactive(StatusMatrix.cursor_coordinate, Coordinate(0, 0))
@@ -313,9 +316,9 @@ class StatusMatrix(ScrollView, can_focus=True):
             # Once laid out with the new size, as DataTable did after adding rows.
             self.call_after_refresh(self._scroll_cursor_into_view)
 
-    def _fit(self) -> None:
+    def _fit(self, rows: int) -> None:
         self._render_widths = [self._widths[c] + 2 * PADDING for c in self.columns]
-        self.virtual_size = Size(sum(self._render_widths), len(self._keys) + 1)
+        self.virtual_size = Size(sum(self._render_widths), rows + 1)
 
     def current_app(self) -> str | None:
         return self._keys[self.cursor_coordinate.row] if self._keys else None
