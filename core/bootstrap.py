@@ -87,7 +87,7 @@ def make_live_color_reader(workspace: Path, targets: TargetFactory) -> LiveColor
 
     def live_color(app: str, env: str, adapter: str, settings: Mapping[str, Any]) -> Color | None:
         if adapter == "local":
-            from shipdeck.adapters.local.target import live_color_in
+            from shipdeck.adapters.local.backend import live_color_in
 
             state_dir = os.path.join(targets_root, app, env)
             return live_color_in(state_dir, f"local target {app}/{env}")

@@ -8,7 +8,6 @@ one screen module. Live refresh is a single cheap poll of the audit head in a th
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerFailed, WorkerState
 
 from shipdeck.core.services.context import Context
+from shipdeck.tui import opened
 from shipdeck.tui.messages import ConfigChanged, HeadChanged
 
 if TYPE_CHECKING:
@@ -52,11 +52,19 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 
-def _load_screen(path: str) -> Callable[[], Screen[Any]]:
+def _load_screen(path: str, *, first: bool = False) -> Callable[[], Screen[Any]]:
     def build() -> Screen[Any]:
         module, _, name = path.partition(":")
         cls: type[Screen[Any]] = getattr(importlib.import_module(module), name)
-        return cls()
+        screen = cls()
+        if first:
+            # Textual restyles the whole app (App.refresh_css: the stylesheet parsed afresh, its
+            # parse cache dropped, every node styled again) for a mode's screen it has not styled
+            # yet. The first screen is built before anything is styled, with the variables the
+            # stylesheet already has: that refresh would change nothing (~10 ms of the first
+            # frame, bench/tui_start.py). Later sections keep it (a theme may have changed).
+            screen._css_update_count = screen.app._css_update_count
+        return screen
 
     return build
 
@@ -174,7 +182,7 @@ class ShipdeckApp(App[None]):
         self.config_problem = ""  # the last broken shipdeck.toml said so once
         self.sections = {s.mode: s for s in SECTIONS}
         for s in self.sections.values():
-            self.add_mode(s.mode, _load_screen(s.screen))
+            self.add_mode(s.mode, _load_screen(s.screen, first=s.mode == self.DEFAULT_MODE))
 
     # --- permissions ---------------------------------------------------------------------------
 
@@ -346,15 +354,15 @@ def start_app(workspace: str | None = None, read_only: bool = False) -> Shipdeck
     The TUI may bring the schema up to date itself, for those who may upgrade it (the same rule
     as `db upgrade`).
 
-    What is loaded by now (Textual, SQLAlchemy, the workspace) lives until exit: frozen, so no
-    garbage collection walks it again while the first frame is built nor at exit, as the CLI's
-    main does (50 apps: ~80 ms of a ~0.7 s start, most of it the interpreter's exit)."""
+    What is loaded by now (Textual, SQLAlchemy, the workspace) lives until exit: the process is
+    open (tui.opened), as the CLI's main says, so no garbage collection walks it again while the
+    first frame is built nor at exit."""
     from shipdeck.core.bootstrap import open_context
     from shipdeck.core.services.admin import bring_schema_up
 
     ctx = open_context(workspace, read_only=read_only, check_schema=False)
     bring_schema_up(ctx, read_only)
-    gc.freeze()
+    opened()
     return ShipdeckApp(ctx)
 
 

@@ -6,7 +6,6 @@ open the TUI, so scripts never pay for it.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import Any
@@ -15,7 +14,7 @@ import typer
 
 from shipdeck import __version__
 from shipdeck.core.errors import ExitCode, ShipdeckError
-from shipdeck.tui import output
+from shipdeck.tui import opened, output
 from shipdeck.tui.argv import hoist_global_options
 from shipdeck.tui.commands import (
     audit,
@@ -152,13 +151,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    # What is imported by now lives until exit: frozen, no garbage collection walks it again,
-    # which also takes ~100 ms off the interpreter's exit (bench/status_json.py). And a young
-    # collection every 50,000 allocations, not 700: a command's imports and its documents are
-    # not garbage, and 300 collections walking them were a tenth of a warm status at a
-    # thousand apps; cycles are still collected, later.
-    gc.freeze()
-    gc.set_threshold(50_000, *gc.get_threshold()[1:])
+    # What is imported by now lives until exit (tui/__init__.py): frozen, no garbage collection
+    # walks it again, which also takes ~100 ms off the interpreter's exit (bench/status_json.py).
+    opened()
     sys.exit(run())
 
 

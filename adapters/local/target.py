@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +37,7 @@ from typing import Any, NoReturn
 from shipdeck.adapters.argv import render_argv
 from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
+from shipdeck.adapters.local.backend import BACKEND_FILE, COLORS, live_color_in
 from shipdeck.adapters.local.loopback import http_get
 from shipdeck.adapters.local.processes import (
     ProcessSupervisor,
@@ -50,8 +50,6 @@ from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights
 
-COLORS: tuple[Color, Color] = ("blue", "green")
-BACKEND_FILE = "backend.json"  # which color the front proxy sends traffic to
 PROXY = "proxy"
 START_TIMEOUT = 10.0
 # How long a stop waits for the proxy's connections to the old color to finish (a log stream may
@@ -87,7 +85,7 @@ class LocalTarget:
         command = settings.get("command")
         if command is None:
             # Imported here: the demo app's module (http.server, argparse) cost every TUI start
-            # ~15 ms through status's live_color_in below, for targets that run no command.
+            # ~15 ms through status's live_color_in (local/backend.py), for targets that run no command.
             from shipdeck.adapters.local.demo_app import COMMAND
 
             self.command: list[str] = list(COMMAND)
@@ -373,10 +371,3 @@ class LocalTarget:
             self.supervisor.start_serving(
                 PROXY, argv, self.log_path(PROXY), self.port, START_TIMEOUT, self._child_env
             )
-
-
-def live_color_in(state_dir: str | Path, where: str) -> Color | None:
-    """The color the front proxy sends traffic to, read from the target's state folder: what
-    `status` shows per cell without building a LocalTarget (bench/status_json.py)."""
-    color = read_state(os.path.join(state_dir, BACKEND_FILE), where).get("color")
-    return color if color in COLORS else None

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from shipdeck.core.domain.canary import CanarySpec
 from shipdeck.core.domain.canonical import canonical_bytes, digest_of
 from shipdeck.core.domain.config import ApprovalPolicy, ChecklistItem, Environment
-from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
 from shipdeck.core.errors import ConflictError
+
+if TYPE_CHECKING:
+    from shipdeck.core.domain.canary import CanarySpec
+    from shipdeck.core.domain.evaluation import EvalGate
 
 PlanState = Literal[
     "draft",

@@ -1,8 +1,10 @@
 """What is in each environment versus the latest release: the headline view.
 
 Reads everything it needs in one read transaction (latest releases, live deployments, cached
-commit distances, leases, running canaries' weight steps) and asks git only for pairs of commits
-it has never counted, so status stays fast with hundreds of apps (bench/status_json.py).
+commit distances, leases, running canaries' weight steps) and asks git only for pairs of commits it
+has never counted, so status stays fast with hundreds of apps (bench/status_json.py). The
+dashboard's first frame does not wait for git either: it asks with `count_missing=False`, shows
+such a cell as still counting, and asks again for the counts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PlanBody
 from shipdeck.core.domain.redact import Redacted, redact, redact_text
 from shipdeck.core.domain.release import (
@@ -110,6 +111,7 @@ class Cell:
     last_outcome: str | None = None
     queued: QueuedView | None = None  # a plan shipping this app waits for the window to open
     canary_weight: int | None = None  # a running canary's share of traffic (from the journal)
+    counting: bool = False  # commits_behind not counted yet (status(count_missing=False))
 
     @property
     def mark(self) -> str:
@@ -230,6 +232,8 @@ def canary_weights(conn: Tx, locks: dict[str, LockInfo]) -> dict[tuple[str, str]
     env_of = {lock.plan_id: env for env, lock in locks.items() if lock.plan_id}
     if not env_of:
         return {}
+    from shipdeck.core.domain.canary import journal_weights  # only while a plan runs: ~6 ms
+
     rows = journal.canary_steps(conn, env_of)
     return {
         (app, env): weight
@@ -253,13 +257,10 @@ def queued_cells(
     return out
 
 
-def _distances(
-    ctx: Context, pairs: set[tuple[str, str, str]], cached: dict[tuple[str, str, str], int]
-) -> dict[tuple[str, str, str], int]:
-    """Commit counts for (repo, old, new): `cached` (read with the rest of status's facts), and
-    git for the others (then cached)."""
+def _count(ctx: Context, pairs: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """Commit counts for (repo, old, new) pairs the cache does not hold, from git (then cached)."""
     by_repo: dict[str, list[tuple[str, str]]] = {}
-    for repo, old, new in sorted(pairs - cached.keys()):
+    for repo, old, new in sorted(pairs):
         by_repo.setdefault(repo, []).append((old, new))
     fresh: dict[tuple[str, str, str], int] = {}
     for repo, repo_pairs in by_repo.items():
@@ -272,7 +273,7 @@ def _distances(
     if fresh:
         with ctx.db.write() as conn:
             distances.remember(conn, fresh)
-    return {**cached, **fresh}
+    return fresh
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ class _Recorded:
     windows: dict[str, WindowState]
     distances: dict[tuple[str, str, str], int]
     weights: dict[tuple[str, str], int]
+    uncounted: set[tuple[str, str, str]]  # left to a later call (count_missing=False)
 
 
 def status(
@@ -295,7 +297,11 @@ def status(
     env: str | None = None,
     app: str | None = None,
     with_commits: bool = False,
+    count_missing: bool = True,
 ) -> list[AppStatus]:
+    """Every app in every environment (or the one asked for). `count_missing=False` does not ask
+    git for commit counts the cache does not hold: those cells say `counting`, for a caller that
+    shows the rest first and asks again (the dashboard)."""
     cfg = ctx.config
     if env is not None and env not in cfg.environments:
         raise NotFoundError(
@@ -305,7 +311,7 @@ def status(
         raise NotFoundError(f"--app: unknown app '{app}' (known: {', '.join(sorted(cfg.apps))})")
     envs = [env] if env else cfg.env_order()
     apps = [app] if app else list(cfg.apps)
-    facts = _recorded(ctx, apps, envs, only=app is not None)
+    facts = _recorded(ctx, apps, envs, only=app is not None, count_missing=count_missing)
     return [
         AppStatus(
             a,
@@ -317,7 +323,9 @@ def status(
     ]
 
 
-def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> _Recorded:
+def _recorded(
+    ctx: Context, apps: list[str], envs: list[str], *, only: bool, count_missing: bool
+) -> _Recorded:
     now = ctx.now()
     with ctx.db.read() as conn:
         deployed = live_deployments(conn, apps if only else None)
@@ -336,13 +344,13 @@ def _recorded(ctx: Context, apps: list[str], envs: list[str], *, only: bool) -> 
             for e in envs
             if (dep := deployed.get((a, e))) is not None and dep.commit != rel.commit
         }
-        # In the same transaction: on PostgreSQL a read of its own was three more round trips
-        # (BEGIN, COMMIT and the pool's ping), each a wait for the server on a busy machine.
-        cached = distances.cached(conn, pairs) if pairs else {}
+        counts = distances.cached(conn, pairs) if pairs else {}
+    missing = pairs - counts.keys()
+    if missing and count_missing:
+        counts.update(_count(ctx, missing))  # a pair git does not know stays unknown
+        missing = set()
     windows = {e: window_state(*ctx.config.window_specs(e), now) for e in envs}
-    return _Recorded(
-        deployed, latest, outcomes, locks, queued, windows, _distances(ctx, pairs, cached), weights
-    )
+    return _Recorded(deployed, latest, outcomes, locks, queued, windows, counts, weights, missing)
 
 
 def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) -> Cell:
@@ -355,14 +363,16 @@ def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) ->
             dep.plan_id,
         )  # fmt: skip
     behind: int | None = None
+    counting = False
     if deployed and latest:
-        same = deployed.commit == latest.commit
-        behind = 0 if same else facts.distances.get((spec.repo, deployed.commit, latest.commit))
+        pair = (spec.repo, deployed.commit, latest.commit)
+        behind = 0 if deployed.commit == latest.commit else facts.distances.get(pair)
+        counting = pair in facts.uncounted
     cell = Cell(
         app=a, env=e, deployed=deployed, latest=latest, commits_behind=behind,
         endpoint=_endpoint(ctx, a, e), window=facts.windows[e], lock=facts.locks.get(e),
         last_outcome=facts.outcomes.get((a, e)), queued=facts.queued.get((a, e)),
-        canary_weight=facts.weights.get((a, e)),
+        canary_weight=facts.weights.get((a, e)), counting=counting,
     )  # fmt: skip
     if deployed and latest and deployed.digest != latest.digest:
         cell.artifacts = artifact_changes(deployed.manifest.artifacts, latest.manifest.artifacts)

@@ -134,7 +134,7 @@ UNGUARDED = {
     ("runs/queue.py", "_end"): "ends a queue entry for unqueue (requires) or its own waiter",
     ("runs/queue.py", "_start_waiter"): "names the waiter of an entry queue_run required",
     ("runs/lease.py", "claim_runner"): "the runner's lease, under a ticket start_run required",
-    ("status.py", "_distances"): "commit-distance cache, not state",
+    ("status.py", "_count"): "commit-distance cache, not state",
     ("tasks.py", "_failed"): "records a failed task after _guard",
 }
 GUARDS = ("require(", "_guard(", "_authorize(")

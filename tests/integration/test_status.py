@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -152,6 +153,33 @@ def test_commit_distances_are_cached_and_then_read_from_the_cache(ws: WorkspaceF
     shutil.rmtree(ws.root / "repos" / "web-merge")
     assert cells(erin)[("web", "prod")].commits_behind == 41
     assert cells(erin)[("chat-api", "prod")].commits_behind == 6
+
+
+class NoGit:
+    """A git port that must not be asked."""
+
+    def count_pairs(self, repo: object, pairs: object) -> dict[tuple[str, str], int]:
+        raise AssertionError("git asked for counts")
+
+
+def test_counts_missing_from_the_cache_can_be_left_for_a_later_call(ws: WorkspaceFixture) -> None:
+    """The dashboard's first frame: what is recorded, without waiting for git."""
+    populate(ws)
+    erin = ws.as_user("erin")
+
+    first = cells(replace(erin, git=NoGit()), count_missing=False)
+    waiting = first[("chat-api", "prod")]
+    assert waiting.counting and waiting.commits_behind is None
+    assert waiting.deployed.version == "1.0.0" and waiting.latest.version == "2.0.0"
+    same = first[("web", "staging")]  # deployed the latest commit: nothing to count
+    assert not same.counting and same.commits_behind == 0
+    assert not first[("model-server", "staging")].counting  # nothing deployed
+    counted = cells(erin)
+    assert counted[("chat-api", "prod")].commits_behind == 6
+    assert not any(c.counting for c in counted.values())
+    again = cells(replace(erin, git=NoGit()), count_missing=False)
+    assert again[("chat-api", "prod")].commits_behind == 6  # cached now: no longer counting
+    assert not again[("chat-api", "prod")].counting
 
 
 def test_unknown_commit_shows_unknown_and_is_not_cached(ws: WorkspaceFixture) -> None:

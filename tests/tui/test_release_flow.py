@@ -134,6 +134,8 @@ async def test_a_whole_release_from_the_tui_then_history_tells_the_truth(
         while not isinstance(alice.screen, DashboardScreen):
             await a.press("q")
         await settle(a)
+        alice.clear_notifications()  # toasts lie over the matrix until they time out
+        await a.pause()
         dashboard = screen_text(alice)
         chat_row = next(line for line in dashboard.splitlines() if "chat-api" in line)
         assert "2.0.0" in chat_row and "running" not in chat_row

@@ -13,13 +13,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.services.views import AppView, EnvDiff
 from shipdeck.tui.messages import AppViewLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.diff_text import count_words, diff_body
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.matrix import COLOR_STYLE, age
 from shipdeck.tui.widgets.plan_text import clip_words, when
@@ -69,6 +70,7 @@ class ReleaseTable(VimTable):
 
 class AppScreen(ShipdeckScreen):
     TITLE = "App"
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "mark", "Mark"),
         Binding("c", "compare", "Diff"),
@@ -94,7 +96,7 @@ class AppScreen(ShipdeckScreen):
         yield table
         with VimScroll(id="diffs", can_focus=True):
             yield Static(id="diff-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#releases", DataTable)

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.core.errors import UsageError
@@ -34,6 +34,7 @@ from shipdeck.tui.messages import (
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.screens.prompt import PromptScreen
 from shipdeck.tui.widgets.audit_view import AuditSource, AuditView
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.scroll import VimScroll
 
@@ -118,6 +119,7 @@ def verify_line(r: VerifyResult) -> Text:
 
 class AuditScreen(ShipdeckScreen):
     TITLE = "Audit log"
+    CSS_PATH = "sections.tcss"
     MUTATING: ClassVar[dict[str, str]] = {"checkpoint": "audit.checkpoint"}
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed next already lands in the bar
@@ -146,7 +148,7 @@ class AuditScreen(ShipdeckScreen):
             yield AuditView(id="audit-view")
             with VimScroll(id="audit-detail", can_focus=True):
                 yield Static(id="audit-payload")
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def view(self) -> AuditView:

@@ -9,11 +9,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Input, Static
 
 from shipdeck.core.services.status import AppStatus
 from shipdeck.tui.messages import StatusLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar, WindowsBar
 from shipdeck.tui.widgets.matrix import MARK_WORD, MatrixRows, StatusMatrix
 
@@ -42,6 +43,10 @@ def legend(lead: str, width: int) -> Text:
         used += size
     return text
 
+
+# The legend says what the marks mean before there is data to mark, under this lead: the frame
+# that brings the data then keeps the note's height, and the layout.
+LOADING = "loading…  "
 
 SHORT = {
     "drift": "colour switched by hand",
@@ -78,11 +83,12 @@ class DashboardScreen(ShipdeckScreen):
         yield HeaderBar(self.ctx, self.TITLE)
         yield WindowsBar(self.ctx, id="windows")
         yield Input(placeholder="filter apps (Enter to keep, Esc to clear)", id="filter")
-        yield StatusMatrix(self.ctx.config.env_order(), id="matrix").data_bind(
+        cfg = self.ctx.config
+        yield StatusMatrix(cfg.env_order(), rows=len(cfg.apps), id="matrix").data_bind(
             DashboardScreen.matrix_rows
         )
-        yield Static("loading…", id="note")
-        yield Footer()
+        yield Static(legend(LOADING, self._note_width(self.app.size.width)), id="note")
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.reload()
@@ -92,11 +98,16 @@ class DashboardScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
     def _load(self) -> None:
+        """What is recorded first; commit counts the cache does not hold yet (a new release)
+        are asked of git after that frame, those cells saying they are still counting."""
         from shipdeck.core.services.audit_log import head
         from shipdeck.core.services.status import status
 
         seq, _ = head(self.ctx)
-        self.post_message(StatusLoaded(status(self.ctx), seq))
+        apps = status(self.ctx, count_missing=False)
+        self.post_message(StatusLoaded(apps, seq))
+        if any(c.counting for a in apps for c in a.cells):
+            self.post_message(StatusLoaded(status(self.ctx), seq))
 
     @on(StatusLoaded)
     def _loaded(self, message: StatusLoaded) -> None:
@@ -110,10 +121,16 @@ class DashboardScreen(ShipdeckScreen):
         self.matrix_rows = MatrixRows(tuple(shown), self.ctx.now())
         self._note(len(shown), needle)
 
+    @staticmethod
+    def _note_width(width: int) -> int:
+        return max(width - 2, 40)  # the note's padding
+
     def _note(self, shown: int, needle: str) -> None:
         note = self.query_one("#note", Static)
-        width = max(self.size.width - 2, 40)  # the note's padding
-        if not self.apps:
+        width = self._note_width(self.size.width)
+        if self.matrix_rows is None:
+            note.update(legend(LOADING, width))
+        elif not self.apps:
             note.update("no apps in shipdeck.toml yet: add [apps.NAME] and reload (r)")
         elif needle:
             note.update(legend(f"{shown} of {len(self.apps)} apps match '{needle}'  ", width))
@@ -122,10 +139,9 @@ class DashboardScreen(ShipdeckScreen):
 
     def on_resize(self) -> None:
         """The legend is packed to the width: packed again (the matrix resizes by itself)."""
-        if self.loaded:
-            rows = self.matrix_rows
-            needle = self.query_one("#filter", Input).value.strip().lower()
-            self._note(len(rows.apps) if rows else 0, needle)
+        rows = self.matrix_rows
+        needle = self.query_one("#filter", Input).value.strip().lower()
+        self._note(len(rows.apps) if rows else 0, needle)
 
     def denials(self) -> dict[str, str]:
         refused = {
@@ -184,6 +200,6 @@ class DashboardScreen(ShipdeckScreen):
         box.display = bool(box.value)
         self.focus_now(self.query_one(StatusMatrix))
 
-    @on(DataTable.CellSelected)
+    @on(StatusMatrix.CellSelected)
     def _cell_selected(self) -> None:
         self.action_open()

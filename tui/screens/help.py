@@ -32,6 +32,7 @@ def key_rows(screen: Screen[Any]) -> dict[str, list[tuple[str, Text]]]:
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "dismiss", "Close", key_display="esc"),
         Binding("j,down", "scroll('down')", "Down", show=False),

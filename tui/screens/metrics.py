@@ -12,11 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from shipdeck.core.domain.metrics import DeploymentFact, EnvMetrics
 from shipdeck.tui.messages import MetricsLoaded
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.scroll import VimScroll
 
@@ -67,6 +68,7 @@ def summary(m: EnvMetrics, days: int) -> Text:
 
 class MetricsScreen(ShipdeckScreen):
     TITLE = "Metrics"
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "window", "Window 7/30/90d"),
         Binding("r", "refresh", "Refresh"),
@@ -80,7 +82,7 @@ class MetricsScreen(ShipdeckScreen):
         yield HeaderBar(self.ctx, self.TITLE)
         with VimScroll(id="metrics-body", can_focus=True):
             yield Static("computing…", id="metrics-note")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#metrics-body").focus()

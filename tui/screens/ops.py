@@ -19,10 +19,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Select, Static
+from textual.widgets import Select, Static
 
 from shipdeck.core.domain.redact import strip_controls
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.form import Field, FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.log_panel import LogPanel
@@ -90,7 +91,7 @@ class OpsScreen(ShipdeckScreen):
             yield Static(id="ops-target")
         yield self.token_limits
         yield self.log_panel
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         config = self.ctx.config

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.widgets.option_list import Option
 
 from shipdeck.core.domain.plan import PRE_RUN
@@ -26,6 +26,7 @@ from shipdeck.core.services.plan_history import PlanHistory
 from shipdeck.core.services.plans import PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.checklist import Checklist
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.form import FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_forms import PLAN_FORMS, ack_form
@@ -90,7 +91,7 @@ class PlanScreen(ShipdeckScreen):
             yield Static(id="checklist-title")
             yield Checklist(id="plan-checklist")
             yield Static(id="plan-rest")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.reload()

@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from shipdeck.core.domain.plan import PlanKind
 from shipdeck.core.domain.release import ReleaseRecord
@@ -24,6 +24,7 @@ from shipdeck.core.services.plan_preview import AppChoice, PlanPreview
 from shipdeck.core.services.plans import PlanView
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.diff_text import change_text
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.form import Field, FormScreen, Values
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_text import safe, state_label
@@ -126,7 +127,7 @@ class PlanEditScreen(ShipdeckScreen):
         yield ChoiceTable(id="edit-apps", cursor_type="row", zebra_stripes=True)
         with VimScroll(id="edit-preview", can_focus=True):
             yield Static("loading…", id="edit-preview-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(ChoiceTable)

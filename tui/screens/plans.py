@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from shipdeck.core.domain.plan import PRE_RUN
 from shipdeck.core.errors import Blocker
@@ -23,6 +23,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.plan_history import PlanHistory
 from shipdeck.core.services.plans import PlanSummary, QueuedView
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_text import clip, history_lines, safe, state_text, when
 from shipdeck.tui.widgets.vim import VimTable
@@ -131,7 +132,7 @@ class PlansScreen(ShipdeckScreen):
         yield Input(placeholder="filter: plan, env, state, app or person", id="plans-filter")
         yield PlanTable(id="plans-table", cursor_type="row", zebra_stripes=True)
         yield Static("loading…", id="plans-why")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#plans-filter", Input).display = False

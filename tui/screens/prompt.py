@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 class PromptScreen(ModalScreen[str | None]):
     """Dismisses with the entered text (Enter) or None (Esc)."""
 
+    CSS_PATH = "sections.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, default: str = "", hint: str = "") -> None:

@@ -15,12 +15,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from shipdeck.core.domain.release import ReleaseRecord
 from shipdeck.core.services.plan_preview import Change
 from shipdeck.tui.screens.base import ShipdeckScreen
 from shipdeck.tui.widgets.diff_text import change_text
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_text import safe, when
 from shipdeck.tui.widgets.scroll import VimScroll
@@ -85,7 +86,7 @@ class ReleaseScreen(ShipdeckScreen):
         yield HeaderBar(self.ctx, title)
         with VimScroll(id="release-body", can_focus=True):
             yield Static("loading…", id="release-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(VimScroll).focus()

@@ -23,13 +23,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.plan import PRE_RUN, TERMINAL
 from shipdeck.core.services.actions import plan_actions, shown
 from shipdeck.core.services.plans import PlanView, StepView
 from shipdeck.tui.screens.base import ShipdeckScreen
+from shipdeck.tui.widgets.footer import KeysFooter
 from shipdeck.tui.widgets.header import HeaderBar
 from shipdeck.tui.widgets.plan_forms import PLAN_FORMS
 from shipdeck.tui.widgets.plan_text import clip, clock, elapsed, safe, state_label, state_text
@@ -241,7 +242,7 @@ class RunScreen(ShipdeckScreen):
         yield Static(id="run-outcome")
         yield Static(id="run-apps")
         yield VimLog(max_lines=LOG_LINES, wrap=True, id="run-log")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one(VimLog).focus()

@@ -2,8 +2,8 @@
 
 DataTable measures auto-width columns on a later idle; a frame drawn in between could stay in its
 render caches with header-only widths (collapsed columns until a refresh, seen under load on the
-dashboard). Here the widths come from the cells themselves, before any row is
-added, and never shrink, so columns do not jump while a filter is typed.
+dashboard when it was a DataTable). Here the widths come from the cells themselves, before any row
+is added, and never shrink, so columns do not jump while rows change.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 
 
 class Measured(Protocol):
-    """A cell that knows its width in terminal cells (a rich Text, a matrix cell)."""
+    """A cell that knows its width in terminal cells (a rich Text)."""
 
     @property
     def cell_len(self) -> int: ...

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from shipdeck.core.domain.config.canary import parse_canary, parse_strategy
 from shipdeck.core.domain.config.collector import Collector
-from shipdeck.core.domain.config.evaluation import parse_eval
 from shipdeck.core.domain.config.model import (
     AdapterConfig,
     App,
@@ -24,6 +22,7 @@ from shipdeck.core.domain.config.schemas import (
     Schema,
     adapter_settings,
 )
+from shipdeck.core.domain.config.strategy import canary_of, parse_strategy
 from shipdeck.core.domain.waves import find_cycle
 
 _TARGET_TABLES = {"logs", "token_limits", "eval", "strategy", "canary"}
@@ -121,9 +120,12 @@ def _parse_targets(
         limits = _nested(c, t, tpath, "token_limits", TOKEN_LIMIT_ADAPTERS, "token limit adapter")
         gate = None
         if "eval" in t and target:
+            # The evaluation model is imported only for a workspace that gates on one.
+            from shipdeck.core.domain.config.evaluation import parse_eval
+
             gate = parse_eval(c, t["eval"], f"{tpath}.eval", target.adapter)
         strategy = parse_strategy(c, t, tpath)
-        canary = parse_canary(c, t["canary"], f"{tpath}.canary") if "canary" in t else None
+        canary = canary_of(c, t, tpath)
         uses = strategy or envs[ename].strategy
         if uses == "canary" and canary is None and envs[ename].canary is None and "canary" not in t:
             origin = "" if strategy else f" (from environments.{ename})"

@@ -16,7 +16,7 @@ and the analysis run at each weight (core.domain.canary decides with them).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from shipdeck.core.domain.canary import (
     CONSECUTIVE_ERROR_LIMIT,
@@ -31,8 +31,6 @@ from shipdeck.core.domain.config.collector import Collector, join, typename
 from shipdeck.core.domain.promql import PrometheusQuery, address_problem, query_problems
 from shipdeck.core.domain.windows import parse_duration
 
-Strategy = Literal["blue-green", "canary"]
-STRATEGIES: tuple[Strategy, ...] = ("blue-green", "canary")
 _METRIC_KEYS = {
     "success",
     "interval",
@@ -42,16 +40,6 @@ _METRIC_KEYS = {
     "consecutive_error_limit",
     "prometheus",
 }
-
-
-def parse_strategy(c: Collector, raw: Mapping[str, Any], path: str) -> Strategy | None:
-    """`strategy`, None when absent (or recorded as wrong)."""
-    if "strategy" not in raw:
-        return None
-    value = c.choice(raw, path, "strategy", STRATEGIES, "blue-green")
-    if value == "canary":
-        return "canary"
-    return "blue-green" if value == "blue-green" else None
 
 
 def parse_canary(c: Collector, raw: Any, path: str) -> CanarySpec | None:

@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shipdeck.core.domain.config.canary import parse_canary, parse_strategy
 from shipdeck.core.domain.config.collector import Collector, seconds_at, typename
 from shipdeck.core.domain.config.model import ApprovalPolicy, ChecklistItem, Environment, Role
+from shipdeck.core.domain.config.strategy import canary_of, parse_strategy
 from shipdeck.core.domain.config.windows import duration_at
 from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
@@ -76,7 +76,7 @@ def _parse_environment(
     elif rollback_approvals and not approvals.roles:
         c.err(f"{path}.rollback_approvals", "needs approvals.roles (who may approve)")
     strategy = parse_strategy(c, e, path) or "blue-green"
-    canary = parse_canary(c, e["canary"], f"{path}.canary") if "canary" in e else None
+    canary = canary_of(c, e, path)
     return Environment(
         name=ename,
         order=order,

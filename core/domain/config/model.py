@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from shipdeck.core.domain.canary import CanarySpec
-from shipdeck.core.domain.evaluation import EvalGate
 from shipdeck.core.domain.model_gates import ModelPolicy
 from shipdeck.core.domain.versions import DEFAULT_SCHEME, VersionScheme
 from shipdeck.core.domain.windows import FreezeSpec, WindowSpec
+
+if TYPE_CHECKING:  # a workspace without canaries or eval gates never loads either model
+    from shipdeck.core.domain.canary import CanarySpec
+    from shipdeck.core.domain.evaluation import EvalGate
 
 PERMISSIONS = (
     "release.create",

@@ -15,7 +15,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans.lookups import env_config, load_plan_row
 from shipdeck.core.services.plans.reading import get_plan
-from shipdeck.core.services.plans.verdict import (
+from shipdeck.core.services.plans.verdicts import (
     Verdict,
     _approved_now,
     _waiting_state,

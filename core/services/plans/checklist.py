@@ -8,7 +8,7 @@ from shipdeck.core.domain.redact import redact_text
 from shipdeck.core.errors import AdapterError, ConflictError, NotFoundError, OperationFailed
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.plans.lookups import load_plan_row
-from shipdeck.core.services.plans.verdict import verdict
+from shipdeck.core.services.plans.verdicts import verdict
 from shipdeck.core.services.plans.views import ChecklistView
 from shipdeck.core.storage import plans
 

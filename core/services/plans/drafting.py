@@ -28,7 +28,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.notify import notify
 from shipdeck.core.services.plans.lookups import env_config, load_plan_row
 from shipdeck.core.services.plans.reading import _view, get_plan
-from shipdeck.core.services.plans.verdict import _waiting_state, digest_for, verdict
+from shipdeck.core.services.plans.verdicts import _waiting_state, digest_for, verdict
 from shipdeck.core.services.plans.views import PlanView
 from shipdeck.core.services.releases import app_config, find_release, latest_release
 from shipdeck.core.storage import plans

@@ -1,13 +1,59 @@
-"""Queued runs as the front ends see them: the stored row and whether its waiter still lives."""
+"""Queued runs as the front ends see them: the stored row and whether its waiter still lives.
+
+QueuedView lives here, not with the other plan views (views.py): status reads the queue for
+every cell, and the dashboard's first frame should not import the plan views to do it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from shipdeck.core.ports import ProcessIdentity
-from shipdeck.core.services.plans.views import QueuedView
 from shipdeck.core.storage import queued_runs
 from shipdeck.core.storage.db import Tx
+
+
+@dataclass(frozen=True)
+class QueuedView:
+    plan_id: str
+    env: str
+    by: str
+    at: datetime
+    state: str
+    starts_at: datetime | None
+    ended_at: datetime | None
+    note: str
+    waiter_gone: bool  # no live waiting process: nothing will start the plan
+
+    @property
+    def waiting(self) -> bool:
+        return self.state == "waiting"
+
+    @property
+    def sentence(self) -> str:
+        """What the plan and status say of the queue, in one line."""
+        if self.waiting:
+            when = f"{self.starts_at:%Y-%m-%d %H:%M} UTC" if self.starts_at else "never"
+            gone = "; its waiter is gone, queue it again" if self.waiter_gone else ""
+            return f"queued by {self.by}: starts when its window opens, at {when}{gone}"
+        ended = f" at {self.ended_at:%Y-%m-%d %H:%M} UTC" if self.ended_at else ""
+        return f"queue {self.state}{ended}" + (f": {self.note}" if self.note else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan_id,
+            "env": self.env,
+            "by": self.by,
+            "at": self.at.isoformat(),
+            "state": self.state,
+            "starts_at": self.starts_at.isoformat() if self.starts_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "note": self.note,
+            "waiter_gone": self.waiter_gone,
+        }
 
 
 def _view(row: queued_runs.QueuedRow, processes: ProcessIdentity) -> QueuedView:

@@ -13,7 +13,7 @@ from shipdeck.core.services.context import Context
 from shipdeck.core.services.history import Supersession, item_changes, rollback_info, superseded
 from shipdeck.core.services.plans.lookups import env_config, load_plan_row, window_tz
 from shipdeck.core.services.plans.queued import queued_of
-from shipdeck.core.services.plans.verdict import effective_state, verdict
+from shipdeck.core.services.plans.verdicts import effective_state, verdict
 from shipdeck.core.services.plans.views import (
     ApprovalView,
     ChecklistView,

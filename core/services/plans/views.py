@@ -12,6 +12,7 @@ from shipdeck.core.domain.canary import journal_weights
 from shipdeck.core.domain.windows import WindowState
 from shipdeck.core.errors import Blocker
 from shipdeck.core.services.history import ItemChange, RollbackInfo, Supersession
+from shipdeck.core.services.plans.queued import QueuedView
 from shipdeck.core.storage.overrides import OverrideRow
 
 # --- views -----------------------------------------------------------------------------------
@@ -135,46 +136,6 @@ class PlanSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return _plain(self)
-
-
-@dataclass(frozen=True)
-class QueuedView:
-    plan_id: str
-    env: str
-    by: str
-    at: datetime
-    state: str
-    starts_at: datetime | None
-    ended_at: datetime | None
-    note: str
-    waiter_gone: bool  # no live waiting process: nothing will start the plan
-
-    @property
-    def waiting(self) -> bool:
-        return self.state == "waiting"
-
-    @property
-    def sentence(self) -> str:
-        """What the plan and status say of the queue, in one line."""
-        if self.waiting:
-            when = f"{self.starts_at:%Y-%m-%d %H:%M} UTC" if self.starts_at else "never"
-            gone = "; its waiter is gone, queue it again" if self.waiter_gone else ""
-            return f"queued by {self.by}: starts when its window opens, at {when}{gone}"
-        ended = f" at {self.ended_at:%Y-%m-%d %H:%M} UTC" if self.ended_at else ""
-        return f"queue {self.state}{ended}" + (f": {self.note}" if self.note else "")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "plan": self.plan_id,
-            "env": self.env,
-            "by": self.by,
-            "at": self.at.isoformat(),
-            "state": self.state,
-            "starts_at": self.starts_at.isoformat() if self.starts_at else None,
-            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-            "note": self.note,
-            "waiter_gone": self.waiter_gone,
-        }
 
 
 @dataclass(frozen=True)
