@@ -23,7 +23,7 @@ from shipdeck.core.errors import ConflictError, IntegrityError, NotFoundError, U
 from shipdeck.core.ports import CommitInfo
 from shipdeck.core.services.context import Context
 from shipdeck.core.services.model_scan import inspect
-from shipdeck.core.storage import audit, releases
+from shipdeck.core.storage import releases
 from shipdeck.core.storage.binding import Problem
 from shipdeck.core.storage.db import Tx
 from shipdeck.core.storage.releases import ReleaseRow, ReleaseVersion
@@ -130,6 +130,10 @@ def create_release(
     sha = manifest.commit
     digest = manifest.digest
     notes = redact_text(notes, ctx.secrets)
+    # The chain's writer, imported when a release is recorded: status reads this module's
+    # version order, and a process that only reads needs none of it (bench/tui_start.py).
+    from shipdeck.core.storage import audit
+
     with ctx.db.write() as conn:
         audit.lock(conn)  # a racing creator of this version waits here, then sees its row
         existing = releases.find(conn, app, version)
@@ -213,12 +217,12 @@ class _Versioned(Protocol):
 
 def highest_rows(rows: Iterable[ReleaseVersion]) -> dict[str, ReleaseVersion]:
     """Per app, the release with the highest version (see core.domain.versions)."""
-    best: dict[str, ReleaseVersion] = {}
+    best: dict[str, tuple[VersionOrder, ReleaseVersion]] = {}
     for row in rows:
-        held = best.get(row.app)
-        if held is None or version_order(held) < version_order(row):
-            best[row.app] = row
-    return best
+        key, held = version_order(row), best.get(row.app)
+        if held is None or held[0] < key:
+            best[row.app] = key, row
+    return {app: row for app, (_, row) in best.items()}
 
 
 def version_order(row: _Versioned) -> VersionOrder:
