@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import cached_property, total_ordering
 from typing import Literal, get_args
 
 from packaging.version import InvalidVersion, Version
@@ -85,17 +85,20 @@ class VersionOrder:
     version: str
     recorded: int = 0  # the release's id: the tie-breaker, and the order of unparsed versions
 
+    @cached_property
     def _parsed(self) -> tuple[Version | None, SemverKey | None]:
+        """Both readings, made once: a comparison asks for them up to three times."""
         return _pep440(self.version), _semver(self.version)
 
     def _release(self) -> tuple[int, ...] | None:
-        pep, sem = self._parsed()
+        pep, sem = self._parsed
         if pep is not None:
             return pep.release
         return sem[0] if sem is not None else None
 
-    def _compare(self, other: VersionOrder) -> int:
-        (pep_a, sem_a), (pep_b, sem_b) = self._parsed(), other._parsed()
+    def versus(self, other: VersionOrder) -> int:
+        """-1, 0 or 1: this version against `other`'s, the recorded ids aside."""
+        (pep_a, sem_a), (pep_b, sem_b) = self._parsed, other._parsed
         if pep_a is not None and pep_b is not None:
             return (pep_a > pep_b) - (pep_a < pep_b)
         if sem_a is not None and sem_b is not None:
@@ -110,7 +113,7 @@ class VersionOrder:
         return (not self._pre()) - (not other._pre())
 
     def _pre(self) -> bool:
-        pep, sem = self._parsed()
+        pep, sem = self._parsed
         if pep is not None:
             return pep.is_prerelease
         return bool(sem and sem[1])
@@ -118,7 +121,7 @@ class VersionOrder:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, VersionOrder):
             return NotImplemented
-        c = self._compare(other)
+        c = self.versus(other)
         return c < 0 if c else self.recorded < other.recorded
 
 
@@ -135,7 +138,7 @@ def _cmp_semver(a: SemverKey, b: SemverKey) -> int:
 
 def compare(old: str, new: str) -> int:
     """-1 when `new` is lower than `old` (a downgrade), 0 when neither is higher, 1 otherwise."""
-    return VersionOrder(new)._compare(VersionOrder(old))
+    return VersionOrder(new).versus(VersionOrder(old))
 
 
 def is_downgrade(old: str | None, new: str) -> bool:
