@@ -46,7 +46,7 @@ from shipdeck.adapters.argv import (
 )
 from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
-from shipdeck.adapters.local.processes import atomic_write_text, read_state
+from shipdeck.adapters.local.state_files import atomic_write_text, read_state
 from shipdeck.core.domain.redact import last_line, strip_lines
 from shipdeck.core.errors import AdapterError, ConfigError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights

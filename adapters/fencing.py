@@ -12,7 +12,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from shipdeck.adapters.local.processes import atomic_write_text, file_lock
+from shipdeck.adapters.local.processes import file_lock
+from shipdeck.adapters.local.state_files import atomic_write_text
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import StaleEpoch
 

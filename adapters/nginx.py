@@ -58,13 +58,9 @@ from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local import demo_app
 from shipdeck.adapters.local.loopback import answers, http_get
-from shipdeck.adapters.local.processes import (
-    ProcessSupervisor,
-    atomic_write_text,
-    python_env,
-    read_state,
-)
+from shipdeck.adapters.local.processes import ProcessSupervisor, python_env
 from shipdeck.adapters.local.proxy_metrics import analysis_values
+from shipdeck.adapters.local.state_files import atomic_write_text, read_state
 from shipdeck.adapters.logs import FileLogSource
 from shipdeck.adapters.nginx_access_log import window_stats
 from shipdeck.adapters.nginx_include import Server, canary_percent, read_servers, render_include

@@ -5,8 +5,8 @@
 Each sample is a fresh Python process, timed from outside (wall and CPU): shipdeck's process
 imports the TUI, opens the workspace as `shipdeck tui` does (tui.app.start_app), runs the app
 headless at 120x40 and exits when the dashboard shows its data and has painted; the baseline
-process starts a bare Textual app with one Static at the same size and exits after its first
-frame. Measured at each app count (50, 200, 1000; --quick: 50). Goals: <= 2.0x the bare app, and
+process, in the same environment, starts a bare Textual app with one Static at the same size and
+exits after its first frame. Measured at each app count (50, 200, 1000; --quick: 50). Goals: <= 2.0x the bare app, and
 (absolute, in `extra`) the median first frame <= 1.0 s at 200 apps and <= 1.5 s at 1000.
 """
 
@@ -60,7 +60,9 @@ def metrics(opts: Options) -> list[Metric]:
         env = cli_env(built.root, "alice", built.url)
         ours, base = alternate(
             lambda env=env: timed_process([sys.executable, "-c", SHIPDECK], env),
-            lambda: timed_process([sys.executable, "-c", BARE]),
+            # the same environment (NO_COLOR among it: Textual's monochrome filter then runs on
+            # both sides), so the two differ only in what they do
+            lambda env=env: timed_process([sys.executable, "-c", BARE], env),
             opts.runs,
         )
         median = statistics.median(s.wall for s in ours)

@@ -146,13 +146,13 @@ def bulk_audit(url: str, events: int, apps: list[str]) -> None:
     from sqlalchemy import insert, update
 
     from shipdeck.core.domain.canonical import canonical_bytes
-    from shipdeck.core.storage import audit
+    from shipdeck.core.storage import audit, audit_head
     from shipdeck.core.storage.db import Database
     from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
     db = Database(url)
     with db.read() as conn:
-        seq, prev = audit.head(conn)
+        seq, prev = audit_head.head(conn)
     target = seq + events
     batch: list[dict[str, object]] = []
     while seq < target:

@@ -252,7 +252,7 @@ class ShipdeckApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
     def poll_head(self) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
 
         self._poll_config()
         seq, digest = head(self.ctx)

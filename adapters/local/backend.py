@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipdeck.adapters.local.processes import read_state
+from shipdeck.adapters.local.state_files import read_state
 from shipdeck.core.ports import Color
 
 BACKEND_FILE = "backend.json"  # which color the front proxy sends traffic to

@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shipdeck.adapters.local.processes import atomic_write_text
 from shipdeck.adapters.local.proxy_metrics import (
     METRICS_FILE,
     PUBLISH_EVERY,
@@ -51,6 +50,7 @@ from shipdeck.adapters.local.proxy_metrics import (
     Snapshot,
     thin,
 )
+from shipdeck.adapters.local.state_files import atomic_write_text
 
 _BUFFER = 64 * 1024
 _CONNECT_TIMEOUT = 5.0

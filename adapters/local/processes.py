@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from shipdeck.adapters.local.loopback import answers, port_free
+from shipdeck.adapters.local.state_files import atomic_write_text
 from shipdeck.core.domain.redact import last_line
-from shipdeck.core.errors import AdapterError, UnsafeFile
+from shipdeck.core.errors import AdapterError
 from shipdeck.core.storage.files import make_dirs, open_file
-from shipdeck.core.storage.nofollow import open_nofollow
 
 STATE_FILE = "processes.json"
 LOCK_FILE = "processes.lock"
@@ -39,46 +39,6 @@ _CODE_ROOT = str(Path(__file__).resolve().parents[2])
 # alive) and keeps Popen.__del__ from warning that a service is "still running" - which it should.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 _children_guard = threading.Lock()
-
-
-def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
-    """Replace `path` so readers see either the old or the new content, never a torn file.
-
-    With `mode` the new file gets exactly those permission bits and is private until then: a file
-    that holds API keys is never readable by others, not even for a moment.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = open_file(tmp, os.O_WRONLY | os.O_TRUNC)  # the workspace's mode, whatever the umask
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def read_state(path: str | Path, label: str) -> dict[str, Any]:
-    """A JSON object we wrote with atomic_write_text: {} before the first write, a one-line
-    AdapterError when it is unreadable (a torn or hand-edited file must stop the target). A
-    symlink planted at the file is refused the same way, never read through: the live color and
-    weights it holds decide where traffic goes, and status shows the cell as unknown."""
-    try:
-        with open(open_nofollow(path, os.O_RDONLY), encoding="utf-8") as f:
-            doc = json.loads(f.read())
-    except FileNotFoundError:
-        return {}
-    except UnsafeFile as exc:
-        raise AdapterError(f"{label}: {exc.message}") from None
-    except (OSError, ValueError) as exc:
-        raise AdapterError(f"{label}: unreadable state file {path}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise AdapterError(f"{label}: unreadable state file {path}: not a JSON object")
-    return doc
 
 
 @contextlib.contextmanager

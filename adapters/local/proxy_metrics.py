@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipdeck.adapters.local.processes import read_state
+from shipdeck.adapters.local.state_files import read_state
 
 METRICS_FILE = "metrics.json"
 PUBLISH_EVERY = 0.5  # seconds; the file is rewritten at most this often, and only when it changed

@@ -39,13 +39,9 @@ from shipdeck.adapters.canary_split import split_problem, weight_problem
 from shipdeck.adapters.fencing import EpochFence
 from shipdeck.adapters.local.backend import BACKEND_FILE, COLORS, live_color_in
 from shipdeck.adapters.local.loopback import http_get
-from shipdeck.adapters.local.processes import (
-    ProcessSupervisor,
-    atomic_write_text,
-    python_env,
-    read_state,
-)
+from shipdeck.adapters.local.processes import ProcessSupervisor, python_env
 from shipdeck.adapters.local.proxy_metrics import METRICS_FILE, read_metrics
+from shipdeck.adapters.local.state_files import atomic_write_text, read_state
 from shipdeck.core.domain.redact import one_line
 from shipdeck.core.errors import AdapterError
 from shipdeck.core.ports import Color, Health, ReleaseSpec, TrafficWeights

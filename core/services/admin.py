@@ -13,6 +13,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipdeck.core.domain.config import PERMISSIONS
 from shipdeck.core.errors import PermissionDenied, UsageError
@@ -29,8 +30,10 @@ from shipdeck.core.storage.files import (
 )
 from shipdeck.core.storage.migrations import HEAD_REVISION
 from shipdeck.core.storage.nofollow import open_nofollow
-from shipdeck.core.storage.pg_roles import RoleSetup, role_name, setup_roles
 from shipdeck.core.workspace import CONFIG_NAME, STATE_DIR, Workspace, load_config
+
+if TYPE_CHECKING:
+    from shipdeck.core.storage.pg_roles import RoleSetup
 
 ADMIN = "workspace.admin"
 
@@ -303,6 +306,8 @@ def database_roles(
     ctx.require(ADMIN)
     if ctx.db.is_sqlite:
         raise UsageError(f"db roles: needs PostgreSQL; this workspace uses {ctx.db.display_url}")
+    from shipdeck.core.storage.pg_roles import role_name, setup_roles  # not on every start
+
     names = (
         role_name(owner, "--owner"),
         role_name(people, "--people"),

@@ -14,7 +14,7 @@ from shipdeck.core.domain.checkpoints import Checkpoint, CheckpointFormatError, 
 from shipdeck.core.domain.redact import csv_cell, json_lines
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
-from shipdeck.core.storage import audit, audit_reads
+from shipdeck.core.storage import audit, audit_head, audit_reads
 from shipdeck.core.storage.audit import VerifyResult as VerifyResult  # the front ends' type
 from shipdeck.core.storage.audit_reads import AuditFilter as AuditFilter  # the front ends' type
 from shipdeck.core.storage.audit_reads import Event as Event  # the front ends' type
@@ -43,12 +43,6 @@ def list_events(
 def count_events(ctx: Context, flt: AuditFilter = AuditFilter()) -> int:
     with ctx.db.read() as conn:
         return audit_reads.count(conn, flt)
-
-
-def head(ctx: Context) -> tuple[int, str]:
-    """The chain head: a cheap change check for live refresh."""
-    with ctx.db.read() as conn:
-        return audit.head(conn)
 
 
 def _export_rows(ctx: Context, flt: AuditFilter, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
@@ -196,7 +190,7 @@ def checkpoint(ctx: Context, to: str) -> audit.Checkpoint:
     store = ctx.checkpoints(to)
     with ctx.effect("audit.checkpoint", {"to": to}) as out:
         with ctx.db.read() as conn:
-            seq, digest = audit.head(conn)
+            seq, digest = audit_head.head(conn)
         cp = Checkpoint(seq, digest, ctx.now().isoformat())
         store.append(cp.to_json())
         out.update(to=to, seq=seq, hash=digest)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipdeck.core.domain.config import WorkspaceConfig, name_problem
 from shipdeck.core.errors import ConfigError, PermissionDenied, ShipdeckError
@@ -35,12 +35,13 @@ from shipdeck.core.ports import (
     TokenLimitStore,
     WeightScanner,
 )
-from shipdeck.core.storage import audit
-from shipdeck.core.storage.audit import NewEvent
-from shipdeck.core.storage.binding import Bind
 from shipdeck.core.storage.db import Database, Tx
 from shipdeck.core.system.launcher import DetachedLauncher
 from shipdeck.core.system.processes import ProcProcesses
+
+if TYPE_CHECKING:
+    from shipdeck.core.storage.audit import NewEvent, Who
+    from shipdeck.core.storage.binding import Bind
 
 
 class SystemClock:
@@ -65,9 +66,11 @@ class Actor:
     permissions: frozenset[str]
 
     @cached_property
-    def who(self) -> audit.Who:
+    def who(self) -> Who:
         """Made once per actor: every audited change names it."""
-        return audit.Who(self.name, self.os_user, self.ssh_client)
+        from shipdeck.core.storage.audit import Who
+
+        return Who(self.name, self.os_user, self.ssh_client)
 
 
 def resolve_actor(
@@ -184,7 +187,12 @@ class Context:
         plan: str | None = None,
         binds: Sequence[Bind] = (),
     ) -> int:
-        """Append `kind`; `binds` are the state rows (table, key) this event vouches for."""
+        """Append `kind`; `binds` are the state rows (table, key) this event vouches for.
+
+        The chain's writer is imported by the first change, not with the context: a process that
+        only reads (status, the TUI's first frame) never needs it (bench/tui_start.py)."""
+        from shipdeck.core.storage import audit
+
         return audit.append(
             conn,
             self.actor.who,
@@ -200,6 +208,8 @@ class Context:
 
     def audit_all(self, conn: Tx, events: Sequence[NewEvent]) -> list[int]:
         """Append `events` in order, under one lock of the chain's head; their sequences."""
+        from shipdeck.core.storage import audit
+
         return audit.append_all(conn, self.actor.who, events, at=self.now(), secrets=self.secrets)
 
     @contextmanager

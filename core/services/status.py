@@ -105,13 +105,32 @@ class Cell:
     lock: LockInfo | None
     drift: bool = False
     live_color: str | None = None
-    artifacts: list[ArtifactChange] = field(default_factory=list)
-    config: list[ConfigChange] = field(default_factory=list)
     commits: list[CommitInfo] = field(default_factory=list)
     last_outcome: str | None = None
     queued: QueuedView | None = None  # a plan shipping this app waits for the window to open
     canary_weight: int | None = None  # a running canary's share of traffic (from the journal)
     counting: bool = False  # commits_behind not counted yet (status(count_missing=False))
+
+    @cached_property
+    def artifacts(self) -> list[ArtifactChange]:
+        """What the latest release changes in the live one's artifacts, worked out when asked:
+        the dashboard draws only its visible rows, and decoding two manifests per cell was most
+        of its first frame's status at a thousand apps (bench/tui_start.py)."""
+        both = self._manifests()
+        return artifact_changes(both[0].artifacts, both[1].artifacts) if both else []
+
+    @cached_property
+    def config(self) -> list[ConfigChange]:
+        """What the latest release changes in the live one's config (when asked, as artifacts)."""
+        both = self._manifests()
+        return config_changes(both[0].config, both[1].config) if both else []
+
+    def _manifests(self) -> tuple[Manifest, Manifest] | None:
+        """The live and the latest manifest, when their digests say they differ."""
+        d, latest = self.deployed, self.latest
+        if d is None or latest is None or d.digest == latest.digest:
+            return None
+        return d.manifest, latest.manifest
 
     @property
     def mark(self) -> str:
@@ -374,13 +393,8 @@ def _cell(ctx: Context, facts: _Recorded, a: str, e: str, with_commits: bool) ->
         last_outcome=facts.outcomes.get((a, e)), queued=facts.queued.get((a, e)),
         canary_weight=facts.weights.get((a, e)), counting=counting,
     )  # fmt: skip
-    if deployed and latest and deployed.digest != latest.digest:
-        cell.artifacts = artifact_changes(deployed.manifest.artifacts, latest.manifest.artifacts)
-        cell.config = config_changes(deployed.manifest.config, latest.manifest.config)
-        if with_commits:
-            cell.commits = ctx.git.commits_between(
-                repo_path(ctx, spec), deployed.commit, latest.commit
-            )
+    if with_commits and deployed and latest and deployed.digest != latest.digest:
+        cell.commits = ctx.git.commits_between(repo_path(ctx, spec), deployed.commit, latest.commit)
     _probe(ctx, cell)
     return cell
 

@@ -25,14 +25,14 @@ from shipdeck.core.domain.checkpoints import Checkpoint, agreed
 from shipdeck.core.domain.redact import redact
 from shipdeck.core.errors import first_of
 from shipdeck.core.storage import binding
+from shipdeck.core.storage.audit_head import READ_HEAD, stored_head
 from shipdeck.core.storage.db import driver_many, driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS, AUDIT_HEAD
 
 GENESIS = "0" * 64
 # Built once: constructing these per append (values coerced, cache keys generated) cost more than
 # the commit itself (bench/audit_append.py).
-_READ_HEAD = select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash).where(AUDIT_HEAD.c.id == 1)
-_LOCK_HEAD = _READ_HEAD.with_for_update()
+_LOCK_HEAD = READ_HEAD.with_for_update()
 _INSERT_EVENT = insert(AUDIT_EVENTS)
 _MOVE_HEAD = (
     update(AUDIT_HEAD)
@@ -229,19 +229,6 @@ def lock(conn: Connection) -> None:
     """
     if conn.dialect.name != "sqlite":
         conn.execute(_LOCK_HEAD)
-
-
-def head(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(_READ_HEAD).one()
-    return int(row.seq), str(row.hash)
-
-
-def stored_head(conn: Connection) -> tuple[int, str] | None:
-    """The head row as stored, or None when it is gone or holds no integer sequence."""
-    row = conn.execute(_READ_HEAD).first()
-    if row is None or not isinstance(row.seq, int) or not isinstance(row.hash, str):
-        return None
-    return row.seq, row.hash
 
 
 @dataclass(frozen=True)

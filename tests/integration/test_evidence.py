@@ -29,7 +29,7 @@ from shipdeck.core.services.plans import (
 )
 from shipdeck.core.services.releases import create_release
 from shipdeck.core.services.runs import start_run
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit_head
 from shipdeck.core.storage.tables import APPROVALS, DEPLOYMENTS
 from shipdeck.core.system.launcher import hand_over
 from tests.integration.shipping import local_toml
@@ -58,7 +58,7 @@ def broken_at(ws: WorkspaceFixture, seq: int, *flags: str) -> str:
 
 def head_seq(ws: WorkspaceFixture) -> int:
     with ws.base.db.read() as conn:
-        return audit.head(conn)[0]
+        return audit_head.head(conn)[0]
 
 
 def prod_plan(ws: WorkspaceFixture) -> PlanView:

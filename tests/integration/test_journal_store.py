@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert
 
-from shipdeck.core.storage import audit, journal, leases
+from shipdeck.core.storage import audit, audit_head, journal, leases
 from shipdeck.core.storage.db import Database
 from shipdeck.core.storage.leases import Holding
 from shipdeck.core.storage.tables import PLANS
@@ -58,9 +58,9 @@ def test_events_appended_together_chain_in_order_and_none_touch_the_head(db: Dat
     with db.write() as conn:
         [one] = audit.append_all(conn, WHO, events[:1], at=AT)
         seqs = audit.append_all(conn, WHO, events[1:], at=AT)
-        head = audit.head(conn)
+        head = audit_head.head(conn)
         assert audit.append_all(conn, WHO, [], at=AT) == []
-        assert audit.head(conn) == head
+        assert audit_head.head(conn) == head
         assert audit.append(conn, WHO, "run.stage", {"intent_seq": one}, at=AT) == head[0] + 1
     assert [one, *seqs] == list(range(one, one + 5))
     with db.read() as conn:

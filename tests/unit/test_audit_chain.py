@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from shipdeck.core.domain.checkpoints import Checkpoint, parse_checkpoints
-from shipdeck.core.storage import audit
+from shipdeck.core.storage import audit, audit_head
 from shipdeck.core.storage.db import Database
 
 AT = datetime(2026, 11, 24, 12, 0, 0, 5, tzinfo=UTC)
@@ -87,7 +87,7 @@ def test_append_refuses_separator_characters_and_writes_nothing(db: Database, ba
     with pytest.raises(ValueError), db.write() as conn:
         audit.append(conn, audit.Who("alice", "alice"), "k", {}, at=AT, app=bad)
     with db.read() as conn:
-        assert audit.head(conn) == (0, audit.GENESIS)
+        assert audit_head.head(conn) == (0, audit.GENESIS)
         assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 0
 
 
@@ -101,7 +101,7 @@ def test_append_links_each_event_to_the_previous_one(db: Database) -> None:
         rows = conn.execute(text("SELECT seq, prev_hash, hash FROM audit_event ORDER BY seq")).all()
         assert rows[0].prev_hash == audit.GENESIS
         assert rows[1].prev_hash == rows[0].hash
-        assert audit.head(conn) == (2, rows[1].hash)
+        assert audit_head.head(conn) == (2, rows[1].hash)
         result = audit.verify(conn)
     assert result.ok and result.events == 2 and result.first_bad_seq is None
     assert (result.head_seq, result.head_hash) == (2, rows[1].hash)

@@ -109,7 +109,7 @@ class AppScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="app")
     def _load(self) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.views import app_view
 
         seq, _ = head(self.ctx)

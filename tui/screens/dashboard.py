@@ -100,7 +100,7 @@ class DashboardScreen(ShipdeckScreen):
     def _load(self) -> None:
         """What is recorded first; commit counts the cache does not hold yet (a new release)
         are asked of git after that frame, those cells saying they are still counting."""
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.status import status
 
         seq, _ = head(self.ctx)

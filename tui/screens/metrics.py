@@ -93,7 +93,7 @@ class MetricsScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="metrics")
     def _load(self, days: int) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.metrics import deployment_facts, metrics
 
         seq, _ = head(self.ctx)

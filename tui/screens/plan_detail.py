@@ -101,7 +101,7 @@ class PlanScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _load(self) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.plan_history import plan_history
         from shipdeck.core.services.plans import get_plan
 

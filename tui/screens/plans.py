@@ -145,7 +145,7 @@ class PlansScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plans")
     def _load(self) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
 
         seq, _ = head(self.ctx)
         self.post_message(self.Loaded(load_rows(self.ctx), seq))

@@ -97,7 +97,7 @@ class ReleaseScreen(ShipdeckScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="release")
     def _load(self) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.plan_preview import compare_versions
         from shipdeck.core.services.releases import get_release
 

@@ -255,7 +255,7 @@ class RunScreen(ShipdeckScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-follow")
     def _follow(self) -> None:
         """Read the journal until the run has ended; called once, in a worker thread."""
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.plans import get_plan
         from shipdeck.core.services.run_watch import watch
 

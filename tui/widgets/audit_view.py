@@ -48,7 +48,7 @@ class AuditSource:
         self._lock = threading.Lock()
 
     def measure(self) -> AuditShape:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.views import count_up_to
 
         top, _ = head(self.ctx)

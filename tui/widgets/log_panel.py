@@ -131,7 +131,7 @@ class LogPanel(Vertical, ReportsFailures):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ops-logs")
     def _pull(self, generation: int, app: str, env: str) -> None:
-        from shipdeck.core.services.audit_log import head
+        from shipdeck.core.services.chain_head import head
         from shipdeck.core.services.tasks import pull_logs
 
         lines = pull_logs(self.ctx, app, env, lines=TAIL_LINES)
