@@ -255,8 +255,25 @@ def build(apps: int = 200, events: int = 1_000_000, database_url: str | None = N
             record_deployment(ctx, name, env, version)
     say(f"  {3 * apps} releases and deployments in {time.perf_counter() - t:.1f} s")
     ctx.db.dispose()
+    if database_url:
+        _analyze(url)
     (root / "READY").write_text("ok\n")
     return Built(root, url)
+
+
+def _analyze(url: str) -> None:
+    """Planner statistics for the bulk-loaded tables. A server with autovacuum off (as the test
+    server is) has none after the load, and plans status's joins for a handful of rows: the live
+    deployments of 1000 apps as 6,000 index probes (nested loops) instead of two hash joins."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:  # the schema's tables only (the URL's search_path)
+        names = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        conn.execute(text("ANALYZE " + ", ".join(f'"{n}"' for n in names)))
+    engine.dispose()
 
 
 def _reset_schema(url: str) -> None:

@@ -23,22 +23,25 @@ def _key_path(path: str, key: str) -> str:
 def _clean(raw: Mapping[str, Any]) -> bool:
     """True when no value nests deeper than MAX_DEPTH and none holds a NUL: the walk below
     without the key paths, which only a problem needs (a thousand apps' policy is 40,000
-    values: building a path for each was most of the check)."""
-    stack: list[tuple[Any, int]] = [(raw, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return False
-        if isinstance(value, str):
-            if "\x00" in value:
-                return False
-        elif isinstance(value, Mapping):
-            if any("\x00" in str(key) for key in value):
-                return False
-            stack.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-    return True
+    values: building a path for each was most of the check). A level at a time, so no value
+    carries its depth in a tuple; strings are the common case and are tested first."""
+    level: list[Any] = [raw]
+    for _ in range(MAX_DEPTH + 1):
+        below: list[Any] = []
+        for value in level:
+            if isinstance(value, str):
+                if "\x00" in value:
+                    return False
+            elif isinstance(value, dict | Mapping):
+                if "\x00" in "".join(map(str, value)):
+                    return False
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+        if not below:
+            return True
+        level = below
+    return False  # something sits deeper than MAX_DEPTH
 
 
 def value_problems(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -173,6 +173,38 @@ def json_text(document: str) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", document)
 
 
+def json_lines(lines: list[bytes]) -> bytes:
+    """UTF-8 lines (serialised JSON documents) joined by newlines, each as `json_bytes` makes
+    it; a page where no unsafe character can be is joined as it is, without a call per line (a
+    million export lines: bench/audit_export.py)."""
+    page = b"\n".join(lines)
+    return b"\n".join(map(json_bytes, lines)) if _may_be_unsafe(page) else page
+
+
+def _may_be_unsafe(page: bytes) -> bool:
+    """Whether UTF-8 `page` holds a byte sequence that a character _JSON_UNSAFE matches starts
+    with: DEL, C2 (C1 controls are C2 80-9F), D8 (U+061C is D8 9C), or E2 80 / E2 81 (U+2000
+    to U+207F: the line separators and the other bidi controls). Single bytes are found at
+    memchr speed; E2 (also ✓ and other symbols) is looked at where it occurs."""
+    if b"\x7f" in page or b"\xc2" in page or b"\xd8" in page:
+        return True
+    at = page.find(b"\xe2")
+    while at >= 0:
+        if page[at + 1 : at + 2] in (b"\x80", b"\x81"):
+            return True
+        at = page.find(b"\xe2", at + 1)
+    return False
+
+
+def json_bytes(document: bytes) -> bytes:
+    """`json_text` of a UTF-8 encoded document, as UTF-8: the document itself, not decoded, when
+    it is ASCII without DEL (nearly every export line), or when its text needs no escape."""
+    if document.isascii() and b"\x7f" not in document:
+        return document
+    text = document.decode()
+    return document if _JSON_UNSAFE.search(text) is None else json_text(text).encode()
+
+
 def has_unsafe_text(document: str) -> bool:
     """Whether a serialised document holds characters that json_text would escape (YAML has no
     such escape outside double quotes, so its writer falls back to ASCII-only output)."""

@@ -97,7 +97,8 @@ class VersionOrder:
             return pep.release
         return sem[0] if sem is not None else None
 
-    def _compare(self, other: VersionOrder) -> int:
+    def versus(self, other: VersionOrder) -> int:
+        """-1, 0 or 1: this version against `other`'s, the recorded ids aside."""
         (pep_a, sem_a), (pep_b, sem_b) = self._parsed, other._parsed
         if pep_a is not None and pep_b is not None:
             return (pep_a > pep_b) - (pep_a < pep_b)
@@ -121,7 +122,7 @@ class VersionOrder:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, VersionOrder):
             return NotImplemented
-        c = self._compare(other)
+        c = self.versus(other)
         return c < 0 if c else self.recorded < other.recorded
 
 
@@ -138,7 +139,7 @@ def _cmp_semver(a: SemverKey, b: SemverKey) -> int:
 
 def compare(old: str, new: str) -> int:
     """-1 when `new` is lower than `old` (a downgrade), 0 when neither is higher, 1 otherwise."""
-    return VersionOrder(new)._compare(VersionOrder(old))
+    return VersionOrder(new).versus(VersionOrder(old))
 
 
 def is_downgrade(old: str | None, new: str) -> bool:

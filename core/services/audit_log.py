@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from shipdeck.core.domain.checkpoints import Checkpoint, CheckpointFormatError, parse_checkpoints
-from shipdeck.core.domain.redact import csv_cell, json_text
+from shipdeck.core.domain.redact import csv_cell, json_lines
 from shipdeck.core.errors import IntegrityError, UsageError
 from shipdeck.core.services.context import Context
 from shipdeck.core.storage import audit, audit_head, audit_reads
@@ -57,9 +58,9 @@ def _export_rows(ctx: Context, flt: AuditFilter, batch: int = 5000) -> Iterator[
         after = page[-1][0]
 
 
-def _line_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[list[str]]:
-    """Export lines as the database writes them (audit_reads.export_lines), a keyset page at a
-    time."""
+def _line_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[list[bytes]]:
+    """Export lines (UTF-8) as the database writes them (audit_reads.export_lines), a keyset page
+    at a time."""
     after = 0
     while True:
         with ctx.db.read() as conn:
@@ -69,33 +70,54 @@ def _line_pages(ctx: Context, flt: AuditFilter, batch: int = 20000) -> Iterator[
             return
 
 
-def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()) -> int:
+def _check_format(fmt: str) -> None:
     if fmt not in ("jsonl", "csv"):
         raise UsageError(f"--format {fmt}: expected jsonl or csv")
+
+
+def _write_jsonl(ctx: Context, write: Callable[[bytes], object], flt: AuditFilter) -> int:
+    """The JSONL export as UTF-8 pages: the database's lines as they came (json_lines looks at
+    a line only in a page that may hold a character to escape), one write per page."""
     n = 0
-    if fmt == "jsonl":
-        for lines in _line_pages(ctx, flt):
-            if lines:  # a page at a time (json_text is all but free on an ASCII line)
-                out.write("\n".join(map(json_text, lines)))
-                out.write("\n")  # not `+ "\n"`: that copies the page
-            n += len(lines)
-        return n
+    for lines in _line_pages(ctx, flt):
+        if lines:
+            write(json_lines(lines))
+            write(b"\n")  # not `+ b"\n"`: that copies the page
+        n += len(lines)
+    return n
+
+
+def _write_csv(ctx: Context, out: TextIO, flt: AuditFilter) -> int:
     writer = csv.writer(out)
     writer.writerow(audit_reads.EXPORT_KEYS)
+    n = 0
     for row in _export_rows(ctx, flt):
         writer.writerow([csv_cell(v) for v in row])  # opened in a spreadsheet
         n += 1
     return n
 
 
+def export(ctx: Context, fmt: str, out: TextIO, flt: AuditFilter = AuditFilter()) -> int:
+    """The log into a text stream (the CLI's stdout without --out)."""
+    _check_format(fmt)
+    if fmt == "jsonl":
+        return _write_jsonl(ctx, lambda page: out.write(page.decode()), flt)
+    return _write_csv(ctx, out, flt)
+
+
 def export_to_file(ctx: Context, fmt: str, path: Path, flt: AuditFilter = AuditFilter()) -> int:
-    """`export` into a new private file (0600: it is the whole log), never through a symlink
-    planted where it is written; both front ends export to files through here."""
+    """The log into a new private file (0600: it is the whole log), never through a symlink
+    planted where it is written; both front ends export to files through here. JSONL pages go
+    to the file as the bytes the database wrote, never decoded and encoded again."""
+    _check_format(fmt)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         fd = open_nofollow(path.absolute(), flags, 0o600, root=ctx.workspace)
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
-            return export(ctx, fmt, fh, flt)
+        with open(fd, "wb") as fh:
+            if fmt == "jsonl":
+                return _write_jsonl(ctx, fh.write, flt)
+            with io.TextIOWrapper(fh, encoding="utf-8", newline="") as text:
+                return _write_csv(ctx, text, flt)
     except OSError as exc:
         raise UsageError(f"export to {path}: cannot write ({exc.strerror or exc})") from exc
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from shipdeck.core.storage.db import Tx, driver_sql
+from shipdeck.core.storage.db import Tx, driver_rows, driver_sql
 from shipdeck.core.storage.tables import AUDIT_EVENTS
 
 
@@ -347,23 +347,25 @@ _PG_LINE = (
     f"""{_pg_q('"plan"')} || ',"seq":' || seq || ',"ssh_client":' || {_pg_q("ssh_client")}"""
     """ || '}' END"""
 )
-_LINES = {"?": _SQLITE_LINE, "%s": _PG_LINE}
+# Each line as its UTF-8 bytes, which the export writes as they are: no str per line to decode
+# and encode again (PostgreSQL sends the bytea raw in the binary format: db.driver_rows).
+_LINES = {"?": f"CAST({_SQLITE_LINE} AS BLOB)", "%s": f"convert_to({_PG_LINE}, 'UTF8')"}
 _EXPORT_ONE = select(*_EXPORTED).where(AUDIT_EVENTS.c.seq == bindparam("seq"))
 
 
-def export_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[str], int]:
-    """The export lines of the next `batch` events after `after` as the database writes them
-    (`_SQLITE_LINE`, `_PG_LINE`), and the last sequence read (`after` when none were)."""
-    run, mark = driver_sql(conn)
+def export_lines(conn: Tx, flt: AuditFilter, after: int, batch: int) -> tuple[list[bytes], int]:
+    """The export lines (UTF-8) of the next `batch` events after `after` as the database writes
+    them (`_SQLITE_LINE`, `_PG_LINE`), and the last sequence read (`after` when none were)."""
+    _, mark = driver_sql(conn)
     where, params = _driver_where(conn, flt, [("seq", ">", after)], mark)
     sql = f"SELECT seq, {_LINES[mark]} FROM audit_event WHERE {where} ORDER BY seq LIMIT {mark}"
-    found = run(sql, (*params, batch)).fetchall()
+    found = driver_rows(conn, sql, (*params, batch))
     lines = [line or _python_line(conn, seq) for seq, line in found]
     return lines, found[-1][0] if found else after
 
 
-def _python_line(conn: Tx, seq: int) -> str:
-    return jsonl_line(_exported(conn.execute(_EXPORT_ONE, {"seq": seq}).one()))
+def _python_line(conn: Tx, seq: int) -> bytes:
+    return jsonl_line(_exported(conn.execute(_EXPORT_ONE, {"seq": seq}).one())).encode()
 
 
 # --- the few events a run's decisions rest on ------------------------------------------------

@@ -383,6 +383,21 @@ def driver_sql(conn: Connection) -> tuple[Callable[..., Any], str]:
     return conn.exec_driver_sql, "%s"
 
 
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Every row of driver SQL (marked as `driver_sql` says) in `conn`'s transaction; on
+    PostgreSQL in the binary result format, so a bytea column arrives as its bytes, not as hex
+    text twice its size that psycopg then decodes (the export's lines: bench/audit_export.py).
+    Errors come back as SQLAlchemy's DBAPIError classes, as `sqlite_execute`'s do."""
+    if conn.dialect.name == "sqlite":
+        return _sqlite_run(conn.connection.driver_connection, sql, params).fetchall()
+    driver: Any = conn.connection.driver_connection
+    dbapi: Any = conn.dialect.loaded_dbapi
+    try:
+        return driver.execute(sql, params, binary=True).fetchall()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+
+
 def driver_many(conn: Connection) -> Callable[[str, Sequence[Sequence[Any]]], None]:
     """How to run one driver SQL statement (marked as `driver_sql` says) for many parameter
     rows in `conn`'s transaction: sqlite3's executemany, or psycopg's (pipelined: one round

@@ -465,7 +465,13 @@ def test_the_database_writes_the_same_export_lines_python_would(ws: WorkspaceFix
     database cannot write (SQLite: an `at` not in the stored text form; PostgreSQL: a NUL in the
     payload), which alone goes the Python way."""
     from shipdeck.core.domain.redact import json_text
-    from shipdeck.core.services.audit_log import AuditFilter, _export_rows, _line_pages, export
+    from shipdeck.core.services.audit_log import (
+        AuditFilter,
+        _export_rows,
+        _line_pages,
+        export,
+        export_to_file,
+    )
     from shipdeck.core.storage.audit_reads import jsonl_line
 
     odd = 'quote " back \\ nl \n tab \t ctl \x01 del \x7f bidi \u202e é 😀 \u2028'
@@ -486,10 +492,14 @@ def test_the_database_writes_the_same_export_lines_python_would(ws: WorkspaceFix
         n = export(ctx, "jsonl", written, flt)
         python_way = [json_text(jsonl_line(row)) + "\n" for row in _export_rows(ctx, flt)]
         assert written.getvalue() == "".join(python_way), flt
+        export_to_file(ctx, "jsonl", ws.root / "export.jsonl", flt)  # the bytes, not decoded
+        assert (ws.root / "export.jsonl").read_bytes() == written.getvalue().encode()
         assert n == len(python_way) and n > 0
         for batch in (1, 2, 3):  # page by page: every page's first and last line, none twice
             paged = [
-                json_text(line) + "\n" for lines in _line_pages(ctx, flt, batch) for line in lines
+                json_text(line.decode()) + "\n"
+                for lines in _line_pages(ctx, flt, batch)
+                for line in lines
             ]
             assert paged == python_way, (flt, batch)
         if ws.base.db.is_sqlite:  # (PostgreSQL's tampered line holds a raw NUL)

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from shipdeck.core.domain.redact import (
     csv_cell,
+    json_bytes,
+    json_lines,
     json_text,
     last_line,
     one_line,
@@ -116,6 +118,17 @@ def test_json_text_escapes_what_a_terminal_acts_on_and_keeps_the_data() -> None:
     assert not any(ch in safe for ch in (*BIDI, "\x85", "\x7f"))
     assert "ü ✓" in safe and json.loads(safe) == json.loads(doc)
     assert json_text('{"a": 1}') == '{"a": 1}'
+
+
+def test_json_lines_escape_each_line_as_json_text_does() -> None:
+    unsafe = [chr(c) for c in range(0x110000) if json_text(chr(c)) != chr(c)]
+    assert "\x7f" in unsafe and "\u2028" in unsafe and "\u202e" in unsafe
+    for ch in unsafe:  # each is found whatever page it is in: escaped, the rest kept
+        lines = [b'{"a":"ok"}', f'{{"a":"\u00fc {ch} \u2713"}}'.encode(), b'{"b":1}']
+        assert json_lines(lines).decode() == "\n".join(json_text(x.decode()) for x in lines)
+    plain = [b'{"a":"\xc3\xbc \xe2\x9c\x93 \xe2\x80\x94"}', b'{"b":"\\u2028"}']
+    assert json_lines(plain) == b"\n".join(plain)  # an em dash looks unsafe; nothing changes
+    assert json_bytes(plain[0]) is plain[0] and json_lines([]) == b""
 
 
 @pytest.mark.parametrize(
