@@ -18,6 +18,18 @@ from tests.support.workspace import (
     three_apps,
 )
 
+# The suite's own knobs; every other SHIPDECK_ variable is shipdeck's input.
+_SUITE_KNOBS = ("SHIPDECK_TEST_", "SHIPDECK_RACE_ROUNDS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run as if from a clean shell: a caller's exported SHIPDECK_ACTOR, SHIPDECK_WORKSPACE or
+    SHIPDECK_DATABASE_URL would decide whom the tests act as and where (test_roles failed under
+    an exported SHIPDECK_ACTOR). Each test sets what it means to."""
+    for name in [n for n in os.environ if n.startswith("SHIPDECK_")]:
+        if not name.startswith(_SUITE_KNOBS):
+            del os.environ[name]
+
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
