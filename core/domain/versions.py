@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, total_ordering
+from functools import lru_cache, total_ordering
 from typing import Literal, get_args
 
 from packaging.version import InvalidVersion, Version
@@ -56,6 +56,14 @@ def _semver(text: str) -> SemverKey | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))), pre
 
 
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[Version | None, SemverKey | None]:
+    """A version string parsed once per process, however many keys and comparisons name it:
+    status orders every app's releases, and two parses per comparison were a fifth of it at a
+    thousand apps (bench/status_json.py)."""
+    return _pep440(text), _semver(text)
+
+
 def version_problem(scheme: VersionScheme, version: str) -> str | None:
     """Why `version` is refused under `scheme` (one sentence), or None when it is accepted."""
     if not version or "@" in version or any(c.isspace() or not c.isprintable() for c in version):
@@ -85,11 +93,9 @@ class VersionOrder:
     version: str
     recorded: int = 0  # the release's id: the tie-breaker, and the order of unparsed versions
 
-    @cached_property
+    @property
     def _parsed(self) -> tuple[Version | None, SemverKey | None]:
-        """Parsed once per key: a sort compares each key many times (status orders every app's
-        releases: two parses per comparison were a fifth of it at a thousand apps)."""
-        return _pep440(self.version), _semver(self.version)
+        return _parse(self.version)
 
     def _release(self) -> tuple[int, ...] | None:
         pep, sem = self._parsed
@@ -97,8 +103,7 @@ class VersionOrder:
             return pep.release
         return sem[0] if sem is not None else None
 
-    def versus(self, other: VersionOrder) -> int:
-        """-1, 0 or 1: this version against `other`'s, the recorded ids aside."""
+    def _compare(self, other: VersionOrder) -> int:
         (pep_a, sem_a), (pep_b, sem_b) = self._parsed, other._parsed
         if pep_a is not None and pep_b is not None:
             return (pep_a > pep_b) - (pep_a < pep_b)
@@ -122,7 +127,7 @@ class VersionOrder:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, VersionOrder):
             return NotImplemented
-        c = self.versus(other)
+        c = self._compare(other)
         return c < 0 if c else self.recorded < other.recorded
 
 
@@ -139,7 +144,7 @@ def _cmp_semver(a: SemverKey, b: SemverKey) -> int:
 
 def compare(old: str, new: str) -> int:
     """-1 when `new` is lower than `old` (a downgrade), 0 when neither is higher, 1 otherwise."""
-    return VersionOrder(new).versus(VersionOrder(old))
+    return VersionOrder(new)._compare(VersionOrder(old))
 
 
 def is_downgrade(old: str | None, new: str) -> bool:

@@ -216,24 +216,13 @@ class _Versioned(Protocol):
 
 
 def highest_rows(rows: Iterable[ReleaseVersion]) -> dict[str, ReleaseVersion]:
-    """Per app, the release with the highest version (see core.domain.versions); ties go to the
-    later recorded, as `version_order` has it. Each version string is parsed once, however many
-    apps share it (a key per row was still 3,000 parses of both kinds at a thousand apps)."""
+    """Per app, the release with the highest version (see core.domain.versions)."""
     best: dict[str, tuple[VersionOrder, ReleaseVersion]] = {}
-    orders: dict[str, VersionOrder] = {}
     for row in rows:
-        order = orders.get(row.version)
-        if order is None:
-            order = orders[row.version] = VersionOrder(row.version)
-        held = best.get(row.app)
-        if held is None or _below(held, (order, row)):
-            best[row.app] = (order, row)
+        key, held = version_order(row), best.get(row.app)
+        if held is None or held[0] < key:
+            best[row.app] = key, row
     return {app: row for app, (_, row) in best.items()}
-
-
-def _below(a: tuple[VersionOrder, ReleaseVersion], b: tuple[VersionOrder, ReleaseVersion]) -> bool:
-    c = a[0].versus(b[0])
-    return c < 0 if c else a[1].id < b[1].id
 
 
 def version_order(row: _Versioned) -> VersionOrder:
