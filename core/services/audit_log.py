@@ -113,13 +113,20 @@ def export_to_file(ctx: Context, fmt: str, path: Path, flt: AuditFilter = AuditF
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
         fd = open_nofollow(path.absolute(), flags, 0o600, root=ctx.workspace)
+    except OSError as exc:
+        raise UsageError(f"export to {path}: cannot write ({exc.strerror or exc})") from exc
+    try:
         with open(fd, "wb") as fh:
             if fmt == "jsonl":
                 return _write_jsonl(ctx, fh.write, flt)
             with io.TextIOWrapper(fh, encoding="utf-8", newline="") as text:
                 return _write_csv(ctx, text, flt)
     except OSError as exc:
-        raise UsageError(f"export to {path}: cannot write ({exc.strerror or exc})") from exc
+        # A cut-off export would pass for the whole log: it goes (the name, never a target).
+        path.absolute().unlink(missing_ok=True)
+        raise UsageError(
+            f"export to {path}: cannot write ({exc.strerror or exc}); the partial file is removed"
+        ) from exc
 
 
 def load_checkpoints(ctx: Context, location: str) -> list[audit.Checkpoint]:

@@ -329,3 +329,30 @@ def test_without_the_fault_the_same_effect_happens(fault: Fault, tmp_path: Path)
     assert cps.exists()
     kinds = [e.kind for e in audit_log.list_events(fault.healthy.base, ascending=True)]
     assert kinds[-2:] == ["audit.checkpoint.intent", "audit.checkpoint"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_onto_a_full_disk_says_so_in_one_line_and_the_log_is_kept(
+    ws: WorkspaceFixture, tmp_path: Path, fmt: str
+) -> None:
+    """The export writes its bytes straight to the file (JSONL pages undecoded): a disk that
+    fills up under it is a usage error naming the file and the cause, not a traceback, and the
+    log it read is whole afterwards."""
+    env = ws.env("alice")
+    for n in range(4):  # more than the few KB fill() leaves free
+        notes = f"release {n}: " + "changes " * 1000
+        assert shipdeck("release", "create", "web", f"1.{n}.0", "--notes", notes, env=env).code == 0
+    disk = FullDisk(ws.root / "full", size="1m")
+    try:
+        disk.fill()
+        out = ws.root / "full" / f"audit.{fmt}"
+        ran = shipdeck("audit", "export", "--format", fmt, "--out", str(out), env=env)
+        assert ran.code == 2, ran
+        assert "Traceback" not in ran.err
+        [line] = ran.err.strip().splitlines()
+        assert f"export to {out}: cannot write" in line and "No space left" in line
+        assert not out.exists()  # no cut-off file that would pass for the whole log
+    finally:
+        disk.close()
+    verified = shipdeck("audit", "verify", env=env)
+    assert verified.code == 0, verified
